@@ -1,0 +1,274 @@
+//! The operator's task file (TOML): what to train, on which members, how.
+//!
+//! Unknown keys are refused, and every value is checked before anything
+//! starts, with an error that names the key and what is allowed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use medfed_model::{DEFAULT_SCORE_BINS, ModelKind};
+use medfed_wire::Task;
+use serde::Deserialize;
+
+/// Why a task file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read task file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a task (unknown key, wrong type...).
+    #[error("task file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What the parser said, with the key and position.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("task file {path}: key {key}: {problem}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Dotted key.
+        key: String,
+        /// What is wrong and what is allowed.
+        problem: String,
+    },
+}
+
+/// The task file as written by the operator.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskFile {
+    task: TaskSection,
+    #[serde(default)]
+    training: TrainingSection,
+    #[serde(default)]
+    evaluation: EvaluationSection,
+    #[serde(default)]
+    timeouts: TimeoutSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskSection {
+    id: String,
+    members: Vec<String>,
+    model: ModelKind,
+    features: Vec<String>,
+    target: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TrainingSection {
+    rounds: u32,
+    local_steps: u32,
+    learning_rate: f64,
+    l2: f64,
+}
+
+impl Default for TrainingSection {
+    fn default() -> Self {
+        TrainingSection {
+            rounds: 20,
+            local_steps: 5,
+            learning_rate: 0.5,
+            l2: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct EvaluationSection {
+    holdout_fraction: f64,
+    split_seed: u64,
+    score_bins: u32,
+    baselines: bool,
+}
+
+impl Default for EvaluationSection {
+    fn default() -> Self {
+        EvaluationSection {
+            holdout_fraction: 0.25,
+            split_seed: 1,
+            score_bins: DEFAULT_SCORE_BINS as u32,
+            baselines: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TimeoutSection {
+    join_seconds: u64,
+    step_seconds: u64,
+}
+
+impl Default for TimeoutSection {
+    fn default() -> Self {
+        TimeoutSection {
+            join_seconds: 300,
+            step_seconds: 300,
+        }
+    }
+}
+
+/// A checked task configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskConfig {
+    /// The task as sent to members.
+    pub task: Task,
+    /// Also train each site alone and compare.
+    pub baselines: bool,
+    /// How long to wait for every member to join.
+    pub join_timeout: Duration,
+    /// How long to wait for every answer to one step.
+    pub step_timeout: Duration,
+}
+
+impl TaskConfig {
+    /// Reads and checks a task file.
+    ///
+    /// # Errors
+    /// The file is unreadable, not TOML, has an unknown key, or a value out of
+    /// range; the error names the file and the key.
+    pub fn load(path: &Path) -> Result<TaskConfig, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses and checks task-file text; `path` is only used in errors.
+    ///
+    /// # Errors
+    /// See [`TaskConfig::load`].
+    pub fn parse(text: &str, path: &str) -> Result<TaskConfig, ConfigError> {
+        let file: TaskFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |key: &str, problem: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            problem,
+        };
+        let TaskFile {
+            task,
+            training,
+            evaluation,
+            timeouts,
+        } = file;
+        for (key, names) in [("task.members", &task.members), ("task.features", &task.features)] {
+            let mut seen = std::collections::BTreeSet::new();
+            if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+                return Err(invalid(key, format!("lists {dup:?} twice")));
+            }
+        }
+        for (key, seconds) in [
+            ("timeouts.join_seconds", timeouts.join_seconds),
+            ("timeouts.step_seconds", timeouts.step_seconds),
+        ] {
+            if !(1..=86_400).contains(&seconds) {
+                return Err(invalid(key, format!("{seconds} is out of range 1 to 86400")));
+            }
+        }
+        let task = Task {
+            task_id: task.id,
+            features: task.features,
+            target: task.target,
+            model: task.model,
+            l2: training.l2,
+            local_steps: training.local_steps,
+            learning_rate: training.learning_rate,
+            holdout_fraction: evaluation.holdout_fraction,
+            split_seed: evaluation.split_seed,
+            rounds: training.rounds,
+            score_bins: evaluation.score_bins,
+            members: task.members,
+        };
+        medfed_wire::convert::validate_task(&task)
+            .map_err(|e| invalid(&file_key(e.field().unwrap_or("task")), e.to_string()))?;
+        Ok(TaskConfig {
+            task,
+            baselines: evaluation.baselines,
+            join_timeout: Duration::from_secs(timeouts.join_seconds),
+            step_timeout: Duration::from_secs(timeouts.step_seconds),
+        })
+    }
+}
+
+/// Maps a wire field path (`task.rounds`) to its key in the task file.
+fn file_key(wire: &str) -> String {
+    let field = wire.trim_start_matches("task.");
+    let field = field.split('[').next().unwrap_or(field);
+    let section = match field {
+        "rounds" | "local_steps" | "learning_rate" | "l2" => "training",
+        "holdout_fraction" | "split_seed" | "score_bins" => "evaluation",
+        "task_id" => return "task.id".into(),
+        _ => "task",
+    };
+    format!("{section}.{field}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[task]
+id = "t"
+members = ["a", "b"]
+model = "logistic"
+features = ["x1", "x2"]
+target = "y"
+
+[training]
+rounds = 3
+"#;
+
+    #[test]
+    fn good_file_parses_with_defaults() {
+        let config = TaskConfig::parse(GOOD, "task.toml").unwrap();
+        assert_eq!(config.task.rounds, 3);
+        assert_eq!(config.task.local_steps, 5);
+        assert_eq!(config.task.dimension(), 3);
+        assert!(!config.baselines);
+    }
+
+    fn error_of(text: &str) -> String {
+        TaskConfig::parse(text, "task.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = error_of(&format!("{GOOD}\nrounds_typo = 4\n"));
+        assert!(err.contains("rounds_typo"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        let err = error_of(&GOOD.replace("rounds = 3", "rounds = 0"));
+        assert!(err.contains("training.rounds"), "{err}");
+        let err = error_of(&format!(
+            "{GOOD}learning_rate = -1.0\n"
+        ));
+        assert!(err.contains("training.learning_rate"), "{err}");
+        let err = error_of(&GOOD.replace(r#"["x1", "x2"]"#, r#"["x1", "y"]"#));
+        assert!(err.contains("task.features"), "{err}");
+        let err = error_of(&GOOD.replace(r#"["a", "b"]"#, r#"["a", "a"]"#));
+        assert!(err.contains("task.members") && err.contains("twice"), "{err}");
+        let err = error_of(&GOOD.replace("logistic", "forest"));
+        assert!(err.contains("forest"), "{err}");
+    }
+}

@@ -1,0 +1,122 @@
+//! `coordinator`: the consortium operator's server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use medfed_coordinator::config::TaskConfig;
+
+/// The medfed coordinator: runs a federated training task over mutual TLS.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a task: wait for the members, train, evaluate, write model.json and summary.json.
+    ///
+    /// Example: coordinator run --task task.toml --listen 127.0.0.1:7443
+    ///   --ca ca.pem --cert coordinator.pem --key coordinator.key --out run/
+    Run {
+        /// The task file (TOML), e.g. examples/heart/task.toml.
+        #[arg(long)]
+        task: PathBuf,
+        /// Address to listen on, e.g. 127.0.0.1:7443 (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        listen: SocketAddr,
+        /// Consortium CA certificate, e.g. pki/coordinator/ca.pem.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Coordinator certificate, e.g. pki/coordinator/coordinator.pem.
+        #[arg(long)]
+        cert: PathBuf,
+        /// Coordinator private key, e.g. pki/coordinator/coordinator.key.
+        #[arg(long)]
+        key: PathBuf,
+        /// Folder for model.json and summary.json, e.g. run/.
+        #[arg(long)]
+        out: PathBuf,
+        /// Write {"address": "..."} here once listening, e.g. run/ready.json.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Check a task file without starting anything.
+    ///
+    /// Example: coordinator check --task task.toml
+    Check {
+        /// The task file (TOML).
+        #[arg(long)]
+        task: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MEDFED_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let result = match cli.command {
+        Command::Check { task } => TaskConfig::load(&task)
+            .map(|c| {
+                println!(
+                    "{}: task {} is valid ({} members, {} features, {} model, {} rounds)",
+                    task.display(),
+                    c.task.task_id,
+                    c.task.members.len(),
+                    c.task.features.len(),
+                    c.task.model,
+                    c.task.rounds
+                );
+            })
+            .map_err(anyhow::Error::from),
+        Command::Run {
+            task,
+            listen,
+            ca,
+            cert,
+            key,
+            out,
+            ready_file,
+        } => {
+            let options = medfed_coordinator::RunOptions {
+                task,
+                listen,
+                ca,
+                cert,
+                key,
+                out_dir: out,
+                ready_file,
+                poll_window: Duration::from_secs(20),
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| {
+                    runtime.block_on(async {
+                        medfed_coordinator::run(options, async {
+                            let _ = tokio::signal::ctrl_c().await;
+                        })
+                        .await
+                        .map(|_| ())
+                    })
+                })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("coordinator: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Drives a task through its steps: wait for the members, collect statistics,
+//! run the training rounds, optionally train site-alone baselines, evaluate,
+//! and tell everyone the task is finished.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medfed_aggregate::Strategy;
+use medfed_model::{FeatureNote, FeatureStats, Standardization};
+use medfed_wire::{EvaluationCounts, Instruction, Step};
+use ndarray::Array1;
+
+use crate::config::TaskConfig;
+use crate::progress::Progress;
+use crate::state::{Collecting, Shared, State};
+
+/// Why a run stopped before its end.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Members did not answer in time.
+    #[error("{what}: no answer within {seconds} s from {missing}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// The timeout.
+        seconds: u64,
+        /// Members that did not answer, comma-separated.
+        missing: String,
+    },
+    /// The members' statistics could not be combined.
+    #[error("cannot standardise the features: {0}")]
+    Statistics(String),
+    /// A round produced no update.
+    #[error("round {0} received no update")]
+    EmptyRound(u32),
+}
+
+/// One training round as the coordinator saw it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RoundRecord {
+    /// 1-based round number.
+    pub round: u32,
+    /// Row-weighted mean training loss of the round's starting model.
+    pub train_loss: f64,
+    /// Members whose update was used.
+    pub contributors: usize,
+    /// Time from announcing the round to having the next model, in ms.
+    pub millis: f64,
+}
+
+/// Everything a finished run produced.
+pub struct Outcome {
+    /// Global standardisation.
+    pub standardization: Standardization,
+    /// Features that were all missing or constant, by name.
+    pub notes: Vec<String>,
+    /// Final global parameters.
+    pub global: Array1<f64>,
+    /// Per-round records.
+    pub rounds: Vec<RoundRecord>,
+    /// Site-alone models, by member, in member order.
+    pub baselines: Vec<(String, Array1<f64>)>,
+    /// Evaluation counts: `evaluations[site][model]`, sites in member order;
+    /// model 0 is the federated model, then the baselines.
+    pub evaluations: Vec<(String, Vec<EvaluationCounts>)>,
+    /// Training rows per member.
+    pub train_rows: Vec<(String, u64)>,
+}
+
+/// Runs the task to its end.
+///
+/// # Errors
+/// A member that does not join or answer in time, or statistics that cannot
+/// be combined.
+pub async fn orchestrate(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    strategy: &dyn Strategy,
+    progress: &Progress,
+) -> Result<Outcome, RunError> {
+    let task = &shared.task;
+    let members: BTreeSet<String> = task.members.iter().cloned().collect();
+    progress.message(&format!(
+        "waiting for {} members to join: {}",
+        members.len(),
+        task.members.join(", ")
+    ));
+    wait_until(shared, config.join_timeout, "joining", |s| {
+        members.difference(&s.joined).cloned().collect()
+    })
+    .await?;
+
+    let mut step = 0u64;
+    let mut next_step = || {
+        step += 1;
+        step
+    };
+
+    // Statistics round: aggregates only, never rows.
+    let s = next_step();
+    shared.publish(
+        Step {
+            step: s,
+            instruction: Instruction::CollectStatistics,
+        },
+        Collecting::Statistics {
+            step: s,
+            reports: Default::default(),
+        },
+    );
+    wait_for_answers(shared, config, "statistics").await?;
+    let Collecting::Statistics { reports, .. } = shared.take_collected() else {
+        unreachable!("the statistics step collects statistics");
+    };
+    let mut merged = vec![FeatureStats::default(); task.features.len()];
+    let mut train_rows = Vec::new();
+    for (member, report) in &reports {
+        for (total, site) in merged.iter_mut().zip(&report.features) {
+            total.merge(site);
+        }
+        train_rows.push((member.clone(), report.train_rows));
+    }
+    let (standardization, feature_notes) =
+        Standardization::from_stats(&merged).map_err(|e| RunError::Statistics(e.to_string()))?;
+    let notes: Vec<String> = feature_notes
+        .iter()
+        .map(|note| match note {
+            FeatureNote::AllMissing { feature } => {
+                format!("feature {} is missing at every site", task.features[*feature])
+            }
+            FeatureNote::ZeroVariance { feature } => {
+                format!("feature {} is constant across all sites", task.features[*feature])
+            }
+        })
+        .collect();
+    for note in &notes {
+        progress.message(note);
+    }
+
+    // Training rounds.
+    progress.start_rounds(task.rounds);
+    let mut global = Array1::<f64>::zeros(task.dimension());
+    let mut rounds = Vec::with_capacity(task.rounds as usize);
+    for round in 1..=task.rounds {
+        let started = Instant::now();
+        let s = next_step();
+        shared.publish(
+            Step {
+                step: s,
+                instruction: Instruction::Train {
+                    round,
+                    global: global.clone(),
+                    standardization: standardization.clone(),
+                },
+            },
+            Collecting::Updates {
+                step: s,
+                round,
+                aggregate: strategy.start_round(task.dimension()),
+                received: BTreeSet::new(),
+                loss_sum: 0.0,
+                rows: 0,
+            },
+        );
+        wait_for_answers(shared, config, &format!("round {round}")).await?;
+        let Collecting::Updates {
+            aggregate,
+            loss_sum,
+            rows,
+            ..
+        } = shared.take_collected()
+        else {
+            unreachable!("a training step collects updates");
+        };
+        let contributors = aggregate.contributors();
+        let delta = aggregate.finish().ok_or(RunError::EmptyRound(round))?;
+        global += &delta;
+        let record = RoundRecord {
+            round,
+            train_loss: loss_sum / rows.max(1) as f64,
+            contributors,
+            millis: started.elapsed().as_secs_f64() * 1e3,
+        };
+        progress.round(&record, task.rounds);
+        rounds.push(record);
+    }
+    progress.finish_rounds();
+
+    // Site-alone baselines, for comparison only.
+    let mut baselines = Vec::new();
+    if config.baselines {
+        progress.message("training each site alone for comparison");
+        let s = next_step();
+        shared.publish(
+            Step {
+                step: s,
+                instruction: Instruction::Baseline {
+                    standardization: standardization.clone(),
+                    steps: task.rounds.saturating_mul(task.local_steps),
+                },
+            },
+            Collecting::Baselines {
+                step: s,
+                models: Default::default(),
+            },
+        );
+        wait_for_answers(shared, config, "baselines").await?;
+        let Collecting::Baselines { mut models, .. } = shared.take_collected() else {
+            unreachable!("the baseline step collects models");
+        };
+        for member in &task.members {
+            if let Some(model) = models.remove(member) {
+                baselines.push((member.clone(), model.model));
+            }
+        }
+    }
+
+    // Federated evaluation on every site's held-out rows.
+    progress.message("evaluating on every site's held-out rows");
+    let mut models = vec![global.clone()];
+    models.extend(baselines.iter().map(|(_, m)| m.clone()));
+    let model_count = models.len();
+    let s = next_step();
+    shared.publish(
+        Step {
+            step: s,
+            instruction: Instruction::Evaluate {
+                standardization: standardization.clone(),
+                models,
+            },
+        },
+        Collecting::Evaluations {
+            step: s,
+            models: model_count,
+            reports: Default::default(),
+        },
+    );
+    wait_for_answers(shared, config, "evaluation").await?;
+    let Collecting::Evaluations { mut reports, .. } = shared.take_collected() else {
+        unreachable!("the evaluation step collects counts");
+    };
+    let evaluations = task
+        .members
+        .iter()
+        .filter_map(|m| reports.remove(m).map(|r| (m.clone(), r.models)))
+        .collect();
+
+    // Tell everyone; give them a moment to hear it, but do not wait on a
+    // member that has already gone.
+    let s = next_step();
+    shared.publish(
+        Step {
+            step: s,
+            instruction: Instruction::Finished {
+                reason: "training complete".into(),
+            },
+        },
+        Collecting::Nothing,
+    );
+    let _ = wait_until(shared, Duration::from_secs(5), "finish", |st| {
+        members.difference(&st.told_finished).cloned().collect()
+    })
+    .await;
+
+    Ok(Outcome {
+        standardization,
+        notes,
+        global,
+        rounds,
+        baselines,
+        evaluations,
+        train_rows,
+    })
+}
+
+/// Waits until every member has answered the current step.
+async fn wait_for_answers(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    what: &str,
+) -> Result<(), RunError> {
+    let members: BTreeSet<String> = shared.task.members.iter().cloned().collect();
+    wait_until(shared, config.step_timeout, what, |s| {
+        members
+            .difference(&s.collecting.answered())
+            .cloned()
+            .collect()
+    })
+    .await
+}
+
+/// Waits until `missing` returns nobody, or `timeout` passes.
+async fn wait_until(
+    shared: &Arc<Shared>,
+    timeout: Duration,
+    what: &str,
+    missing: impl Fn(&State) -> Vec<String>,
+) -> Result<(), RunError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        // Register for the wake-up before looking, so a submission landing
+        // between the look and the wait is not missed.
+        let notified = shared.progress.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let absent = missing(&shared.lock());
+        if absent.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(RunError::Timeout {
+                    what: what.to_owned(),
+                    seconds: timeout.as_secs(),
+                    missing: absent.join(", "),
+                });
+            }
+        }
+    }
+}

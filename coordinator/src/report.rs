@@ -1,0 +1,338 @@
+//! What a run leaves behind: the model file, the run summary (both JSON), and
+//! the final table printed for the operator. Every figure comes from the
+//! aggregate counts the nodes returned; no per-row value exists here.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use medfed_model::ModelKind;
+use medfed_wire::{EvaluationCounts, Task};
+use serde::Serialize;
+
+use crate::orchestrator::{Outcome, RoundRecord};
+
+/// Metrics of one model on some held-out rows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Held-out rows scored.
+    pub rows: u64,
+    /// ROC AUC (from score histograms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auc: Option<f64>,
+    /// Bound on the AUC's binning error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auc_error_bound: Option<f64>,
+    /// Accuracy at threshold 0.5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// Mean log-loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_loss: Option<f64>,
+    /// True positive rate at 0.5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<f64>,
+    /// True negative rate at 0.5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specificity: Option<f64>,
+    /// Mean squared error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mse: Option<f64>,
+    /// Root mean squared error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rmse: Option<f64>,
+    /// Mean absolute error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mae: Option<f64>,
+    /// Coefficient of determination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r2: Option<f64>,
+}
+
+impl Metrics {
+    /// Metrics from aggregate counts.
+    pub fn from_counts(counts: &EvaluationCounts) -> Metrics {
+        match counts {
+            EvaluationCounts::Binary(c) => Metrics {
+                rows: c.n,
+                auc: c.auc(),
+                auc_error_bound: c.auc_error_bound(),
+                accuracy: c.accuracy(),
+                log_loss: c.log_loss(),
+                sensitivity: c.sensitivity(),
+                specificity: c.specificity(),
+                ..Metrics::default()
+            },
+            EvaluationCounts::Regression(c) => Metrics {
+                rows: c.n,
+                mse: c.mse(),
+                rmse: c.rmse(),
+                mae: c.mae(),
+                r2: c.r2(),
+                ..Metrics::default()
+            },
+        }
+    }
+
+    /// The headline figure: AUC for logistic models, R² for linear ones.
+    pub fn headline(&self) -> Option<f64> {
+        self.auc.or(self.r2)
+    }
+}
+
+/// Merges counts of the same model from several sites.
+fn merge<'a>(mut counts: impl Iterator<Item = &'a EvaluationCounts>) -> Option<EvaluationCounts> {
+    let mut total = counts.next()?.clone();
+    for c in counts {
+        match (&mut total, c) {
+            (EvaluationCounts::Binary(t), EvaluationCounts::Binary(c)) => t.merge(c).ok()?,
+            (EvaluationCounts::Regression(t), EvaluationCounts::Regression(c)) => t.merge(c),
+            _ => return None,
+        }
+    }
+    Some(total)
+}
+
+/// One model scored overall and per site.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelScores {
+    /// Over all sites' held-out rows together.
+    pub overall: Metrics,
+    /// On each site's held-out rows.
+    pub per_site: BTreeMap<String, Metrics>,
+}
+
+fn scores(outcome: &Outcome, model: usize) -> ModelScores {
+    let overall = merge(
+        outcome
+            .evaluations
+            .iter()
+            .filter_map(|(_, models)| models.get(model)),
+    )
+    .map(|c| Metrics::from_counts(&c))
+    .unwrap_or_default();
+    let per_site = outcome
+        .evaluations
+        .iter()
+        .filter_map(|(site, models)| {
+            models
+                .get(model)
+                .map(|c| (site.clone(), Metrics::from_counts(c)))
+        })
+        .collect();
+    ModelScores { overall, per_site }
+}
+
+/// A site-alone model and its scores.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaselineScores {
+    /// The site that trained it.
+    pub site: String,
+    /// Its scores.
+    #[serde(flatten)]
+    pub scores: ModelScores,
+}
+
+/// The machine-readable run summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Task id.
+    pub task_id: String,
+    /// Model kind.
+    pub model: ModelKind,
+    /// Aggregation strategy.
+    pub strategy: String,
+    /// Members, in task order.
+    pub members: Vec<String>,
+    /// Training rows per member.
+    pub train_rows: BTreeMap<String, u64>,
+    /// Preprocessing notes (all-missing or constant features).
+    pub notes: Vec<String>,
+    /// Per-round records.
+    pub rounds: Vec<RoundRecord>,
+    /// Median round time, ms.
+    pub median_round_ms: f64,
+    /// The federated model's scores.
+    pub federated: ModelScores,
+    /// Site-alone models' scores (when the task asked for them).
+    pub baselines: Vec<BaselineScores>,
+    /// Mean over sites of the site-alone models' headline figure (AUC or R²)
+    /// on all held-out rows together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_single_site_headline: Option<f64>,
+    /// TLS handshakes refused (bad CA, no certificate, wrong version).
+    pub refused_handshakes: u64,
+    /// Calls refused because the certificate is not on the member list.
+    pub refused_calls: u64,
+    /// Wall time from start to the end of evaluation, seconds.
+    pub wall_seconds: f64,
+}
+
+/// The published model.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelFile {
+    /// Format tag.
+    pub format: &'static str,
+    /// Task id.
+    pub task_id: String,
+    /// Model kind.
+    pub model: ModelKind,
+    /// Target column.
+    pub target: String,
+    /// Feature columns, in model order.
+    pub features: Vec<String>,
+    /// Standardisation applied before the model: (x - mean) / std; a missing
+    /// value is replaced by the mean.
+    pub standardization: medfed_model::Standardization,
+    /// Intercept on the standardised scale.
+    pub intercept: f64,
+    /// One weight per feature on the standardised scale.
+    pub coefficients: Vec<f64>,
+    /// Per-round training loss.
+    pub rounds: Vec<RoundRecord>,
+    /// Held-out metrics of this model.
+    pub metrics: ModelScores,
+}
+
+/// Builds the summary and model file of a finished run.
+pub fn build(
+    task: &Task,
+    strategy: &str,
+    outcome: &Outcome,
+    refused_handshakes: u64,
+    refused_calls: u64,
+    wall_seconds: f64,
+) -> (Summary, ModelFile) {
+    let federated = scores(outcome, 0);
+    let baselines: Vec<BaselineScores> = outcome
+        .baselines
+        .iter()
+        .enumerate()
+        .map(|(i, (site, _))| BaselineScores {
+            site: site.clone(),
+            scores: scores(outcome, i + 1),
+        })
+        .collect();
+    let headlines: Vec<f64> = baselines
+        .iter()
+        .filter_map(|b| b.scores.overall.headline())
+        .collect();
+    let mean_single_site_headline =
+        (!headlines.is_empty()).then(|| headlines.iter().sum::<f64>() / headlines.len() as f64);
+    let mut times: Vec<f64> = outcome.rounds.iter().map(|r| r.millis).collect();
+    times.sort_by(f64::total_cmp);
+    let median_round_ms = times.get(times.len() / 2).copied().unwrap_or(0.0);
+    let summary = Summary {
+        task_id: task.task_id.clone(),
+        model: task.model,
+        strategy: strategy.to_owned(),
+        members: task.members.clone(),
+        train_rows: outcome.train_rows.iter().cloned().collect(),
+        notes: outcome.notes.clone(),
+        rounds: outcome.rounds.clone(),
+        median_round_ms,
+        federated: federated.clone(),
+        baselines,
+        mean_single_site_headline,
+        refused_handshakes,
+        refused_calls,
+        wall_seconds,
+    };
+    let model = ModelFile {
+        format: "medfed-model/1",
+        task_id: task.task_id.clone(),
+        model: task.model,
+        target: task.target.clone(),
+        features: task.features.clone(),
+        standardization: outcome.standardization.clone(),
+        intercept: outcome.global[0],
+        coefficients: outcome.global.iter().skip(1).copied().collect(),
+        rounds: outcome.rounds.clone(),
+        metrics: federated,
+    };
+    (summary, model)
+}
+
+/// Writes `value` as pretty JSON to `path` atomically (temp file, fsync,
+/// rename), so a reader never sees half a file.
+///
+/// # Errors
+/// Any I/O error, with the path.
+pub fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    serde_json::to_writer_pretty(&mut tmp, value)?;
+    tmp.write_all(b"\n")?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn fmt(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+}
+
+/// The final table for the operator.
+pub fn render_table(summary: &Summary) -> String {
+    let logistic = summary.model == ModelKind::Logistic;
+    let (h1, h2, h3) = if logistic {
+        ("AUC", "accuracy", "log-loss")
+    } else {
+        ("R²", "RMSE", "MAE")
+    };
+    let pick = |m: &Metrics| {
+        if logistic {
+            [m.auc, m.accuracy, m.log_loss]
+        } else {
+            [m.r2, m.rmse, m.mae]
+        }
+    };
+    let mut out = String::new();
+    let rows = summary.federated.overall.rows;
+    out.push_str(&format!(
+        "\nAll sites' held-out rows together ({rows} rows):\n  {:<28} {h1:>9} {h2:>9} {h3:>9}\n",
+        "model"
+    ));
+    let mut line = |name: &str, m: &Metrics| {
+        let [a, b, c] = pick(m);
+        out.push_str(&format!(
+            "  {name:<28} {:>9} {:>9} {:>9}\n",
+            fmt(a),
+            fmt(b),
+            fmt(c)
+        ));
+    };
+    line("federated", &summary.federated.overall);
+    for b in &summary.baselines {
+        line(&format!("{} alone", b.site), &b.scores.overall);
+    }
+    if let Some(mean) = summary.mean_single_site_headline {
+        out.push_str(&format!(
+            "  {:<28} {:>9}\n",
+            format!("mean of site-alone {h1}"),
+            fmt(Some(mean))
+        ));
+    }
+    out.push_str(&format!(
+        "\nEach site's own held-out rows ({h1}):\n  {:<16} {:>6} {:>10} {:>12}\n",
+        "site", "rows", "federated", "site alone"
+    ));
+    for (site, m) in &summary.federated.per_site {
+        let alone = summary
+            .baselines
+            .iter()
+            .find(|b| &b.site == site)
+            .and_then(|b| b.scores.per_site.get(site))
+            .and_then(Metrics::headline);
+        out.push_str(&format!(
+            "  {site:<16} {:>6} {:>10} {:>12}\n",
+            m.rows,
+            fmt(m.headline()),
+            fmt(alone)
+        ));
+    }
+    out
+}

@@ -1,0 +1,121 @@
+//! Starts the coordinator: binds, serves the gRPC service over mutual TLS,
+//! runs the task, writes the model and summary, and shuts down cleanly.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use medfed_aggregate::{FedAvg, Strategy};
+use medfed_wire::limits::MAX_MESSAGE_BYTES;
+use medfed_wire::pb::federation_server::FederationServer;
+
+use crate::config::TaskConfig;
+use crate::orchestrator::orchestrate;
+use crate::progress::Progress;
+use crate::report::{self, Summary};
+use crate::service::FederationService;
+use crate::state::Shared;
+
+/// Everything `coordinator run` needs.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The operator's task file.
+    pub task: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Consortium CA certificate (PEM).
+    pub ca: PathBuf,
+    /// Coordinator certificate (PEM).
+    pub cert: PathBuf,
+    /// Coordinator private key (PEM).
+    pub key: PathBuf,
+    /// Folder for `model.json` and `summary.json`.
+    pub out_dir: PathBuf,
+    /// Where to write the bound address once listening (for scripts and tests).
+    pub ready_file: Option<PathBuf>,
+    /// Long-poll window of `NextInstruction`.
+    pub poll_window: Duration,
+}
+
+/// Runs one task to its end.
+///
+/// # Errors
+/// Bad task file or certificates, a port that cannot be bound, members that
+/// do not answer in time, an interruption by `shutdown`, or outputs that
+/// cannot be written.
+pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let config = TaskConfig::load(&options.task)?;
+    let tls = medfed_tls::server_config(&options.ca, &options.cert, &options.key)
+        .context("cannot set up TLS")?;
+    std::fs::create_dir_all(&options.out_dir)
+        .with_context(|| format!("cannot create {}", options.out_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let address = listener.local_addr()?;
+    let (incoming, refusals) = medfed_tls::incoming(listener, tls);
+    tracing::info!(%address, task = %config.task.task_id, "coordinator listening");
+    if let Some(path) = &options.ready_file {
+        report::write_json(path, &serde_json::json!({ "address": address.to_string() }))?;
+    }
+
+    let shared = Shared::new(config.task.clone());
+    let service = FederationServer::new(FederationService::new(
+        Arc::clone(&shared),
+        options.poll_window,
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = server_stopped.await;
+            }),
+    );
+
+    let strategy = FedAvg;
+    let progress = Progress::new();
+    let outcome = tokio::select! {
+        outcome = orchestrate(&shared, &config, &strategy, &progress) => outcome,
+        () = shutdown => {
+            let _ = stop_server.send(());
+            bail!("interrupted before the task finished");
+        }
+    };
+    let _ = stop_server.send(());
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "server ended with an error"),
+        Err(e) => tracing::warn!(error = %e, "server task failed"),
+    }
+    let outcome = outcome?;
+
+    let refused_calls = shared.lock().refused_calls;
+    let (summary, model) = report::build(
+        &config.task,
+        strategy.name(),
+        &outcome,
+        refusals.count(),
+        refused_calls,
+        started.elapsed().as_secs_f64(),
+    );
+    let model_path = options.out_dir.join("model.json");
+    let summary_path = options.out_dir.join("summary.json");
+    report::write_json(&model_path, &model)?;
+    report::write_json(&summary_path, &summary)?;
+    progress.message(&report::render_table(&summary));
+    progress.message(&format!(
+        "model written to {}\nsummary written to {}",
+        model_path.display(),
+        summary_path.display()
+    ));
+    Ok(summary)
+}

@@ -1,0 +1,197 @@
+//! The gRPC service nodes call. Every call is authorised here: the caller's
+//! identity comes from its client certificate (already verified against the
+//! consortium CA by the TLS layer) and must be on the task's member list.
+//! Domain errors become `tonic::Status` in this file only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use medfed_wire::convert::{
+    baseline_from_pb, evaluation_from_pb, statistics_from_pb, step_to_pb, task_to_pb,
+    update_from_pb,
+};
+use medfed_wire::{Instruction, PROTOCOL_VERSION, Step, WireError, pb};
+use tonic::{Request, Response, Status};
+
+use crate::state::{Shared, SubmitError};
+
+/// The `medfed.v1.Federation` service.
+pub struct FederationService {
+    shared: Arc<Shared>,
+    poll_window: Duration,
+}
+
+impl FederationService {
+    /// A service over `shared`; a long poll returns `Wait` after `poll_window`.
+    pub fn new(shared: Arc<Shared>, poll_window: Duration) -> Self {
+        FederationService {
+            shared,
+            poll_window,
+        }
+    }
+
+    /// The calling member's identity, or the status that refuses the call.
+    fn member<T>(&self, request: &Request<T>, call: &str) -> Result<String, Status> {
+        let Some(identity) = medfed_tls::request_identity(request) else {
+            self.shared.lock().refused_calls += 1;
+            tracing::warn!(call, "refused a call without a client certificate identity");
+            return Err(Status::unauthenticated(
+                "a client certificate issued by the consortium CA is required",
+            ));
+        };
+        if self.shared.task.members.contains(&identity) {
+            Ok(identity)
+        } else {
+            self.shared.lock().refused_calls += 1;
+            tracing::warn!(call, peer = %identity, "refused a call from a certificate that is not on the member list");
+            Err(Status::permission_denied(format!(
+                "{identity} is not a member of task {}",
+                self.shared.task.task_id
+            )))
+        }
+    }
+
+    fn check_task(&self, task_id: &str) -> Result<(), Status> {
+        if task_id.is_empty() || task_id == self.shared.task.task_id {
+            Ok(())
+        } else {
+            Err(Status::not_found(format!(
+                "this coordinator runs task {:?}, not {task_id:?}",
+                self.shared.task.task_id
+            )))
+        }
+    }
+}
+
+fn refuse_wire(member: &str, call: &str, error: WireError) -> Status {
+    tracing::warn!(peer = member, call, %error, "refused a malformed message");
+    Status::invalid_argument(error.to_string())
+}
+
+fn refuse_submit(member: &str, call: &str, error: SubmitError) -> Status {
+    tracing::warn!(peer = member, call, %error, "refused a submission");
+    match error {
+        SubmitError::WrongStep { .. } => Status::failed_precondition(error.to_string()),
+        SubmitError::Duplicate { .. } => Status::already_exists(error.to_string()),
+        SubmitError::Invalid(_) => Status::invalid_argument(error.to_string()),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::federation_server::Federation for FederationService {
+    async fn join(
+        &self,
+        request: Request<pb::JoinRequest>,
+    ) -> Result<Response<pb::JoinResponse>, Status> {
+        let member = self.member(&request, "join")?;
+        let pb::JoinRequest {
+            task_id,
+            protocol_version,
+        } = request.into_inner();
+        self.check_task(&task_id)?;
+        if protocol_version != PROTOCOL_VERSION {
+            return Err(Status::failed_precondition(format!(
+                "node speaks protocol version {protocol_version}, coordinator speaks {PROTOCOL_VERSION}"
+            )));
+        }
+        tracing::info!(peer = %member, "member joined");
+        self.shared.join(&member);
+        Ok(Response::new(pb::JoinResponse {
+            task: Some(task_to_pb(&self.shared.task)),
+        }))
+    }
+
+    async fn next_instruction(
+        &self,
+        request: Request<pb::InstructionRequest>,
+    ) -> Result<Response<pb::Instruction>, Status> {
+        let member = self.member(&request, "next_instruction")?;
+        let pb::InstructionRequest {
+            task_id,
+            after_step,
+        } = request.into_inner();
+        self.check_task(&task_id)?;
+        let mut steps = self.shared.subscribe();
+        let waited = tokio::time::timeout(
+            self.poll_window,
+            steps.wait_for(|step| step.step > after_step),
+        )
+        .await;
+        let step = match waited {
+            Ok(Ok(step)) => Arc::clone(&step),
+            // The coordinator is shutting down (sender gone) or nothing new
+            // arrived in the poll window: ask again.
+            Ok(Err(_)) | Err(_) => Arc::new(Step {
+                step: after_step,
+                instruction: Instruction::Wait,
+            }),
+        };
+        if matches!(step.instruction, Instruction::Finished { .. }) {
+            self.shared.lock().told_finished.insert(member);
+            self.shared.progress.notify_waiters();
+        }
+        Ok(Response::new(step_to_pb(&step)))
+    }
+
+    async fn submit_statistics(
+        &self,
+        request: Request<pb::StatisticsReport>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let call = "submit_statistics";
+        let member = self.member(&request, call)?;
+        let report = statistics_from_pb(request.into_inner(), &self.shared.task)
+            .map_err(|e| refuse_wire(&member, call, e))?;
+        self.shared
+            .submit_statistics(&member, report)
+            .map_err(|e| refuse_submit(&member, call, e))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    async fn submit_update(
+        &self,
+        request: Request<pb::ModelUpdate>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let call = "submit_update";
+        let member = self.member(&request, call)?;
+        let update = update_from_pb(request.into_inner(), &self.shared.task)
+            .map_err(|e| refuse_wire(&member, call, e))?;
+        self.shared
+            .submit_update(&member, update)
+            .map_err(|e| refuse_submit(&member, call, e))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    async fn submit_baseline(
+        &self,
+        request: Request<pb::BaselineModel>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let call = "submit_baseline";
+        let member = self.member(&request, call)?;
+        let baseline = baseline_from_pb(request.into_inner(), &self.shared.task)
+            .map_err(|e| refuse_wire(&member, call, e))?;
+        self.shared
+            .submit_baseline(&member, baseline)
+            .map_err(|e| refuse_submit(&member, call, e))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    async fn submit_evaluation(
+        &self,
+        request: Request<pb::EvaluationReport>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let call = "submit_evaluation";
+        let member = self.member(&request, call)?;
+        let models = self.shared.evaluation_models();
+        if models == 0 {
+            return Err(Status::failed_precondition(
+                "no evaluation step is in progress",
+            ));
+        }
+        let report = evaluation_from_pb(request.into_inner(), &self.shared.task, models)
+            .map_err(|e| refuse_wire(&member, call, e))?;
+        self.shared
+            .submit_evaluation(&member, report)
+            .map_err(|e| refuse_submit(&member, call, e))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+}

@@ -1,0 +1,433 @@
+//! The coordinator's shared state: who joined, what the current step expects,
+//! and what has been received for it.
+//!
+//! Service handlers validate a submission against the current step and fold
+//! it in under a std `Mutex`; the lock is never held across an `.await`, so a
+//! blocking mutex is right here (and cheaper than an async one). The
+//! orchestrator publishes steps through a `watch` channel and is woken by a
+//! `Notify` whenever a submission lands.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use medfed_aggregate::Aggregator;
+use medfed_wire::{BaselineModel, EvaluationReport, ModelUpdate, StatisticsReport, Step, Task};
+use tokio::sync::{Notify, watch};
+
+/// Why a submission was refused. Turned into a gRPC status in one place
+/// (`service`).
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The submission answers a step other than the current one.
+    #[error("{kind} answers step {got}, but the current step is {current} ({expected})")]
+    WrongStep {
+        /// What was submitted.
+        kind: &'static str,
+        /// Step it named.
+        got: u64,
+        /// Current step.
+        current: u64,
+        /// What the current step expects.
+        expected: &'static str,
+    },
+    /// The member already answered this step.
+    #[error("{member} already sent its {kind} for step {step}")]
+    Duplicate {
+        /// Who.
+        member: String,
+        /// What.
+        kind: &'static str,
+        /// Which step.
+        step: u64,
+    },
+    /// The submission's content does not fit (round, dimension...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What the current step is collecting.
+pub enum Collecting {
+    /// Nothing: waiting for members, or finished.
+    Nothing,
+    /// Per-feature statistics.
+    Statistics {
+        /// Step number.
+        step: u64,
+        /// Reports so far, by member.
+        reports: BTreeMap<String, StatisticsReport>,
+    },
+    /// Model updates of one round, folded in as they arrive.
+    Updates {
+        /// Step number.
+        step: u64,
+        /// Round number.
+        round: u32,
+        /// The round's aggregate.
+        aggregate: Box<dyn Aggregator>,
+        /// Who has contributed.
+        received: BTreeSet<String>,
+        /// Sum of rows x mean loss, for the round's training loss.
+        loss_sum: f64,
+        /// Sum of rows.
+        rows: u64,
+    },
+    /// Site-alone models.
+    Baselines {
+        /// Step number.
+        step: u64,
+        /// Models so far, by member.
+        models: BTreeMap<String, BaselineModel>,
+    },
+    /// Evaluation counts.
+    Evaluations {
+        /// Step number.
+        step: u64,
+        /// Models each report must cover.
+        models: usize,
+        /// Reports so far, by member.
+        reports: BTreeMap<String, EvaluationReport>,
+    },
+}
+
+impl Collecting {
+    fn name(&self) -> &'static str {
+        match self {
+            Collecting::Nothing => "no submission",
+            Collecting::Statistics { .. } => "statistics",
+            Collecting::Updates { .. } => "model updates",
+            Collecting::Baselines { .. } => "baseline models",
+            Collecting::Evaluations { .. } => "evaluation counts",
+        }
+    }
+
+    fn step(&self) -> u64 {
+        match self {
+            Collecting::Nothing => 0,
+            Collecting::Statistics { step, .. }
+            | Collecting::Updates { step, .. }
+            | Collecting::Baselines { step, .. }
+            | Collecting::Evaluations { step, .. } => *step,
+        }
+    }
+
+    /// Members that have answered the current step.
+    pub fn answered(&self) -> BTreeSet<String> {
+        match self {
+            Collecting::Nothing => BTreeSet::new(),
+            Collecting::Statistics { reports, .. } => reports.keys().cloned().collect(),
+            Collecting::Updates { received, .. } => received.clone(),
+            Collecting::Baselines { models, .. } => models.keys().cloned().collect(),
+            Collecting::Evaluations { reports, .. } => reports.keys().cloned().collect(),
+        }
+    }
+}
+
+/// Mutable state behind the lock.
+pub struct State {
+    /// Members that have joined.
+    pub joined: BTreeSet<String>,
+    /// Members that have been told the task is finished.
+    pub told_finished: BTreeSet<String>,
+    /// What the current step collects.
+    pub collecting: Collecting,
+    /// Calls refused because the caller is not a member.
+    pub refused_calls: u64,
+}
+
+/// State shared by the service handlers and the orchestrator.
+pub struct Shared {
+    /// The task.
+    pub task: Task,
+    state: Mutex<State>,
+    steps: watch::Sender<Arc<Step>>,
+    /// Signalled whenever a join or a submission lands.
+    pub progress: Notify,
+}
+
+impl Shared {
+    /// New shared state for `task`, with step 0 (wait) published.
+    pub fn new(task: Task) -> Arc<Shared> {
+        let (steps, _) = watch::channel(Arc::new(Step {
+            step: 0,
+            instruction: medfed_wire::Instruction::Wait,
+        }));
+        Arc::new(Shared {
+            task,
+            state: Mutex::new(State {
+                joined: BTreeSet::new(),
+                told_finished: BTreeSet::new(),
+                collecting: Collecting::Nothing,
+                refused_calls: 0,
+            }),
+            steps,
+            progress: Notify::new(),
+        })
+    }
+
+    /// Locks the state. A poisoned lock means a handler panicked mid-update;
+    /// the state is still structurally valid (every update is a single
+    /// insert), so carry on rather than take the whole federation down.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Subscribes to published steps.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Step>> {
+        self.steps.subscribe()
+    }
+
+    /// Publishes a new step, replacing what the state collects.
+    pub fn publish(&self, step: Step, collecting: Collecting) {
+        self.lock().collecting = collecting;
+        self.steps.send_replace(Arc::new(step));
+    }
+
+    /// Records a join.
+    pub fn join(&self, member: &str) {
+        self.lock().joined.insert(member.to_owned());
+        self.progress.notify_waiters();
+    }
+
+    /// Applies `f` to the state and wakes the orchestrator if it succeeded.
+    fn submit<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T, SubmitError>,
+    ) -> Result<T, SubmitError> {
+        let result = f(&mut self.lock());
+        if result.is_ok() {
+            self.progress.notify_waiters();
+        }
+        result
+    }
+
+    /// Accepts a statistics report from `member`.
+    ///
+    /// # Errors
+    /// Wrong step or duplicate.
+    pub fn submit_statistics(
+        &self,
+        member: &str,
+        report: StatisticsReport,
+    ) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            let current = state.collecting.step();
+            let expected = state.collecting.name();
+            match &mut state.collecting {
+                Collecting::Statistics { step, reports } if *step == report.step => {
+                    if reports.contains_key(member) {
+                        return Err(duplicate(member, "statistics", *step));
+                    }
+                    reports.insert(member.to_owned(), report);
+                    Ok(())
+                }
+                _ => Err(wrong_step("statistics", report.step, current, expected)),
+            }
+        })
+    }
+
+    /// Folds a model update from `member` into the round's aggregate.
+    ///
+    /// # Errors
+    /// Wrong step or round, duplicate, or an update the aggregate refuses.
+    pub fn submit_update(&self, member: &str, update: ModelUpdate) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            let current = state.collecting.step();
+            let expected = state.collecting.name();
+            match &mut state.collecting {
+                Collecting::Updates {
+                    step,
+                    round,
+                    aggregate,
+                    received,
+                    loss_sum,
+                    rows,
+                } if *step == update.step => {
+                    if update.round != *round {
+                        return Err(SubmitError::Invalid(format!(
+                            "update is for round {}, the current round is {round}",
+                            update.round
+                        )));
+                    }
+                    if received.contains(member) {
+                        return Err(duplicate(member, "update", *step));
+                    }
+                    // Row counts are far below 2^53, so the f64 weight is exact.
+                    aggregate
+                        .add(update.delta.view(), update.num_rows as f64)
+                        .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+                    received.insert(member.to_owned());
+                    *loss_sum += update.train_loss * update.num_rows as f64;
+                    *rows += update.num_rows;
+                    Ok(())
+                }
+                _ => Err(wrong_step("update", update.step, current, expected)),
+            }
+        })
+    }
+
+    /// Accepts a baseline model from `member`.
+    ///
+    /// # Errors
+    /// Wrong step or duplicate.
+    pub fn submit_baseline(&self, member: &str, model: BaselineModel) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            let current = state.collecting.step();
+            let expected = state.collecting.name();
+            match &mut state.collecting {
+                Collecting::Baselines { step, models } if *step == model.step => {
+                    if models.contains_key(member) {
+                        return Err(duplicate(member, "baseline", *step));
+                    }
+                    models.insert(member.to_owned(), model);
+                    Ok(())
+                }
+                _ => Err(wrong_step("baseline", model.step, current, expected)),
+            }
+        })
+    }
+
+    /// Models the current evaluation step asks for (0 when not evaluating).
+    pub fn evaluation_models(&self) -> usize {
+        match &self.lock().collecting {
+            Collecting::Evaluations { models, .. } => *models,
+            _ => 0,
+        }
+    }
+
+    /// Accepts evaluation counts from `member`.
+    ///
+    /// # Errors
+    /// Wrong step or duplicate.
+    pub fn submit_evaluation(
+        &self,
+        member: &str,
+        report: EvaluationReport,
+    ) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            let current = state.collecting.step();
+            let expected = state.collecting.name();
+            match &mut state.collecting {
+                Collecting::Evaluations { step, reports, .. } if *step == report.step => {
+                    if reports.contains_key(member) {
+                        return Err(duplicate(member, "evaluation", *step));
+                    }
+                    reports.insert(member.to_owned(), report);
+                    Ok(())
+                }
+                _ => Err(wrong_step("evaluation", report.step, current, expected)),
+            }
+        })
+    }
+
+    /// Takes what the current step collected, leaving nothing collecting.
+    pub fn take_collected(&self) -> Collecting {
+        std::mem::replace(&mut self.lock().collecting, Collecting::Nothing)
+    }
+}
+
+fn duplicate(member: &str, kind: &'static str, step: u64) -> SubmitError {
+    SubmitError::Duplicate {
+        member: member.to_owned(),
+        kind,
+        step,
+    }
+}
+
+fn wrong_step(kind: &'static str, got: u64, current: u64, expected: &'static str) -> SubmitError {
+    SubmitError::WrongStep {
+        kind,
+        got,
+        current,
+        expected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medfed_aggregate::{FedAvg, Strategy};
+    use medfed_model::ModelKind;
+    use ndarray::Array1;
+
+    fn task() -> Task {
+        Task {
+            task_id: "t".into(),
+            features: vec!["x".into()],
+            target: "y".into(),
+            model: ModelKind::Logistic,
+            l2: 0.0,
+            local_steps: 1,
+            learning_rate: 0.1,
+            holdout_fraction: 0.2,
+            split_seed: 1,
+            rounds: 2,
+            score_bins: 10,
+            members: vec!["a".into(), "b".into()],
+        }
+    }
+
+    fn update(step: u64, round: u32, delta: Vec<f64>, rows: u64) -> ModelUpdate {
+        ModelUpdate {
+            step,
+            round,
+            delta: Array1::from(delta),
+            num_rows: rows,
+            train_loss: 0.5,
+        }
+    }
+
+    fn open_round(shared: &Shared, step: u64, round: u32) {
+        shared.publish(
+            Step {
+                step,
+                instruction: medfed_wire::Instruction::Wait,
+            },
+            Collecting::Updates {
+                step,
+                round,
+                aggregate: FedAvg.start_round(2),
+                received: BTreeSet::new(),
+                loss_sum: 0.0,
+                rows: 0,
+            },
+        );
+    }
+
+    #[test]
+    fn updates_fold_in_and_refuse_duplicates_and_stale_steps() {
+        let shared = Shared::new(task());
+        open_round(&shared, 5, 1);
+        shared
+            .submit_update("a", update(5, 1, vec![1.0, 2.0], 1))
+            .unwrap();
+        assert!(matches!(
+            shared.submit_update("a", update(5, 1, vec![1.0, 2.0], 1)),
+            Err(SubmitError::Duplicate { .. })
+        ));
+        assert!(matches!(
+            shared.submit_update("b", update(4, 1, vec![1.0, 2.0], 1)),
+            Err(SubmitError::WrongStep { got: 4, current: 5, .. })
+        ));
+        assert!(matches!(
+            shared.submit_update("b", update(5, 2, vec![1.0, 2.0], 1)),
+            Err(SubmitError::Invalid(_))
+        ));
+        assert!(shared.submit_update("b", update(5, 1, vec![1.0], 1)).is_err());
+        shared
+            .submit_update("b", update(5, 1, vec![4.0, 5.0], 2))
+            .unwrap();
+        match shared.take_collected() {
+            Collecting::Updates {
+                aggregate, received, rows, ..
+            } => {
+                assert_eq!(received.len(), 2);
+                assert_eq!(rows, 3);
+                assert_eq!(aggregate.finish().unwrap().to_vec(), vec![3.0, 4.0]);
+            }
+            _ => panic!("expected updates"),
+        }
+        // Nothing is collecting any more: a late update is refused.
+        assert!(shared.submit_update("b", update(5, 1, vec![1.0, 1.0], 1)).is_err());
+    }
+}

@@ -1,0 +1,230 @@
+use approx::assert_relative_eq;
+use ndarray::{Array1, aview1, s};
+use proptest::prelude::*;
+
+use super::*;
+use crate::metrics;
+use crate::rng::SplitMix64;
+
+/// Continuous scores loosely related to random labels.
+fn scored_rows(n: usize, seed: u64) -> (Array1<f64>, Array1<f64>) {
+    let mut rng = SplitMix64::new(seed);
+    let labels: Array1<f64> = (0..n).map(|_| f64::from(rng.unit() < 0.3)).collect();
+    let scores = labels.mapv(|y| (0.3 * y + 0.7 * rng.unit()).clamp(0.0, 1.0));
+    (scores, labels)
+}
+
+#[test]
+fn new_checks_the_bin_range() {
+    assert_eq!(BinaryCounts::new(2).unwrap().bins(), 2);
+    assert_eq!(BinaryCounts::new(MAX_SCORE_BINS).unwrap().bins(), MAX_SCORE_BINS);
+    for bins in [0, 1, MAX_SCORE_BINS + 1] {
+        assert_eq!(
+            BinaryCounts::new(bins),
+            Err(ModelError::InvalidBins {
+                got: bins,
+                min: 2,
+                max: 1_000_000
+            })
+        );
+    }
+}
+
+#[test]
+fn add_by_hand() {
+    let mut c = BinaryCounts::new(4).unwrap();
+    c.add(0.9, 1.0).unwrap(); // tp, bin 3
+    c.add(0.5, 0.0).unwrap(); // fp (0.5 predicts positive), bin 2
+    c.add(0.1, 0.0).unwrap(); // tn, bin 0
+    c.add(0.3, 1.0).unwrap(); // fn, bin 1
+    c.add(1.0, 1.0).unwrap(); // tp, clamped into bin 3
+    c.add(0.0, 0.0).unwrap(); // tn, bin 0
+    assert_eq!((c.n, c.tp, c.fp, c.tn, c.fn_), (6, 2, 1, 2, 1));
+    assert_eq!(c.pos_hist, vec![0, 1, 0, 2]);
+    assert_eq!(c.neg_hist, vec![2, 0, 1, 0]);
+    assert_eq!((c.positives(), c.negatives()), (3, 3));
+    assert_eq!(c.validate(), Ok(()));
+    assert_relative_eq!(c.accuracy().unwrap(), 4.0 / 6.0);
+    assert_relative_eq!(c.sensitivity().unwrap(), 2.0 / 3.0);
+    assert_relative_eq!(c.specificity().unwrap(), 2.0 / 3.0);
+    let expected_loss = [0.9, 0.5, 0.9, 0.3, 1.0 - 1e-15, 1.0 - 1e-15]
+        .iter()
+        .map(|p: &f64| -p.ln())
+        .sum::<f64>()
+        / 6.0;
+    assert_relative_eq!(c.log_loss().unwrap(), expected_loss, epsilon = 1e-12);
+    // Positives sit in bins {1, 3, 3}, negatives in {0, 0, 2}; no bin holds
+    // both, so the AUC is exact: bin 1 beats two negatives, each bin 3 beats
+    // all three -> 8 of 9 pairs.
+    assert_relative_eq!(c.auc().unwrap(), 8.0 / 9.0, epsilon = 1e-15);
+    assert_eq!(c.auc_error_bound(), Some(0.0));
+}
+
+#[test]
+fn add_refuses_bad_rows_and_changes_nothing() {
+    let mut c = BinaryCounts::new(10).unwrap();
+    c.add(0.7, 1.0).unwrap();
+    let before = c.clone();
+    assert!(matches!(c.add(1.5, 1.0), Err(ModelError::InvalidValues { .. })));
+    assert!(matches!(c.add(f64::NAN, 1.0), Err(ModelError::InvalidValues { .. })));
+    assert!(matches!(c.add(0.5, 0.5), Err(ModelError::InvalidLabels { .. })));
+    assert_eq!(c, before);
+}
+
+#[test]
+fn no_rows_or_one_class_gives_no_metrics() {
+    let empty = BinaryCounts::new(10).unwrap();
+    assert_eq!(empty.validate(), Ok(()));
+    assert_eq!(
+        (empty.accuracy(), empty.log_loss(), empty.auc(), empty.auc_error_bound()),
+        (None, None, None, None)
+    );
+    let positives = BinaryCounts::from_scores(aview1(&[0.2, 0.9]), aview1(&[1.0, 1.0]), 10).unwrap();
+    assert_eq!((positives.auc(), positives.specificity()), (None, None));
+    assert_relative_eq!(positives.sensitivity().unwrap(), 0.5);
+}
+
+#[test]
+fn from_scores_agrees_with_the_exact_metrics() {
+    let (scores, labels) = scored_rows(300, 5);
+    let c = BinaryCounts::from_scores(scores.view(), labels.view(), 100).unwrap();
+    assert_eq!(c.n, 300);
+    assert_eq!(c.validate(), Ok(()));
+    assert_relative_eq!(
+        c.accuracy().unwrap(),
+        metrics::accuracy(scores.view(), labels.view(), 0.5).unwrap(),
+        epsilon = 1e-12
+    );
+    assert_relative_eq!(
+        c.log_loss().unwrap(),
+        metrics::log_loss(scores.view(), labels.view()).unwrap(),
+        epsilon = 1e-12
+    );
+}
+
+#[test]
+fn from_scores_refuses_bad_input_by_count() {
+    assert!(matches!(
+        BinaryCounts::from_scores(aview1(&[0.5]), aview1(&[1.0, 0.0]), 10),
+        Err(ModelError::Dimension { .. })
+    ));
+    assert_eq!(
+        BinaryCounts::from_scores(aview1(&[0.5, 2.0, -1.0]), aview1(&[1.0, 0.0, 1.0]), 10),
+        Err(ModelError::InvalidValues {
+            what: "probabilities",
+            invalid: 2,
+            total: 3,
+            first: 1,
+            allowed: "probabilities in [0, 1]",
+        })
+    );
+    let err = BinaryCounts::from_scores(aview1(&[0.5, 0.5]), aview1(&[0.25, 3.0]), 10).unwrap_err();
+    assert_eq!(
+        err,
+        ModelError::InvalidLabels {
+            kind: ModelKind::Logistic,
+            invalid: 2,
+            total: 2
+        }
+    );
+    assert!(!err.to_string().contains("0.25"), "{err}");
+}
+
+#[test]
+fn default_bins_bound_the_auc_error_tightly() {
+    let (scores, labels) = scored_rows(400, 9);
+    let c = BinaryCounts::from_scores(scores.view(), labels.view(), DEFAULT_SCORE_BINS).unwrap();
+    let bound = c.auc_error_bound().unwrap();
+    assert!(bound < 0.001, "bound {bound}");
+    let exact = metrics::roc_auc(scores.view(), labels.view()).unwrap().unwrap();
+    assert!((c.auc().unwrap() - exact).abs() <= bound + 1e-12);
+}
+
+#[test]
+fn merged_halves_equal_the_whole() {
+    let (scores, labels) = scored_rows(250, 21);
+    let whole = BinaryCounts::from_scores(scores.view(), labels.view(), 50).unwrap();
+    let mut merged =
+        BinaryCounts::from_scores(scores.slice(s![..100]), labels.slice(s![..100]), 50).unwrap();
+    let second =
+        BinaryCounts::from_scores(scores.slice(s![100..]), labels.slice(s![100..]), 50).unwrap();
+    merged.merge(&second).unwrap();
+    assert_relative_eq!(merged.log_loss_sum, whole.log_loss_sum, max_relative = 1e-12);
+    merged.log_loss_sum = whole.log_loss_sum;
+    assert_eq!(merged, whole);
+    assert_eq!(merged.validate(), Ok(()));
+}
+
+#[test]
+fn merge_refuses_other_bins_and_overflow_without_changes() {
+    let mut c = BinaryCounts::from_scores(aview1(&[0.2, 0.8]), aview1(&[0.0, 1.0]), 10).unwrap();
+    let before = c.clone();
+    assert_eq!(
+        c.merge(&BinaryCounts::new(20).unwrap()),
+        Err(ModelError::Dimension {
+            what: "merged score histogram",
+            expected: 10,
+            got: 20
+        })
+    );
+    let mut huge = BinaryCounts::new(10).unwrap();
+    huge.pos_hist[8] = u64::MAX;
+    assert!(matches!(c.merge(&huge), Err(ModelError::Overflow { .. })));
+    assert_eq!(c, before);
+}
+
+#[test]
+fn validate_catches_counts_that_do_not_add_up() {
+    let good = BinaryCounts::from_scores(aview1(&[0.2, 0.8, 0.6]), aview1(&[0.0, 1.0, 0.0]), 10)
+        .unwrap();
+    let mut bad = good.clone();
+    bad.tp += 1;
+    assert_eq!(
+        bad.validate(),
+        Err(ModelError::InconsistentCounts {
+            what: "tp + fp + tn + fn_",
+            expected: 3,
+            got: 4
+        })
+    );
+    let mut bad = good.clone();
+    bad.pos_hist[0] += 1;
+    assert!(matches!(bad.validate(), Err(ModelError::InconsistentCounts { .. })));
+    // Totals right, but a positive recorded as a negative.
+    let mut bad = good.clone();
+    bad.pos_hist[8] -= 1;
+    bad.neg_hist[8] += 1;
+    assert!(matches!(
+        bad.validate(),
+        Err(ModelError::InconsistentCounts { what: "tp + fn_", .. })
+    ));
+    let mut bad = good.clone();
+    bad.neg_hist.pop();
+    assert!(matches!(bad.validate(), Err(ModelError::Dimension { .. })));
+    for loss in [-1.0, f64::NAN, f64::INFINITY] {
+        let mut bad = good.clone();
+        bad.log_loss_sum = loss;
+        assert!(matches!(bad.validate(), Err(ModelError::InvalidAggregate { .. })));
+    }
+    let mut bad = BinaryCounts::new(4).unwrap();
+    bad.log_loss_sum = 1.0;
+    assert!(bad.validate().is_err());
+}
+
+proptest! {
+    #[test]
+    fn histogram_auc_is_within_its_bound_of_the_exact_auc(
+        rows in proptest::collection::vec((0.0f64..=1.0, any::<bool>()), 2..200),
+        bins in 2usize..64,
+    ) {
+        let scores: Array1<f64> = rows.iter().map(|r| r.0).collect();
+        let labels: Array1<f64> = rows.iter().map(|r| f64::from(r.1)).collect();
+        let c = BinaryCounts::from_scores(scores.view(), labels.view(), bins).unwrap();
+        let exact = metrics::roc_auc(scores.view(), labels.view()).unwrap();
+        prop_assert_eq!(c.auc().is_some(), exact.is_some());
+        if let (Some(auc), Some(bound), Some(exact)) = (c.auc(), c.auc_error_bound(), exact) {
+            prop_assert!((auc - exact).abs() <= bound + 1e-12, "auc {} exact {} bound {}", auc, exact, bound);
+            prop_assert!((0.0..=0.5).contains(&bound));
+        }
+    }
+}

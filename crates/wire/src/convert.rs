@@ -1,0 +1,898 @@
+//! Checked conversions between generated protobuf messages and domain types.
+//!
+//! Every `from_pb` function destructures the whole message, so a field added
+//! to the proto cannot be silently ignored, and validates it against the task:
+//! task id, dimensions, finite values and sizes. A message that fails is
+//! refused whole.
+
+use medfed_model::{BinaryCounts, FeatureStats, ModelKind, RegressionCounts, Standardization};
+use ndarray::Array1;
+
+use crate::limits::{
+    MAX_FEATURES, MAX_LOCAL_STEPS, MAX_MEMBERS, MAX_NAME_BYTES, MAX_ROUNDS, MAX_SCORE_BINS,
+};
+use crate::message::{
+    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, StatisticsReport,
+    Step, Task,
+};
+use crate::pb;
+
+/// Why a wire message was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The message names another task.
+    #[error("message is for task {got:?}, expected task {expected:?}")]
+    TaskMismatch {
+        /// This task's id.
+        expected: String,
+        /// The id the message carried.
+        got: String,
+    },
+    /// A required field is absent.
+    #[error("{field} is missing")]
+    MissingField {
+        /// Dotted path of the field.
+        field: &'static str,
+    },
+    /// A vector has the wrong length.
+    #[error("{field} has {got} values, expected {expected}")]
+    Dimension {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// Length the task requires.
+        expected: usize,
+        /// Length received.
+        got: usize,
+    },
+    /// A value is NaN or infinite.
+    #[error("{field}[{index}] is not a finite number")]
+    NonFinite {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// Position of the first bad value.
+        index: usize,
+    },
+    /// A size is over its bound.
+    #[error("{field} is {got}, above the limit of {max}")]
+    TooLarge {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// The bound.
+        max: u64,
+        /// What was received.
+        got: u64,
+    },
+    /// A value is outside its allowed range.
+    #[error("{field} is invalid: {reason}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// What is allowed.
+        reason: String,
+    },
+}
+
+impl WireError {
+    /// Dotted path of the field at fault, when one is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            WireError::TaskMismatch { .. } => None,
+            WireError::MissingField { field }
+            | WireError::Dimension { field, .. }
+            | WireError::NonFinite { field, .. }
+            | WireError::TooLarge { field, .. }
+            | WireError::Invalid { field, .. } => Some(field),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, WireError>;
+
+fn check_task_id(task: &Task, got: String) -> Result<()> {
+    if got == task.task_id {
+        Ok(())
+    } else {
+        Err(WireError::TaskMismatch {
+            expected: task.task_id.clone(),
+            got: truncate(got),
+        })
+    }
+}
+
+/// Keeps a peer-controlled string short enough to quote in an error.
+fn truncate(mut text: String) -> String {
+    if text.len() > 64 {
+        let mut end = 64;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+fn check_name(field: &'static str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(WireError::Invalid {
+            field,
+            reason: "must not be empty".into(),
+        });
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(WireError::TooLarge {
+            field,
+            max: MAX_NAME_BYTES as u64,
+            got: name.len() as u64,
+        });
+    }
+    Ok(())
+}
+
+fn finite_vector(field: &'static str, values: Vec<f64>, expected: usize) -> Result<Array1<f64>> {
+    if values.len() != expected {
+        return Err(WireError::Dimension {
+            field,
+            expected,
+            got: values.len(),
+        });
+    }
+    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+        return Err(WireError::NonFinite { field, index });
+    }
+    Ok(Array1::from(values))
+}
+
+fn parameters_from_pb(
+    field: &'static str,
+    parameters: Option<pb::Parameters>,
+    task: &Task,
+) -> Result<Array1<f64>> {
+    let pb::Parameters { values } = parameters.ok_or(WireError::MissingField { field })?;
+    finite_vector(field, values, task.dimension())
+}
+
+fn parameters_to_pb(values: &Array1<f64>) -> pb::Parameters {
+    pb::Parameters {
+        values: values.to_vec(),
+    }
+}
+
+fn standardization_from_pb(
+    field: &'static str,
+    standardization: Option<pb::Standardization>,
+    task: &Task,
+) -> Result<Standardization> {
+    let pb::Standardization { mean, std } =
+        standardization.ok_or(WireError::MissingField { field })?;
+    let d = task.features.len();
+    let mean = finite_vector(field, mean, d)?.to_vec();
+    let std = finite_vector(field, std, d)?.to_vec();
+    if let Some(index) = std.iter().position(|s| *s <= 0.0) {
+        return Err(WireError::Invalid {
+            field,
+            reason: format!("std[{index}] must be positive"),
+        });
+    }
+    Ok(Standardization { mean, std })
+}
+
+fn standardization_to_pb(standardization: &Standardization) -> pb::Standardization {
+    pb::Standardization {
+        mean: standardization.mean.clone(),
+        std: standardization.std.clone(),
+    }
+}
+
+fn model_kind_from_pb(value: i32) -> Result<ModelKind> {
+    match pb::ModelKind::try_from(value) {
+        Ok(pb::ModelKind::Logistic) => Ok(ModelKind::Logistic),
+        Ok(pb::ModelKind::Linear) => Ok(ModelKind::Linear),
+        _ => Err(WireError::Invalid {
+            field: "task.model",
+            reason: format!("unknown model kind {value}"),
+        }),
+    }
+}
+
+fn model_kind_to_pb(kind: ModelKind) -> pb::ModelKind {
+    match kind {
+        ModelKind::Logistic => pb::ModelKind::Logistic,
+        ModelKind::Linear => pb::ModelKind::Linear,
+    }
+}
+
+/// Checks a task's own consistency (used by both sides).
+///
+/// # Errors
+/// Names the first field that is empty, too large or out of range.
+pub fn validate_task(task: &Task) -> Result<()> {
+    check_name("task.task_id", &task.task_id)?;
+    check_name("task.target", &task.target)?;
+    if task.features.is_empty() {
+        return Err(WireError::Invalid {
+            field: "task.features",
+            reason: "at least one feature is required".into(),
+        });
+    }
+    if task.features.len() > MAX_FEATURES {
+        return Err(WireError::TooLarge {
+            field: "task.features",
+            max: MAX_FEATURES as u64,
+            got: task.features.len() as u64,
+        });
+    }
+    for feature in &task.features {
+        check_name("task.features", feature)?;
+        if *feature == task.target {
+            return Err(WireError::Invalid {
+                field: "task.features",
+                reason: format!("the target {:?} cannot also be a feature", task.target),
+            });
+        }
+    }
+    if task.members.is_empty() || task.members.len() > MAX_MEMBERS {
+        return Err(WireError::Invalid {
+            field: "task.members",
+            reason: format!("between 1 and {MAX_MEMBERS} members are required"),
+        });
+    }
+    for member in &task.members {
+        check_name("task.members", member)?;
+    }
+    if !(task.l2.is_finite() && task.l2 >= 0.0) {
+        return Err(WireError::Invalid {
+            field: "task.l2",
+            reason: "must be a finite number >= 0".into(),
+        });
+    }
+    if !(task.learning_rate.is_finite() && task.learning_rate > 0.0) {
+        return Err(WireError::Invalid {
+            field: "task.learning_rate",
+            reason: "must be a finite number > 0".into(),
+        });
+    }
+    if !(0.0..1.0).contains(&task.holdout_fraction) {
+        return Err(WireError::Invalid {
+            field: "task.holdout_fraction",
+            reason: "must be in [0, 1)".into(),
+        });
+    }
+    let bounded = [
+        ("task.rounds", task.rounds, MAX_ROUNDS),
+        ("task.local_steps", task.local_steps, MAX_LOCAL_STEPS),
+        ("task.score_bins", task.score_bins, MAX_SCORE_BINS),
+    ];
+    for (field, value, max) in bounded {
+        if value == 0 {
+            return Err(WireError::Invalid {
+                field,
+                reason: "must be at least 1".into(),
+            });
+        }
+        if value > max {
+            return Err(WireError::TooLarge {
+                field,
+                max: max.into(),
+                got: value.into(),
+            });
+        }
+    }
+    if task.score_bins < 2 {
+        return Err(WireError::Invalid {
+            field: "task.score_bins",
+            reason: "must be at least 2".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Converts a task for the wire.
+pub fn task_to_pb(task: &Task) -> pb::TaskSpec {
+    pb::TaskSpec {
+        task_id: task.task_id.clone(),
+        features: task.features.clone(),
+        target: task.target.clone(),
+        model: model_kind_to_pb(task.model).into(),
+        l2: task.l2,
+        local_steps: task.local_steps,
+        learning_rate: task.learning_rate,
+        holdout_fraction: task.holdout_fraction,
+        split_seed: task.split_seed,
+        rounds: task.rounds,
+        score_bins: task.score_bins,
+        members: task.members.clone(),
+    }
+}
+
+/// Converts and validates a task received from the coordinator.
+///
+/// # Errors
+/// Any field out of range (see [`validate_task`]).
+pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
+    let pb::TaskSpec {
+        task_id,
+        features,
+        target,
+        model,
+        l2,
+        local_steps,
+        learning_rate,
+        holdout_fraction,
+        split_seed,
+        rounds,
+        score_bins,
+        members,
+    } = spec;
+    let task = Task {
+        task_id,
+        features,
+        target,
+        model: model_kind_from_pb(model)?,
+        l2,
+        local_steps,
+        learning_rate,
+        holdout_fraction,
+        split_seed,
+        rounds,
+        score_bins,
+        members,
+    };
+    validate_task(&task)?;
+    Ok(task)
+}
+
+/// Converts an instruction for the wire.
+pub fn step_to_pb(step: &Step) -> pb::Instruction {
+    use pb::instruction::Kind;
+    let kind = match &step.instruction {
+        Instruction::CollectStatistics => Kind::Statistics(pb::CollectStatistics {}),
+        Instruction::Train {
+            round,
+            global,
+            standardization,
+        } => Kind::Train(pb::TrainRound {
+            round: *round,
+            global: Some(parameters_to_pb(global)),
+            standardization: Some(standardization_to_pb(standardization)),
+        }),
+        Instruction::Baseline {
+            standardization,
+            steps,
+        } => Kind::Baseline(pb::TrainBaseline {
+            standardization: Some(standardization_to_pb(standardization)),
+            steps: *steps,
+        }),
+        Instruction::Evaluate {
+            standardization,
+            models,
+        } => Kind::Evaluate(pb::Evaluate {
+            standardization: Some(standardization_to_pb(standardization)),
+            models: models.iter().map(parameters_to_pb).collect(),
+        }),
+        Instruction::Finished { reason } => Kind::Finished(pb::Finished {
+            reason: reason.clone(),
+        }),
+        Instruction::Wait => Kind::Wait(pb::Wait {}),
+    };
+    pb::Instruction {
+        step: step.step,
+        kind: Some(kind),
+    }
+}
+
+/// Converts and validates an instruction received from the coordinator.
+///
+/// # Errors
+/// A missing kind, or vectors that do not fit the task.
+pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
+    use pb::instruction::Kind;
+    let pb::Instruction { step, kind } = instruction;
+    let instruction = match kind.ok_or(WireError::MissingField {
+        field: "instruction.kind",
+    })? {
+        Kind::Statistics(pb::CollectStatistics {}) => Instruction::CollectStatistics,
+        Kind::Train(pb::TrainRound {
+            round,
+            global,
+            standardization,
+        }) => {
+            if round == 0 || round > task.rounds {
+                return Err(WireError::Invalid {
+                    field: "train.round",
+                    reason: format!("round {round} is outside 1..={}", task.rounds),
+                });
+            }
+            Instruction::Train {
+                round,
+                global: parameters_from_pb("train.global", global, task)?,
+                standardization: standardization_from_pb(
+                    "train.standardization",
+                    standardization,
+                    task,
+                )?,
+            }
+        }
+        Kind::Baseline(pb::TrainBaseline {
+            standardization,
+            steps,
+        }) => {
+            let max = u64::from(MAX_ROUNDS) * u64::from(MAX_LOCAL_STEPS);
+            if u64::from(steps) > max {
+                return Err(WireError::TooLarge {
+                    field: "baseline.steps",
+                    max,
+                    got: steps.into(),
+                });
+            }
+            Instruction::Baseline {
+                standardization: standardization_from_pb(
+                    "baseline.standardization",
+                    standardization,
+                    task,
+                )?,
+                steps,
+            }
+        }
+        Kind::Evaluate(pb::Evaluate {
+            standardization,
+            models,
+        }) => {
+            let max = task.members.len() + 1;
+            if models.is_empty() || models.len() > max {
+                return Err(WireError::Invalid {
+                    field: "evaluate.models",
+                    reason: format!("expected 1 to {max} models, got {}", models.len()),
+                });
+            }
+            Instruction::Evaluate {
+                standardization: standardization_from_pb(
+                    "evaluate.standardization",
+                    standardization,
+                    task,
+                )?,
+                models: models
+                    .into_iter()
+                    .map(|m| parameters_from_pb("evaluate.models", Some(m), task))
+                    .collect::<Result<_>>()?,
+            }
+        }
+        Kind::Finished(pb::Finished { reason }) => Instruction::Finished {
+            reason: truncate(reason),
+        },
+        Kind::Wait(pb::Wait {}) => Instruction::Wait,
+    };
+    Ok(Step { step, instruction })
+}
+
+/// Converts a statistics report for the wire.
+pub fn statistics_to_pb(report: &StatisticsReport, task_id: &str) -> pb::StatisticsReport {
+    pb::StatisticsReport {
+        task_id: task_id.to_owned(),
+        step: report.step,
+        features: report
+            .features
+            .iter()
+            .map(|s| pb::FeatureStats {
+                count: s.count,
+                sum: s.sum,
+                sum_sq: s.sum_sq,
+            })
+            .collect(),
+        train_rows: report.train_rows,
+        holdout_rows: report.holdout_rows,
+        rows_missing_target: report.rows_missing_target,
+    }
+}
+
+/// Converts and validates a node's statistics report.
+///
+/// # Errors
+/// Wrong task, wrong feature count, non-finite sums, or counts above the
+/// reported row count.
+pub fn statistics_from_pb(report: pb::StatisticsReport, task: &Task) -> Result<StatisticsReport> {
+    let pb::StatisticsReport {
+        task_id,
+        step,
+        features,
+        train_rows,
+        holdout_rows,
+        rows_missing_target,
+    } = report;
+    check_task_id(task, task_id)?;
+    if features.len() != task.features.len() {
+        return Err(WireError::Dimension {
+            field: "statistics.features",
+            expected: task.features.len(),
+            got: features.len(),
+        });
+    }
+    let mut stats = Vec::with_capacity(features.len());
+    for (index, pb::FeatureStats { count, sum, sum_sq }) in features.into_iter().enumerate() {
+        if !(sum.is_finite() && sum_sq.is_finite()) {
+            return Err(WireError::NonFinite {
+                field: "statistics.features",
+                index,
+            });
+        }
+        if count > train_rows || sum_sq < 0.0 {
+            return Err(WireError::Invalid {
+                field: "statistics.features",
+                reason: format!(
+                    "feature {index}: count must not exceed the training rows and sum_sq must be >= 0"
+                ),
+            });
+        }
+        stats.push(FeatureStats { count, sum, sum_sq });
+    }
+    Ok(StatisticsReport {
+        step,
+        features: stats,
+        train_rows,
+        holdout_rows,
+        rows_missing_target,
+    })
+}
+
+/// Converts a model update for the wire.
+pub fn update_to_pb(update: &ModelUpdate, task_id: &str) -> pb::ModelUpdate {
+    pb::ModelUpdate {
+        task_id: task_id.to_owned(),
+        step: update.step,
+        round: update.round,
+        delta: Some(parameters_to_pb(&update.delta)),
+        num_rows: update.num_rows,
+        train_loss: update.train_loss,
+    }
+}
+
+/// Converts and validates a node's model update.
+///
+/// # Errors
+/// Wrong task, wrong dimension, non-finite values, no rows.
+pub fn update_from_pb(update: pb::ModelUpdate, task: &Task) -> Result<ModelUpdate> {
+    let pb::ModelUpdate {
+        task_id,
+        step,
+        round,
+        delta,
+        num_rows,
+        train_loss,
+    } = update;
+    check_task_id(task, task_id)?;
+    let delta = parameters_from_pb("update.delta", delta, task)?;
+    if num_rows == 0 {
+        return Err(WireError::Invalid {
+            field: "update.num_rows",
+            reason: "an update must come from at least one row".into(),
+        });
+    }
+    if !(train_loss.is_finite() && train_loss >= 0.0) {
+        return Err(WireError::Invalid {
+            field: "update.train_loss",
+            reason: "must be a finite number >= 0".into(),
+        });
+    }
+    Ok(ModelUpdate {
+        step,
+        round,
+        delta,
+        num_rows,
+        train_loss,
+    })
+}
+
+/// Converts a baseline model for the wire.
+pub fn baseline_to_pb(baseline: &BaselineModel, task_id: &str) -> pb::BaselineModel {
+    pb::BaselineModel {
+        task_id: task_id.to_owned(),
+        step: baseline.step,
+        model: Some(parameters_to_pb(&baseline.model)),
+        num_rows: baseline.num_rows,
+    }
+}
+
+/// Converts and validates a node's baseline model.
+///
+/// # Errors
+/// Wrong task, wrong dimension or non-finite values.
+pub fn baseline_from_pb(baseline: pb::BaselineModel, task: &Task) -> Result<BaselineModel> {
+    let pb::BaselineModel {
+        task_id,
+        step,
+        model,
+        num_rows,
+    } = baseline;
+    check_task_id(task, task_id)?;
+    Ok(BaselineModel {
+        step,
+        model: parameters_from_pb("baseline.model", model, task)?,
+        num_rows,
+    })
+}
+
+/// Converts an evaluation report for the wire.
+pub fn evaluation_to_pb(report: &EvaluationReport, task_id: &str) -> pb::EvaluationReport {
+    use pb::evaluation_counts::Kind;
+    let models = report
+        .models
+        .iter()
+        .map(|counts| pb::EvaluationCounts {
+            kind: Some(match counts {
+                EvaluationCounts::Binary(c) => Kind::Binary(pb::BinaryCounts {
+                    n: c.n,
+                    tp: c.tp,
+                    fp: c.fp,
+                    tn: c.tn,
+                    r#fn: c.fn_,
+                    log_loss_sum: c.log_loss_sum,
+                    pos_hist: c.pos_hist.clone(),
+                    neg_hist: c.neg_hist.clone(),
+                }),
+                EvaluationCounts::Regression(c) => Kind::Regression(pb::RegressionCounts {
+                    n: c.n,
+                    sse: c.sse,
+                    sae: c.sae,
+                    sum_y: c.sum_y,
+                    sum_y2: c.sum_y2,
+                }),
+            }),
+        })
+        .collect();
+    pb::EvaluationReport {
+        task_id: task_id.to_owned(),
+        step: report.step,
+        models,
+    }
+}
+
+/// Converts and validates a node's evaluation report.
+///
+/// # Errors
+/// Wrong task, a count of models other than `expected_models`, counts of the
+/// wrong kind for the task's model, histograms of the wrong size, or counts
+/// that do not add up.
+pub fn evaluation_from_pb(
+    report: pb::EvaluationReport,
+    task: &Task,
+    expected_models: usize,
+) -> Result<EvaluationReport> {
+    use pb::evaluation_counts::Kind;
+    let pb::EvaluationReport {
+        task_id,
+        step,
+        models,
+    } = report;
+    check_task_id(task, task_id)?;
+    if models.len() != expected_models {
+        return Err(WireError::Dimension {
+            field: "evaluation.models",
+            expected: expected_models,
+            got: models.len(),
+        });
+    }
+    let mut converted = Vec::with_capacity(models.len());
+    for pb::EvaluationCounts { kind } in models {
+        let counts = match (task.model, kind) {
+            (
+                ModelKind::Logistic,
+                Some(Kind::Binary(pb::BinaryCounts {
+                    n,
+                    tp,
+                    fp,
+                    tn,
+                    r#fn,
+                    log_loss_sum,
+                    pos_hist,
+                    neg_hist,
+                })),
+            ) => {
+                let bins = task.score_bins as usize;
+                for (field, hist) in [
+                    ("evaluation.pos_hist", &pos_hist),
+                    ("evaluation.neg_hist", &neg_hist),
+                ] {
+                    if hist.len() != bins {
+                        return Err(WireError::Dimension {
+                            field,
+                            expected: bins,
+                            got: hist.len(),
+                        });
+                    }
+                }
+                let counts = BinaryCounts {
+                    n,
+                    tp,
+                    fp,
+                    tn,
+                    fn_: r#fn,
+                    log_loss_sum,
+                    pos_hist,
+                    neg_hist,
+                };
+                counts.validate().map_err(|e| WireError::Invalid {
+                    field: "evaluation.binary",
+                    reason: e.to_string(),
+                })?;
+                EvaluationCounts::Binary(counts)
+            }
+            (
+                ModelKind::Linear,
+                Some(Kind::Regression(pb::RegressionCounts {
+                    n,
+                    sse,
+                    sae,
+                    sum_y,
+                    sum_y2,
+                })),
+            ) => {
+                let counts = RegressionCounts {
+                    n,
+                    sse,
+                    sae,
+                    sum_y,
+                    sum_y2,
+                };
+                counts.validate().map_err(|e| WireError::Invalid {
+                    field: "evaluation.regression",
+                    reason: e.to_string(),
+                })?;
+                EvaluationCounts::Regression(counts)
+            }
+            _ => {
+                return Err(WireError::Invalid {
+                    field: "evaluation.models",
+                    reason: format!("counts must match the task's {} model", task.model),
+                });
+            }
+        };
+        converted.push(counts);
+    }
+    Ok(EvaluationReport {
+        step,
+        models: converted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task() -> Task {
+        Task {
+            task_id: "t1".into(),
+            features: vec!["a".into(), "b".into()],
+            target: "y".into(),
+            model: ModelKind::Logistic,
+            l2: 0.01,
+            local_steps: 5,
+            learning_rate: 0.5,
+            holdout_fraction: 0.25,
+            split_seed: 7,
+            rounds: 10,
+            score_bins: 4,
+            members: vec!["h1".into(), "h2".into()],
+        }
+    }
+
+    #[test]
+    fn task_round_trips() {
+        let t = task();
+        assert_eq!(task_from_pb(task_to_pb(&t)), Ok(t));
+    }
+
+    #[test]
+    fn task_with_target_as_feature_is_refused() {
+        let mut t = task();
+        t.features.push("y".into());
+        let err = task_from_pb(task_to_pb(&t)).unwrap_err();
+        assert!(err.to_string().contains("cannot also be a feature"), "{err}");
+    }
+
+    #[test]
+    fn instruction_round_trips() {
+        let t = task();
+        let standardization = Standardization {
+            mean: vec![1.0, 2.0],
+            std: vec![0.5, 3.0],
+        };
+        for instruction in [
+            Instruction::CollectStatistics,
+            Instruction::Train {
+                round: 3,
+                global: Array1::from(vec![0.1, -0.2, 0.3]),
+                standardization: standardization.clone(),
+            },
+            Instruction::Evaluate {
+                standardization: standardization.clone(),
+                models: vec![Array1::zeros(3), Array1::ones(3)],
+            },
+            Instruction::Finished {
+                reason: "done".into(),
+            },
+            Instruction::Wait,
+        ] {
+            let step = Step {
+                step: 9,
+                instruction,
+            };
+            assert_eq!(step_from_pb(step_to_pb(&step), &t), Ok(step));
+        }
+    }
+
+    fn update(delta: Vec<f64>) -> pb::ModelUpdate {
+        pb::ModelUpdate {
+            task_id: "t1".into(),
+            step: 3,
+            round: 1,
+            delta: Some(pb::Parameters { values: delta }),
+            num_rows: 10,
+            train_loss: 0.6,
+        }
+    }
+
+    #[test]
+    fn update_checks_dimension_finiteness_and_task() {
+        let t = task();
+        assert!(update_from_pb(update(vec![0.0, 1.0, 2.0]), &t).is_ok());
+        assert_eq!(
+            update_from_pb(update(vec![0.0, 1.0]), &t),
+            Err(WireError::Dimension {
+                field: "update.delta",
+                expected: 3,
+                got: 2
+            })
+        );
+        assert_eq!(
+            update_from_pb(update(vec![0.0, f64::NAN, 2.0]), &t),
+            Err(WireError::NonFinite {
+                field: "update.delta",
+                index: 1
+            })
+        );
+        let mut other = update(vec![0.0; 3]);
+        other.task_id = "t2".into();
+        assert!(matches!(
+            update_from_pb(other, &t),
+            Err(WireError::TaskMismatch { .. })
+        ));
+        let mut missing = update(vec![0.0; 3]);
+        missing.delta = None;
+        assert_eq!(
+            update_from_pb(missing, &t),
+            Err(WireError::MissingField {
+                field: "update.delta"
+            })
+        );
+    }
+
+    #[test]
+    fn evaluation_checks_histogram_size_and_consistency() {
+        let t = task();
+        let counts = BinaryCounts::from_scores(
+            ndarray::aview1(&[0.1, 0.9, 0.6]),
+            ndarray::aview1(&[0.0, 1.0, 0.0]),
+            4,
+        )
+        .unwrap();
+        let report = EvaluationReport {
+            step: 4,
+            models: vec![EvaluationCounts::Binary(counts.clone())],
+        };
+        let wire = evaluation_to_pb(&report, "t1");
+        assert_eq!(evaluation_from_pb(wire.clone(), &t, 1), Ok(report));
+        assert!(evaluation_from_pb(wire, &t, 2).is_err());
+
+        let mut bad = counts;
+        bad.tp += 1;
+        let wire = evaluation_to_pb(
+            &EvaluationReport {
+                step: 4,
+                models: vec![EvaluationCounts::Binary(bad)],
+            },
+            "t1",
+        );
+        assert!(evaluation_from_pb(wire, &t, 1).is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! The wire protocol of medfed: the gRPC code generated from
+//! `proto/medfed/v1/federation.proto`, and its conversion to domain types.
+//!
+//! Generated protobuf types stop here. Every message a peer sends is converted
+//! and validated exactly once, in [`convert`], against the task it belongs to
+//! (task id, step, dimensions, finite values, histogram sizes); the rest of the
+//! code only sees the domain types of [`message`].
+//!
+//! # Layout
+//! - [`pb`]: the generated prost messages and tonic client and server.
+//! - [`message`]: domain types ([`Task`], [`Instruction`], [`ModelUpdate`], ...).
+//! - [`convert`]: checked conversions between the two, and [`WireError`].
+//! - [`limits`]: bounds on everything a peer controls.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod convert;
+pub mod limits;
+pub mod message;
+
+/// Generated protobuf and gRPC code (`medfed.v1`).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("medfed.v1");
+}
+
+pub use convert::WireError;
+pub use message::{
+    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, StatisticsReport,
+    Step, Task,
+};
+
+/// Wire protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u32 = 1;

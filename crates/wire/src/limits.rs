@@ -1,0 +1,17 @@
+//! Bounds on everything a peer controls. A message outside them is refused at
+//! the boundary with an error that names the field and the bound.
+
+/// Largest encoded gRPC message accepted in either direction.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+/// Most features a task may have.
+pub const MAX_FEATURES: usize = 100_000;
+/// Most members a task may have.
+pub const MAX_MEMBERS: usize = 1_000;
+/// Longest identifier (task id, feature or member name), in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Most training rounds a task may ask for.
+pub const MAX_ROUNDS: u32 = 100_000;
+/// Most local gradient steps per round.
+pub const MAX_LOCAL_STEPS: u32 = 100_000;
+/// Most score-histogram bins in binary evaluation counts.
+pub const MAX_SCORE_BINS: u32 = 1_000_000;

@@ -1,0 +1,146 @@
+//! Domain types exchanged between coordinator and nodes. They hold no prost
+//! types; [`crate::convert`] builds them from validated wire messages.
+
+use medfed_model::{BinaryCounts, FeatureStats, ModelKind, RegressionCounts, Standardization};
+use ndarray::Array1;
+
+/// The training task every member takes part in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    /// Identifier that every message of this task carries.
+    pub task_id: String,
+    /// Feature column names, in model order.
+    pub features: Vec<String>,
+    /// Target column name.
+    pub target: String,
+    /// Logistic or linear regression.
+    pub model: ModelKind,
+    /// L2 penalty on the weights (never on the intercept).
+    pub l2: f64,
+    /// Local gradient steps per round.
+    pub local_steps: u32,
+    /// Step size of local gradient descent.
+    pub learning_rate: f64,
+    /// Fraction of each node's rows held out for evaluation.
+    pub holdout_fraction: f64,
+    /// Seed of the held-out split.
+    pub split_seed: u64,
+    /// Number of federated rounds.
+    pub rounds: u32,
+    /// Score-histogram bins for binary evaluation counts.
+    pub score_bins: u32,
+    /// Member identities, in a fixed order.
+    pub members: Vec<String>,
+}
+
+impl Task {
+    /// Length of a parameter vector: the intercept plus one weight per feature.
+    pub fn dimension(&self) -> usize {
+        self.features.len() + 1
+    }
+}
+
+/// One numbered instruction from the coordinator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// Strictly increasing step number; answers name it.
+    pub step: u64,
+    /// What to do.
+    pub instruction: Instruction,
+}
+
+/// What the coordinator asks of the nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Instruction {
+    /// Send per-feature statistics of the training rows.
+    CollectStatistics,
+    /// Train from the global parameters and send the delta.
+    Train {
+        /// 1-based round number.
+        round: u32,
+        /// Global parameters (intercept first).
+        global: Array1<f64>,
+        /// Global standardisation.
+        standardization: Standardization,
+    },
+    /// Train a model on local rows alone and send it.
+    Baseline {
+        /// Global standardisation.
+        standardization: Standardization,
+        /// Total gradient steps.
+        steps: u32,
+    },
+    /// Score the given models on the held-out rows and send aggregate counts.
+    Evaluate {
+        /// Global standardisation.
+        standardization: Standardization,
+        /// Models to score; the first is the federated model.
+        models: Vec<Array1<f64>>,
+    },
+    /// The task is over.
+    Finished {
+        /// Why it ended.
+        reason: String,
+    },
+    /// Nothing new yet: ask again.
+    Wait,
+}
+
+/// A node's per-feature statistics over its training rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatisticsReport {
+    /// Step being answered.
+    pub step: u64,
+    /// One entry per task feature, in task order.
+    pub features: Vec<FeatureStats>,
+    /// Rows used for training.
+    pub train_rows: u64,
+    /// Rows held out for evaluation.
+    pub holdout_rows: u64,
+    /// Rows left out because their target is missing.
+    pub rows_missing_target: u64,
+}
+
+/// A node's contribution to one training round.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelUpdate {
+    /// Step being answered.
+    pub step: u64,
+    /// Round being answered.
+    pub round: u32,
+    /// Local parameters minus global parameters.
+    pub delta: Array1<f64>,
+    /// Training rows behind the update (its FedAvg weight).
+    pub num_rows: u64,
+    /// Mean training loss of the global parameters on those rows.
+    pub train_loss: f64,
+}
+
+/// A model trained on one node's rows alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BaselineModel {
+    /// Step being answered.
+    pub step: u64,
+    /// Parameters (intercept first).
+    pub model: Array1<f64>,
+    /// Training rows behind it.
+    pub num_rows: u64,
+}
+
+/// Aggregate evaluation counts of one model on a node's held-out rows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvaluationCounts {
+    /// Logistic models.
+    Binary(BinaryCounts),
+    /// Linear models.
+    Regression(RegressionCounts),
+}
+
+/// A node's answer to [`Instruction::Evaluate`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvaluationReport {
+    /// Step being answered.
+    pub step: u64,
+    /// One entry per requested model, in the same order.
+    pub models: Vec<EvaluationCounts>,
+}

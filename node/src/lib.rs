@@ -1,0 +1,19 @@
+//! The medfed node: runs beside a hospital's records. It imports a CSV once
+//! into a Fernet-encrypted vault, and takes part in a task by connecting out
+//! to the coordinator and answering its instructions with aggregates and
+//! model vectors computed on its own rows. Patient rows never leave it.
+//!
+//! # Layout
+//! - [`import`]: `node import` and where the vault key comes from.
+//! - [`data`]: the task's columns taken from the vault, split into training
+//!   and held-out rows, standardised with the global statistics.
+//! - [`work`]: what the node computes for each instruction.
+//! - [`client`]: the outbound gRPC loop.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod data;
+pub mod import;
+pub mod work;

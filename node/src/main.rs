@@ -1,0 +1,157 @@
+//! `node`: the hospital's side of medfed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use medfed_node::import::KeySource;
+
+/// The medfed node: keeps a hospital's records in an encrypted vault and
+/// takes part in federated training without sending them anywhere.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import a CSV (header row, numeric columns, empty = missing) into an encrypted vault.
+    ///
+    /// Example: node import --csv records.csv --vault site.vault --key-file site.key --create-key --target target
+    Import {
+        /// The CSV file to import.
+        #[arg(long)]
+        csv: PathBuf,
+        /// The vault file to write (replaced atomically if it exists).
+        #[arg(long)]
+        vault: PathBuf,
+        /// The vault key file; without it the key is read from MEDFED_VAULT_KEY.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Create the key file (mode 0600) if it does not exist.
+        #[arg(long)]
+        create_key: bool,
+        /// A column that must be present, e.g. the label: --target target.
+        #[arg(long)]
+        target: Option<String>,
+        /// Import only these columns (comma-separated), e.g. --columns age,chol,target.
+        #[arg(long, value_delimiter = ',')]
+        columns: Option<Vec<String>>,
+        /// A cell text that means "missing" besides the empty field, e.g. --missing '?' (repeatable).
+        #[arg(long = "missing")]
+        missing_tokens: Vec<String>,
+    },
+    /// Join the coordinator's task and train on the vault's rows.
+    ///
+    /// Example: node run --coordinator https://127.0.0.1:7443 --vault site.vault --key-file site.key
+    ///   --ca ca.pem --cert site.pem --key site.key.pem
+    Run {
+        /// Coordinator address, e.g. https://127.0.0.1:7443.
+        #[arg(long)]
+        coordinator: String,
+        /// Name on the coordinator's certificate, e.g. localhost.
+        #[arg(long, default_value = "localhost")]
+        server_name: String,
+        /// Consortium CA certificate.
+        #[arg(long)]
+        ca: PathBuf,
+        /// This hospital's certificate.
+        #[arg(long)]
+        cert: PathBuf,
+        /// This hospital's private key (TLS).
+        #[arg(long)]
+        key: PathBuf,
+        /// The encrypted vault.
+        #[arg(long)]
+        vault: PathBuf,
+        /// The vault key file; without it the key is read from MEDFED_VAULT_KEY.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Join only this task id.
+        #[arg(long)]
+        task_id: Option<String>,
+        /// Seconds to keep trying to reach the coordinator.
+        #[arg(long, default_value_t = 60)]
+        connect_timeout: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MEDFED_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let result = match cli.command {
+        Command::Import {
+            csv,
+            vault,
+            key_file,
+            create_key,
+            target,
+            columns,
+            missing_tokens,
+        } => (|| {
+            let key = KeySource::from_flag(key_file).load(create_key)?;
+            let options = medfed_vault::ImportOptions {
+                columns,
+                required: target.into_iter().collect(),
+                missing_tokens,
+                ..Default::default()
+            };
+            let table = medfed_node::import::import(&csv, &vault, &key, &options)?;
+            println!(
+                "imported {} rows x {} columns from {} into {} (key {})",
+                table.n_rows(),
+                table.n_columns(),
+                csv.display(),
+                vault.display(),
+                key.fingerprint()
+            );
+            Ok(())
+        })(),
+        Command::Run {
+            coordinator,
+            server_name,
+            ca,
+            cert,
+            key,
+            vault,
+            key_file,
+            task_id,
+            connect_timeout,
+        } => (|| {
+            let vault_key = KeySource::from_flag(key_file).load(false)?;
+            let options = medfed_node::client::RunOptions {
+                coordinator,
+                server_name,
+                ca,
+                cert,
+                key,
+                vault,
+                vault_key,
+                task_id,
+                connect_timeout: Duration::from_secs(connect_timeout),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(medfed_node::client::run(options))?;
+            Ok(())
+        })(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let error: anyhow::Error = error;
+            eprintln!("node: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

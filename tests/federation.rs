@@ -1,0 +1,276 @@
+//! End-to-end: real `coordinator` and `node` processes on 127.0.0.1 over
+//! mutual TLS, trained on the bundled heart-disease sites.
+
+use medfed::{Federation, Intruder, Site, files_below};
+
+const HEART_FEATURES: &str = r#"["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg",
+  "thalach", "exang", "oldpeak", "slope", "ca", "thal"]"#;
+
+fn heart_task(members: &[&str], rounds: u32, baselines: bool) -> String {
+    let members: Vec<String> = members.iter().map(|m| format!("{m:?}")).collect();
+    format!(
+        r#"
+[task]
+id = "heart-test"
+members = [{}]
+model = "logistic"
+features = {HEART_FEATURES}
+target = "target"
+
+[training]
+rounds = {rounds}
+local_steps = 5
+learning_rate = 0.5
+l2 = 0.001
+
+[evaluation]
+holdout_fraction = 0.25
+split_seed = 2026
+baselines = {baselines}
+
+[timeouts]
+join_seconds = 60
+step_seconds = 60
+"#,
+        members.join(", ")
+    )
+}
+
+fn f64_at(value: &serde_json::Value, pointer: &str) -> f64 {
+    value
+        .pointer(pointer)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("{pointer} missing in {value:#}"))
+}
+
+const SITES: [&str; 4] = ["cleveland", "hungarian", "switzerland", "va"];
+
+#[test]
+fn four_heart_sites_train_a_model_as_good_as_pooling() {
+    let run = Federation::heart(&SITES, heart_task(&SITES, 30, true)).run();
+    assert!(
+        run.coordinator.success(),
+        "coordinator failed: {}",
+        run.coordinator_stderr
+    );
+    for node in &run.nodes {
+        assert!(node.status.success(), "{} failed: {}", node.name, node.stderr);
+        assert!(node.stdout.contains("finished"), "{}: {}", node.name, node.stdout);
+    }
+    let summary = run.summary.expect("summary.json");
+    let auc = f64_at(&summary, "/federated/overall/auc");
+    let rows = f64_at(&summary, "/federated/overall/rows");
+    assert!(auc >= 0.85, "federated AUC over all held-out rows: {auc}");
+    // 25% of 920 rows, rounded per site.
+    assert!((225.0..=235.0).contains(&rows), "held-out rows: {rows}");
+    let bound = f64_at(&summary, "/federated/overall/auc_error_bound");
+    assert!(bound < 0.001, "AUC binning error bound {bound}");
+    // Training made progress: the loss fell from the first round to the last.
+    let rounds = summary["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 30);
+    let first = f64_at(&rounds[0], "/train_loss");
+    let last = f64_at(&rounds[29], "/train_loss");
+    assert!(last < first * 0.8, "loss {first} -> {last}");
+    // Federation beats the sites alone, scored on the same rows.
+    let mean_alone = f64_at(&summary, "/mean_single_site_headline");
+    assert!(auc > mean_alone, "federated {auc} vs site-alone mean {mean_alone}");
+    assert_eq!(summary["baselines"].as_array().map(Vec::len), Some(4));
+    for site in SITES {
+        let site_auc = f64_at(&summary, &format!("/federated/per_site/{site}/rows"));
+        assert!(site_auc > 0.0, "{site} has held-out rows");
+    }
+    // The model file has one coefficient per feature and the standardisation.
+    let model = run.model.expect("model.json");
+    assert_eq!(model["coefficients"].as_array().map(Vec::len), Some(13));
+    assert_eq!(
+        model["standardization"]["mean"].as_array().map(Vec::len),
+        Some(13)
+    );
+    // The operator saw a line per round and the comparison table.
+    assert!(run.coordinator_stdout.contains("round 30/30"));
+    assert!(run.coordinator_stdout.contains("cleveland alone"));
+}
+
+#[test]
+fn outsiders_are_refused_and_change_nothing() {
+    let members = ["cleveland", "hungarian"];
+    let task = heart_task(&members, 5, false);
+    let clean = Federation::heart(&members, task.clone()).run();
+    let mut attacked = Federation::heart(&members, task);
+    attacked.intruders = vec![
+        // Same name as a member, but issued by another CA.
+        Intruder::OtherCa("cleveland".into()),
+        // Issued by the consortium CA, but not on the member list.
+        Intruder::NotMember("mallory".into()),
+    ];
+    let attacked = attacked.run();
+
+    for run in [&clean, &attacked] {
+        assert!(run.coordinator.success(), "{}", run.coordinator_stderr);
+    }
+    let rogue = attacked.node("intruder-cleveland");
+    assert!(!rogue.status.success(), "rogue-CA node was admitted");
+    let mallory = attacked.node("intruder-mallory");
+    assert!(!mallory.status.success(), "non-member was admitted");
+    assert!(
+        mallory.stderr.contains("PermissionDenied") && mallory.stderr.contains("not a member"),
+        "{}",
+        mallory.stderr
+    );
+    assert!(!mallory.stdout.contains("joined task"));
+    assert!(!rogue.stdout.contains("joined task"));
+
+    let summary = attacked.summary.as_ref().expect("summary.json");
+    assert!(f64_at(summary, "/refused_handshakes") >= 1.0, "{summary:#}");
+    assert!(f64_at(summary, "/refused_calls") >= 1.0, "{summary:#}");
+    let trained: Vec<&String> = summary["train_rows"]
+        .as_object()
+        .expect("train_rows")
+        .keys()
+        .collect();
+    assert_eq!(trained, ["cleveland", "hungarian"]);
+    assert!(
+        attacked.coordinator_stderr.contains("not on the member list"),
+        "refusal not logged: {}",
+        attacked.coordinator_stderr
+    );
+    assert!(
+        attacked.coordinator_stderr.contains("refused TLS"),
+        "handshake refusal not logged: {}",
+        attacked.coordinator_stderr
+    );
+
+    // Nothing the intruders sent reached the model: it equals the clean run's.
+    let coefficients = |run: &medfed::Outcome| -> Vec<f64> {
+        run.model.as_ref().expect("model.json")["coefficients"]
+            .as_array()
+            .expect("coefficients")
+            .iter()
+            .map(|v| v.as_f64().expect("number"))
+            .collect()
+    };
+    let (a, b) = (coefficients(&clean), coefficients(&attacked));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-9, "clean {a:?} vs attacked {b:?}");
+    }
+}
+
+/// Distinctive values planted in the records; none may appear anywhere but
+/// inside the encrypted vaults.
+const CANARIES: [f64; 4] = [73_519.286_4, -48_207.913_7, 61_043.577_1, 0.918_273_645_5];
+
+fn canary_csv(dir: &std::path::Path, name: &str, seed: u64, plant: bool) -> std::path::PathBuf {
+    // A small synthetic cohort: y depends on x1 and x2.
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 11) as f64) / ((1u64 << 53) as f64)
+    };
+    let mut text = String::from("x1,x2,x3,y\n");
+    for row in 0..120 {
+        let (mut x1, mut x2, mut x3) = (next() * 10.0, next() * 5.0 - 2.5, next());
+        let y = u8::from(x1 / 10.0 + x2 / 5.0 + 0.3 * next() > 0.75);
+        if plant {
+            match row {
+                7 => x1 = CANARIES[0],
+                19 => x2 = CANARIES[1],
+                33 => x1 = CANARIES[2],
+                41 => x3 = CANARIES[3],
+                _ => {}
+            }
+        }
+        if row % 17 == 0 {
+            x3 = f64::NAN;
+        }
+        let cell = |v: f64| if v.is_nan() { String::new() } else { format!("{v}") };
+        text.push_str(&format!("{},{},{},{y}\n", cell(x1), cell(x2), cell(x3)));
+    }
+    let path = dir.join(format!("{name}.csv"));
+    std::fs::write(&path, text).expect("write csv");
+    path
+}
+
+#[test]
+fn no_record_value_leaves_the_vault() {
+    let sources = tempfile::tempdir().expect("temp dir");
+    let sites = vec![
+        Site {
+            name: "north".into(),
+            csv: canary_csv(sources.path(), "north", 1, true),
+        },
+        Site {
+            name: "south".into(),
+            csv: canary_csv(sources.path(), "south", 2, false),
+        },
+    ];
+    let task = r#"
+[task]
+id = "canary"
+members = ["north", "south"]
+model = "logistic"
+features = ["x1", "x2", "x3"]
+target = "y"
+
+[training]
+rounds = 5
+
+[evaluation]
+baselines = true
+"#;
+    let run = Federation {
+        task_toml: task.into(),
+        sites,
+        intruders: vec![],
+        import_args: vec!["--target".into(), "y".into()],
+    }
+    .run();
+    assert!(run.coordinator.success(), "{}", run.coordinator_stderr);
+
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for value in CANARIES {
+        needles.push((format!("{value} as text"), value.to_string().into_bytes()));
+        // Shorter renderings too, e.g. in a table or a log with fewer digits.
+        if value.abs() > 1000.0 {
+            needles.push((format!("{value} as .2 text"), format!("{value:.2}").into_bytes()));
+        }
+        needles.push((format!("{value} as f64"), value.to_le_bytes().to_vec()));
+        needles.push((format!("{value} as f32"), (value as f32).to_le_bytes().to_vec()));
+    }
+    // Check the needles work: they are in the source CSV.
+    let source = std::fs::read(sources.path().join("north.csv")).expect("csv");
+    assert!(contains(&source, CANARIES[0].to_string().as_bytes()));
+
+    let files = files_below(run.dir.path());
+    let mut scanned = 0;
+    for file in &files {
+        if file.extension().is_some_and(|e| e == "vault") {
+            continue;
+        }
+        let bytes = std::fs::read(file).expect("read");
+        scanned += 1;
+        for (what, needle) in &needles {
+            assert!(!contains(&bytes, needle), "{what} found in {}", file.display());
+        }
+    }
+    // The run wrote outputs and logs on both sides, and they were scanned.
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for expected in ["model.json", "summary.json", "node.stdout", "coordinator.stderr"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} not written");
+    }
+    assert!(scanned >= 8, "only {scanned} files scanned");
+    // The vaults themselves do not hold the canaries in clear either.
+    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "vault")) {
+        let bytes = std::fs::read(file).expect("read");
+        for (what, needle) in &needles {
+            assert!(!contains(&bytes, needle), "{what} in clear in {}", file.display());
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,382 @@
+//! Support for medfed's end-to-end tests: provisioning, vaults, and real
+//! `coordinator` and `node` processes on 127.0.0.1 over mutual TLS.
+//!
+//! The tests start the workspace's own binaries. `cargo test --workspace`
+//! builds them before any test runs (the `coordinator` and `node` packages
+//! have integration tests of their own, which makes cargo build their
+//! binaries); [`bin`] finds them next to the test executable.
+//!
+//! # Layout
+//! Everything is in this file: [`bin`] locates a binary, [`Federation`]
+//! describes a run (sites, intruders, task) and [`Federation::run`] performs
+//! it in a temporary folder, returning an [`Outcome`].
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary (`coordinator`, `node`, `medfed-certs`).
+///
+/// # Panics
+/// When the binary has not been built (run the tests with
+/// `cargo test --workspace`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled heart-disease CSV of `site`.
+pub fn heart_csv(site: &str) -> PathBuf {
+    repo_root().join("data/heart").join(format!("{site}.csv"))
+}
+
+/// Runs a command to completion, panicking with its output if it fails.
+pub fn run_ok(command: &mut Command) -> String {
+    let output = command.output().expect("spawn");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing behind.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A node that should be refused.
+#[derive(Clone, Debug)]
+pub enum Intruder {
+    /// A certificate with this (member!) name, issued by another CA.
+    OtherCa(String),
+    /// A certificate from the consortium CA whose name is not on the member list.
+    NotMember(String),
+}
+
+/// One hospital: its name (certificate CN) and its CSV.
+#[derive(Clone, Debug)]
+pub struct Site {
+    /// Member identity.
+    pub name: String,
+    /// Records to import.
+    pub csv: PathBuf,
+}
+
+/// A federation to run.
+#[derive(Clone, Debug)]
+pub struct Federation {
+    /// The task file's text (its member list decides who is admitted).
+    pub task_toml: String,
+    /// Members that take part.
+    pub sites: Vec<Site>,
+    /// Nodes that try to take part and must be refused.
+    pub intruders: Vec<Intruder>,
+    /// Extra `node import` flags (e.g. `--target y`).
+    pub import_args: Vec<String>,
+}
+
+/// What a node process did.
+#[derive(Debug)]
+pub struct NodeRun {
+    /// Its name.
+    pub name: String,
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The run folder (kept until the outcome is dropped).
+    pub dir: tempfile::TempDir,
+    /// Coordinator exit status.
+    pub coordinator: ExitStatus,
+    /// Coordinator standard output (progress and final table).
+    pub coordinator_stdout: String,
+    /// Coordinator standard error (logs).
+    pub coordinator_stderr: String,
+    /// `summary.json`, if written.
+    pub summary: Option<serde_json::Value>,
+    /// `model.json`, if written.
+    pub model: Option<serde_json::Value>,
+    /// Every node, members first.
+    pub nodes: Vec<NodeRun>,
+}
+
+impl Outcome {
+    /// The node run called `name`.
+    ///
+    /// # Panics
+    /// When there is none.
+    pub fn node(&self, name: &str) -> &NodeRun {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+}
+
+fn wait_with_timeout(child: &mut Guard, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not finish within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Federation {
+    /// Heart-disease sites by name.
+    pub fn heart(sites: &[&str], task_toml: String) -> Federation {
+        Federation {
+            task_toml,
+            sites: sites
+                .iter()
+                .map(|s| Site {
+                    name: (*s).to_owned(),
+                    csv: heart_csv(s),
+                })
+                .collect(),
+            intruders: Vec::new(),
+            import_args: vec!["--target".into(), "target".into()],
+        }
+    }
+
+    /// Provisions, imports, starts everything, waits for the end.
+    ///
+    /// # Panics
+    /// When a setup step fails or a process hangs past a generous timeout.
+    pub fn run(&self) -> Outcome {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        let pki = root.join("pki");
+        let certs = bin("medfed-certs");
+        let node = bin("node");
+
+        // Provision members, and the not-member intruders from the same CA.
+        let mut demo = Command::new(&certs);
+        demo.arg("demo").arg("--out").arg(&pki);
+        for site in &self.sites {
+            demo.args(["--member", &site.name]);
+        }
+        for intruder in &self.intruders {
+            if let Intruder::NotMember(name) = intruder {
+                demo.args(["--member", name]);
+            }
+        }
+        demo.args(["--san", "127.0.0.1", "--san", "localhost"]);
+        run_ok(&mut demo);
+        let rogue = root.join("rogue-pki");
+        for intruder in &self.intruders {
+            if let Intruder::OtherCa(name) = intruder {
+                run_ok(
+                    Command::new(&certs)
+                        .arg("demo")
+                        .arg("--out")
+                        .arg(&rogue)
+                        .args(["--member", name, "--san", "127.0.0.1"]),
+                );
+            }
+        }
+
+        // Every node, members and intruders, gets a vault of real records.
+        struct Planned {
+            name: String,
+            cert: PathBuf,
+            key: PathBuf,
+            csv: PathBuf,
+        }
+        let mut planned: Vec<Planned> = self
+            .sites
+            .iter()
+            .map(|s| Planned {
+                name: s.name.clone(),
+                cert: pki.join(&s.name).join(format!("{}.pem", s.name)),
+                key: pki.join(&s.name).join(format!("{}.key", s.name)),
+                csv: s.csv.clone(),
+            })
+            .collect();
+        let intruder_csv = self.sites[0].csv.clone();
+        for intruder in &self.intruders {
+            let (name, base) = match intruder {
+                Intruder::OtherCa(n) => (n.clone(), rogue.join(n)),
+                Intruder::NotMember(n) => (n.clone(), pki.join(n)),
+            };
+            planned.push(Planned {
+                name: format!("intruder-{name}"),
+                cert: base.join(format!("{name}.pem")),
+                key: base.join(format!("{name}.key")),
+                csv: intruder_csv.clone(),
+            });
+        }
+        for p in &planned {
+            let site_dir = root.join("sites").join(&p.name);
+            fs::create_dir_all(&site_dir).expect("site dir");
+            run_ok(
+                Command::new(&node)
+                    .arg("import")
+                    .arg("--csv")
+                    .arg(&p.csv)
+                    .arg("--vault")
+                    .arg(site_dir.join("records.vault"))
+                    .arg("--key-file")
+                    .arg(site_dir.join("vault.key"))
+                    .arg("--create-key")
+                    .args(&self.import_args),
+            );
+        }
+
+        let run_dir = root.join("run");
+        fs::create_dir_all(&run_dir).expect("run dir");
+        let task = root.join("task.toml");
+        fs::write(&task, &self.task_toml).expect("task file");
+        let ready = run_dir.join("ready.json");
+        let coordinator_out = run_dir.join("coordinator.stdout");
+        let coordinator_err = run_dir.join("coordinator.stderr");
+        let mut coordinator = Guard(
+            Command::new(bin("coordinator"))
+                .arg("run")
+                .arg("--task")
+                .arg(&task)
+                .args(["--listen", "127.0.0.1:0"])
+                .arg("--ca")
+                .arg(pki.join("coordinator/ca.pem"))
+                .arg("--cert")
+                .arg(pki.join("coordinator/coordinator.pem"))
+                .arg("--key")
+                .arg(pki.join("coordinator/coordinator.key"))
+                .arg("--out")
+                .arg(&run_dir)
+                .arg("--ready-file")
+                .arg(&ready)
+                .stdout(fs::File::create(&coordinator_out).expect("stdout file"))
+                .stderr(fs::File::create(&coordinator_err).expect("stderr file"))
+                .spawn()
+                .expect("start coordinator"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let address = loop {
+            if let Ok(text) = fs::read_to_string(&ready) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    break v["address"].as_str().expect("address").to_owned();
+                }
+            }
+            if let Some(status) = coordinator.0.try_wait().expect("try_wait") {
+                panic!(
+                    "coordinator exited early ({status}): {}",
+                    fs::read_to_string(&coordinator_err).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "coordinator never became ready");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+
+        let mut children = Vec::new();
+        for p in &planned {
+            let site_dir = root.join("sites").join(&p.name);
+            let out = site_dir.join("node.stdout");
+            let err = site_dir.join("node.stderr");
+            let child = Guard(
+                Command::new(&node)
+                    .arg("run")
+                    .arg("--coordinator")
+                    .arg(format!("https://{address}"))
+                    .args(["--server-name", "localhost", "--connect-timeout", "20"])
+                    .arg("--ca")
+                    .arg(pki.join("coordinator/ca.pem"))
+                    .arg("--cert")
+                    .arg(&p.cert)
+                    .arg("--key")
+                    .arg(&p.key)
+                    .arg("--vault")
+                    .arg(site_dir.join("records.vault"))
+                    .arg("--key-file")
+                    .arg(site_dir.join("vault.key"))
+                    .stdout(fs::File::create(&out).expect("stdout file"))
+                    .stderr(fs::File::create(&err).expect("stderr file"))
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .expect("start node"),
+            );
+            children.push((p.name.clone(), child, out, err));
+        }
+
+        let timeout = Duration::from_secs(180);
+        let coordinator_status = wait_with_timeout(&mut coordinator, timeout);
+        let nodes = children
+            .into_iter()
+            .map(|(name, mut child, out, err)| NodeRun {
+                name,
+                status: wait_with_timeout(&mut child, timeout),
+                stdout: fs::read_to_string(out).unwrap_or_default(),
+                stderr: fs::read_to_string(err).unwrap_or_default(),
+            })
+            .collect();
+        let read_json = |name: &str| {
+            fs::read_to_string(run_dir.join(name))
+                .ok()
+                .map(|t| serde_json::from_str(&t).expect("valid JSON"))
+        };
+        Outcome {
+            coordinator: coordinator_status,
+            coordinator_stdout: fs::read_to_string(&coordinator_out).unwrap_or_default(),
+            coordinator_stderr: fs::read_to_string(&coordinator_err).unwrap_or_default(),
+            summary: read_json("summary.json"),
+            model: read_json("model.json"),
+            nodes,
+            dir,
+        }
+    }
+}
+
+/// Every file below `dir`, recursively.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
