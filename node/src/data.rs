@@ -90,7 +90,7 @@ impl SiteData {
             let idx: Vec<usize> = (0..usable.nrows()).filter(|&i| mask[i] == held).collect();
             let part = usable.select(Axis(0), &idx);
             Rows {
-                x: part.slice(ndarray::s![.., ..target]).to_owned(),
+                x: part.select(Axis(1), &(0..target).collect::<Vec<_>>()),
                 y: part.column(target).to_owned(),
             }
         };

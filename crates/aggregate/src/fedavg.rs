@@ -84,7 +84,8 @@ mod tests {
     use super::*;
     use approx::assert_abs_diff_eq;
     use ndarray::aview1;
-    use proptest::prelude::*;
+    use crate::strategy::Strategy;
+    use proptest::prelude::{prop, prop_assert, proptest};
 
     #[test]
     fn weighted_mean_by_hand() {

@@ -164,7 +164,10 @@ fn check_pair(
     Ok(())
 }
 
-fn check_binary(scores: ArrayView1<'_, f64>, labels: ArrayView1<'_, f64>) -> Result<(), ModelError> {
+fn check_binary(
+    scores: ArrayView1<'_, f64>,
+    labels: ArrayView1<'_, f64>,
+) -> Result<(), ModelError> {
     check_pair("labels", scores, labels)?;
     check_labels(ModelKind::Logistic, labels)?;
     check::values("scores", "numbers (not NaN)", scores, |s| !s.is_nan())
@@ -190,14 +193,24 @@ mod tests {
         // (0.4,0.4)=1/2 (0.4,0.2)=1 -> 5 of 6.
         let scores = aview1(&[0.4, 0.8, 0.2, 0.4, 0.4]);
         let labels = aview1(&[1.0, 1.0, 0.0, 0.0, 1.0]);
-        assert_relative_eq!(roc_auc(scores, labels).unwrap().unwrap(), 5.0 / 6.0, epsilon = 1e-15);
+        assert_relative_eq!(
+            roc_auc(scores, labels).unwrap().unwrap(),
+            5.0 / 6.0,
+            epsilon = 1e-15
+        );
     }
 
     #[test]
     fn roc_auc_extremes_and_signed_zero_ties() {
         let labels = aview1(&[0.0, 0.0, 1.0, 1.0]);
-        assert_eq!(roc_auc(aview1(&[1.0, 2.0, 3.0, 4.0]), labels).unwrap(), Some(1.0));
-        assert_eq!(roc_auc(aview1(&[4.0, 3.0, 2.0, 1.0]), labels).unwrap(), Some(0.0));
+        assert_eq!(
+            roc_auc(aview1(&[1.0, 2.0, 3.0, 4.0]), labels).unwrap(),
+            Some(1.0)
+        );
+        assert_eq!(
+            roc_auc(aview1(&[4.0, 3.0, 2.0, 1.0]), labels).unwrap(),
+            Some(0.0)
+        );
         assert_eq!(roc_auc(aview1(&[1.0; 4]), labels).unwrap(), Some(0.5));
         // -0.0 and 0.0 are the same score.
         let auc = roc_auc(aview1(&[-0.0, 0.0]), aview1(&[1.0, 0.0])).unwrap();
@@ -206,8 +219,14 @@ mod tests {
 
     #[test]
     fn roc_auc_needs_both_classes() {
-        assert_eq!(roc_auc(aview1(&[0.1, 0.9]), aview1(&[1.0, 1.0])).unwrap(), None);
-        assert_eq!(roc_auc(aview1(&[0.1, 0.9]), aview1(&[0.0, 0.0])).unwrap(), None);
+        assert_eq!(
+            roc_auc(aview1(&[0.1, 0.9]), aview1(&[1.0, 1.0])).unwrap(),
+            None
+        );
+        assert_eq!(
+            roc_auc(aview1(&[0.1, 0.9]), aview1(&[0.0, 0.0])).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -258,7 +277,10 @@ mod tests {
         assert_relative_eq!(worst, -(1e-15f64.ln()), epsilon = 1e-9);
         assert!(matches!(
             log_loss(aview1(&[1.5]), aview1(&[1.0])),
-            Err(ModelError::InvalidValues { what: "probabilities", .. })
+            Err(ModelError::InvalidValues {
+                what: "probabilities",
+                ..
+            })
         ));
     }
 
@@ -270,7 +292,11 @@ mod tests {
         assert_relative_eq!(mse(pred, y).unwrap(), 0.3125);
         assert_relative_eq!(rmse(pred, y).unwrap(), 0.3125f64.sqrt());
         // Mean 2.5, SS_tot = 2.25 + 0.25 + 0.25 + 2.25 = 5.
-        assert_relative_eq!(r2(pred, y).unwrap().unwrap(), 1.0 - 1.25 / 5.0, epsilon = 1e-15);
+        assert_relative_eq!(
+            r2(pred, y).unwrap().unwrap(),
+            1.0 - 1.25 / 5.0,
+            epsilon = 1e-15
+        );
         assert_relative_eq!(r2(y, y).unwrap().unwrap(), 1.0);
         assert_eq!(r2(pred, aview1(&[3.0; 4])).unwrap(), None);
     }
@@ -298,11 +324,18 @@ mod tests {
         assert!(!err.to_string().contains("0.123456"), "{err}");
         assert!(matches!(
             roc_auc(aview1(&[f64::NAN, 0.5]), aview1(&[0.0, 1.0])),
-            Err(ModelError::InvalidValues { what: "scores", first: 0, .. })
+            Err(ModelError::InvalidValues {
+                what: "scores",
+                first: 0,
+                ..
+            })
         ));
         assert!(matches!(
             r2(aview1(&[f64::INFINITY]), aview1(&[1.0])),
-            Err(ModelError::InvalidValues { what: "predictions", .. })
+            Err(ModelError::InvalidValues {
+                what: "predictions",
+                ..
+            })
         ));
     }
 }

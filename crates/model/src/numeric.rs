@@ -12,7 +12,7 @@ pub(crate) const NEGLIGIBLE_VARIANCE: f64 = 1e-12;
 /// so callers never divide by it.
 #[inline]
 pub(crate) fn negligible_variance(ss_dev: f64, ss: f64) -> bool {
-    !(ss_dev > NEGLIGIBLE_VARIANCE * ss)
+    ss_dev.is_nan() || ss_dev <= NEGLIGIBLE_VARIANCE * ss
 }
 
 /// Probabilities are clamped to `[PROBABILITY_CLAMP, 1 - PROBABILITY_CLAMP]`
@@ -26,7 +26,11 @@ pub(crate) fn sigmoid(z: f64) -> f64 {
     // exp of a non-positive number never overflows; NaN takes the else
     // branch and stays NaN.
     let e = (-z.abs()).exp();
-    if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) }
+    if z >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    }
 }
 
 /// Log-loss and residual `sigmoid(z) - y` of one row with label `y` in {0, 1}.
@@ -43,7 +47,11 @@ pub(crate) fn logistic_terms(z: f64, y: f64) -> (f64, f64) {
     // `f64::max` would turn a NaN margin into 0; `e` is NaN too in that
     // case, so the loss still comes out NaN and the caller notices.
     let loss = margin.max(0.0) + e.ln_1p();
-    let p = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    let p = if z >= 0.0 {
+        1.0 / (1.0 + e)
+    } else {
+        e / (1.0 + e)
+    };
     (loss, p - y)
 }
 
@@ -72,9 +80,9 @@ mod tests {
 
     #[test]
     fn logistic_terms_match_the_naive_formula_where_it_is_safe() {
-        for &z in &[-5.0, -0.3, 0.0, 0.7, 4.0] {
+        for &z in &[-5.0f64, -0.3, 0.0, 0.7, 4.0] {
             for &y in &[0.0, 1.0] {
-                let p: f64 = 1.0 / (1.0 + (-z as f64).exp());
+                let p = 1.0 / (1.0 + (-z).exp());
                 let naive = -(y * p.ln() + (1.0 - y) * (1.0 - p).ln());
                 let (loss, r) = logistic_terms(z, y);
                 assert_relative_eq!(loss, naive, epsilon = 1e-12);
@@ -97,7 +105,11 @@ mod tests {
     #[test]
     fn clamped_log_loss_is_finite_at_the_ends() {
         assert_relative_eq!(clamped_log_loss(0.0, 1.0), -(1e-15f64).ln(), epsilon = 1e-9);
-        assert_relative_eq!(clamped_log_loss(0.25, 0.0), -(0.75f64).ln(), epsilon = 1e-15);
+        assert_relative_eq!(
+            clamped_log_loss(0.25, 0.0),
+            -(0.75f64).ln(),
+            epsilon = 1e-15
+        );
         assert!(clamped_log_loss(1.0, 0.0).is_finite());
     }
 

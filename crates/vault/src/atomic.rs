@@ -57,16 +57,9 @@ const NAME_ATTEMPTS: u32 = 16;
 /// Longest part of the target's file name reused in the temporary name.
 const NAME_STEM_BYTES: usize = 64;
 
-/// Atomically replaces (or creates) `path` with the concatenation of `parts`.
-///
-/// # Errors
-/// [`VaultError::Write`] naming the step that failed.
-pub(crate) fn replace(path: &Path, parts: &[&[u8]]) -> Result<(), VaultError> {
-    replace_with(path, parts, &mut |_| Ok(()))
-}
-
-/// [`replace`], calling `before(step)` before each step; an error from it
-/// fails that step (used to simulate failures in tests).
+/// Atomically replaces (or creates) `path` with the concatenation of
+/// `parts`, calling `before(step)` before each step; an error from it fails
+/// that step (tests use this to simulate failures).
 ///
 /// # Errors
 /// [`VaultError::Write`] naming the step that failed.
@@ -163,6 +156,10 @@ impl Drop for TempGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn replace(path: &Path, parts: &[&[u8]]) -> Result<(), VaultError> {
+        replace_with(path, parts, &mut |_| Ok(()))
+    }
 
     fn entries(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)

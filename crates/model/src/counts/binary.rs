@@ -116,8 +116,16 @@ impl BinaryCounts {
     /// [`ModelError::Dimension`] if the bin counts differ and
     /// [`ModelError::Overflow`] if a count would pass `u64::MAX`.
     pub fn merge(&mut self, other: &BinaryCounts) -> Result<(), ModelError> {
-        check::length("merged score histogram", self.pos_hist.len(), other.pos_hist.len())?;
-        check::length("merged score histogram", self.neg_hist.len(), other.neg_hist.len())?;
+        check::length(
+            "merged score histogram",
+            self.pos_hist.len(),
+            other.pos_hist.len(),
+        )?;
+        check::length(
+            "merged score histogram",
+            self.neg_hist.len(),
+            other.neg_hist.len(),
+        )?;
         let overflow = ModelError::Overflow {
             what: "merged binary counts",
         };
@@ -165,7 +173,11 @@ impl BinaryCounts {
     /// for the first rule broken.
     pub fn validate(&self) -> Result<(), ModelError> {
         check_bins(self.pos_hist.len())?;
-        check::length("negative score histogram", self.pos_hist.len(), self.neg_hist.len())?;
+        check::length(
+            "negative score histogram",
+            self.pos_hist.len(),
+            self.neg_hist.len(),
+        )?;
         // u128 sums cannot overflow for any u64 inputs of this size.
         let confusion = [self.tp, self.fp, self.tn, self.fn_]
             .iter()
@@ -176,11 +188,7 @@ impl BinaryCounts {
         let n = u128::from(self.n);
         consistent("tp + fp + tn + fn_", n, confusion)?;
         consistent("sum(pos_hist) + sum(neg_hist)", n, pos + neg)?;
-        consistent(
-            "tp + fn_",
-            pos,
-            u128::from(self.tp) + u128::from(self.fn_),
-        )?;
+        consistent("tp + fn_", pos, u128::from(self.tp) + u128::from(self.fn_))?;
         let loss_ok = self.log_loss_sum.is_finite()
             && self.log_loss_sum >= 0.0
             && (self.n > 0 || self.log_loss_sum == 0.0);

@@ -1,5 +1,5 @@
 use approx::assert_relative_eq;
-use ndarray::{Array1, aview1, s};
+use ndarray::{Array1, Axis, aview1};
 use proptest::prelude::*;
 
 use super::*;
@@ -17,7 +17,10 @@ fn scored_rows(n: usize, seed: u64) -> (Array1<f64>, Array1<f64>) {
 #[test]
 fn new_checks_the_bin_range() {
     assert_eq!(BinaryCounts::new(2).unwrap().bins(), 2);
-    assert_eq!(BinaryCounts::new(MAX_SCORE_BINS).unwrap().bins(), MAX_SCORE_BINS);
+    assert_eq!(
+        BinaryCounts::new(MAX_SCORE_BINS).unwrap().bins(),
+        MAX_SCORE_BINS
+    );
     for bins in [0, 1, MAX_SCORE_BINS + 1] {
         assert_eq!(
             BinaryCounts::new(bins),
@@ -65,9 +68,18 @@ fn add_refuses_bad_rows_and_changes_nothing() {
     let mut c = BinaryCounts::new(10).unwrap();
     c.add(0.7, 1.0).unwrap();
     let before = c.clone();
-    assert!(matches!(c.add(1.5, 1.0), Err(ModelError::InvalidValues { .. })));
-    assert!(matches!(c.add(f64::NAN, 1.0), Err(ModelError::InvalidValues { .. })));
-    assert!(matches!(c.add(0.5, 0.5), Err(ModelError::InvalidLabels { .. })));
+    assert!(matches!(
+        c.add(1.5, 1.0),
+        Err(ModelError::InvalidValues { .. })
+    ));
+    assert!(matches!(
+        c.add(f64::NAN, 1.0),
+        Err(ModelError::InvalidValues { .. })
+    ));
+    assert!(matches!(
+        c.add(0.5, 0.5),
+        Err(ModelError::InvalidLabels { .. })
+    ));
     assert_eq!(c, before);
 }
 
@@ -76,10 +88,16 @@ fn no_rows_or_one_class_gives_no_metrics() {
     let empty = BinaryCounts::new(10).unwrap();
     assert_eq!(empty.validate(), Ok(()));
     assert_eq!(
-        (empty.accuracy(), empty.log_loss(), empty.auc(), empty.auc_error_bound()),
+        (
+            empty.accuracy(),
+            empty.log_loss(),
+            empty.auc(),
+            empty.auc_error_bound()
+        ),
         (None, None, None, None)
     );
-    let positives = BinaryCounts::from_scores(aview1(&[0.2, 0.9]), aview1(&[1.0, 1.0]), 10).unwrap();
+    let positives =
+        BinaryCounts::from_scores(aview1(&[0.2, 0.9]), aview1(&[1.0, 1.0]), 10).unwrap();
     assert_eq!((positives.auc(), positives.specificity()), (None, None));
     assert_relative_eq!(positives.sensitivity().unwrap(), 0.5);
 }
@@ -136,7 +154,9 @@ fn default_bins_bound_the_auc_error_tightly() {
     let c = BinaryCounts::from_scores(scores.view(), labels.view(), DEFAULT_SCORE_BINS).unwrap();
     let bound = c.auc_error_bound().unwrap();
     assert!(bound < 0.001, "bound {bound}");
-    let exact = metrics::roc_auc(scores.view(), labels.view()).unwrap().unwrap();
+    let exact = metrics::roc_auc(scores.view(), labels.view())
+        .unwrap()
+        .unwrap();
     assert!((c.auc().unwrap() - exact).abs() <= bound + 1e-12);
 }
 
@@ -144,12 +164,16 @@ fn default_bins_bound_the_auc_error_tightly() {
 fn merged_halves_equal_the_whole() {
     let (scores, labels) = scored_rows(250, 21);
     let whole = BinaryCounts::from_scores(scores.view(), labels.view(), 50).unwrap();
-    let mut merged =
-        BinaryCounts::from_scores(scores.slice(s![..100]), labels.slice(s![..100]), 50).unwrap();
-    let second =
-        BinaryCounts::from_scores(scores.slice(s![100..]), labels.slice(s![100..]), 50).unwrap();
+    let (scores_a, scores_b) = scores.view().split_at(Axis(0), 100);
+    let (labels_a, labels_b) = labels.view().split_at(Axis(0), 100);
+    let mut merged = BinaryCounts::from_scores(scores_a, labels_a, 50).unwrap();
+    let second = BinaryCounts::from_scores(scores_b, labels_b, 50).unwrap();
     merged.merge(&second).unwrap();
-    assert_relative_eq!(merged.log_loss_sum, whole.log_loss_sum, max_relative = 1e-12);
+    assert_relative_eq!(
+        merged.log_loss_sum,
+        whole.log_loss_sum,
+        max_relative = 1e-12
+    );
     merged.log_loss_sum = whole.log_loss_sum;
     assert_eq!(merged, whole);
     assert_eq!(merged.validate(), Ok(()));
@@ -175,8 +199,8 @@ fn merge_refuses_other_bins_and_overflow_without_changes() {
 
 #[test]
 fn validate_catches_counts_that_do_not_add_up() {
-    let good = BinaryCounts::from_scores(aview1(&[0.2, 0.8, 0.6]), aview1(&[0.0, 1.0, 0.0]), 10)
-        .unwrap();
+    let good =
+        BinaryCounts::from_scores(aview1(&[0.2, 0.8, 0.6]), aview1(&[0.0, 1.0, 0.0]), 10).unwrap();
     let mut bad = good.clone();
     bad.tp += 1;
     assert_eq!(
@@ -189,14 +213,20 @@ fn validate_catches_counts_that_do_not_add_up() {
     );
     let mut bad = good.clone();
     bad.pos_hist[0] += 1;
-    assert!(matches!(bad.validate(), Err(ModelError::InconsistentCounts { .. })));
+    assert!(matches!(
+        bad.validate(),
+        Err(ModelError::InconsistentCounts { .. })
+    ));
     // Totals right, but a positive recorded as a negative.
     let mut bad = good.clone();
     bad.pos_hist[8] -= 1;
     bad.neg_hist[8] += 1;
     assert!(matches!(
         bad.validate(),
-        Err(ModelError::InconsistentCounts { what: "tp + fn_", .. })
+        Err(ModelError::InconsistentCounts {
+            what: "tp + fn_",
+            ..
+        })
     ));
     let mut bad = good.clone();
     bad.neg_hist.pop();
@@ -204,7 +234,10 @@ fn validate_catches_counts_that_do_not_add_up() {
     for loss in [-1.0, f64::NAN, f64::INFINITY] {
         let mut bad = good.clone();
         bad.log_loss_sum = loss;
-        assert!(matches!(bad.validate(), Err(ModelError::InvalidAggregate { .. })));
+        assert!(matches!(
+            bad.validate(),
+            Err(ModelError::InvalidAggregate { .. })
+        ));
     }
     let mut bad = BinaryCounts::new(4).unwrap();
     bad.log_loss_sum = 1.0;

@@ -81,7 +81,11 @@ impl RegressionCounts {
     pub fn validate(&self) -> Result<(), ModelError> {
         let invalid = |what, allowed| Err(ModelError::InvalidAggregate { what, allowed });
         let non_negative = "a finite number >= 0";
-        for (what, value) in [("sse", self.sse), ("sae", self.sae), ("sum_y2", self.sum_y2)] {
+        for (what, value) in [
+            ("sse", self.sse),
+            ("sae", self.sae),
+            ("sum_y2", self.sum_y2),
+        ] {
             if !(value.is_finite() && value >= 0.0) {
                 return invalid(what, non_negative);
             }
@@ -138,7 +142,7 @@ impl RegressionCounts {
 #[cfg(test)]
 mod tests {
     use approx::assert_relative_eq;
-    use ndarray::{Array1, aview1, s};
+    use ndarray::{Array1, Axis, aview1};
 
     use super::*;
     use crate::metrics;
@@ -182,7 +186,11 @@ mod tests {
         let c = RegressionCounts::from_predictions(pred.view(), y.view()).unwrap();
         let exact = metrics::r2(pred.view(), y.view()).unwrap().unwrap();
         assert_relative_eq!(c.r2().unwrap(), exact, epsilon = 1e-9);
-        assert_relative_eq!(c.mse().unwrap(), metrics::mse(pred.view(), y.view()).unwrap(), max_relative = 1e-12);
+        assert_relative_eq!(
+            c.mse().unwrap(),
+            metrics::mse(pred.view(), y.view()).unwrap(),
+            max_relative = 1e-12
+        );
     }
 
     #[test]
@@ -191,11 +199,10 @@ mod tests {
         let y: Array1<f64> = (0..101).map(|_| rng.unit() * 4.0 - 2.0).collect();
         let pred: Array1<f64> = (0..101).map(|_| rng.unit()).collect();
         let whole = RegressionCounts::from_predictions(pred.view(), y.view()).unwrap();
-        let mut merged =
-            RegressionCounts::from_predictions(pred.slice(s![..40]), y.slice(s![..40])).unwrap();
-        merged.merge(
-            &RegressionCounts::from_predictions(pred.slice(s![40..]), y.slice(s![40..])).unwrap(),
-        );
+        let (pred_a, pred_b) = pred.view().split_at(Axis(0), 40);
+        let (y_a, y_b) = y.view().split_at(Axis(0), 40);
+        let mut merged = RegressionCounts::from_predictions(pred_a, y_a).unwrap();
+        merged.merge(&RegressionCounts::from_predictions(pred_b, y_b).unwrap());
         assert_eq!(merged.n, whole.n);
         for (a, b) in [
             (merged.sse, whole.sse),
@@ -209,13 +216,31 @@ mod tests {
 
     #[test]
     fn validate_refuses_impossible_sums() {
-        let good = RegressionCounts::from_predictions(aview1(&[1.0, 2.0]), aview1(&[0.0, 4.0]))
-            .unwrap();
+        let good =
+            RegressionCounts::from_predictions(aview1(&[1.0, 2.0]), aview1(&[0.0, 4.0])).unwrap();
         for (bad, field) in [
             (RegressionCounts { sse: -1.0, ..good }, "sse"),
-            (RegressionCounts { sae: f64::NAN, ..good }, "sae"),
-            (RegressionCounts { sum_y: f64::INFINITY, ..good }, "sum_y"),
-            (RegressionCounts { sum_y2: 1.0, ..good }, "sum_y"),
+            (
+                RegressionCounts {
+                    sae: f64::NAN,
+                    ..good
+                },
+                "sae",
+            ),
+            (
+                RegressionCounts {
+                    sum_y: f64::INFINITY,
+                    ..good
+                },
+                "sum_y",
+            ),
+            (
+                RegressionCounts {
+                    sum_y2: 1.0,
+                    ..good
+                },
+                "sum_y",
+            ),
             (RegressionCounts { n: 0, ..good }, "sums of zero rows"),
         ] {
             assert!(
@@ -234,7 +259,11 @@ mod tests {
         ));
         assert!(matches!(
             RegressionCounts::from_predictions(aview1(&[1.0, f64::NAN]), aview1(&[1.0, 2.0])),
-            Err(ModelError::InvalidValues { what: "predictions", first: 1, .. })
+            Err(ModelError::InvalidValues {
+                what: "predictions",
+                first: 1,
+                ..
+            })
         ));
     }
 }

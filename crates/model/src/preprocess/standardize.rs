@@ -199,8 +199,8 @@ mod tests {
     #[test]
     fn unequal_spread_by_hand() {
         // Values 2, 4, 4, 4, 5, 5, 7, 9: mean 5, population std 2.
-        let x = Array2::from_shape_vec((8, 1), vec![2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])
-            .unwrap();
+        let x =
+            Array2::from_shape_vec((8, 1), vec![2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]).unwrap();
         let (s, notes) = Standardization::from_stats(&column_stats(x.view())).unwrap();
         assert!(notes.is_empty());
         assert_relative_eq!(s.mean[0], 5.0, epsilon = 1e-12);
@@ -277,7 +277,10 @@ mod tests {
             std: vec![1.0],
             ..s.clone()
         };
-        assert!(matches!(short.validate(2), Err(ModelError::Dimension { .. })));
+        assert!(matches!(
+            short.validate(2),
+            Err(ModelError::Dimension { .. })
+        ));
         for bad_std in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let bad = Standardization {
                 std: vec![1.0, bad_std],
@@ -303,7 +306,11 @@ mod tests {
         };
         assert!(matches!(
             s.apply(array![[1.0, 2.0, 3.0]].view()),
-            Err(ModelError::Dimension { expected: 3, got: 2, .. })
+            Err(ModelError::Dimension {
+                expected: 3,
+                got: 2,
+                ..
+            })
         ));
         assert_eq!(
             s.apply(array![[1.0, 2.0], [f64::INFINITY, 0.0]].view()),

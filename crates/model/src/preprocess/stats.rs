@@ -57,7 +57,7 @@ pub fn column_stats(x: ArrayView2<'_, f64>) -> Vec<FeatureStats> {
 #[cfg(test)]
 mod tests {
     use approx::assert_relative_eq;
-    use ndarray::{Array2, array, s};
+    use ndarray::{Array2, Axis, array};
     use proptest::prelude::*;
 
     use super::*;
@@ -91,11 +91,8 @@ mod tests {
 
     fn matrix() -> impl Strategy<Value = Array2<f64>> {
         (1usize..40, 1usize..5).prop_flat_map(|(n, d)| {
-            proptest::collection::vec(
-                prop_oneof![1 => Just(f64::NAN), 4 => -1e3f64..1e3],
-                n * d,
-            )
-            .prop_map(move |v| Array2::from_shape_vec((n, d), v).unwrap_or_default())
+            proptest::collection::vec(prop_oneof![1 => Just(f64::NAN), 4 => -1e3f64..1e3], n * d)
+                .prop_map(move |v| Array2::from_shape_vec((n, d), v).unwrap_or_default())
         })
     }
 
@@ -104,8 +101,9 @@ mod tests {
         fn merged_halves_equal_the_whole(x in matrix(), cut in 0.0f64..=1.0) {
             let split = ((x.nrows() as f64) * cut) as usize;
             let whole = column_stats(x.view());
-            let mut merged = column_stats(x.slice(s![..split, ..]));
-            let second = column_stats(x.slice(s![split.., ..]));
+            let (first, second) = x.view().split_at(Axis(0), split);
+            let mut merged = column_stats(first);
+            let second = column_stats(second);
             for (m, o) in merged.iter_mut().zip(&second) {
                 m.merge(o);
             }
