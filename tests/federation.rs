@@ -54,8 +54,18 @@ fn four_heart_sites_train_a_model_as_good_as_pooling() {
         run.coordinator_stderr
     );
     for node in &run.nodes {
-        assert!(node.status.success(), "{} failed: {}", node.name, node.stderr);
-        assert!(node.stdout.contains("finished"), "{}: {}", node.name, node.stdout);
+        assert!(
+            node.status.success(),
+            "{} failed: {}",
+            node.name,
+            node.stderr
+        );
+        assert!(
+            node.stdout.contains("finished"),
+            "{}: {}",
+            node.name,
+            node.stdout
+        );
     }
     let summary = run.summary.expect("summary.json");
     let auc = f64_at(&summary, "/federated/overall/auc");
@@ -73,7 +83,10 @@ fn four_heart_sites_train_a_model_as_good_as_pooling() {
     assert!(last < first * 0.8, "loss {first} -> {last}");
     // Federation beats the sites alone, scored on the same rows.
     let mean_alone = f64_at(&summary, "/mean_single_site_headline");
-    assert!(auc > mean_alone, "federated {auc} vs site-alone mean {mean_alone}");
+    assert!(
+        auc > mean_alone,
+        "federated {auc} vs site-alone mean {mean_alone}"
+    );
     assert_eq!(summary["baselines"].as_array().map(Vec::len), Some(4));
     for site in SITES {
         let site_auc = f64_at(&summary, &format!("/federated/per_site/{site}/rows"));
@@ -130,7 +143,9 @@ fn outsiders_are_refused_and_change_nothing() {
         .collect();
     assert_eq!(trained, ["cleveland", "hungarian"]);
     assert!(
-        attacked.coordinator_stderr.contains("not on the member list"),
+        attacked
+            .coordinator_stderr
+            .contains("not on the member list"),
         "refusal not logged: {}",
         attacked.coordinator_stderr
     );
@@ -164,7 +179,9 @@ fn canary_csv(dir: &std::path::Path, name: &str, seed: u64, plant: bool) -> std:
     // A small synthetic cohort: y depends on x1 and x2.
     let mut state = seed;
     let mut next = || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((state >> 11) as f64) / ((1u64 << 53) as f64)
     };
     let mut text = String::from("x1,x2,x3,y\n");
@@ -183,7 +200,13 @@ fn canary_csv(dir: &std::path::Path, name: &str, seed: u64, plant: bool) -> std:
         if row % 17 == 0 {
             x3 = f64::NAN;
         }
-        let cell = |v: f64| if v.is_nan() { String::new() } else { format!("{v}") };
+        let cell = |v: f64| {
+            if v.is_nan() {
+                String::new()
+            } else {
+                format!("{v}")
+            }
+        };
         text.push_str(&format!("{},{},{},{y}\n", cell(x1), cell(x2), cell(x3)));
     }
     let path = dir.join(format!("{name}.csv"));
@@ -232,10 +255,16 @@ baselines = true
         needles.push((format!("{value} as text"), value.to_string().into_bytes()));
         // Shorter renderings too, e.g. in a table or a log with fewer digits.
         if value.abs() > 1000.0 {
-            needles.push((format!("{value} as .2 text"), format!("{value:.2}").into_bytes()));
+            needles.push((
+                format!("{value} as .2 text"),
+                format!("{value:.2}").into_bytes(),
+            ));
         }
         needles.push((format!("{value} as f64"), value.to_le_bytes().to_vec()));
-        needles.push((format!("{value} as f32"), (value as f32).to_le_bytes().to_vec()));
+        needles.push((
+            format!("{value} as f32"),
+            (value as f32).to_le_bytes().to_vec(),
+        ));
     }
     // Check the needles work: they are in the source CSV.
     let source = std::fs::read(sources.path().join("north.csv")).expect("csv");
@@ -250,7 +279,11 @@ baselines = true
         let bytes = std::fs::read(file).expect("read");
         scanned += 1;
         for (what, needle) in &needles {
-            assert!(!contains(&bytes, needle), "{what} found in {}", file.display());
+            assert!(
+                !contains(&bytes, needle),
+                "{what} found in {}",
+                file.display()
+            );
         }
     }
     // The run wrote outputs and logs on both sides, and they were scanned.
@@ -258,15 +291,30 @@ baselines = true
         .iter()
         .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    for expected in ["model.json", "summary.json", "node.stdout", "coordinator.stderr"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} not written");
+    for expected in [
+        "model.json",
+        "summary.json",
+        "node.stdout",
+        "coordinator.stderr",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not written"
+        );
     }
     assert!(scanned >= 8, "only {scanned} files scanned");
     // The vaults themselves do not hold the canaries in clear either.
-    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "vault")) {
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "vault"))
+    {
         let bytes = std::fs::read(file).expect("read");
         for (what, needle) in &needles {
-            assert!(!contains(&bytes, needle), "{what} in clear in {}", file.display());
+            assert!(
+                !contains(&bytes, needle),
+                "{what} in clear in {}",
+                file.display()
+            );
         }
     }
 }

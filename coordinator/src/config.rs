@@ -169,7 +169,10 @@ impl TaskConfig {
             evaluation,
             timeouts,
         } = file;
-        for (key, names) in [("task.members", &task.members), ("task.features", &task.features)] {
+        for (key, names) in [
+            ("task.members", &task.members),
+            ("task.features", &task.features),
+        ] {
             let mut seen = std::collections::BTreeSet::new();
             if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
                 return Err(invalid(key, format!("lists {dup:?} twice")));
@@ -180,7 +183,10 @@ impl TaskConfig {
             ("timeouts.step_seconds", timeouts.step_seconds),
         ] {
             if !(1..=86_400).contains(&seconds) {
-                return Err(invalid(key, format!("{seconds} is out of range 1 to 86400")));
+                return Err(invalid(
+                    key,
+                    format!("{seconds} is out of range 1 to 86400"),
+                ));
             }
         }
         let task = Task {
@@ -247,7 +253,9 @@ rounds = 3
     }
 
     fn error_of(text: &str) -> String {
-        TaskConfig::parse(text, "task.toml").unwrap_err().to_string()
+        TaskConfig::parse(text, "task.toml")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -260,14 +268,15 @@ rounds = 3
     fn out_of_range_values_name_their_key() {
         let err = error_of(&GOOD.replace("rounds = 3", "rounds = 0"));
         assert!(err.contains("training.rounds"), "{err}");
-        let err = error_of(&format!(
-            "{GOOD}learning_rate = -1.0\n"
-        ));
+        let err = error_of(&format!("{GOOD}learning_rate = -1.0\n"));
         assert!(err.contains("training.learning_rate"), "{err}");
         let err = error_of(&GOOD.replace(r#"["x1", "x2"]"#, r#"["x1", "y"]"#));
         assert!(err.contains("task.features"), "{err}");
         let err = error_of(&GOOD.replace(r#"["a", "b"]"#, r#"["a", "a"]"#));
-        assert!(err.contains("task.members") && err.contains("twice"), "{err}");
+        assert!(
+            err.contains("task.members") && err.contains("twice"),
+            "{err}"
+        );
         let err = error_of(&GOOD.replace("logistic", "forest"));
         assert!(err.contains("forest"), "{err}");
     }

@@ -128,10 +128,16 @@ pub async fn orchestrate(
         .iter()
         .map(|note| match note {
             FeatureNote::AllMissing { feature } => {
-                format!("feature {} is missing at every site", task.features[*feature])
+                format!(
+                    "feature {} is missing at every site",
+                    task.features[*feature]
+                )
             }
             FeatureNote::ZeroVariance { feature } => {
-                format!("feature {} is constant across all sites", task.features[*feature])
+                format!(
+                    "feature {} is constant across all sites",
+                    task.features[*feature]
+                )
             }
         })
         .collect();

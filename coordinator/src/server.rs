@@ -46,7 +46,10 @@ pub struct RunOptions {
 /// Bad task file or certificates, a port that cannot be bound, members that
 /// do not answer in time, an interruption by `shutdown`, or outputs that
 /// cannot be written.
-pub async fn run(options: RunOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<Summary> {
+pub async fn run(
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let config = TaskConfig::load(&options.task)?;
     let tls = medfed_tls::server_config(&options.ca, &options.cert, &options.key)

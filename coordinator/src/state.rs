@@ -407,19 +407,30 @@ mod tests {
         ));
         assert!(matches!(
             shared.submit_update("b", update(4, 1, vec![1.0, 2.0], 1)),
-            Err(SubmitError::WrongStep { got: 4, current: 5, .. })
+            Err(SubmitError::WrongStep {
+                got: 4,
+                current: 5,
+                ..
+            })
         ));
         assert!(matches!(
             shared.submit_update("b", update(5, 2, vec![1.0, 2.0], 1)),
             Err(SubmitError::Invalid(_))
         ));
-        assert!(shared.submit_update("b", update(5, 1, vec![1.0], 1)).is_err());
+        assert!(
+            shared
+                .submit_update("b", update(5, 1, vec![1.0], 1))
+                .is_err()
+        );
         shared
             .submit_update("b", update(5, 1, vec![4.0, 5.0], 2))
             .unwrap();
         match shared.take_collected() {
             Collecting::Updates {
-                aggregate, received, rows, ..
+                aggregate,
+                received,
+                rows,
+                ..
             } => {
                 assert_eq!(received.len(), 2);
                 assert_eq!(rows, 3);
@@ -428,6 +439,10 @@ mod tests {
             _ => panic!("expected updates"),
         }
         // Nothing is collecting any more: a late update is refused.
-        assert!(shared.submit_update("b", update(5, 1, vec![1.0, 1.0], 1)).is_err());
+        assert!(
+            shared
+                .submit_update("b", update(5, 1, vec![1.0, 1.0], 1))
+                .is_err()
+        );
     }
 }

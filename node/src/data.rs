@@ -30,7 +30,9 @@ pub enum DataError {
         source: medfed_model::ModelError,
     },
     /// No usable training rows.
-    #[error("no training rows left: {rows} rows in the vault, {missing_target} without a target value, {holdout} held out")]
+    #[error(
+        "no training rows left: {rows} rows in the vault, {missing_target} without a target value, {holdout} held out"
+    )]
     NoTrainingRows {
         /// Rows in the vault.
         rows: usize,
@@ -72,10 +74,12 @@ impl SiteData {
     pub fn new(table: &Table, task: &Task) -> Result<SiteData, DataError> {
         let mut columns = task.features.clone();
         columns.push(task.target.clone());
-        let values = table.select(&columns).map_err(|source| DataError::Columns {
-            task: task.task_id.clone(),
-            source,
-        })?;
+        let values = table
+            .select(&columns)
+            .map_err(|source| DataError::Columns {
+                task: task.task_id.clone(),
+                source,
+            })?;
         let width = columns.len();
         let all = Array2::from_shape_vec((table.n_rows(), width), values)
             .map_err(|_| medfed_model::ModelError::Empty)?;
@@ -85,7 +89,8 @@ impl SiteData {
             .collect();
         let missing_target = all.nrows() - keep.len();
         let usable = all.select(Axis(0), &keep);
-        let mask = medfed_model::holdout_mask(usable.nrows(), task.holdout_fraction, task.split_seed)?;
+        let mask =
+            medfed_model::holdout_mask(usable.nrows(), task.holdout_fraction, task.split_seed)?;
         let pick = |held: bool| -> Rows {
             let idx: Vec<usize> = (0..usable.nrows()).filter(|&i| mask[i] == held).collect();
             let part = usable.select(Axis(0), &idx);
@@ -129,7 +134,10 @@ impl SiteData {
     ///
     /// # Errors
     /// A standardisation that does not fit the features.
-    pub fn prepared(&mut self, standardization: &Standardization) -> Result<Prepared<'_>, DataError> {
+    pub fn prepared(
+        &mut self,
+        standardization: &Standardization,
+    ) -> Result<Prepared<'_>, DataError> {
         let stale = !matches!(&self.standardized, Some((s, _, _)) if s == standardization);
         if stale {
             let train = standardization.apply(self.train.x.view())?;

@@ -91,7 +91,11 @@ fn wrong_key_and_damaged_vault_are_told_apart() {
     let other = dir.path().join("other.key");
     let other_csv = dir.path().join("o.csv");
     std::fs::write(&other_csv, "a\n1\n").unwrap();
-    assert!(import(&other_csv, &dir.path().join("o.vault"), &other, &[]).status.success());
+    assert!(
+        import(&other_csv, &dir.path().join("o.vault"), &other, &[])
+            .status
+            .success()
+    );
     let run = |key: &Path| {
         node(&[
             "run".as_ref(),

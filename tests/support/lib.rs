@@ -154,7 +154,10 @@ fn wait_with_timeout(child: &mut Guard, timeout: Duration) -> ExitStatus {
         if let Some(status) = child.0.try_wait().expect("try_wait") {
             return status;
         }
-        assert!(Instant::now() < deadline, "process did not finish within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "process did not finish within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

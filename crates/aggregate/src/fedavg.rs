@@ -82,9 +82,9 @@ impl Aggregator for WeightedSum {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::Strategy;
     use approx::assert_abs_diff_eq;
     use ndarray::aview1;
-    use crate::strategy::Strategy;
     use proptest::prelude::{prop, prop_assert, proptest};
 
     #[test]

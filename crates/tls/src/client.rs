@@ -53,11 +53,10 @@ pub async fn connect(
         return Err(invalid("a path is not allowed"));
     }
     let address = format!("{host}:{port}");
-    let name = ServerName::try_from(server_name.to_owned()).map_err(|_| {
-        TlsError::InvalidServerName {
+    let name =
+        ServerName::try_from(server_name.to_owned()).map_err(|_| TlsError::InvalidServerName {
             name: server_name.to_owned(),
-        }
-    })?;
+        })?;
 
     // The endpoint is `http://` so that tonic does not look for a TLS
     // configuration of its own: TLS is done by the connector below. The
@@ -121,9 +120,17 @@ mod tests {
 
     #[tokio::test]
     async fn rejects_non_https_addresses() {
-        for bad in ["http://127.0.0.1:1", "127.0.0.1:1", "https://", "https://h:1/x"] {
+        for bad in [
+            "http://127.0.0.1:1",
+            "127.0.0.1:1",
+            "https://",
+            "https://h:1/x",
+        ] {
             let error = connect(bad, "localhost", config()).await.unwrap_err();
-            assert!(matches!(error, TlsError::InvalidUri { .. }), "{bad}: {error:?}");
+            assert!(
+                matches!(error, TlsError::InvalidUri { .. }),
+                "{bad}: {error:?}"
+            );
             assert!(error.to_string().contains(bad), "{error}");
         }
     }
@@ -133,7 +140,10 @@ mod tests {
         let error = connect("https://127.0.0.1:1", "not a name", config())
             .await
             .unwrap_err();
-        assert!(matches!(error, TlsError::InvalidServerName { .. }), "{error:?}");
+        assert!(
+            matches!(error, TlsError::InvalidServerName { .. }),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]

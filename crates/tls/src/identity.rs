@@ -103,18 +103,24 @@ mod tests {
     #[test]
     fn several_common_names_are_an_error() {
         // rcgen keeps one value per attribute type, so build the subject by
-        // hand: patch a certificate whose OU is turned into a second CN.
+        // hand: patch a certificate whose locality becomes a second CN.
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "hospital-a");
-        dn.push(DnType::OrganizationalUnitName, "hospital-z");
+        dn.push(DnType::LocalityName, "hospital-z");
         let mut der = cert_with(dn).to_vec();
-        // OID 2.5.4.11 (OU) = 06 03 55 04 0b; CN is 2.5.4.3 = 06 03 55 04 03.
-        let ou = [0x06, 0x03, 0x55, 0x04, 0x0b];
-        let at = der
-            .windows(ou.len())
-            .position(|w| w == ou)
-            .expect("the OU attribute is in the certificate");
-        der[at + 4] = 0x03;
+        // OID 2.5.4.7 (L) = 06 03 55 04 07; CN is 2.5.4.3 = 06 03 55 04 03.
+        // The certificate is self-signed, so patch the issuer and the subject.
+        let locality = [0x06, 0x03, 0x55, 0x04, 0x07];
+        let spots: Vec<usize> = der
+            .windows(locality.len())
+            .enumerate()
+            .filter(|(_, w)| *w == locality)
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(spots.len(), 2, "issuer and subject each hold a locality");
+        for at in spots {
+            der[at + 4] = 0x03;
+        }
         let error = identity_from_der(&CertificateDer::from(der)).unwrap_err();
         assert!(
             matches!(error, TlsError::SeveralCommonNames { count: 2, .. }),
@@ -125,6 +131,9 @@ mod tests {
     #[test]
     fn garbage_is_not_a_certificate() {
         let error = identity_from_der(&CertificateDer::from(vec![1, 2, 3])).unwrap_err();
-        assert!(matches!(error, TlsError::BadCertificate { .. }), "{error:?}");
+        assert!(
+            matches!(error, TlsError::BadCertificate { .. }),
+            "{error:?}"
+        );
     }
 }

@@ -8,8 +8,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::TlsError;
 
 const CERTIFICATE: &str = "a PEM \"CERTIFICATE\" block";
-const PRIVATE_KEY: &str =
-    "a PEM \"PRIVATE KEY\", \"EC PRIVATE KEY\" or \"RSA PRIVATE KEY\" block";
+const PRIVATE_KEY: &str = "a PEM \"PRIVATE KEY\", \"EC PRIVATE KEY\" or \"RSA PRIVATE KEY\" block";
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {

@@ -184,7 +184,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path)?.permissions().mode() & 0o777,
+                0o600
+            );
         }
         Ok(())
     }
@@ -227,7 +230,9 @@ mod tests {
     fn missing_directory_is_a_create_error() {
         let path = Path::new("/nonexistent-medfed-dir/sub/out.bin");
         match replace(path, &[b"x"]) {
-            Err(VaultError::Write { action, path: p, .. }) => {
+            Err(VaultError::Write {
+                action, path: p, ..
+            }) => {
                 assert_eq!(action, Step::Create.action());
                 assert_eq!(p, path);
             }

@@ -60,7 +60,9 @@ pub(crate) fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<VaultFile<'a>, V
         if prefix.as_bytes().starts_with(bytes) {
             return Err(truncated());
         }
-        return Err(not_a_vault("it does not start with the `medfed-vault` header"));
+        return Err(not_a_vault(
+            "it does not start with the `medfed-vault` header",
+        ));
     }
     let window = &bytes[..bytes.len().min(MAX_HEADER_BYTES)];
     let Some(newline) = window.iter().position(|&b| b == b'\n') else {
@@ -77,9 +79,9 @@ pub(crate) fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<VaultFile<'a>, V
     let version = words.get(1).copied().unwrap_or_default();
     if version != VERSION {
         let numbered = version.len() <= 8
-            && version.strip_prefix('v').is_some_and(|n| {
-                !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
-            });
+            && version
+                .strip_prefix('v')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
         if numbered {
             return Err(VaultError::UnsupportedVersion {
                 path: path.to_path_buf(),
@@ -91,7 +93,8 @@ pub(crate) fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<VaultFile<'a>, V
     let fingerprint = match words.as_slice() {
         [_, _, key] => key.strip_prefix("key=").filter(|f| {
             f.len() == FINGERPRINT_DIGITS
-                && f.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && f.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         }),
         _ => None,
     }
@@ -149,17 +152,26 @@ mod tests {
             (b"age,weight\n1,2\n", "NotAVault"),
             (b"medfed", "Truncated"),
             (b"medfed-vault v1 key=01", "Truncated"),
-            (b"medfed-vault v2 key=0123456789abcdef\ngAAA\n", "UnsupportedVersion"),
+            (
+                b"medfed-vault v2 key=0123456789abcdef\ngAAA\n",
+                "UnsupportedVersion",
+            ),
             (b"medfed-vault vX key=0123456789abcdef\ngAAA\n", "NotAVault"),
             (b"medfed-vault v1 key=0123456789ABCDEF\ngAAA\n", "NotAVault"),
             (b"medfed-vault v1 key=0123\ngAAA\n", "NotAVault"),
-            (b"medfed-vault v1 key=0123456789abcdef extra\ngAAA\n", "NotAVault"),
+            (
+                b"medfed-vault v1 key=0123456789abcdef extra\ngAAA\n",
+                "NotAVault",
+            ),
             (b"medfed-vault v1 key=0123456789abcdef\ngAAA", "Truncated"),
             (b"medfed-vault v1 key=0123456789abcdef\n", "Truncated"),
             (b"medfed-vault v1 key=0123456789abcdef\n\n", "Tampered"),
             (b"medfed-vault v1 key=0123456789abcdef\ngAA\n", "Tampered"),
             (b"medfed-vault v1 key=0123456789abcdef\ngA+A\n", "Tampered"),
-            (b"medfed-vault v1 key=0123456789abcdef\ngAAA\n\n", "Tampered"),
+            (
+                b"medfed-vault v1 key=0123456789abcdef\ngAAA\n\n",
+                "Tampered",
+            ),
             (b"medfed-vault v1 key=0123456789abcdef\ng===\n", "Tampered"),
         ];
         for (bytes, kind) in cases {

@@ -140,12 +140,13 @@ pub fn import_csv(path: &Path, options: &ImportOptions) -> Result<Table, VaultEr
         }
         for (name, &field) in plan.names.iter().zip(&plan.fields) {
             let cell = record.get(field).unwrap_or_default();
-            let value = parse_cell(cell, &missing_tokens).map_err(|problem| VaultError::BadCell {
-                path: path.to_path_buf(),
-                line,
-                column: name.clone(),
-                problem,
-            })?;
+            let value =
+                parse_cell(cell, &missing_tokens).map_err(|problem| VaultError::BadCell {
+                    path: path.to_path_buf(),
+                    line,
+                    column: name.clone(),
+                    problem,
+                })?;
             values.push(value);
         }
         rows += 1;
@@ -160,9 +161,8 @@ pub fn import_csv(path: &Path, options: &ImportOptions) -> Result<Table, VaultEr
 
 /// Parses one cell: empty or a missing token is NaN, else a finite number.
 fn parse_cell(bytes: &[u8], missing_tokens: &[&str]) -> Result<f64, CellProblem> {
-    let text = std::str::from_utf8(bytes).map_err(|_| CellProblem::NotUtf8 {
-        bytes: bytes.len(),
-    })?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| CellProblem::NotUtf8 { bytes: bytes.len() })?;
     let text = text.trim();
     if text.is_empty() || missing_tokens.contains(&text) {
         return Ok(f64::NAN);

@@ -165,7 +165,10 @@ mod tests {
 
     #[test]
     fn accessors_and_select() -> Result<(), VaultError> {
-        let t = Table::new(names(&["a", "b", "c"]), vec![1.0, 2.0, 3.0, 4.0, f64::NAN, 6.0])?;
+        let t = Table::new(
+            names(&["a", "b", "c"]),
+            vec![1.0, 2.0, 3.0, 4.0, f64::NAN, 6.0],
+        )?;
         assert_eq!((t.n_rows(), t.n_columns()), (2, 3));
         assert_eq!(t.column_index("c"), Some(2));
         assert_eq!(t.column_index("z"), None);

@@ -155,7 +155,10 @@ mod tests {
                     Ok(())
                 }
             });
-            assert!(matches!(result, Err(VaultError::Write { .. })), "{failing:?}");
+            assert!(
+                matches!(result, Err(VaultError::Write { .. })),
+                "{failing:?}"
+            );
             assert_eq!(read_vault(&path, &key)?.values(), [1.0], "{failing:?}");
             let names: Vec<_> = std::fs::read_dir(dir.path())?
                 .map(|e| e.map(|e| e.file_name()))

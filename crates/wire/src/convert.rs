@@ -787,7 +787,10 @@ mod tests {
         let mut t = task();
         t.features.push("y".into());
         let err = task_from_pb(task_to_pb(&t)).unwrap_err();
-        assert!(err.to_string().contains("cannot also be a feature"), "{err}");
+        assert!(
+            err.to_string().contains("cannot also be a feature"),
+            "{err}"
+        );
     }
 
     #[test]

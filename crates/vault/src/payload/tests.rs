@@ -133,21 +133,17 @@ fn encode_refuses_what_decode_would_reject() {
 
 fn arb_table() -> impl Strategy<Value = Table> {
     (1usize..6, 0usize..8).prop_flat_map(|(cols, rows)| {
-        (
-            prop::collection::vec(any::<f64>(), cols * rows),
-            Just(cols),
-        )
-            .prop_map(|(values, cols)| {
-                let values = values
-                    .into_iter()
-                    .map(|v| if v.is_infinite() { f64::NAN } else { v })
-                    .collect();
-                let names = (0..cols).map(|i| format!("col{i}")).collect();
-                match Table::new(names, values) {
-                    Ok(t) => t,
-                    Err(e) => panic!("strategy table: {e}"),
-                }
-            })
+        (prop::collection::vec(any::<f64>(), cols * rows), Just(cols)).prop_map(|(values, cols)| {
+            let values = values
+                .into_iter()
+                .map(|v| if v.is_infinite() { f64::NAN } else { v })
+                .collect();
+            let names = (0..cols).map(|i| format!("col{i}")).collect();
+            match Table::new(names, values) {
+                Ok(t) => t,
+                Err(e) => panic!("strategy table: {e}"),
+            }
+        })
     })
 }
 
