@@ -150,7 +150,7 @@ fn outsiders_are_refused_and_change_nothing() {
         attacked.coordinator_stderr
     );
     assert!(
-        attacked.coordinator_stderr.contains("refused TLS"),
+        attacked.coordinator_stderr.contains("refused a TLS handshake"),
         "handshake refusal not logged: {}",
         attacked.coordinator_stderr
     );
