@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum CertsError {
     /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -16,7 +16,7 @@ pub enum CertsError {
         source: std::io::Error,
     },
     /// A file or directory could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
@@ -84,7 +84,7 @@ pub enum CertsError {
         name: String,
     },
     /// rcgen refused to build a key, certificate or request.
-    #[error("cannot {step}: {source}")]
+    #[error("cannot {step}")]
     Rcgen {
         /// The step that failed.
         step: &'static str,

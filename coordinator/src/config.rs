@@ -15,7 +15,7 @@ use serde::Deserialize;
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read task file {path}: {source}")]
+    #[error("cannot read task file {path}")]
     Read {
         /// The file.
         path: String,

@@ -12,7 +12,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 #[non_exhaustive]
 pub enum DataError {
     /// The vault lacks columns the task needs.
-    #[error("the vault cannot serve task {task}: {source}")]
+    #[error("the vault cannot serve task {task}")]
     Columns {
         /// Task id.
         task: String,
@@ -20,7 +20,7 @@ pub enum DataError {
         source: medfed_vault::VaultError,
     },
     /// The target column does not fit the model.
-    #[error("target column {target:?} does not fit a {model} model: {source}")]
+    #[error("target column {target:?} does not fit a {model} model")]
     Target {
         /// Target column.
         target: String,

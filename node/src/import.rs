@@ -28,6 +28,7 @@ impl KeySource {
         match self {
             KeySource::File(path) if create && !path.exists() => {
                 let key = VaultKey::generate();
+                create_parent(path)?;
                 key.write_new(path)?;
                 println!(
                     "created vault key {} (fingerprint {}); keep it safe: without it the vault cannot be read",
@@ -57,7 +58,17 @@ pub fn import(
     options: &ImportOptions,
 ) -> anyhow::Result<Table> {
     let table = medfed_vault::import_csv(csv, options)?;
+    create_parent(vault)?;
     medfed_vault::write_vault(vault, &table, key)
         .with_context(|| format!("cannot write the vault {}", vault.display()))?;
     Ok(table)
+}
+
+/// Creates the directory that will hold `path`, if it is missing.
+fn create_parent(path: &Path) -> anyhow::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display())),
+        _ => Ok(()),
+    }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read at all (missing, unreadable, a directory, ...).
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file that was to be read.
         path: PathBuf,
@@ -49,7 +49,7 @@ pub enum TlsError {
     },
 
     /// A certificate of the CA file cannot serve as a trust anchor.
-    #[error("the CA certificate in {} cannot be used as a trust anchor: {source}", path.display())]
+    #[error("the CA certificate in {} cannot be used as a trust anchor", path.display())]
     BadCaCertificate {
         /// The CA file.
         path: PathBuf,
@@ -59,7 +59,7 @@ pub enum TlsError {
     },
 
     /// The client-certificate verifier could not be built from the CA file.
-    #[error("cannot verify client certificates against the CA in {}: {source}", path.display())]
+    #[error("cannot verify client certificates against the CA in {}", path.display())]
     ClientVerifier {
         /// The CA file.
         path: PathBuf,

@@ -55,7 +55,7 @@ impl fmt::Display for CellProblem {
 #[non_exhaustive]
 pub enum VaultError {
     /// A file could not be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -65,7 +65,7 @@ pub enum VaultError {
 
     /// A file could not be written; an existing vault at `path` is unchanged
     /// unless `action` is the final directory sync.
-    #[error("cannot write {}: failed to {action}: {source}", path.display())]
+    #[error("cannot write {}: failed to {action}", path.display())]
     Write {
         /// The file being written.
         path: PathBuf,
