@@ -1,7 +1,7 @@
 //! End-to-end: real `coordinator` and `node` processes on 127.0.0.1 over
 //! mutual TLS, trained on the bundled heart-disease sites.
 
-use medfed::{Federation, Intruder, Site, files_below};
+use medfed::{Federation, Intruder, Site, files_below, heart_csv, pooled_fit};
 
 const HEART_FEATURES: &str = r#"["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg",
   "thalach", "exang", "oldpeak", "slope", "ca", "thal"]"#;
@@ -47,7 +47,8 @@ const SITES: [&str; 4] = ["cleveland", "hungarian", "switzerland", "va"];
 
 #[test]
 fn four_heart_sites_train_a_model_as_good_as_pooling() {
-    let run = Federation::heart(&SITES, heart_task(&SITES, 30, true)).run();
+    let task = heart_task(&SITES, 30, true);
+    let run = Federation::heart(&SITES, task.clone()).run();
     assert!(
         run.coordinator.success(),
         "coordinator failed: {}",
@@ -81,6 +82,30 @@ fn four_heart_sites_train_a_model_as_good_as_pooling() {
     let first = f64_at(&rounds[0], "/train_loss");
     let last = f64_at(&rounds[29], "/train_loss");
     assert!(last < first * 0.8, "loss {first} -> {last}");
+    // The pooled fit (every site's training rows in one process, same split,
+    // standardisation, loss and L2) is what federation approximates.
+    let csvs: Vec<_> = SITES.iter().map(|s| heart_csv(s)).collect();
+    let pooled = pooled_fit(&task, &csvs, 5_000);
+    let pooled_auc = pooled.auc.expect("both classes held out");
+    assert_eq!(pooled.holdout_rows as f64, rows);
+    assert!(
+        pooled.gradient_norm < 1e-6,
+        "pooled fit not converged: {pooled:?}"
+    );
+    println!(
+        "held-out AUC: federated {auc:.4}, pooled {pooled_auc:.4}; \
+         training loss: federated {last:.5}, pooled optimum {:.5}",
+        pooled.train_loss
+    );
+    assert!(
+        (auc - pooled_auc).abs() < 0.01,
+        "federated AUC {auc} vs pooled {pooled_auc}"
+    );
+    assert!(
+        last >= pooled.train_loss - 1e-9 && last - pooled.train_loss < 0.005,
+        "federated training loss {last} vs pooled optimum {}",
+        pooled.train_loss
+    );
     // Federation beats the sites alone, scored on the same rows.
     let mean_alone = f64_at(&summary, "/mean_single_site_headline");
     assert!(
@@ -150,7 +175,9 @@ fn outsiders_are_refused_and_change_nothing() {
         attacked.coordinator_stderr
     );
     assert!(
-        attacked.coordinator_stderr.contains("refused a TLS handshake"),
+        attacked
+            .coordinator_stderr
+            .contains("refused a TLS handshake"),
         "handshake refusal not logged: {}",
         attacked.coordinator_stderr
     );

@@ -7,12 +7,16 @@
 //! binaries); [`bin`] finds them next to the test executable.
 //!
 //! # Layout
-//! Everything is in this file: [`bin`] locates a binary, [`Federation`]
-//! describes a run (sites, intruders, task) and [`Federation::run`] performs
-//! it in a temporary folder, returning an [`Outcome`].
+//! This file: [`bin`] locates a binary, [`Federation`] describes a run
+//! (sites, intruders, task) and [`Federation::run`] performs it in a
+//! temporary folder, returning an [`Outcome`]. `pooled`: [`pooled_fit`], the
+//! in-process pooled reference a federated model is compared with.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod pooled;
+pub use pooled::{Pooled, pooled_fit};
 
 use std::fs;
 use std::path::{Path, PathBuf};
