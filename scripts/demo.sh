@@ -3,6 +3,8 @@
 # provision certificates, import each site's CSV into its own encrypted vault,
 # start one coordinator and four nodes on 127.0.0.1 over mutual TLS, train,
 # and print the comparison table. Everything lands in ./demo-run (or $MEDFED_DEMO_DIR).
+# With MEDFED_DEMO_MEASURE=1, every process runs under `/usr/bin/time -v` and its
+# resource report (peak RSS, CPU time) lands in demo-run/measure/<process>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,14 @@ sites=(cleveland hungarian switzerland va)
 
 rm -rf "$work"
 mkdir -p "$work/run"
+# `measured NAME CMD...` runs CMD in place of the background subshell it is
+# started in (so $! is CMD itself), under /usr/bin/time when measuring.
+if [ "${MEDFED_DEMO_MEASURE:-0}" = 1 ]; then
+  mkdir -p "$work/measure"
+  measured() { local name=$1; shift; exec /usr/bin/time -v -o "$work/measure/$name.txt" "$@"; }
+else
+  measured() { shift; exec "$@"; }
+fi
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -30,7 +40,7 @@ done
 
 echo "== the coordinator starts; the hospitals connect out to it"
 pki="$work/pki"
-"$bin/coordinator" run --task examples/heart/task.toml --listen 127.0.0.1:0 \
+measured coordinator "$bin/coordinator" run --task examples/heart/task.toml --listen 127.0.0.1:0 \
   --ca "$pki/coordinator/ca.pem" --cert "$pki/coordinator/coordinator.pem" \
   --key "$pki/coordinator/coordinator.key" --out "$work/run" \
   --ready-file "$work/run/ready.json" 2> "$work/run/coordinator.log" &
@@ -44,7 +54,7 @@ done
 address=$(sed -n 's/.*"address": *"\([^"]*\)".*/\1/p' "$work/run/ready.json")
 
 for site in "${sites[@]}"; do
-  "$bin/node" run --coordinator "https://$address" --server-name localhost \
+  measured "node-$site" "$bin/node" run --coordinator "https://$address" --server-name localhost \
     --ca "$pki/$site/ca.pem" --cert "$pki/$site/$site.pem" --key "$pki/$site/$site.key" \
     --vault "$work/$site/$site.vault" --key-file "$work/$site/vault.key" \
     > "$work/$site/node.log" 2>&1 &
@@ -60,4 +70,11 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 echo
+if [ "${MEDFED_DEMO_MEASURE:-0}" = 1 ]; then
+  echo "peak resident memory (from /usr/bin/time -v):"
+  for report in "$work"/measure/*.txt; do
+    kib=$(sed -n 's/.*Maximum resident set size (kbytes): *//p' "$report")
+    awk -v name="$(basename "$report" .txt)" -v kib="$kib" 'BEGIN { printf "  %-22s %6.1f MiB\n", name, kib / 1024 }'
+  done
+fi
 echo "What each hospital sent is listed in $work/<site>/node.log; the model is $work/run/model.json."

@@ -297,10 +297,10 @@ impl Federation {
         );
         let deadline = Instant::now() + Duration::from_secs(30);
         let address = loop {
-            if let Ok(text) = fs::read_to_string(&ready) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                    break v["address"].as_str().expect("address").to_owned();
-                }
+            if let Ok(text) = fs::read_to_string(&ready)
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                break v["address"].as_str().expect("address").to_owned();
             }
             if let Some(status) = coordinator.0.try_wait().expect("try_wait") {
                 panic!(

@@ -120,7 +120,7 @@ fn well_formed_token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     let padding = token.len() - body.len();
     !body.is_empty()
-        && token.len() % 4 == 0
+        && token.len().is_multiple_of(4)
         && padding <= 2
         && body
             .bytes()

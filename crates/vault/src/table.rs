@@ -47,7 +47,7 @@ impl Table {
             }
         }
         let width = columns.len();
-        if values.len() % width != 0 {
+        if !values.len().is_multiple_of(width) {
             return Err(invalid(format!(
                 "{} values do not fill whole rows of {width} columns",
                 values.len()
