@@ -9,6 +9,7 @@ use rcgen::{
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use time::{Duration, OffsetDateTime};
 
 use crate::CertsError;
@@ -88,11 +89,14 @@ pub fn create_server(
     let (ca_pem, issuer) = load_issuer(&CaFiles::in_dir(ca_dir))?;
     let cert_path = in_dir(out, format!("{name}.pem"));
     let key_path = in_dir(out, format!("{name}.key"));
+    let signing_path = in_dir(out, format!("{name}.sign.key"));
     let ca_copy = in_dir(out, "ca.pem");
-    ensure_absent(&[&cert_path, &key_path, &ca_copy])?;
+    ensure_absent(&[&cert_path, &key_path, &signing_path, &ca_copy])?;
 
     let mut params = base_params(name, days)?;
     params.subject_alt_names = sans.iter().map(|s| san(s)).collect::<Result<_, _>>()?;
+    let signing = SigningKeyPem::generate()?;
+    params.subject_alt_names.push(signing.san()?);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
@@ -102,24 +106,30 @@ pub fn create_server(
         .map_err(CertsError::rcgen("sign the server certificate"))?;
     create_dir(out)?;
     write_new(&key_path, &key.serialize_pem(), Secrecy::Secret)?;
+    write_new(&signing_path, &signing.pem, Secrecy::Secret)?;
     write_new(&cert_path, &cert.pem(), Secrecy::Public)?;
     write_new(&ca_copy, &ca_pem, Secrecy::Public)?;
     Ok(cert_path)
 }
 
-/// A hospital's first step, on its own machine: creates its private key
-/// `<name>.key` (0600) and a certificate signing request `<name>.csr` in
-/// `out`. Only the request goes to the operator.
+/// A hospital's first step, on its own machine: creates its TLS private key
+/// `<name>.key` (0600), its Ed25519 signing key `<name>.sign.key` (0600), and
+/// a certificate signing request `<name>.csr` in `out` that asks the CA to
+/// certify both the name and the signing key's public half. Only the request
+/// goes to the operator.
 ///
 /// # Errors
 /// A bad name, an output file that exists already, or a write failure.
 pub fn request(out: &Path, name: &str) -> Result<PathBuf, CertsError> {
     check_name(name)?;
     let key_path = in_dir(out, format!("{name}.key"));
+    let signing_path = in_dir(out, format!("{name}.sign.key"));
     let csr_path = in_dir(out, format!("{name}.csr"));
-    ensure_absent(&[&key_path, &csr_path])?;
+    ensure_absent(&[&key_path, &signing_path, &csr_path])?;
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name_only(name);
+    let signing = SigningKeyPem::generate()?;
+    params.subject_alt_names = vec![signing.san()?];
     let key = KeyPair::generate().map_err(CertsError::rcgen("generate the member key"))?;
     let csr = params
         .serialize_request(&key)
@@ -129,6 +139,7 @@ pub fn request(out: &Path, name: &str) -> Result<PathBuf, CertsError> {
         .map_err(CertsError::rcgen("encode the signing request"))?;
     create_dir(out)?;
     write_new(&key_path, &key.serialize_pem(), Secrecy::Secret)?;
+    write_new(&signing_path, &signing.pem, Secrecy::Secret)?;
     write_new(&csr_path, &csr_pem, Secrecy::Public)?;
     Ok(csr_path)
 }
@@ -138,9 +149,11 @@ pub fn request(out: &Path, name: &str) -> Result<PathBuf, CertsError> {
 /// it carries, written to `out`. When `expected` is given, a request for any
 /// other name is refused.
 ///
-/// Only the requester's public key and Common Name are taken from the
-/// request; everything else (CA flag, key usages, extensions, validity) is
-/// set here, so a request cannot ask for more than a member certificate.
+/// Only the requester's public key, Common Name and signing key (a URI
+/// subject alternative name, see `medfed_tls::SIGNING_KEY_URI_PREFIX`) are
+/// taken from the request; everything else (CA flag, key usages, other
+/// names, validity) is set here, so a request cannot ask for more than a
+/// member certificate.
 ///
 /// # Errors
 /// An unreadable, malformed or badly signed request, a name that breaks the
@@ -175,7 +188,9 @@ pub fn sign(
             got: name,
         });
     }
+    let signing = request_signing_key(csr, &request.params.subject_alt_names)?;
     let mut params = base_params(&name, days)?;
+    params.subject_alt_names = vec![signing];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
@@ -237,6 +252,63 @@ fn request_name(path: &Path, dn: &DistinguishedName) -> Result<String, CertsErro
             "the request has no Common Name; expected the member's name",
         )),
     }
+}
+
+/// A new Ed25519 signing key: its PKCS#8 PEM (`PRIVATE KEY`) and public half.
+struct SigningKeyPem {
+    pem: String,
+    public: [u8; 32],
+}
+
+impl SigningKeyPem {
+    fn generate() -> Result<SigningKeyPem, CertsError> {
+        let failed = || CertsError::Rcgen {
+            step: "generate the Ed25519 signing key",
+            source: rcgen::Error::RingUnspecified,
+        };
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| failed())?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| failed())?;
+        let public = pair
+            .public_key()
+            .as_ref()
+            .try_into()
+            .map_err(|_| failed())?;
+        let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec()));
+        Ok(SigningKeyPem { pem, public })
+    }
+
+    fn san(&self) -> Result<SanType, CertsError> {
+        let uri = medfed_tls::signing_key_uri(&self.public);
+        Ok(SanType::URI(uri.try_into().map_err(CertsError::rcgen(
+            "encode the signing key name",
+        ))?))
+    }
+}
+
+/// The one signing-key name a request carries, checked.
+fn request_signing_key(path: &Path, names: &[SanType]) -> Result<SanType, CertsError> {
+    let bad = |what: String| CertsError::BadFile {
+        path: path.to_owned(),
+        what,
+    };
+    let mut found = None;
+    for name in names {
+        if let SanType::URI(uri) = name
+            && let Some(parsed) = medfed_tls::parse_signing_key_uri(uri.as_str())
+        {
+            parsed.map_err(|problem| bad(format!("bad signing key: {problem}")))?;
+            if found.replace(name.clone()).is_some() {
+                return Err(bad("the request names more than one signing key".into()));
+            }
+        }
+    }
+    found.ok_or_else(|| {
+        bad(
+            "the request names no signing key; expected a request made by \
+             `medfed-certs request`, which adds one"
+                .into(),
+        )
+    })
 }
 
 fn san(value: &str) -> Result<SanType, CertsError> {

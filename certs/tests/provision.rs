@@ -47,6 +47,17 @@ fn hospital_key_stays_home_and_the_operator_signs_its_request() {
         cert.public_key().raw,
         rcgen::PublicKeyData::subject_public_key_info(&key).as_slice()
     );
+    // The certificate certifies the hospital's own Ed25519 signing key.
+    let signing_pem = std::fs::read_to_string(home.join("hospital-a.sign.key")).unwrap();
+    let pkcs8 = pem::parse(&signing_pem).unwrap();
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.contents()).unwrap();
+    let certified = medfed_tls::signing_key_from_der(&der.clone().into())
+        .unwrap()
+        .expect("a signing key in the certificate");
+    assert_eq!(
+        &certified[..],
+        ring::signature::KeyPair::public_key(&pair).as_ref()
+    );
     // Issued by the CA and verifiable with its key.
     let ca_der = parse(&ca.join("ca.pem"));
     let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
@@ -59,6 +70,7 @@ fn hospital_key_stays_home_and_the_operator_signs_its_request() {
     {
         assert_eq!(mode(&ca.join("ca.key")), 0o600);
         assert_eq!(mode(&home.join("hospital-a.key")), 0o600);
+        assert_eq!(mode(&home.join("hospital-a.sign.key")), 0o600);
     }
 }
 
@@ -186,7 +198,32 @@ fn demo_lays_out_a_whole_consortium() {
     let der = parse(&out.join("coordinator/coordinator.pem"));
     let (_, cert) = X509Certificate::from_der(&der).unwrap();
     let sans = cert.subject_alternative_name().unwrap().unwrap();
-    assert_eq!(sans.value.general_names.len(), 2);
+    // 127.0.0.1, localhost, and the coordinator's signing key.
+    assert_eq!(sans.value.general_names.len(), 3);
+    assert!(
+        medfed_tls::signing_key_from_der(&der.clone().into())
+            .unwrap()
+            .is_some()
+    );
+    assert!(out.join("coordinator/coordinator.sign.key").is_file());
+    assert!(out.join("va/va.sign.key").is_file());
     // A second run refuses instead of replacing the CA.
     assert!(demo(&out, &members, &["127.0.0.1".into()]).is_err());
+}
+
+#[test]
+fn a_request_without_a_signing_key_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let ca = root.path().join("ca");
+    create_ca(&ca, "test CA", 30).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "hospital-a");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let csr = root.path().join("plain.csr");
+    std::fs::write(&csr, params.serialize_request(&key).unwrap().pem().unwrap()).unwrap();
+    let error = sign(&ca, &csr, &root.path().join("x.pem"), None, 30).unwrap_err();
+    assert!(error.to_string().contains("no signing key"), "{error}");
 }

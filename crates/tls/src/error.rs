@@ -96,6 +96,19 @@ pub enum TlsError {
         detail: String,
     },
 
+    /// A certificate carries a malformed or repeated signing-key name.
+    #[error(
+        "the certificate of `{subject}` has a bad signing key entry: {problem} \
+         (expected one URI `{prefix}<64 hex digits>`)",
+        prefix = crate::identity::SIGNING_KEY_URI_PREFIX
+    )]
+    BadSigningKey {
+        /// The subject as text.
+        subject: String,
+        /// What is wrong.
+        problem: String,
+    },
+
     /// A certificate's subject has no Common Name, so it names nobody.
     #[error("the certificate subject `{subject}` has no Common Name (expected exactly one CN)")]
     NoCommonName {

@@ -1,4 +1,5 @@
-//! Who a peer is: the Common Name of its leaf certificate's subject.
+//! Who a peer is: the Common Name of its leaf certificate's subject, and the
+//! Ed25519 key with which it signs what it contributes.
 
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -38,6 +39,83 @@ pub fn identity_from_der(leaf: &CertificateDer<'_>) -> Result<String, TlsError> 
             count: several.len(),
         }),
     }
+}
+
+/// How a certificate names its holder's Ed25519 signing key: a URI subject
+/// alternative name `urn:medfed:signing-key:ed25519:` followed by the 32-byte
+/// public key in lowercase hex. The member asks for it in its signing request
+/// and the consortium CA certifies it, which binds the signing key to the
+/// member's identity at enrolment.
+pub const SIGNING_KEY_URI_PREFIX: &str = "urn:medfed:signing-key:ed25519:";
+
+/// The URI subject alternative name that names `public_key` (see
+/// [`SIGNING_KEY_URI_PREFIX`]).
+pub fn signing_key_uri(public_key: &[u8; 32]) -> String {
+    let mut uri = String::with_capacity(SIGNING_KEY_URI_PREFIX.len() + 64);
+    uri.push_str(SIGNING_KEY_URI_PREFIX);
+    for byte in public_key {
+        uri.push_str(&format!("{byte:02x}"));
+    }
+    uri
+}
+
+/// Parses one signing-key URI; `None` when `uri` is not one at all.
+///
+/// # Errors
+/// A URI with the prefix whose key is not 64 lowercase hex digits.
+pub fn parse_signing_key_uri(uri: &str) -> Option<Result<[u8; 32], String>> {
+    let hex = uri.strip_prefix(SIGNING_KEY_URI_PREFIX)?;
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Some(Err(format!(
+            "the key has {} characters; expected 64 lowercase hex digits",
+            hex.len()
+        )));
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        let pair = &hex[2 * i..2 * i + 2];
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(Ok(key))
+}
+
+/// The Ed25519 signing key a certificate certifies (see
+/// [`SIGNING_KEY_URI_PREFIX`]), or `None` when it names none.
+///
+/// # Errors
+/// [`TlsError::BadCertificate`] when `cert` is not X.509 DER, and
+/// [`TlsError::BadSigningKey`] when it names a malformed key or several.
+pub fn signing_key_from_der(cert: &CertificateDer<'_>) -> Result<Option<[u8; 32]>, TlsError> {
+    let (_, cert) =
+        X509Certificate::from_der(cert.as_ref()).map_err(|e| TlsError::BadCertificate {
+            detail: e.to_string(),
+        })?;
+    let bad = |problem: String| TlsError::BadSigningKey {
+        subject: cert.subject().to_string(),
+        problem,
+    };
+    let Some(sans) = cert
+        .subject_alternative_name()
+        .map_err(|e| bad(format!("unreadable subject alternative names: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for name in &sans.value.general_names {
+        if let x509_parser::extensions::GeneralName::URI(uri) = name
+            && let Some(parsed) = parse_signing_key_uri(uri)
+        {
+            let key = parsed.map_err(bad)?;
+            if found.replace(key).is_some() {
+                return Err(bad("more than one signing key".into()));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The identity of the client that made a tonic request: the CN of the leaf
@@ -126,6 +204,38 @@ mod tests {
             matches!(error, TlsError::SeveralCommonNames { count: 2, .. }),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn signing_key_round_trips_through_a_certificate() {
+        let key = [0xab; 32];
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.subject_alt_names.push(rcgen::SanType::URI(
+            signing_key_uri(&key).try_into().unwrap(),
+        ));
+        let der = params
+            .self_signed(&KeyPair::generate().unwrap())
+            .unwrap()
+            .der()
+            .clone();
+        assert_eq!(signing_key_from_der(&der).unwrap(), Some(key));
+        let plain = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&KeyPair::generate().unwrap())
+            .unwrap();
+        assert_eq!(signing_key_from_der(plain.der()).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_signing_keys_are_errors() {
+        assert!(parse_signing_key_uri("urn:other").is_none());
+        assert!(
+            parse_signing_key_uri(&format!("{SIGNING_KEY_URI_PREFIX}abc"))
+                .unwrap()
+                .is_err()
+        );
+        let upper = format!("{SIGNING_KEY_URI_PREFIX}{}", "AB".repeat(32));
+        assert!(parse_signing_key_uri(&upper).unwrap().is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //!
 //! - [`pem`]: [`load_certs`] and [`load_private_key`] read PEM files.
 //! - [`config`]: [`server_config`] (coordinator) and [`client_config`] (node).
-//! - [`identity`]: [`identity_from_der`] and [`request_identity`]: who a peer is.
+//! - [`identity`]: [`identity_from_der`] and [`request_identity`]: who a peer is;
+//!   [`signing_key_from_der`]: the Ed25519 key its certificate certifies.
 //! - [`client`]: [`connect`], a tonic [`Channel`](tonic::transport::Channel)
 //!   over mutual TLS with a custom connector.
 //! - [`incoming`](mod@incoming): [`incoming()`], concurrent TLS handshakes for
@@ -46,7 +47,10 @@ pub mod pem;
 pub use client::{CONNECT_TIMEOUT, connect};
 pub use config::{ALPN_H2, client_config, server_config};
 pub use error::TlsError;
-pub use identity::{identity_from_der, request_identity};
+pub use identity::{
+    SIGNING_KEY_URI_PREFIX, identity_from_der, parse_signing_key_uri, request_identity,
+    signing_key_from_der, signing_key_uri,
+};
 pub use incoming::{HANDSHAKE_TIMEOUT, Refusals, incoming, incoming_with_timeout};
 pub use pem::{load_certs, load_private_key};
 
