@@ -56,6 +56,7 @@ address=$(sed -n 's/.*"address": *"\([^"]*\)".*/\1/p' "$work/run/ready.json")
 for site in "${sites[@]}"; do
   measured "node-$site" "$bin/node" run --coordinator "https://$address" --server-name localhost \
     --ca "$pki/$site/ca.pem" --cert "$pki/$site/$site.pem" --key "$pki/$site/$site.key" \
+    --signing-key "$pki/$site/$site.sign.key" \
     --vault "$work/$site/$site.vault" --key-file "$work/$site/vault.key" \
     > "$work/$site/node.log" 2>&1 &
   pids+=("$!")

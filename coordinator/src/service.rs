@@ -11,6 +11,8 @@ use medfed_wire::convert::{
     update_from_pb,
 };
 use medfed_wire::{Instruction, PROTOCOL_VERSION, Step, WireError, pb};
+use prost::Message;
+use ring::signature::{ED25519, UnparsedPublicKey};
 use tonic::{Request, Response, Status};
 
 use crate::state::{Shared, SubmitError};
@@ -33,10 +35,12 @@ impl FederationService {
     /// The calling member's identity, or the status that refuses the call.
     fn member<T>(&self, request: &Request<T>, call: &str) -> Result<String, Status> {
         let Some(identity) = medfed_tls::request_identity(request) else {
-            self.shared.lock().refused_calls += 1;
-            tracing::warn!(call, "refused a call without a client certificate identity");
-            return Err(Status::unauthenticated(
-                "a client certificate issued by the consortium CA is required",
+            return Err(self.refuse(
+                "(no identity)",
+                call,
+                Status::unauthenticated(
+                    "a client certificate issued by the consortium CA is required",
+                ),
             ));
         };
         if self.shared.task.members.contains(&identity) {
@@ -51,6 +55,82 @@ impl FederationService {
         }
     }
 
+    /// Opens a member's signed submission: checks the caller is a member,
+    /// verifies the signature against the Ed25519 key its certificate
+    /// certifies, then decodes the body as `M`.
+    fn open_signed<M: Message + Default>(
+        &self,
+        request: Request<pb::Signed>,
+        call: &str,
+    ) -> Result<Opened<M>, Status> {
+        let member = self.member(&request, call)?;
+        let key = request
+            .peer_certs()
+            .and_then(|certs| certs.first().cloned())
+            .map(|leaf| medfed_tls::signing_key_from_der(&leaf));
+        let key = match key {
+            Some(Ok(Some(key))) => key,
+            Some(Ok(None)) | None => {
+                return Err(self.refuse(
+                    &member,
+                    call,
+                    Status::permission_denied(format!(
+                        "the certificate of {member} certifies no signing key; \
+                         re-enrol with `medfed-certs request`"
+                    )),
+                ));
+            }
+            Some(Err(error)) => {
+                return Err(self.refuse(
+                    &member,
+                    call,
+                    Status::permission_denied(error.to_string()),
+                ));
+            }
+        };
+        let pb::Signed { body, signature } = request.into_inner();
+        if UnparsedPublicKey::new(&ED25519, key)
+            .verify(&body, &signature)
+            .is_err()
+        {
+            return Err(self.refuse(
+                &member,
+                call,
+                Status::unauthenticated(format!(
+                    "the signature on this {call} does not verify against the signing key \
+                     certified for {member}"
+                )),
+            ));
+        }
+        let message = M::decode(body.as_slice()).map_err(|error| {
+            self.refuse(
+                &member,
+                call,
+                Status::invalid_argument(format!(
+                    "the signed body is not a valid message: {error}"
+                )),
+            )
+        })?;
+        Ok(Opened {
+            member,
+            message,
+            body,
+            signature,
+        })
+    }
+
+    /// Counts and logs a refused call.
+    fn refuse(&self, member: &str, call: &str, status: Status) -> Status {
+        self.shared.lock().refused_calls += 1;
+        tracing::warn!(
+            peer = member,
+            call,
+            reason = status.message(),
+            "refused a call"
+        );
+        status
+    }
+
     fn check_task(&self, task_id: &str) -> Result<(), Status> {
         if task_id.is_empty() || task_id == self.shared.task.task_id {
             Ok(())
@@ -61,6 +141,16 @@ impl FederationService {
             )))
         }
     }
+}
+
+/// A verified, decoded submission, with the exact bytes the member signed.
+struct Opened<M> {
+    member: String,
+    message: M,
+    #[allow(dead_code)]
+    body: Vec<u8>,
+    #[allow(dead_code)]
+    signature: Vec<u8>,
 }
 
 fn refuse_wire(member: &str, call: &str, error: WireError) -> Status {
@@ -135,11 +225,12 @@ impl pb::federation_server::Federation for FederationService {
 
     async fn submit_statistics(
         &self,
-        request: Request<pb::StatisticsReport>,
+        request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_statistics";
-        let member = self.member(&request, call)?;
-        let report = statistics_from_pb(request.into_inner(), &self.shared.task)
+        let opened = self.open_signed::<pb::StatisticsReport>(request, call)?;
+        let member = opened.member;
+        let report = statistics_from_pb(opened.message, &self.shared.task)
             .map_err(|e| refuse_wire(&member, call, e))?;
         self.shared
             .submit_statistics(&member, report)
@@ -149,11 +240,12 @@ impl pb::federation_server::Federation for FederationService {
 
     async fn submit_update(
         &self,
-        request: Request<pb::ModelUpdate>,
+        request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_update";
-        let member = self.member(&request, call)?;
-        let update = update_from_pb(request.into_inner(), &self.shared.task)
+        let opened = self.open_signed::<pb::ModelUpdate>(request, call)?;
+        let member = opened.member;
+        let update = update_from_pb(opened.message, &self.shared.task)
             .map_err(|e| refuse_wire(&member, call, e))?;
         self.shared
             .submit_update(&member, update)
@@ -163,11 +255,12 @@ impl pb::federation_server::Federation for FederationService {
 
     async fn submit_baseline(
         &self,
-        request: Request<pb::BaselineModel>,
+        request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_baseline";
-        let member = self.member(&request, call)?;
-        let baseline = baseline_from_pb(request.into_inner(), &self.shared.task)
+        let opened = self.open_signed::<pb::BaselineModel>(request, call)?;
+        let member = opened.member;
+        let baseline = baseline_from_pb(opened.message, &self.shared.task)
             .map_err(|e| refuse_wire(&member, call, e))?;
         self.shared
             .submit_baseline(&member, baseline)
@@ -177,17 +270,18 @@ impl pb::federation_server::Federation for FederationService {
 
     async fn submit_evaluation(
         &self,
-        request: Request<pb::EvaluationReport>,
+        request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_evaluation";
-        let member = self.member(&request, call)?;
+        let opened = self.open_signed::<pb::EvaluationReport>(request, call)?;
+        let member = opened.member;
         let models = self.shared.evaluation_models();
         if models == 0 {
             return Err(Status::failed_precondition(
                 "no evaluation step is in progress",
             ));
         }
-        let report = evaluation_from_pb(request.into_inner(), &self.shared.task, models)
+        let report = evaluation_from_pb(opened.message, &self.shared.task, models)
             .map_err(|e| refuse_wire(&member, call, e))?;
         self.shared
             .submit_evaluation(&member, report)

@@ -16,6 +16,7 @@ use medfed_wire::{PROTOCOL_VERSION, pb};
 use tonic::transport::Channel;
 
 use crate::data::SiteData;
+use crate::signing::SigningKey;
 use crate::work::{Answer, answer};
 
 /// Everything `node run` needs.
@@ -31,6 +32,8 @@ pub struct RunOptions {
     pub cert: PathBuf,
     /// This hospital's private key.
     pub key: PathBuf,
+    /// This hospital's Ed25519 signing key (certified in `cert`).
+    pub signing_key: PathBuf,
     /// The encrypted vault.
     pub vault: PathBuf,
     /// The vault key.
@@ -80,11 +83,13 @@ async fn connect(options: &RunOptions) -> anyhow::Result<Channel> {
 /// message the coordinator refuses.
 pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
     let table = medfed_vault::read_vault(&options.vault, &options.vault_key)?;
-    let me = medfed_tls::load_certs(&options.cert)?
+    let certs = medfed_tls::load_certs(&options.cert)?;
+    let leaf = certs
         .first()
-        .map(medfed_tls::identity_from_der)
-        .transpose()?
-        .unwrap_or_default();
+        .with_context(|| format!("{} holds no certificate", options.cert.display()))?;
+    let me = medfed_tls::identity_from_der(leaf)?;
+    let signer = SigningKey::from_file(&options.signing_key)?;
+    signer.check_certified(medfed_tls::signing_key_from_der(leaf)?, &options.cert)?;
     let channel = connect(&options).await?;
     let mut client = FederationClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -152,7 +157,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     stats.train_rows
                 );
                 client
-                    .submit_statistics(statistics_to_pb(&stats, &task_id))
+                    .submit_statistics(signed(&signer, &statistics_to_pb(&stats, &task_id)))
                     .await
                     .map_err(status_error)?;
                 line
@@ -166,7 +171,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     update.num_rows
                 );
                 client
-                    .submit_update(update_to_pb(&update, &task_id))
+                    .submit_update(signed(&signer, &update_to_pb(&update, &task_id)))
                     .await
                     .map_err(status_error)?;
                 line
@@ -178,7 +183,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     model.num_rows
                 );
                 client
-                    .submit_baseline(baseline_to_pb(&model, &task_id))
+                    .submit_baseline(signed(&signer, &baseline_to_pb(&model, &task_id)))
                     .await
                     .map_err(status_error)?;
                 line
@@ -190,7 +195,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     site.holdout.y.len()
                 );
                 client
-                    .submit_evaluation(evaluation_to_pb(&evaluation, &task_id))
+                    .submit_evaluation(signed(&signer, &evaluation_to_pb(&evaluation, &task_id)))
                     .await
                     .map_err(status_error)?;
                 line
@@ -199,6 +204,13 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         println!("{me}: {sent}");
         report.sent.push(sent);
     }
+}
+
+/// `message` encoded and signed with the hospital's signing key.
+fn signed(signer: &SigningKey, message: &impl prost::Message) -> pb::Signed {
+    let body = message.encode_to_vec();
+    let signature = signer.sign(&body);
+    pb::Signed { body, signature }
 }
 
 /// A gRPC status as an error that says what the coordinator said.

@@ -8,6 +8,7 @@
 //! - [`data`]: the task's columns taken from the vault, split into training
 //!   and held-out rows, standardised with the global statistics.
 //! - [`work`]: what the node computes for each instruction.
+//! - [`signing`]: the hospital's Ed25519 key that signs every submission.
 //! - [`client`]: the outbound gRPC loop.
 
 #![forbid(unsafe_code)]
@@ -16,4 +17,5 @@
 pub mod client;
 pub mod data;
 pub mod import;
+pub mod signing;
 pub mod work;

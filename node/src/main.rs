@@ -64,6 +64,9 @@ enum Command {
         /// This hospital's private key (TLS).
         #[arg(long)]
         key: PathBuf,
+        /// This hospital's Ed25519 signing key (<name>.sign.key from `medfed-certs request`).
+        #[arg(long)]
+        signing_key: PathBuf,
         /// The encrypted vault.
         #[arg(long)]
         vault: PathBuf,
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
             ca,
             cert,
             key,
+            signing_key,
             vault,
             key_file,
             task_id,
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
                 ca,
                 cert,
                 key,
+                signing_key,
                 vault,
                 vault_key,
                 task_id,

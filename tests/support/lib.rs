@@ -329,6 +329,8 @@ impl Federation {
                     .arg(&p.cert)
                     .arg("--key")
                     .arg(&p.key)
+                    .arg("--signing-key")
+                    .arg(p.key.with_extension("sign.key"))
                     .arg("--vault")
                     .arg(site_dir.join("records.vault"))
                     .arg("--key-file")
