@@ -72,6 +72,10 @@ struct TrainingSection {
     local_steps: u32,
     learning_rate: f64,
     l2: f64,
+    aggregation: Aggregation,
+    trim_fraction: f64,
+    clip_norm: Option<f64>,
+    quorum: Option<usize>,
 }
 
 impl Default for TrainingSection {
@@ -81,8 +85,24 @@ impl Default for TrainingSection {
             local_steps: 5,
             learning_rate: 0.5,
             l2: 0.0,
+            aggregation: Aggregation::Fedavg,
+            trim_fraction: 0.1,
+            clip_norm: None,
+            quorum: None,
         }
     }
+}
+
+/// How a round's updates are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aggregation {
+    /// Mean weighted by row count (FedAvg).
+    Fedavg,
+    /// Coordinate-wise median (robust to a hostile minority).
+    Median,
+    /// Coordinate-wise trimmed mean, dropping `trim_fraction` at each end.
+    TrimmedMean,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,8 +150,43 @@ pub struct TaskConfig {
     pub baselines: bool,
     /// How long to wait for every member to join.
     pub join_timeout: Duration,
-    /// How long to wait for every answer to one step.
+    /// How long to wait for every answer to one step: after this deadline a
+    /// step closes if at least `quorum` members answered.
     pub step_timeout: Duration,
+    /// Fewest answers a step may close with at its deadline.
+    pub quorum: usize,
+    /// How updates are combined.
+    pub aggregation: Aggregation,
+    /// Share dropped at each end by the trimmed mean.
+    pub trim_fraction: f64,
+    /// Updates longer than this are scaled down to it before combining.
+    pub clip_norm: Option<f64>,
+}
+
+impl TaskConfig {
+    /// The aggregation strategy this configuration asks for.
+    pub fn strategy(&self) -> Box<dyn medfed_aggregate::Strategy> {
+        use medfed_aggregate::{FedAvg, Median, NormClip, Strategy, TrimmedMean};
+        fn clipped<S: Strategy + 'static>(s: S, clip: Option<f64>) -> Box<dyn Strategy> {
+            match clip {
+                Some(c) => match NormClip::new(s, c) {
+                    Ok(clipping) => Box::new(clipping),
+                    Err(_) => unreachable!("clip_norm is checked when the file is parsed"),
+                },
+                None => Box::new(s),
+            }
+        }
+        match self.aggregation {
+            Aggregation::Fedavg => clipped(FedAvg, self.clip_norm),
+            Aggregation::Median => clipped(Median, self.clip_norm),
+            Aggregation::TrimmedMean => clipped(
+                TrimmedMean::new(self.trim_fraction).unwrap_or_else(|_| {
+                    unreachable!("trim_fraction is checked when the file is parsed")
+                }),
+                self.clip_norm,
+            ),
+        }
+    }
 }
 
 impl TaskConfig {
@@ -205,11 +260,40 @@ impl TaskConfig {
         };
         medfed_wire::convert::validate_task(&task)
             .map_err(|e| invalid(&file_key(e.field().unwrap_or("task")), e.to_string()))?;
+        let members = task.members.len();
+        let quorum = training.quorum.unwrap_or(members);
+        if !(1..=members).contains(&quorum) {
+            return Err(invalid(
+                "training.quorum",
+                format!("{quorum} is out of range 1 to {members} (the number of members)"),
+            ));
+        }
+        if medfed_aggregate::TrimmedMean::new(training.trim_fraction).is_err() {
+            return Err(invalid(
+                "training.trim_fraction",
+                format!(
+                    "{} is out of range: expected 0 <= x < 0.5",
+                    training.trim_fraction
+                ),
+            ));
+        }
+        if let Some(clip) = training.clip_norm
+            && !(clip.is_finite() && clip > 0.0)
+        {
+            return Err(invalid(
+                "training.clip_norm",
+                format!("{clip} is not allowed: expected a finite number > 0"),
+            ));
+        }
         Ok(TaskConfig {
             task,
             baselines: evaluation.baselines,
             join_timeout: Duration::from_secs(timeouts.join_seconds),
             step_timeout: Duration::from_secs(timeouts.step_seconds),
+            quorum,
+            aggregation: training.aggregation,
+            trim_fraction: training.trim_fraction,
+            clip_norm: training.clip_norm,
         })
     }
 }
@@ -279,5 +363,16 @@ rounds = 3
         );
         let err = error_of(&GOOD.replace("logistic", "forest"));
         assert!(err.contains("forest"), "{err}");
+        let err = error_of(&format!("{GOOD}quorum = 3\n"));
+        assert!(
+            err.contains("training.quorum") && err.contains("1 to 2"),
+            "{err}"
+        );
+        let err = error_of(&format!("{GOOD}trim_fraction = 0.5\n"));
+        assert!(err.contains("training.trim_fraction"), "{err}");
+        let err = error_of(&format!("{GOOD}clip_norm = 0.0\n"));
+        assert!(err.contains("training.clip_norm"), "{err}");
+        let err = error_of(&format!("{GOOD}aggregation = \"mean\"\n"));
+        assert!(err.contains("mean") && err.contains("median"), "{err}");
     }
 }

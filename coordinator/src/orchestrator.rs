@@ -19,8 +19,10 @@ use crate::state::{Collecting, Shared, State};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
-    /// Members did not answer in time.
-    #[error("{what}: no answer within {seconds} s from {missing}")]
+    /// Too few members answered in time.
+    #[error(
+        "{what}: no answer within {seconds} s from {missing}, and fewer than the quorum answered"
+    )]
     Timeout {
         /// What was awaited.
         what: String,
@@ -46,6 +48,9 @@ pub struct RoundRecord {
     pub train_loss: f64,
     /// Members whose update was used.
     pub contributors: usize,
+    /// Members that did not answer before the round's deadline.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
     /// Time from announcing the round to having the next model, in ms.
     pub millis: f64,
 }
@@ -87,10 +92,21 @@ pub async fn orchestrate(
         members.len(),
         task.members.join(", ")
     ));
-    wait_until(shared, config.join_timeout, "joining", |s| {
+    let joined = wait_until(shared, config.join_timeout, "joining", |s| {
         members.difference(&s.joined).cloned().collect()
     })
-    .await?;
+    .await;
+    if let Err(error) = joined {
+        let joined = shared.lock().joined.len();
+        if joined < config.quorum {
+            return Err(error);
+        }
+        progress.message(&format!(
+            "{joined} of {} members joined by the deadline (quorum {}); starting without the others",
+            members.len(),
+            config.quorum
+        ));
+    }
 
     let mut step = 0u64;
     let mut next_step = || {
@@ -170,7 +186,7 @@ pub async fn orchestrate(
                 rows: 0,
             },
         );
-        wait_for_answers(shared, config, &format!("round {round}")).await?;
+        let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
         let Collecting::Updates {
             aggregate,
             loss_sum,
@@ -187,6 +203,7 @@ pub async fn orchestrate(
             round,
             train_loss: loss_sum / rows.max(1) as f64,
             contributors,
+            missing,
             millis: started.elapsed().as_secs_f64() * 1e3,
         };
         progress.round(&record, task.rounds);
@@ -281,20 +298,42 @@ pub async fn orchestrate(
     })
 }
 
-/// Waits until every member has answered the current step.
+/// Waits until every member has answered the current step, or until its
+/// deadline passes with at least a quorum of answers. Returns the members
+/// that did not answer (empty when all did).
 async fn wait_for_answers(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     what: &str,
-) -> Result<(), RunError> {
+) -> Result<Vec<String>, RunError> {
     let members: BTreeSet<String> = shared.task.members.iter().cloned().collect();
-    wait_until(shared, config.step_timeout, what, |s| {
+    let waited = wait_until(shared, config.step_timeout, what, |s| {
         members
             .difference(&s.collecting.answered())
             .cloned()
             .collect()
     })
-    .await
+    .await;
+    match waited {
+        Ok(()) => Ok(Vec::new()),
+        Err(error) => {
+            let state = shared.lock();
+            let answered = state.collecting.answered();
+            if answered.len() >= config.quorum {
+                let missing: Vec<String> = members.difference(&answered).cloned().collect();
+                tracing::warn!(
+                    step = what,
+                    answered = answered.len(),
+                    quorum = config.quorum,
+                    missing = %missing.join(", "),
+                    "deadline passed; closing the step with a quorum"
+                );
+                Ok(missing)
+            } else {
+                Err(error)
+            }
+        }
+    }
 }
 
 /// Waits until `missing` returns nobody, or `timeout` passes.

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use medfed_aggregate::{FedAvg, Strategy};
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_server::FederationServer;
 
@@ -84,10 +83,10 @@ pub async fn run(
             }),
     );
 
-    let strategy = FedAvg;
+    let strategy = config.strategy();
     let progress = Progress::new();
     let outcome = tokio::select! {
-        outcome = orchestrate(&shared, &config, &strategy, &progress) => outcome,
+        outcome = orchestrate(&shared, &config, strategy.as_ref(), &progress) => outcome,
         () = shutdown => {
             let _ = stop_server.send(());
             bail!("interrupted before the task finished");

@@ -1,6 +1,12 @@
 //! Taking part in a task: connect out to the coordinator over mutual TLS,
 //! join, then answer instructions until the task is finished. The vault is
 //! decrypted in memory only; what leaves is printed as it leaves.
+//!
+//! A lost connection is not the end: the node reconnects with exponential
+//! backoff and jitter, joins again and carries on from the step it had
+//! reached. A submission the coordinator already holds (sent just before
+//! the connection dropped) or one for a step that has closed meanwhile is
+//! not an error either: the node moves on to the next instruction.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,7 +18,7 @@ use medfed_wire::convert::{
 };
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_client::FederationClient;
-use medfed_wire::{PROTOCOL_VERSION, pb};
+use medfed_wire::{PROTOCOL_VERSION, Task, pb};
 use tonic::transport::Channel;
 
 use crate::data::SiteData;
@@ -40,7 +46,8 @@ pub struct RunOptions {
     pub vault_key: VaultKey,
     /// Only join this task (any task when `None`).
     pub task_id: Option<String>,
-    /// How long to keep trying to reach the coordinator.
+    /// How long to keep trying to reach the coordinator, at start and after
+    /// each lost connection.
     pub connect_timeout: Duration,
 }
 
@@ -51,27 +58,159 @@ pub struct NodeReport {
     pub sent: Vec<String>,
     /// Why the task ended.
     pub finished: String,
+    /// Times the connection was lost and re-established.
+    pub reconnects: u32,
 }
 
-async fn connect(options: &RunOptions) -> anyhow::Result<Channel> {
-    let tls = medfed_tls::client_config(&options.ca, &options.cert, &options.key)
-        .context("cannot set up TLS")?;
-    let deadline = Instant::now() + options.connect_timeout;
-    let mut wait = Duration::from_millis(50);
-    loop {
-        match medfed_tls::connect(&options.coordinator, &options.server_name, tls.clone()).await {
-            Ok(channel) => return Ok(channel),
-            Err(error) if Instant::now() + wait < deadline => {
-                tracing::debug!(%error, "coordinator not reachable yet; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => {
-                return Err(error).with_context(|| {
-                    format!("cannot reach the coordinator at {}", options.coordinator)
-                });
+/// First wait before reconnecting; doubled after each failure up to
+/// [`MAX_BACKOFF`], with up to 50% random jitter so that many nodes that lost
+/// the coordinator together do not come back in lockstep.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest wait between two connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// `wait` plus a random share of up to half of it.
+fn jittered(wait: Duration) -> Duration {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut byte = [0u8; 1];
+    let share = match SystemRandom::new().fill(&mut byte) {
+        Ok(()) => f64::from(byte[0]) / 255.0 * 0.5,
+        Err(_) => 0.25,
+    };
+    wait.mul_f64(1.0 + share)
+}
+
+/// Whether a failed call means the connection is gone (so reconnect), as
+/// opposed to the coordinator refusing the call or the TLS handshake failing
+/// on a certificate (which no retry can fix).
+fn connection_lost(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    ) && !medfed_tls::is_tls_refusal(status)
+}
+
+/// A node's connection to the coordinator, re-established as needed.
+struct Session<'a> {
+    options: &'a RunOptions,
+    tls: std::sync::Arc<medfed_tls::ClientConfig>,
+    client: Option<FederationClient<Channel>>,
+    me: String,
+    reconnects: u32,
+}
+
+impl Session<'_> {
+    /// Connects (retrying with backoff until `connect_timeout`) and joins;
+    /// returns the task the coordinator runs.
+    async fn join(&mut self) -> anyhow::Result<Task> {
+        let deadline = Instant::now() + self.options.connect_timeout;
+        let mut wait = FIRST_BACKOFF;
+        loop {
+            let attempt = async {
+                let channel = medfed_tls::connect(
+                    &self.options.coordinator,
+                    &self.options.server_name,
+                    self.tls.clone(),
+                )
+                .await
+                .map_err(|e| {
+                    // Keep a certificate refusal permanent; anything else
+                    // (refused connection, timeout) is worth retrying.
+                    let code = if medfed_tls::is_tls_refusal(&e) {
+                        tonic::Code::PermissionDenied
+                    } else {
+                        tonic::Code::Unavailable
+                    };
+                    tonic::Status::new(code, format!("{:#}", anyhow::Error::from(e)))
+                })?;
+                let mut client = FederationClient::new(channel)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+                let joined = client
+                    .join(pb::JoinRequest {
+                        task_id: self.options.task_id.clone().unwrap_or_default(),
+                        protocol_version: PROTOCOL_VERSION,
+                    })
+                    .await?
+                    .into_inner();
+                Ok::<_, tonic::Status>((client, joined))
+            };
+            match attempt.await {
+                Ok((client, joined)) => {
+                    self.client = Some(client);
+                    let task = task_from_pb(joined.task.context("the coordinator sent no task")?)
+                        .context("the coordinator sent an invalid task")?;
+                    return Ok(task);
+                }
+                Err(status) if connection_lost(&status) && Instant::now() + wait < deadline => {
+                    tracing::debug!(%status, "coordinator not reachable; retrying");
+                    tokio::time::sleep(jittered(wait)).await;
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                }
+                Err(status) if connection_lost(&status) => {
+                    return Err(status_error(status)).with_context(|| {
+                        format!(
+                            "cannot reach the coordinator at {} (tried for {} s)",
+                            self.options.coordinator,
+                            self.options.connect_timeout.as_secs()
+                        )
+                    });
+                }
+                Err(status) => {
+                    return Err(status_error(status))
+                        .context("the coordinator refused to admit this node");
+                }
             }
         }
+    }
+
+    /// Reconnects after a lost connection and checks it is the same task.
+    async fn rejoin(&mut self, task: &Task) -> anyhow::Result<()> {
+        self.client = None;
+        self.reconnects += 1;
+        println!(
+            "{}: lost the connection to the coordinator; reconnecting",
+            self.me
+        );
+        let again = self.join().await?;
+        anyhow::ensure!(
+            again.task_id == task.task_id,
+            "after reconnecting, the coordinator runs task {} instead of {}",
+            again.task_id,
+            task.task_id
+        );
+        println!("{}: rejoined task {}", self.me, task.task_id);
+        Ok(())
+    }
+
+    fn client(&mut self) -> &mut FederationClient<Channel> {
+        self.client
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("calls are made only after a successful join"))
+    }
+}
+
+/// How a submission ended.
+enum Delivered {
+    /// Accepted now.
+    Accepted,
+    /// The coordinator already holds it (sent before a lost connection).
+    AlreadyThere,
+    /// The step closed before it arrived (deadline, quorum).
+    TooLate(String),
+    /// The connection dropped: reconnect, then ask for the current step.
+    ConnectionLost,
+}
+
+fn delivered(result: Result<tonic::Response<pb::Ack>, tonic::Status>) -> anyhow::Result<Delivered> {
+    match result {
+        Ok(_) => Ok(Delivered::Accepted),
+        Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(Delivered::AlreadyThere),
+        Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+            Ok(Delivered::TooLate(status.message().to_owned()))
+        }
+        Err(status) if connection_lost(&status) => Ok(Delivered::ConnectionLost),
+        Err(status) => Err(status_error(status)).context("the coordinator refused a submission"),
     }
 }
 
@@ -90,23 +229,16 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
     let me = medfed_tls::identity_from_der(leaf)?;
     let signer = SigningKey::from_file(&options.signing_key)?;
     signer.check_certified(medfed_tls::signing_key_from_der(leaf)?, &options.cert)?;
-    let channel = connect(&options).await?;
-    let mut client = FederationClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-
-    let wanted = options.task_id.clone().unwrap_or_default();
-    let joined = client
-        .join(pb::JoinRequest {
-            task_id: wanted,
-            protocol_version: PROTOCOL_VERSION,
-        })
-        .await
-        .map_err(status_error)
-        .context("the coordinator refused to admit this node")?
-        .into_inner();
-    let task = task_from_pb(joined.task.context("the coordinator sent no task")?)
-        .context("the coordinator sent an invalid task")?;
+    let tls = medfed_tls::client_config(&options.ca, &options.cert, &options.key)
+        .context("cannot set up TLS")?;
+    let mut session = Session {
+        options: &options,
+        tls,
+        client: None,
+        me: me.clone(),
+        reconnects: 0,
+    };
+    let task = session.join().await?;
     println!(
         "{me}: joined task {} ({} model, target {}, {} features, {} rounds)",
         task.task_id,
@@ -128,26 +260,37 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
     let mut report = NodeReport::default();
     let mut after_step = 0;
     loop {
-        let instruction = client
+        let polled = session
+            .client()
             .next_instruction(pb::InstructionRequest {
                 task_id: task_id.clone(),
                 after_step,
             })
-            .await
-            .map_err(status_error)
-            .context("lost contact with the coordinator")?
-            .into_inner();
+            .await;
+        let instruction = match polled {
+            Ok(response) => response.into_inner(),
+            Err(status) if connection_lost(&status) => {
+                session.rejoin(&task).await?;
+                continue;
+            }
+            Err(status) => {
+                return Err(status_error(status)).context("the coordinator stopped answering");
+            }
+        };
         let step = step_from_pb(instruction, &task)
             .context("the coordinator sent an invalid instruction")?;
         if step.step <= after_step {
             continue;
         }
-        after_step = step.step;
-        let sent = match answer(&mut site, &task, &step)? {
-            Answer::Nothing => continue,
+        let (line, outcome) = match answer(&mut site, &task, &step)? {
+            Answer::Nothing => {
+                after_step = step.step;
+                continue;
+            }
             Answer::Finished(reason) => {
                 println!("{me}: task {task_id} finished: {reason}");
                 report.finished = reason;
+                report.reconnects = session.reconnects;
                 return Ok(report);
             }
             Answer::Statistics(stats) => {
@@ -156,11 +299,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     stats.features.len(),
                     stats.train_rows
                 );
-                client
-                    .submit_statistics(signed(&signer, &statistics_to_pb(&stats, &task_id)))
-                    .await
-                    .map_err(status_error)?;
-                line
+                let sent = signed(&signer, &statistics_to_pb(&stats, &task_id));
+                (line, session.client().submit_statistics(sent).await)
             }
             Answer::Update(update) => {
                 let line = format!(
@@ -170,11 +310,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     update.delta.dot(&update.delta).sqrt(),
                     update.num_rows
                 );
-                client
-                    .submit_update(signed(&signer, &update_to_pb(&update, &task_id)))
-                    .await
-                    .map_err(status_error)?;
-                line
+                let sent = signed(&signer, &update_to_pb(&update, &task_id));
+                (line, session.client().submit_update(sent).await)
             }
             Answer::Baseline(model) => {
                 let line = format!(
@@ -182,11 +319,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     model.model.len(),
                     model.num_rows
                 );
-                client
-                    .submit_baseline(signed(&signer, &baseline_to_pb(&model, &task_id)))
-                    .await
-                    .map_err(status_error)?;
-                line
+                let sent = signed(&signer, &baseline_to_pb(&model, &task_id));
+                (line, session.client().submit_baseline(sent).await)
             }
             Answer::Evaluation(evaluation) => {
                 let line = format!(
@@ -194,15 +328,28 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     evaluation.models.len(),
                     site.holdout.y.len()
                 );
-                client
-                    .submit_evaluation(signed(&signer, &evaluation_to_pb(&evaluation, &task_id)))
-                    .await
-                    .map_err(status_error)?;
-                line
+                let sent = signed(&signer, &evaluation_to_pb(&evaluation, &task_id));
+                (line, session.client().submit_evaluation(sent).await)
             }
         };
-        println!("{me}: {sent}");
-        report.sent.push(sent);
+        match delivered(outcome)? {
+            Delivered::Accepted => {
+                println!("{me}: {line}");
+                report.sent.push(line);
+                after_step = step.step;
+            }
+            Delivered::AlreadyThere => {
+                println!("{me}: step {} was already received", step.step);
+                after_step = step.step;
+            }
+            Delivered::TooLate(why) => {
+                println!("{me}: step {} closed before our answer: {why}", step.step);
+                after_step = step.step;
+            }
+            // Not marked done: after rejoining, the step is answered again
+            // if it is still open.
+            Delivered::ConnectionLost => session.rejoin(&task).await?,
+        }
     }
 }
 

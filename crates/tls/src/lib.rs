@@ -44,7 +44,7 @@ pub mod identity;
 pub mod incoming;
 pub mod pem;
 
-pub use client::{CONNECT_TIMEOUT, connect};
+pub use client::{CONNECT_TIMEOUT, connect, is_tls_refusal};
 pub use config::{ALPN_H2, client_config, server_config};
 pub use error::TlsError;
 pub use identity::{
@@ -54,5 +54,7 @@ pub use identity::{
 pub use incoming::{HANDSHAKE_TIMEOUT, Refusals, incoming, incoming_with_timeout};
 pub use pem::{load_certs, load_private_key};
 
+/// Re-exported so callers name the same types as this crate.
+pub use rustls::{ClientConfig, ServerConfig};
 /// Re-exported so callers name the same types as this crate.
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
