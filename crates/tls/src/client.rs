@@ -102,6 +102,38 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Whether `error` (for example a failed call's `tonic::Status`) was caused
+/// by a TLS failure that retrying cannot fix: the peer refused our
+/// certificate, or we refused its certificate. Walks the whole source chain,
+/// including the I/O errors that wrap rustls errors.
+pub fn is_tls_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if current.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return true;
+            }
+            // h2 rebuilds I/O errors from their kind and text, dropping the
+            // rustls error inside, so recognise rustls's own wording too.
+            let text = io.to_string();
+            if text.starts_with("received fatal alert")
+                || text.starts_with("invalid peer certificate")
+                || text.starts_with("peer sent no certificates")
+            {
+                return true;
+            }
+        }
+        next = current.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,36 +191,4 @@ mod tests {
         assert!(message.contains(&uri), "{message}");
         assert!(message.to_lowercase().contains("refused"), "{message}");
     }
-}
-
-/// Whether `error` (for example a failed call's `tonic::Status`) was caused
-/// by a TLS failure that retrying cannot fix: the peer refused our
-/// certificate, or we refused its certificate. Walks the whole source chain,
-/// including the I/O errors that wrap rustls errors.
-pub fn is_tls_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(error);
-    while let Some(current) = next {
-        if current.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                return true;
-            }
-            // h2 rebuilds I/O errors from their kind and text, dropping the
-            // rustls error inside, so recognise rustls's own wording too.
-            let text = io.to_string();
-            if text.starts_with("received fatal alert")
-                || text.starts_with("invalid peer certificate")
-                || text.starts_with("peer sent no certificates")
-            {
-                return true;
-            }
-        }
-        next = current.source();
-    }
-    false
 }
