@@ -273,6 +273,7 @@ baselines = true
         sites,
         intruders: vec![],
         import_args: vec!["--target".into(), "y".into()],
+        crash: None,
     }
     .run();
     assert!(run.coordinator.success(), "{}", run.coordinator_stderr);

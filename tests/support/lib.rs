@@ -105,6 +105,20 @@ pub struct Federation {
     pub intruders: Vec<Intruder>,
     /// Extra `node import` flags (e.g. `--target y`).
     pub import_args: Vec<String>,
+    /// A node to kill mid-run and start again, if any.
+    pub crash: Option<Crash>,
+}
+
+/// Kill a node with SIGKILL once its output shows `after`, then start it
+/// again with the same command `restart_after` later.
+#[derive(Clone, Debug)]
+pub struct Crash {
+    /// The member to kill.
+    pub node: String,
+    /// Text in its standard output that triggers the kill.
+    pub after: String,
+    /// Pause before the restart.
+    pub restart_after: Duration,
 }
 
 /// What a node process did.
@@ -118,6 +132,8 @@ pub struct NodeRun {
     pub stdout: String,
     /// Its standard error.
     pub stderr: String,
+    /// Standard output of the run that was killed, when it crashed.
+    pub killed_stdout: Option<String>,
 }
 
 /// What a run produced.
@@ -180,6 +196,7 @@ impl Federation {
                 .collect(),
             intruders: Vec::new(),
             import_args: vec!["--target".into(), "target".into()],
+            crash: None,
         }
     }
 
@@ -312,11 +329,10 @@ impl Federation {
             std::thread::sleep(Duration::from_millis(20));
         };
 
-        let mut children = Vec::new();
-        for p in &planned {
+        let spawn_node = |p: &Planned, attempt: &str| {
             let site_dir = root.join("sites").join(&p.name);
-            let out = site_dir.join("node.stdout");
-            let err = site_dir.join("node.stderr");
+            let out = site_dir.join(format!("node{attempt}.stdout"));
+            let err = site_dir.join(format!("node{attempt}.stderr"));
             let child = Guard(
                 Command::new(&node)
                     .arg("run")
@@ -341,18 +357,53 @@ impl Federation {
                     .spawn()
                     .expect("start node"),
             );
-            children.push((p.name.clone(), child, out, err));
+            (child, out, err)
+        };
+        let mut children = Vec::new();
+        for p in &planned {
+            let (child, out, err) = spawn_node(p, "");
+            children.push((p.name.clone(), child, out, err, None));
         }
 
         let timeout = Duration::from_secs(180);
+        if let Some(crash) = &self.crash {
+            let index = children
+                .iter()
+                .position(|c| c.0 == crash.node)
+                .unwrap_or_else(|| panic!("no node {} to crash", crash.node));
+            let deadline = Instant::now() + timeout;
+            loop {
+                let seen = fs::read_to_string(&children[index].2).unwrap_or_default();
+                if seen.contains(&crash.after) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{} never printed {:?}",
+                    crash.node,
+                    crash.after
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let victim = &mut children[index];
+            // `Child::kill` is SIGKILL on Unix: no chance to clean up.
+            victim.1.0.kill().expect("kill node");
+            victim.1.0.wait().expect("reap node");
+            let killed_stdout = fs::read_to_string(&victim.2).unwrap_or_default();
+            std::thread::sleep(crash.restart_after);
+            let (child, out, err) = spawn_node(&planned[index], ".restarted");
+            *victim = (crash.node.clone(), child, out, err, Some(killed_stdout));
+        }
+
         let coordinator_status = wait_with_timeout(&mut coordinator, timeout);
         let nodes = children
             .into_iter()
-            .map(|(name, mut child, out, err)| NodeRun {
+            .map(|(name, mut child, out, err, killed_stdout)| NodeRun {
                 name,
                 status: wait_with_timeout(&mut child, timeout),
                 stdout: fs::read_to_string(out).unwrap_or_default(),
                 stderr: fs::read_to_string(err).unwrap_or_default(),
+                killed_stdout,
             })
             .collect();
         let read_json = |name: &str| {
@@ -370,6 +421,34 @@ impl Federation {
             dir,
         }
     }
+}
+
+/// A synthetic cohort of `rows` patients in `dir/<name>.csv`: columns
+/// `x1,x2,x3,y`, where the binary outcome `y` depends on `x1` and `x2` with
+/// noise, and `x3` is noise with some values missing. Deterministic in
+/// `seed`.
+pub fn synthetic_csv(dir: &Path, name: &str, seed: u64, rows: usize) -> PathBuf {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 11) as f64) / ((1u64 << 53) as f64)
+    };
+    let mut text = String::from("x1,x2,x3,y\n");
+    for row in 0..rows {
+        let (x1, x2, x3) = (next() * 10.0, next() * 5.0 - 2.5, next());
+        let y = u8::from(x1 / 10.0 + x2 / 5.0 + 0.4 * next() > 0.8);
+        let x3 = if row % 13 == 0 {
+            String::new()
+        } else {
+            format!("{x3:.4}")
+        };
+        text.push_str(&format!("{x1:.4},{x2:.4},{x3},{y}\n"));
+    }
+    let path = dir.join(format!("{name}.csv"));
+    fs::write(&path, text).expect("write csv");
+    path
 }
 
 /// Every file below `dir`, recursively.
