@@ -248,10 +248,12 @@ fn no_record_value_leaves_the_vault() {
         Site {
             name: "north".into(),
             csv: canary_csv(sources.path(), "north", 1, true),
+            node_args: Vec::new(),
         },
         Site {
             name: "south".into(),
             csv: canary_csv(sources.path(), "south", 2, false),
+            node_args: Vec::new(),
         },
     ];
     let task = r#"

@@ -43,6 +43,7 @@ fn federation(dir: &std::path::Path, crash: Option<Crash>) -> Federation {
             .map(|(name, seed)| Site {
                 name: (*name).into(),
                 csv: synthetic_csv(dir, name, seed, 150),
+                node_args: Vec::new(),
             })
             .collect(),
         intruders: vec![],
@@ -128,4 +129,131 @@ fn a_node_killed_mid_round_rejoins_and_the_run_completes_with_quorum() {
     let (a, b) = (auc(&clean), auc(&crashed));
     assert!(a > 0.8, "clean AUC {a}");
     assert!((a - b).abs() < 0.02, "clean AUC {a}, with a crash {b}");
+}
+
+/// Ten sites, the last of which is hostile when `hostile` is set: it sends
+/// every update multiplied by -100.
+fn ten_sites(dir: &std::path::Path, aggregation: &str, hostile: bool) -> Federation {
+    let names: Vec<String> = (1..=10).map(|i| format!("h{i:02}")).collect();
+    let members: Vec<String> = names.iter().map(|m| format!("{m:?}")).collect();
+    let task = format!(
+        r#"
+[task]
+id = "hostile-test"
+members = [{}]
+model = "logistic"
+features = ["x1", "x2", "x3"]
+target = "y"
+
+[training]
+rounds = 10
+aggregation = "{aggregation}"
+trim_fraction = 0.2
+
+[evaluation]
+holdout_fraction = 0.3
+split_seed = 11
+
+[timeouts]
+join_seconds = 30
+step_seconds = 10
+"#,
+        members.join(", ")
+    );
+    Federation {
+        task_toml: task,
+        sites: names
+            .iter()
+            .zip(100u64..)
+            .map(|(name, seed)| Site {
+                name: name.clone(),
+                csv: synthetic_csv(dir, name, seed, 120),
+                node_args: if hostile && name == "h10" {
+                    vec!["--danger-scale-updates=-100".into()]
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect(),
+        intruders: vec![],
+        import_args: vec!["--target".into(), "y".into()],
+        crash: None,
+    }
+}
+
+#[test]
+fn median_and_trimmed_mean_withstand_a_hostile_member_that_fedavg_does_not() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let run = |aggregation: &str, hostile: bool| {
+        let outcome = ten_sites(data.path(), aggregation, hostile).run();
+        assert!(
+            outcome.coordinator.success(),
+            "{aggregation}: {}",
+            outcome.coordinator_stderr
+        );
+        auc(&outcome)
+    };
+    let clean = run("fedavg", false);
+    let fedavg = run("fedavg", true);
+    let median = run("median", true);
+    let trimmed = run("trimmed-mean", true);
+    println!(
+        "held-out AUC with 1 of 10 members sending updates x -100: clean FedAvg {clean:.4}, \
+         FedAvg {fedavg:.4}, median {median:.4}, trimmed mean {trimmed:.4}"
+    );
+    assert!(clean > 0.8, "clean AUC {clean}");
+    assert!(
+        (median - clean).abs() < 0.02,
+        "median {median} vs clean {clean}"
+    );
+    assert!(
+        (trimmed - clean).abs() < 0.02,
+        "trimmed {trimmed} vs clean {clean}"
+    );
+    assert!(
+        fedavg < clean - 0.1,
+        "FedAvg was not hurt: {fedavg} vs {clean}"
+    );
+}
+
+#[test]
+fn updates_over_the_norm_bound_are_refused() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut federation = ten_sites(data.path(), "fedavg", true);
+    federation.task_toml = federation
+        .task_toml
+        .replace("trim_fraction = 0.2", "max_update_norm = 50.0\nquorum = 9")
+        .replace("rounds = 10", "rounds = 3")
+        .replace("step_seconds = 10", "step_seconds = 2");
+    let outcome = federation.run();
+    assert!(
+        outcome.coordinator.success(),
+        "{}",
+        outcome.coordinator_stderr
+    );
+    let hostile = outcome.node("h10");
+    assert!(
+        !hostile.status.success(),
+        "the hostile node was not refused"
+    );
+    assert!(
+        hostile.stderr.contains("exceeds the task's bound 50"),
+        "{}",
+        hostile.stderr
+    );
+    assert!(
+        outcome
+            .coordinator_stderr
+            .contains("exceeds the task's bound"),
+        "{}",
+        outcome.coordinator_stderr
+    );
+    let rounds = outcome.summary.as_ref().expect("summary")["rounds"]
+        .as_array()
+        .expect("rounds")
+        .clone();
+    assert!(
+        rounds.iter().all(|r| r["contributors"].as_u64() == Some(9)),
+        "{rounds:?}"
+    );
 }

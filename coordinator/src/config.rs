@@ -75,6 +75,7 @@ struct TrainingSection {
     aggregation: Aggregation,
     trim_fraction: f64,
     clip_norm: Option<f64>,
+    max_update_norm: Option<f64>,
     quorum: Option<usize>,
 }
 
@@ -88,6 +89,7 @@ impl Default for TrainingSection {
             aggregation: Aggregation::Fedavg,
             trim_fraction: 0.1,
             clip_norm: None,
+            max_update_norm: None,
             quorum: None,
         }
     }
@@ -161,6 +163,8 @@ pub struct TaskConfig {
     pub trim_fraction: f64,
     /// Updates longer than this are scaled down to it before combining.
     pub clip_norm: Option<f64>,
+    /// Updates longer than this are refused outright.
+    pub max_update_norm: Option<f64>,
 }
 
 impl TaskConfig {
@@ -277,13 +281,18 @@ impl TaskConfig {
                 ),
             ));
         }
-        if let Some(clip) = training.clip_norm
-            && !(clip.is_finite() && clip > 0.0)
-        {
-            return Err(invalid(
-                "training.clip_norm",
-                format!("{clip} is not allowed: expected a finite number > 0"),
-            ));
+        for (key, bound) in [
+            ("training.clip_norm", training.clip_norm),
+            ("training.max_update_norm", training.max_update_norm),
+        ] {
+            if let Some(bound) = bound
+                && !(bound.is_finite() && bound > 0.0)
+            {
+                return Err(invalid(
+                    key,
+                    format!("{bound} is not allowed: expected a finite number > 0"),
+                ));
+            }
         }
         Ok(TaskConfig {
             task,
@@ -294,6 +303,7 @@ impl TaskConfig {
             aggregation: training.aggregation,
             trim_fraction: training.trim_fraction,
             clip_norm: training.clip_norm,
+            max_update_norm: training.max_update_norm,
         })
     }
 }

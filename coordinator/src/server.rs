@@ -65,7 +65,7 @@ pub async fn run(
         report::write_json(path, &serde_json::json!({ "address": address.to_string() }))?;
     }
 
-    let shared = Shared::new(config.task.clone());
+    let shared = Shared::new(config.task.clone(), config.max_update_norm);
     let service = FederationServer::new(FederationService::new(
         Arc::clone(&shared),
         options.poll_window,

@@ -133,6 +133,9 @@ pub struct State {
     pub collecting: Collecting,
     /// Calls refused because the caller is not a member.
     pub refused_calls: u64,
+    /// Training rows each member declared with its statistics; its updates
+    /// must claim the same weight.
+    pub declared_rows: BTreeMap<String, u64>,
 }
 
 /// State shared by the service handlers and the orchestrator.
@@ -143,11 +146,14 @@ pub struct Shared {
     steps: watch::Sender<Arc<Step>>,
     /// Signalled whenever a join or a submission lands.
     pub progress: Notify,
+    /// Updates longer than this (Euclidean norm) are refused.
+    pub max_update_norm: Option<f64>,
 }
 
 impl Shared {
-    /// New shared state for `task`, with step 0 (wait) published.
-    pub fn new(task: Task) -> Arc<Shared> {
+    /// New shared state for `task`, with step 0 (wait) published; updates
+    /// longer than `max_update_norm` will be refused.
+    pub fn new(task: Task, max_update_norm: Option<f64>) -> Arc<Shared> {
         let (steps, _) = watch::channel(Arc::new(Step {
             step: 0,
             instruction: medfed_wire::Instruction::Wait,
@@ -159,9 +165,11 @@ impl Shared {
                 told_finished: BTreeSet::new(),
                 collecting: Collecting::Nothing,
                 refused_calls: 0,
+                declared_rows: BTreeMap::new(),
             }),
             steps,
             progress: Notify::new(),
+            max_update_norm,
         })
     }
 
@@ -218,6 +226,9 @@ impl Shared {
                     if reports.contains_key(member) {
                         return Err(duplicate(member, "statistics", *step));
                     }
+                    state
+                        .declared_rows
+                        .insert(member.to_owned(), report.train_rows);
                     reports.insert(member.to_owned(), report);
                     Ok(())
                 }
@@ -251,6 +262,23 @@ impl Shared {
                     }
                     if received.contains(member) {
                         return Err(duplicate(member, "update", *step));
+                    }
+                    if let Some(&declared) = state.declared_rows.get(member)
+                        && declared != update.num_rows
+                    {
+                        return Err(SubmitError::Invalid(format!(
+                            "the update claims {} rows, but {member} declared {declared} \
+                             training rows with its statistics",
+                            update.num_rows
+                        )));
+                    }
+                    let norm = update.delta.dot(&update.delta).sqrt();
+                    if let Some(bound) = self.max_update_norm
+                        && norm > bound
+                    {
+                        return Err(SubmitError::Invalid(format!(
+                            "the update's norm {norm:.6} exceeds the task's bound {bound}"
+                        )));
                     }
                     // Row counts are far below 2^53, so the f64 weight is exact.
                     aggregate
@@ -396,7 +424,7 @@ mod tests {
 
     #[test]
     fn updates_fold_in_and_refuse_duplicates_and_stale_steps() {
-        let shared = Shared::new(task());
+        let shared = Shared::new(task(), None);
         open_round(&shared, 5, 1);
         shared
             .submit_update("a", update(5, 1, vec![1.0, 2.0], 1))
@@ -444,5 +472,32 @@ mod tests {
                 .submit_update("b", update(5, 1, vec![1.0, 1.0], 1))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn updates_must_claim_the_declared_rows_and_respect_the_norm_bound() {
+        let shared = Shared::new(task(), Some(10.0));
+        shared.lock().declared_rows.insert("a".into(), 7);
+        open_round(&shared, 3, 1);
+        let error = shared
+            .submit_update("a", update(3, 1, vec![1.0, 2.0], 7_000))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("claims 7000 rows")
+                && error.to_string().contains("declared 7"),
+            "{error}"
+        );
+        let error = shared
+            .submit_update("a", update(3, 1, vec![6.0, 8.0001], 7))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("exceeds the task's bound 10"),
+            "{error}"
+        );
+        // Refusals leave the round untouched; a good update still lands.
+        shared
+            .submit_update("a", update(3, 1, vec![6.0, 8.0], 7))
+            .unwrap();
+        assert_eq!(shared.lock().collecting.answered().len(), 1);
     }
 }

@@ -49,6 +49,9 @@ pub struct RunOptions {
     /// How long to keep trying to reach the coordinator, at start and after
     /// each lost connection.
     pub connect_timeout: Duration,
+    /// DANGER, for robustness tests only: multiply every model update by this
+    /// factor before sending it, i.e. behave as a faulty or hostile member.
+    pub danger_update_scale: Option<f64>,
 }
 
 /// What a node did in one task.
@@ -238,6 +241,11 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         me: me.clone(),
         reconnects: 0,
     };
+    if let Some(factor) = options.danger_update_scale {
+        eprintln!(
+            "node: DANGER: every model update is multiplied by {factor} (hostile-member test mode)"
+        );
+    }
     let task = session.join().await?;
     println!(
         "{me}: joined task {} ({} model, target {}, {} features, {} rounds)",
@@ -302,7 +310,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 let sent = signed(&signer, &statistics_to_pb(&stats, &task_id));
                 (line, session.client().submit_statistics(sent).await)
             }
-            Answer::Update(update) => {
+            Answer::Update(mut update) => {
+                if let Some(factor) = options.danger_update_scale {
+                    update.delta *= factor;
+                }
                 let line = format!(
                     "sent update for round {}: {} parameter deltas (norm {:.4}), {} rows",
                     update.round,

@@ -79,6 +79,10 @@ enum Command {
         /// Seconds to keep trying to reach the coordinator.
         #[arg(long, default_value_t = 60)]
         connect_timeout: u64,
+        /// DANGER, robustness tests only: scale every model update sent by this
+        /// factor, acting as a hostile member.
+        #[arg(long, hide = true, value_name = "FACTOR")]
+        danger_scale_updates: Option<f64>,
     },
 }
 
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
             key_file,
             task_id,
             connect_timeout,
+            danger_scale_updates,
         } => (|| {
             let vault_key = KeySource::from_flag(key_file).load(false)?;
             let options = medfed_node::client::RunOptions {
@@ -144,6 +149,7 @@ fn main() -> ExitCode {
                 vault_key,
                 task_id,
                 connect_timeout: Duration::from_secs(connect_timeout),
+                danger_update_scale: danger_scale_updates,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -92,6 +92,8 @@ pub struct Site {
     pub name: String,
     /// Records to import.
     pub csv: PathBuf,
+    /// Extra `node run` flags for this site.
+    pub node_args: Vec<String>,
 }
 
 /// A federation to run.
@@ -192,6 +194,7 @@ impl Federation {
                 .map(|s| Site {
                     name: (*s).to_owned(),
                     csv: heart_csv(s),
+                    node_args: Vec::new(),
                 })
                 .collect(),
             intruders: Vec::new(),
@@ -243,6 +246,7 @@ impl Federation {
             cert: PathBuf,
             key: PathBuf,
             csv: PathBuf,
+            args: Vec<String>,
         }
         let mut planned: Vec<Planned> = self
             .sites
@@ -252,6 +256,7 @@ impl Federation {
                 cert: pki.join(&s.name).join(format!("{}.pem", s.name)),
                 key: pki.join(&s.name).join(format!("{}.key", s.name)),
                 csv: s.csv.clone(),
+                args: s.node_args.clone(),
             })
             .collect();
         let intruder_csv = self.sites[0].csv.clone();
@@ -265,6 +270,7 @@ impl Federation {
                 cert: base.join(format!("{name}.pem")),
                 key: base.join(format!("{name}.key")),
                 csv: intruder_csv.clone(),
+                args: Vec::new(),
             });
         }
         for p in &planned {
@@ -351,6 +357,7 @@ impl Federation {
                     .arg(site_dir.join("records.vault"))
                     .arg("--key-file")
                     .arg(site_dir.join("vault.key"))
+                    .args(&p.args)
                     .stdout(fs::File::create(&out).expect("stdout file"))
                     .stderr(fs::File::create(&err).expect("stderr file"))
                     .stdin(Stdio::null())
