@@ -116,4 +116,68 @@ pub enum ModelError {
         /// What it must be.
         allowed: &'static str,
     },
+    /// A matrix that must be symmetric is not, beyond rounding.
+    #[error("{what} is not symmetric: entries ({row}, {column}) and ({column}, {row}) differ")]
+    Asymmetric {
+        /// The matrix, e.g. `"hessian_sum"`.
+        what: &'static str,
+        /// Row of the first offending entry (upper triangle).
+        row: usize,
+        /// Column of the first offending entry.
+        column: usize,
+    },
+    /// A linear system that must be symmetric positive definite is not, or
+    /// is too close to singular to solve reliably: typically collinear or
+    /// constant features without an L2 penalty.
+    #[error(
+        "the {size}x{size} matrix is not positive definite: Cholesky pivot {pivot} is not \
+         positive (collinear or constant features; a positive l2 penalty fixes this)"
+    )]
+    NotPositiveDefinite {
+        /// Index (0-based) of the first pivot that was not positive.
+        pivot: usize,
+        /// Size of the matrix.
+        size: usize,
+    },
+    /// A preprocessing column specification, or a fitted preprocessor
+    /// received from elsewhere, is invalid.
+    #[error("column {column:?}: invalid {field}: {problem}")]
+    InvalidColumnSpec {
+        /// The column's configured name (not patient data).
+        column: String,
+        /// The offending field, e.g. `"categories"`.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A per-column aggregate (a column summary or histogram) that could not
+    /// have come from real values.
+    #[error("column {column:?}: invalid aggregate: {what} must be {allowed}")]
+    InvalidColumnAggregate {
+        /// The column's configured name.
+        column: String,
+        /// The field, e.g. `"min"`.
+        what: &'static str,
+        /// What it must be.
+        allowed: &'static str,
+    },
+    /// A categorical column holds a value that is not one of its listed
+    /// category codes. The value itself is not reported.
+    #[error("column {column:?}, row {row}: the value is not one of the column's listed categories")]
+    UnknownCategory {
+        /// The column's configured name.
+        column: String,
+        /// Row index of the first offending value.
+        row: usize,
+    },
+    /// A column imputed by its median needs the histogram pass, and its
+    /// histogram is missing or was built for another value range.
+    #[error(
+        "column {column:?}: median imputation needs a histogram over the column's global range, \
+         and none matching was given"
+    )]
+    MissingHistogram {
+        /// The column's configured name.
+        column: String,
+    },
 }

@@ -55,6 +55,20 @@ pub(crate) fn logistic_terms(z: f64, y: f64) -> (f64, f64) {
     (loss, p - y)
 }
 
+/// [`logistic_terms`] plus the row's curvature `sigmoid(z) * (1 - sigmoid(z))`,
+/// the second derivative of its log-loss with respect to `z`.
+///
+/// The curvature is computed as `e / (1 + e)^2` with `e = exp(-|z|)`, which
+/// is exact to rounding for every `z`, where `p * (1 - p)` would lose all
+/// precision once `p` rounds to 1.
+#[inline]
+pub(crate) fn logistic_newton_terms(z: f64, y: f64) -> (f64, f64, f64) {
+    let (loss, residual) = logistic_terms(z, y);
+    let e = (-z.abs()).exp();
+    let one_plus = 1.0 + e;
+    (loss, residual, e / (one_plus * one_plus))
+}
+
 /// Log-loss of one probability against a 0/1 label, clamped.
 #[inline]
 pub(crate) fn clamped_log_loss(p: f64, y: f64) -> f64 {
@@ -100,6 +114,20 @@ mod tests {
         assert_eq!(logistic_terms(800.0, 0.0), (800.0, 1.0));
         assert_eq!(logistic_terms(-800.0, 1.0), (800.0, -1.0));
         assert!(logistic_terms(f64::NAN, 1.0).0.is_nan());
+    }
+
+    #[test]
+    fn curvature_is_p_times_one_minus_p() {
+        for &z in &[-30.0f64, -2.0, 0.0, 0.5, 3.0, 30.0] {
+            let p = sigmoid(z);
+            let (loss, r, w) = logistic_newton_terms(z, 1.0);
+            assert_eq!((loss, r), logistic_terms(z, 1.0));
+            assert_relative_eq!(w, p * (1.0 - p), max_relative = 1e-12);
+        }
+        assert_relative_eq!(logistic_newton_terms(0.0, 0.0).2, 0.25);
+        // Far out, p * (1 - p) is 0 in f64 but the curvature is not.
+        assert!(logistic_newton_terms(40.0, 1.0).2 > 0.0);
+        assert_eq!(logistic_newton_terms(800.0, 1.0).2, 0.0);
     }
 
     #[test]

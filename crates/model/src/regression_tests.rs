@@ -332,3 +332,116 @@ fn gradient_descent_edge_cases() {
         Err(ModelError::NonFiniteFeature { row: 0, column: 0 })
     );
 }
+
+#[test]
+fn prox_with_zero_mu_is_gradient_descent() {
+    for kind in [ModelKind::Logistic, ModelKind::Linear] {
+        let (x, y, start) = data(kind, 40, 3, 12);
+        let anchor = start.mapv(|v| v + 1.0);
+        let plain = gradient_descent(kind, x.view(), y.view(), start.view(), 0.1, 0.2, 50).unwrap();
+        let prox = gradient_descent_prox(
+            kind,
+            x.view(),
+            y.view(),
+            start.view(),
+            anchor.view(),
+            0.1,
+            0.0,
+            0.2,
+            50,
+        )
+        .unwrap();
+        assert_eq!(prox, plain);
+    }
+}
+
+#[test]
+fn prox_stays_closer_to_the_anchor_as_mu_grows() {
+    let kind = ModelKind::Logistic;
+    let (x, y, _) = data(kind, 100, 3, 13);
+    let anchor = Array1::zeros(4);
+    let distance = |mu: f64| {
+        let (params, start_loss) = gradient_descent_prox(
+            kind,
+            x.view(),
+            y.view(),
+            anchor.view(),
+            anchor.view(),
+            0.0,
+            mu,
+            0.3,
+            300,
+        )
+        .unwrap();
+        // The reported loss is the plain loss at the start, without the
+        // (here zero) proximal term.
+        assert_relative_eq!(start_loss, std::f64::consts::LN_2, epsilon = 1e-12);
+        (&params - &anchor).mapv(|v| v * v).sum().sqrt()
+    };
+    let (free, mild, strong) = (distance(0.0), distance(0.5), distance(5.0));
+    assert!(
+        free > mild && mild > strong && strong > 0.0,
+        "{free} {mild} {strong}"
+    );
+}
+
+#[test]
+fn prox_converges_to_the_minimiser_of_the_proximal_objective() {
+    // At the fixed point, grad loss + mu (params - anchor) = 0 in every
+    // coordinate, the intercept included.
+    for kind in [ModelKind::Logistic, ModelKind::Linear] {
+        let (x, y, start) = data(kind, 60, 2, 14);
+        let anchor = array![0.5, -1.0, 2.0];
+        let (mu, l2) = (0.8, 0.2);
+        let (params, _) = gradient_descent_prox(
+            kind,
+            x.view(),
+            y.view(),
+            start.view(),
+            anchor.view(),
+            l2,
+            mu,
+            0.2,
+            3000,
+        )
+        .unwrap();
+        let (_, grad) = loss_and_gradient(kind, x.view(), y.view(), params.view(), l2).unwrap();
+        let total = grad + mu * (&params - &anchor);
+        assert!(total.iter().all(|g| g.abs() < 1e-10), "{total}");
+    }
+}
+
+#[test]
+fn prox_checks_mu_and_anchor() {
+    let kind = ModelKind::Linear;
+    let x = array![[1.0], [3.0]];
+    let y = aview1(&[1.0, 2.0]);
+    let start = aview1(&[0.0, 0.0]);
+    for mu in [-1.0, f64::NAN, f64::INFINITY] {
+        assert!(matches!(
+            gradient_descent_prox(kind, x.view(), y, start, start, 0.0, mu, 0.1, 3),
+            Err(ModelError::InvalidHyperparameter {
+                name: "proximal mu",
+                ..
+            })
+        ));
+    }
+    assert!(matches!(
+        gradient_descent_prox(kind, x.view(), y, start, aview1(&[0.0]), 0.0, 1.0, 0.1, 3),
+        Err(ModelError::Dimension { what: "anchor", .. })
+    ));
+    assert!(matches!(
+        gradient_descent_prox(
+            kind,
+            x.view(),
+            y,
+            start,
+            aview1(&[0.0, f64::NAN]),
+            0.0,
+            1.0,
+            0.1,
+            3
+        ),
+        Err(ModelError::InvalidValues { what: "anchor", .. })
+    ));
+}
