@@ -19,6 +19,7 @@ features = ["x1", "x2", "x3"]
 target = "y"
 
 [training]
+algorithm = "fedavg"
 rounds = 12
 quorum = {quorum}
 
@@ -146,6 +147,7 @@ features = ["x1", "x2", "x3"]
 target = "y"
 
 [training]
+algorithm = "fedavg"
 rounds = 10
 aggregation = "{aggregation}"
 trim_fraction = 0.2

@@ -72,6 +72,9 @@ struct TrainingSection {
     local_steps: u32,
     learning_rate: f64,
     l2: f64,
+    algorithm: Algorithm,
+    prox_mu: f64,
+    tolerance: f64,
     aggregation: Aggregation,
     trim_fraction: f64,
     clip_norm: Option<f64>,
@@ -86,12 +89,53 @@ impl Default for TrainingSection {
             local_steps: 5,
             learning_rate: 0.5,
             l2: 0.0,
+            algorithm: Algorithm::Auto,
+            prox_mu: 0.01,
+            tolerance: 1e-8,
             aggregation: Aggregation::Fedavg,
             trim_fraction: 0.1,
             clip_norm: None,
             max_update_norm: None,
             quorum: None,
         }
+    }
+}
+
+/// How the model is fitted across the members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algorithm {
+    /// Newton for logistic models and the closed form for linear ones while
+    /// the (d+1)² matrix they exchange stays small
+    /// ([`EXACT_MAX_PARAMETERS`] parameters), FedAvg beyond.
+    Auto,
+    /// Local gradient steps, updates averaged (McMahan et al., 2017).
+    Fedavg,
+    /// FedAvg with a proximal term `prox_mu` that keeps local models near the
+    /// global one (Li et al., 2020).
+    Fedprox,
+    /// Federated Newton (logistic): nodes send loss, gradient and Hessian
+    /// sums; the coordinator takes damped Newton steps. Reaches the pooled
+    /// optimum in a handful of rounds.
+    Newton,
+    /// Closed-form ridge regression (linear): one round of XᵀX and Xᵀy sums;
+    /// exactly the pooled least-squares fit.
+    ClosedForm,
+}
+
+/// Above this many parameters, `algorithm = "auto"` picks FedAvg: a Newton
+/// or normal-equation round sends (d+1)(d+2)/2 numbers per node.
+pub const EXACT_MAX_PARAMETERS: usize = 500;
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Algorithm::Auto => "auto",
+            Algorithm::Fedavg => "fedavg",
+            Algorithm::Fedprox => "fedprox",
+            Algorithm::Newton => "newton",
+            Algorithm::ClosedForm => "closed-form",
+        })
     }
 }
 
@@ -114,6 +158,7 @@ struct EvaluationSection {
     split_seed: u64,
     score_bins: u32,
     baselines: bool,
+    every_rounds: u32,
 }
 
 impl Default for EvaluationSection {
@@ -123,6 +168,7 @@ impl Default for EvaluationSection {
             split_seed: 1,
             score_bins: DEFAULT_SCORE_BINS as u32,
             baselines: false,
+            every_rounds: 1,
         }
     }
 }
@@ -165,6 +211,17 @@ pub struct TaskConfig {
     pub clip_norm: Option<f64>,
     /// Updates longer than this are refused outright.
     pub max_update_norm: Option<f64>,
+    /// The fitting algorithm (never `Auto`: resolved when the file is read).
+    pub algorithm: Algorithm,
+    /// FedProx proximal weight (0 unless the algorithm is FedProx).
+    pub prox_mu: f64,
+    /// Training stops early when the largest parameter change of a round,
+    /// or the gradient norm (Newton), falls below this, or the relative
+    /// change of the objective below a hundredth of it.
+    pub tolerance: f64,
+    /// Score the round's model on the held-out rows every this many rounds
+    /// (0: only after training).
+    pub evaluate_every: u32,
 }
 
 impl TaskConfig {
@@ -294,7 +351,66 @@ impl TaskConfig {
                 ));
             }
         }
+        if !(training.tolerance.is_finite() && training.tolerance >= 0.0) {
+            return Err(invalid(
+                "training.tolerance",
+                format!(
+                    "{} is not allowed: expected a finite number >= 0",
+                    training.tolerance
+                ),
+            ));
+        }
+        let exact_fits = task.dimension() <= EXACT_MAX_PARAMETERS;
+        let algorithm = match (training.algorithm, task.model) {
+            (Algorithm::Auto, ModelKind::Logistic) if exact_fits => Algorithm::Newton,
+            (Algorithm::Auto, ModelKind::Linear) if exact_fits => Algorithm::ClosedForm,
+            (Algorithm::Auto, _) => Algorithm::Fedavg,
+            (Algorithm::Newton, ModelKind::Linear) => {
+                return Err(invalid(
+                    "training.algorithm",
+                    "\"newton\" fits logistic models; for a linear model use \"closed-form\""
+                        .into(),
+                ));
+            }
+            (Algorithm::ClosedForm, ModelKind::Logistic) => {
+                return Err(invalid(
+                    "training.algorithm",
+                    "\"closed-form\" fits linear models; for a logistic model use \"newton\""
+                        .into(),
+                ));
+            }
+            (chosen, _) => chosen,
+        };
+        if algorithm == Algorithm::Fedprox
+            && !(training.prox_mu.is_finite() && training.prox_mu > 0.0)
+        {
+            return Err(invalid(
+                "training.prox_mu",
+                format!(
+                    "{} is not allowed: expected a finite number > 0",
+                    training.prox_mu
+                ),
+            ));
+        }
+        let exact = matches!(algorithm, Algorithm::Newton | Algorithm::ClosedForm);
+        if exact && training.aggregation != Aggregation::Fedavg {
+            return Err(invalid(
+                "training.aggregation",
+                format!(
+                    "\"{algorithm}\" sums exact terms; median and trimmed mean apply to \
+                     \"fedavg\" and \"fedprox\" updates only"
+                ),
+            ));
+        }
         Ok(TaskConfig {
+            algorithm,
+            prox_mu: if algorithm == Algorithm::Fedprox {
+                training.prox_mu
+            } else {
+                0.0
+            },
+            tolerance: training.tolerance,
+            evaluate_every: evaluation.every_rounds,
             task,
             baselines: evaluation.baselines,
             join_timeout: Duration::from_secs(timeouts.join_seconds),

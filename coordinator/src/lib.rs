@@ -22,5 +22,6 @@ pub mod report;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod training;
 
 pub use server::{RunOptions, run};

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use medfed_aggregate::Strategy;
 use medfed_model::{FeatureNote, FeatureStats, Standardization};
@@ -37,6 +37,21 @@ pub enum RunError {
     /// A round produced no update.
     #[error("round {0} received no update")]
     EmptyRound(u32),
+    /// The exact-fit solver could not use the members' terms.
+    #[error("the solver refused the round's terms: {0}")]
+    Solver(String),
+}
+
+/// Hands out strictly increasing step numbers.
+#[derive(Debug, Default)]
+pub struct StepCounter(u64);
+
+impl StepCounter {
+    /// The next step number.
+    pub fn next_step(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
 }
 
 /// One training round as the coordinator saw it.
@@ -53,6 +68,13 @@ pub struct RoundRecord {
     pub missing: Vec<String>,
     /// Time from announcing the round to having the next model, in ms.
     pub millis: f64,
+    /// The round's model on the held-out rows, overall and per site (when
+    /// evaluated this round).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_out: Option<crate::report::ModelScores>,
+    /// What the solver did, when worth saying (backtracking, ridge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Everything a finished run produced.
@@ -72,6 +94,10 @@ pub struct Outcome {
     pub evaluations: Vec<(String, Vec<EvaluationCounts>)>,
     /// Training rows per member.
     pub train_rows: Vec<(String, u64)>,
+    /// The algorithm that fitted the model.
+    pub algorithm: String,
+    /// Why training stopped.
+    pub stop_reason: String,
 }
 
 /// Runs the task to its end.
@@ -108,14 +134,10 @@ pub async fn orchestrate(
         ));
     }
 
-    let mut step = 0u64;
-    let mut next_step = || {
-        step += 1;
-        step
-    };
+    let mut steps = StepCounter::default();
 
     // Statistics round: aggregates only, never rows.
-    let s = next_step();
+    let s = steps.next_step();
     shared.publish(
         Step {
             step: s,
@@ -161,61 +183,27 @@ pub async fn orchestrate(
         progress.message(note);
     }
 
-    // Training rounds.
+    // Training.
     progress.start_rounds(task.rounds);
-    let mut global = Array1::<f64>::zeros(task.dimension());
-    let mut rounds = Vec::with_capacity(task.rounds as usize);
-    for round in 1..=task.rounds {
-        let started = Instant::now();
-        let s = next_step();
-        shared.publish(
-            Step {
-                step: s,
-                instruction: Instruction::Train {
-                    round,
-                    global: global.clone(),
-                    standardization: standardization.clone(),
-                },
-            },
-            Collecting::Updates {
-                step: s,
-                round,
-                aggregate: strategy.start_round(task.dimension()),
-                received: BTreeSet::new(),
-                loss_sum: 0.0,
-                rows: 0,
-            },
-        );
-        let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
-        let Collecting::Updates {
-            aggregate,
-            loss_sum,
-            rows,
-            ..
-        } = shared.take_collected()
-        else {
-            unreachable!("a training step collects updates");
-        };
-        let contributors = aggregate.contributors();
-        let delta = aggregate.finish().ok_or(RunError::EmptyRound(round))?;
-        global += &delta;
-        let record = RoundRecord {
-            round,
-            train_loss: loss_sum / rows.max(1) as f64,
-            contributors,
-            missing,
-            millis: started.elapsed().as_secs_f64() * 1e3,
-        };
-        progress.round(&record, task.rounds);
-        rounds.push(record);
-    }
+    let trained = crate::training::train(
+        shared,
+        config,
+        strategy,
+        &standardization,
+        &mut steps,
+        progress,
+    )
+    .await?;
     progress.finish_rounds();
+    progress.message(&trained.stop_reason);
+    let global = trained.global;
+    let rounds = trained.rounds;
 
     // Site-alone baselines, for comparison only.
     let mut baselines = Vec::new();
     if config.baselines {
         progress.message("training each site alone for comparison");
-        let s = next_step();
+        let s = steps.next_step();
         shared.publish(
             Step {
                 step: s,
@@ -245,7 +233,7 @@ pub async fn orchestrate(
     let mut models = vec![global.clone()];
     models.extend(baselines.iter().map(|(_, m)| m.clone()));
     let model_count = models.len();
-    let s = next_step();
+    let s = steps.next_step();
     shared.publish(
         Step {
             step: s,
@@ -272,7 +260,7 @@ pub async fn orchestrate(
 
     // Tell everyone; give them a moment to hear it, but do not wait on a
     // member that has already gone.
-    let s = next_step();
+    let s = steps.next_step();
     shared.publish(
         Step {
             step: s,
@@ -295,13 +283,15 @@ pub async fn orchestrate(
         baselines,
         evaluations,
         train_rows,
+        algorithm: config.algorithm.to_string(),
+        stop_reason: trained.stop_reason,
     })
 }
 
 /// Waits until every member has answered the current step, or until its
 /// deadline passes with at least a quorum of answers. Returns the members
 /// that did not answer (empty when all did).
-async fn wait_for_answers(
+pub(crate) async fn wait_for_answers(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     what: &str,

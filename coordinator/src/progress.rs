@@ -45,13 +45,28 @@ impl Progress {
     /// Reports a finished round.
     pub fn round(&self, record: &RoundRecord, total: u32) {
         let width = total.to_string().len();
+        let metric = record
+            .held_out
+            .as_ref()
+            .and_then(|scores| {
+                let m = &scores.overall;
+                m.auc
+                    .map(|auc| format!("  held-out AUC {auc:.4}"))
+                    .or_else(|| m.r2.map(|r2| format!("  held-out R² {r2:.4}")))
+            })
+            .unwrap_or_default();
+        let note = record
+            .note
+            .as_ref()
+            .map(|n| format!("  ({n})"))
+            .unwrap_or_default();
         self.message(&format!(
-            "round {:>width$}/{total}  loss {:.5}  contributors {}  {:.2} ms",
+            "round {:>width$}/{total}  loss {:.5}{metric}  contributors {}  {:.2} ms{note}",
             record.round, record.train_loss, record.contributors, record.millis
         ));
         if let Some(bar) = &self.bar {
             bar.set_position(record.round.into());
-            bar.set_message(format!("loss {:.5}", record.train_loss));
+            bar.set_message(format!("loss {:.5}{metric}", record.train_loss));
         }
     }
 

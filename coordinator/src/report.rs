@@ -102,6 +102,21 @@ pub struct ModelScores {
     pub per_site: BTreeMap<String, Metrics>,
 }
 
+impl ModelScores {
+    /// Scores from each site's counts of one model.
+    pub fn from_sites(counts: &BTreeMap<String, EvaluationCounts>) -> ModelScores {
+        ModelScores {
+            overall: merge(counts.values())
+                .map(|c| Metrics::from_counts(&c))
+                .unwrap_or_default(),
+            per_site: counts
+                .iter()
+                .map(|(site, c)| (site.clone(), Metrics::from_counts(c)))
+                .collect(),
+        }
+    }
+}
+
 fn scores(outcome: &Outcome, model: usize) -> ModelScores {
     let overall = merge(
         outcome
@@ -140,8 +155,12 @@ pub struct Summary {
     pub task_id: String,
     /// Model kind.
     pub model: ModelKind,
-    /// Aggregation strategy.
+    /// Fitting algorithm (newton, closed-form, fedavg, fedprox).
+    pub algorithm: String,
+    /// Aggregation strategy of update-based algorithms.
     pub strategy: String,
+    /// Why training stopped.
+    pub stop_reason: String,
     /// Members, in task order.
     pub members: Vec<String>,
     /// Training rows per member.
@@ -188,6 +207,10 @@ pub struct ModelFile {
     pub intercept: f64,
     /// One weight per feature on the standardised scale.
     pub coefficients: Vec<f64>,
+    /// Fitting algorithm.
+    pub algorithm: String,
+    /// Why training stopped.
+    pub stop_reason: String,
     /// Per-round training loss.
     pub rounds: Vec<RoundRecord>,
     /// Held-out metrics of this model.
@@ -225,7 +248,9 @@ pub fn build(
     let summary = Summary {
         task_id: task.task_id.clone(),
         model: task.model,
+        algorithm: outcome.algorithm.clone(),
         strategy: strategy.to_owned(),
+        stop_reason: outcome.stop_reason.clone(),
         members: task.members.clone(),
         train_rows: outcome.train_rows.iter().cloned().collect(),
         notes: outcome.notes.clone(),
@@ -247,6 +272,8 @@ pub fn build(
         standardization: outcome.standardization.clone(),
         intercept: outcome.global[0],
         coefficients: outcome.global.iter().skip(1).copied().collect(),
+        algorithm: outcome.algorithm.clone(),
+        stop_reason: outcome.stop_reason.clone(),
         rounds: outcome.rounds.clone(),
         metrics: federated,
     };

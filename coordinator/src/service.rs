@@ -10,6 +10,7 @@ use medfed_wire::convert::{
     baseline_from_pb, evaluation_from_pb, statistics_from_pb, step_to_pb, task_to_pb,
     update_from_pb,
 };
+use medfed_wire::terms::{newton_from_pb, normal_from_pb};
 use medfed_wire::{Instruction, PROTOCOL_VERSION, Step, WireError, pb};
 use prost::Message;
 use ring::signature::{ED25519, UnparsedPublicKey};
@@ -285,6 +286,36 @@ impl pb::federation_server::Federation for FederationService {
             .map_err(|e| refuse_wire(&member, call, e))?;
         self.shared
             .submit_evaluation(&member, report)
+            .map_err(|e| refuse_submit(&member, call, e))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    async fn submit_newton_terms(
+        &self,
+        request: Request<pb::Signed>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let call = "submit_newton_terms";
+        let opened = self.open_signed::<pb::NewtonTermsReport>(request, call)?;
+        let member = opened.member;
+        let report = newton_from_pb(opened.message, &self.shared.task)
+            .map_err(|e| refuse_wire(&member, call, e))?;
+        self.shared
+            .submit_newton(&member, report)
+            .map_err(|e| refuse_submit(&member, call, e))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    async fn submit_normal_terms(
+        &self,
+        request: Request<pb::Signed>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let call = "submit_normal_terms";
+        let opened = self.open_signed::<pb::NormalTermsReport>(request, call)?;
+        let member = opened.member;
+        let report = normal_from_pb(opened.message, &self.shared.task)
+            .map_err(|e| refuse_wire(&member, call, e))?;
+        self.shared
+            .submit_normal(&member, report)
             .map_err(|e| refuse_submit(&member, call, e))?;
         Ok(Response::new(pb::Ack {}))
     }

@@ -11,7 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use medfed_aggregate::Aggregator;
-use medfed_wire::{BaselineModel, EvaluationReport, ModelUpdate, StatisticsReport, Step, Task};
+use medfed_model::{NewtonTerms, NormalTerms};
+use medfed_wire::{
+    BaselineModel, EvaluationCounts, EvaluationReport, ModelUpdate, NewtonReport, NormalReport,
+    StatisticsReport, Step, Task,
+};
 use tokio::sync::{Notify, watch};
 
 /// Why a submission was refused. Turned into a gRPC status in one place
@@ -71,6 +75,30 @@ pub enum Collecting {
         loss_sum: f64,
         /// Sum of rows.
         rows: u64,
+        /// Held-out counts of the round's model, by member (when asked).
+        evaluations: BTreeMap<String, EvaluationCounts>,
+    },
+    /// Newton terms of one round, summed as they arrive.
+    Newton {
+        /// Step number.
+        step: u64,
+        /// Round number.
+        round: u32,
+        /// The sum so far.
+        terms: NewtonTerms,
+        /// Who has contributed.
+        received: BTreeSet<String>,
+        /// Held-out counts of the round's parameters, by member (when asked).
+        evaluations: BTreeMap<String, EvaluationCounts>,
+    },
+    /// Normal-equation terms, summed as they arrive.
+    Normal {
+        /// Step number.
+        step: u64,
+        /// The sum so far.
+        terms: NormalTerms,
+        /// Who has contributed.
+        received: BTreeSet<String>,
     },
     /// Site-alone models.
     Baselines {
@@ -96,6 +124,8 @@ impl Collecting {
             Collecting::Nothing => "no submission",
             Collecting::Statistics { .. } => "statistics",
             Collecting::Updates { .. } => "model updates",
+            Collecting::Newton { .. } => "Newton terms",
+            Collecting::Normal { .. } => "normal-equation terms",
             Collecting::Baselines { .. } => "baseline models",
             Collecting::Evaluations { .. } => "evaluation counts",
         }
@@ -106,6 +136,8 @@ impl Collecting {
             Collecting::Nothing => 0,
             Collecting::Statistics { step, .. }
             | Collecting::Updates { step, .. }
+            | Collecting::Newton { step, .. }
+            | Collecting::Normal { step, .. }
             | Collecting::Baselines { step, .. }
             | Collecting::Evaluations { step, .. } => *step,
         }
@@ -116,7 +148,9 @@ impl Collecting {
         match self {
             Collecting::Nothing => BTreeSet::new(),
             Collecting::Statistics { reports, .. } => reports.keys().cloned().collect(),
-            Collecting::Updates { received, .. } => received.clone(),
+            Collecting::Updates { received, .. }
+            | Collecting::Newton { received, .. }
+            | Collecting::Normal { received, .. } => received.clone(),
             Collecting::Baselines { models, .. } => models.keys().cloned().collect(),
             Collecting::Evaluations { reports, .. } => reports.keys().cloned().collect(),
         }
@@ -253,6 +287,7 @@ impl Shared {
                     received,
                     loss_sum,
                     rows,
+                    evaluations,
                 } if *step == update.step => {
                     if update.round != *round {
                         return Err(SubmitError::Invalid(format!(
@@ -263,15 +298,7 @@ impl Shared {
                     if received.contains(member) {
                         return Err(duplicate(member, "update", *step));
                     }
-                    if let Some(&declared) = state.declared_rows.get(member)
-                        && declared != update.num_rows
-                    {
-                        return Err(SubmitError::Invalid(format!(
-                            "the update claims {} rows, but {member} declared {declared} \
-                             training rows with its statistics",
-                            update.num_rows
-                        )));
-                    }
+                    check_declared(&state.declared_rows, member, update.num_rows)?;
                     let norm = update.delta.dot(&update.delta).sqrt();
                     if let Some(bound) = self.max_update_norm
                         && norm > bound
@@ -287,9 +314,88 @@ impl Shared {
                     received.insert(member.to_owned());
                     *loss_sum += update.train_loss * update.num_rows as f64;
                     *rows += update.num_rows;
+                    if let Some(counts) = update.evaluation {
+                        evaluations.insert(member.to_owned(), counts);
+                    }
                     Ok(())
                 }
                 _ => Err(wrong_step("update", update.step, current, expected)),
+            }
+        })
+    }
+
+    /// Adds a member's Newton terms to the round's sum.
+    ///
+    /// # Errors
+    /// Wrong step or round, duplicate, a row count other than the member
+    /// declared, or terms that do not fit the sum.
+    pub fn submit_newton(&self, member: &str, report: NewtonReport) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            let current = state.collecting.step();
+            let expected = state.collecting.name();
+            match &mut state.collecting {
+                Collecting::Newton {
+                    step,
+                    round,
+                    terms,
+                    received,
+                    evaluations,
+                } if *step == report.step => {
+                    if report.round != *round {
+                        return Err(SubmitError::Invalid(format!(
+                            "Newton terms are for round {}, the current round is {round}",
+                            report.round
+                        )));
+                    }
+                    if received.contains(member) {
+                        return Err(duplicate(member, "Newton terms", *step));
+                    }
+                    check_declared(&state.declared_rows, member, report.terms.n)?;
+                    terms
+                        .merge(&report.terms)
+                        .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+                    received.insert(member.to_owned());
+                    if let Some(counts) = report.evaluation {
+                        evaluations.insert(member.to_owned(), counts);
+                    }
+                    Ok(())
+                }
+                _ => Err(wrong_step("Newton terms", report.step, current, expected)),
+            }
+        })
+    }
+
+    /// Adds a member's normal-equation terms to the sum.
+    ///
+    /// # Errors
+    /// Wrong step, duplicate, a row count other than the member declared, or
+    /// terms that do not fit the sum.
+    pub fn submit_normal(&self, member: &str, report: NormalReport) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            let current = state.collecting.step();
+            let expected = state.collecting.name();
+            match &mut state.collecting {
+                Collecting::Normal {
+                    step,
+                    terms,
+                    received,
+                } if *step == report.step => {
+                    if received.contains(member) {
+                        return Err(duplicate(member, "normal-equation terms", *step));
+                    }
+                    check_declared(&state.declared_rows, member, report.terms.n)?;
+                    terms
+                        .merge(&report.terms)
+                        .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+                    received.insert(member.to_owned());
+                    Ok(())
+                }
+                _ => Err(wrong_step(
+                    "normal-equation terms",
+                    report.step,
+                    current,
+                    expected,
+                )),
             }
         })
     }
@@ -354,6 +460,22 @@ impl Shared {
     }
 }
 
+/// A submission's row count must be the one the member declared with its
+/// statistics: a weight is a claim, and a hostile member could inflate it.
+fn check_declared(
+    declared: &BTreeMap<String, u64>,
+    member: &str,
+    claimed: u64,
+) -> Result<(), SubmitError> {
+    match declared.get(member) {
+        Some(&rows) if rows != claimed => Err(SubmitError::Invalid(format!(
+            "the submission claims {claimed} rows, but {member} declared {rows} \
+             training rows with its statistics"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn duplicate(member: &str, kind: &'static str, step: u64) -> SubmitError {
     SubmitError::Duplicate {
         member: member.to_owned(),
@@ -402,6 +524,7 @@ mod tests {
             delta: Array1::from(delta),
             num_rows: rows,
             train_loss: 0.5,
+            evaluation: None,
         }
     }
 
@@ -418,6 +541,7 @@ mod tests {
                 received: BTreeSet::new(),
                 loss_sum: 0.0,
                 rows: 0,
+                evaluations: BTreeMap::new(),
             },
         );
     }

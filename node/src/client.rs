@@ -18,6 +18,7 @@ use medfed_wire::convert::{
 };
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_client::FederationClient;
+use medfed_wire::terms::{newton_to_pb, normal_to_pb};
 use medfed_wire::{PROTOCOL_VERSION, Task, pb};
 use tonic::transport::Channel;
 
@@ -323,6 +324,27 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 );
                 let sent = signed(&signer, &update_to_pb(&update, &task_id));
                 (line, session.client().submit_update(sent).await)
+            }
+            Answer::Newton(report) => {
+                let (round, d, n) = (
+                    report.round,
+                    report.terms.gradient_sum.len(),
+                    report.terms.n,
+                );
+                let line = format!(
+                    "sent Newton terms for round {round}: loss, gradient ({d} values) and \
+                     Hessian ({d}x{d}) sums over {n} rows"
+                );
+                let sent = signed(&signer, &newton_to_pb(&report, &task_id));
+                (line, session.client().submit_newton_terms(sent).await)
+            }
+            Answer::Normal(report) => {
+                let (d, n) = (report.terms.xty.len(), report.terms.n);
+                let line = format!(
+                    "sent normal-equation terms: X'X ({d}x{d}), X'y, y'y sums over {n} rows"
+                );
+                let sent = signed(&signer, &normal_to_pb(&report, &task_id));
+                (line, session.client().submit_normal_terms(sent).await)
             }
             Answer::Baseline(model) => {
                 let line = format!(

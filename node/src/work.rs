@@ -2,12 +2,12 @@
 //! vectors come out of here: per-feature statistics, a parameter delta, a
 //! site-alone model, evaluation counts.
 
-use medfed_model::{BinaryCounts, ModelKind, RegressionCounts};
+use medfed_model::{BinaryCounts, ModelKind, NewtonTerms, NormalTerms, RegressionCounts};
 use medfed_wire::{
-    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, StatisticsReport,
-    Step, Task,
+    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, NewtonReport,
+    NormalReport, StatisticsReport, Step, Task,
 };
-use ndarray::Array1;
+use ndarray::{Array1, ArrayView1, ArrayView2};
 
 use crate::data::{DataError, SiteData};
 
@@ -18,6 +18,10 @@ pub enum Answer {
     Statistics(StatisticsReport),
     /// A training round's update.
     Update(ModelUpdate),
+    /// A Newton round's loss, gradient and Hessian sums.
+    Newton(NewtonReport),
+    /// The normal-equation terms.
+    Normal(NormalReport),
     /// A site-alone model.
     Baseline(BaselineModel),
     /// Evaluation counts.
@@ -48,23 +52,56 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
             round,
             global,
             standardization,
+            prox_mu,
+            evaluate,
         } => {
             let data = site.prepared(standardization)?;
-            let (local, loss) = medfed_model::gradient_descent(
+            let (local, loss) = medfed_model::gradient_descent_prox(
                 task.model,
                 data.train_x,
                 data.train_y,
                 global.view(),
+                global.view(),
                 task.l2,
+                *prox_mu,
                 task.learning_rate,
                 task.local_steps,
             )?;
+            let evaluation = evaluate
+                .then(|| counts(task, data.holdout_x, data.holdout_y, global.view()))
+                .transpose()?;
             Answer::Update(ModelUpdate {
                 step,
                 round: *round,
                 delta: local - global,
                 num_rows: data.train_y.len() as u64,
                 train_loss: loss,
+                evaluation,
+            })
+        }
+        Instruction::Newton {
+            round,
+            params,
+            standardization,
+            evaluate,
+        } => {
+            let data = site.prepared(standardization)?;
+            let terms = NewtonTerms::from_rows(data.train_x, data.train_y, params.view())?;
+            let evaluation = evaluate
+                .then(|| counts(task, data.holdout_x, data.holdout_y, params.view()))
+                .transpose()?;
+            Answer::Newton(NewtonReport {
+                step,
+                round: *round,
+                terms,
+                evaluation,
+            })
+        }
+        Instruction::Normal { standardization } => {
+            let data = site.prepared(standardization)?;
+            Answer::Normal(NormalReport {
+                step,
+                terms: NormalTerms::from_rows(data.train_x, data.train_y)?,
             })
         }
         Instruction::Baseline {
@@ -93,31 +130,38 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
             models,
         } => {
             let data = site.prepared(standardization)?;
-            let mut counts = Vec::with_capacity(models.len());
-            for params in models {
-                counts.push(if data.holdout_y.is_empty() {
-                    empty_counts(task)?
-                } else {
-                    let scores = medfed_model::predict(task.model, data.holdout_x, params.view())?;
-                    match task.model {
-                        ModelKind::Logistic => EvaluationCounts::Binary(BinaryCounts::from_scores(
-                            scores.view(),
-                            data.holdout_y,
-                            task.score_bins as usize,
-                        )?),
-                        ModelKind::Linear => EvaluationCounts::Regression(
-                            RegressionCounts::from_predictions(scores.view(), data.holdout_y)?,
-                        ),
-                    }
-                });
-            }
-            Answer::Evaluation(EvaluationReport {
-                step,
-                models: counts,
-            })
+            let models = models
+                .iter()
+                .map(|params| counts(task, data.holdout_x, data.holdout_y, params.view()))
+                .collect::<Result<_, _>>()?;
+            Answer::Evaluation(EvaluationReport { step, models })
         }
         Instruction::Finished { reason } => Answer::Finished(reason.clone()),
         Instruction::Wait => Answer::Nothing,
+    })
+}
+
+/// Aggregate evaluation counts of `params` on held-out rows: confusion
+/// counts and score histograms, or sums of errors. Never per-row values.
+fn counts(
+    task: &Task,
+    x: ArrayView2<'_, f64>,
+    y: ArrayView1<'_, f64>,
+    params: ArrayView1<'_, f64>,
+) -> Result<EvaluationCounts, DataError> {
+    if y.is_empty() {
+        return empty_counts(task);
+    }
+    let scores = medfed_model::predict(task.model, x, params)?;
+    Ok(match task.model {
+        ModelKind::Logistic => EvaluationCounts::Binary(BinaryCounts::from_scores(
+            scores.view(),
+            y,
+            task.score_bins as usize,
+        )?),
+        ModelKind::Linear => {
+            EvaluationCounts::Regression(RegressionCounts::from_predictions(scores.view(), y)?)
+        }
     })
 }
 

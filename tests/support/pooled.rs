@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use medfed_coordinator::config::TaskConfig;
-use medfed_model::{FeatureStats, ModelKind, Standardization};
+use medfed_model::{FeatureStats, ModelKind, NewtonTerms, NormalTerms, Standardization};
 use medfed_node::data::SiteData;
 use ndarray::{Array1, Array2, Axis, concatenate};
 
@@ -24,14 +24,17 @@ pub struct Pooled {
     pub auc: Option<f64>,
     /// Held-out rows scored.
     pub holdout_rows: usize,
+    /// Held-out predictions' R² (linear tasks).
+    pub r2: Option<f64>,
 }
 
-/// Fits the pooled model of `task_toml` on `csvs` by full-batch gradient
-/// descent run to convergence (`steps` steps at the task's learning rate).
+/// Fits the pooled model of `task_toml` on `csvs` to its optimum: Newton's
+/// method for logistic models (run until the gradient norm is below 1e-12
+/// or stops falling), the normal equations for linear ones.
 ///
 /// # Panics
 /// On any setup error: this is test support.
-pub fn pooled_fit(task_toml: &str, csvs: &[PathBuf], steps: u32) -> Pooled {
+pub fn pooled_fit(task_toml: &str, csvs: &[PathBuf]) -> Pooled {
     let config = TaskConfig::parse(task_toml, "task.toml").expect("task");
     let task = config.task;
     let options = medfed_vault::ImportOptions {
@@ -72,17 +75,36 @@ pub fn pooled_fit(task_toml: &str, csvs: &[PathBuf], steps: u32) -> Pooled {
     };
     let (x, y) = (stack2(&train_x), stack1(&train_y));
     let (hx, hy) = (stack2(&holdout_x), stack1(&holdout_y));
-    let start = Array1::zeros(x.ncols() + 1);
-    let (params, _) = medfed_model::gradient_descent(
-        task.model,
-        x.view(),
-        y.view(),
-        start.view(),
-        task.l2,
-        task.learning_rate,
-        steps,
-    )
-    .expect("pooled fit");
+    let params = match task.model {
+        ModelKind::Logistic => {
+            let mut params = Array1::zeros(x.ncols() + 1);
+            for _ in 0..100 {
+                let terms =
+                    NewtonTerms::from_rows(x.view(), y.view(), params.view()).expect("terms");
+                let n = terms.n as f64;
+                // Regularised gradient and Hessian of the mean loss.
+                let mut gradient = &terms.gradient_sum / n;
+                let mut hessian = &terms.hessian_sum / n;
+                for j in 1..params.len() {
+                    gradient[j] += task.l2 * params[j];
+                    hessian[[j, j]] += task.l2;
+                }
+                if gradient.dot(&gradient).sqrt() < 1e-12 {
+                    break;
+                }
+                let step = medfed_model::cholesky_solve(hessian.view(), gradient.view())
+                    .expect("positive definite Hessian");
+                params -= &step;
+            }
+            params
+        }
+        ModelKind::Linear => {
+            let terms = NormalTerms::from_rows(x.view(), y.view()).expect("terms");
+            medfed_model::solve_normal(&terms, task.l2)
+                .expect("solve")
+                .0
+        }
+    };
     let (train_loss, gradient) =
         medfed_model::loss_and_gradient(task.model, x.view(), y.view(), params.view(), task.l2)
             .expect("loss");
@@ -95,11 +117,20 @@ pub fn pooled_fit(task_toml: &str, csvs: &[PathBuf], steps: u32) -> Pooled {
         }
         ModelKind::Linear => None,
     };
+    let r2 = match task.model {
+        ModelKind::Linear => {
+            let predictions =
+                medfed_model::predict(task.model, hx.view(), params.view()).expect("predictions");
+            medfed_model::metrics::r2(predictions.view(), hy.view()).expect("r2")
+        }
+        ModelKind::Logistic => None,
+    };
     Pooled {
         params,
         train_loss,
         gradient_norm,
         auc,
         holdout_rows: hy.len(),
+        r2,
     }
 }

@@ -352,9 +352,27 @@ pub fn step_to_pb(step: &Step) -> pb::Instruction {
             round,
             global,
             standardization,
+            prox_mu,
+            evaluate,
         } => Kind::Train(pb::TrainRound {
             round: *round,
             global: Some(parameters_to_pb(global)),
+            standardization: Some(standardization_to_pb(standardization)),
+            prox_mu: *prox_mu,
+            evaluate: *evaluate,
+        }),
+        Instruction::Newton {
+            round,
+            params,
+            standardization,
+            evaluate,
+        } => Kind::Newton(pb::NewtonRound {
+            round: *round,
+            params: Some(parameters_to_pb(params)),
+            standardization: Some(standardization_to_pb(standardization)),
+            evaluate: *evaluate,
+        }),
+        Instruction::Normal { standardization } => Kind::Normal(pb::NormalEquations {
             standardization: Some(standardization_to_pb(standardization)),
         }),
         Instruction::Baseline {
@@ -397,11 +415,14 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
             round,
             global,
             standardization,
+            prox_mu,
+            evaluate,
         }) => {
-            if round == 0 || round > task.rounds {
+            check_round("train.round", round, task)?;
+            if !(prox_mu.is_finite() && prox_mu >= 0.0) {
                 return Err(WireError::Invalid {
-                    field: "train.round",
-                    reason: format!("round {round} is outside 1..={}", task.rounds),
+                    field: "train.prox_mu",
+                    reason: "must be a finite number >= 0".into(),
                 });
             }
             Instruction::Train {
@@ -412,8 +433,35 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
                     standardization,
                     task,
                 )?,
+                prox_mu,
+                evaluate,
             }
         }
+        Kind::Newton(pb::NewtonRound {
+            round,
+            params,
+            standardization,
+            evaluate,
+        }) => {
+            check_round("newton.round", round, task)?;
+            Instruction::Newton {
+                round,
+                params: parameters_from_pb("newton.params", params, task)?,
+                standardization: standardization_from_pb(
+                    "newton.standardization",
+                    standardization,
+                    task,
+                )?,
+                evaluate,
+            }
+        }
+        Kind::Normal(pb::NormalEquations { standardization }) => Instruction::Normal {
+            standardization: standardization_from_pb(
+                "normal.standardization",
+                standardization,
+                task,
+            )?,
+        },
         Kind::Baseline(pb::TrainBaseline {
             standardization,
             steps,
@@ -464,6 +512,16 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
         Kind::Wait(pb::Wait {}) => Instruction::Wait,
     };
     Ok(Step { step, instruction })
+}
+
+fn check_round(field: &'static str, round: u32, task: &Task) -> Result<()> {
+    if round == 0 || round > task.rounds {
+        return Err(WireError::Invalid {
+            field,
+            reason: format!("round {round} is outside 1..={}", task.rounds),
+        });
+    }
+    Ok(())
 }
 
 /// Converts a statistics report for the wire.
@@ -544,6 +602,7 @@ pub fn update_to_pb(update: &ModelUpdate, task_id: &str) -> pb::ModelUpdate {
         delta: Some(parameters_to_pb(&update.delta)),
         num_rows: update.num_rows,
         train_loss: update.train_loss,
+        evaluation: update.evaluation.as_ref().map(counts_to_pb),
     }
 }
 
@@ -559,6 +618,7 @@ pub fn update_from_pb(update: pb::ModelUpdate, task: &Task) -> Result<ModelUpdat
         delta,
         num_rows,
         train_loss,
+        evaluation,
     } = update;
     check_task_id(task, task_id)?;
     let delta = parameters_from_pb("update.delta", delta, task)?;
@@ -580,6 +640,7 @@ pub fn update_from_pb(update: pb::ModelUpdate, task: &Task) -> Result<ModelUpdat
         delta,
         num_rows,
         train_loss,
+        evaluation: evaluation.map(|c| counts_from_pb(c, task)).transpose()?,
     })
 }
 
@@ -612,38 +673,38 @@ pub fn baseline_from_pb(baseline: pb::BaselineModel, task: &Task) -> Result<Base
     })
 }
 
+/// Converts one model's evaluation counts for the wire.
+pub(crate) fn counts_to_pb(counts: &EvaluationCounts) -> pb::EvaluationCounts {
+    use pb::evaluation_counts::Kind;
+    pb::EvaluationCounts {
+        kind: Some(match counts {
+            EvaluationCounts::Binary(c) => Kind::Binary(pb::BinaryCounts {
+                n: c.n,
+                tp: c.tp,
+                fp: c.fp,
+                tn: c.tn,
+                r#fn: c.fn_,
+                log_loss_sum: c.log_loss_sum,
+                pos_hist: c.pos_hist.clone(),
+                neg_hist: c.neg_hist.clone(),
+            }),
+            EvaluationCounts::Regression(c) => Kind::Regression(pb::RegressionCounts {
+                n: c.n,
+                sse: c.sse,
+                sae: c.sae,
+                sum_y: c.sum_y,
+                sum_y2: c.sum_y2,
+            }),
+        }),
+    }
+}
+
 /// Converts an evaluation report for the wire.
 pub fn evaluation_to_pb(report: &EvaluationReport, task_id: &str) -> pb::EvaluationReport {
-    use pb::evaluation_counts::Kind;
-    let models = report
-        .models
-        .iter()
-        .map(|counts| pb::EvaluationCounts {
-            kind: Some(match counts {
-                EvaluationCounts::Binary(c) => Kind::Binary(pb::BinaryCounts {
-                    n: c.n,
-                    tp: c.tp,
-                    fp: c.fp,
-                    tn: c.tn,
-                    r#fn: c.fn_,
-                    log_loss_sum: c.log_loss_sum,
-                    pos_hist: c.pos_hist.clone(),
-                    neg_hist: c.neg_hist.clone(),
-                }),
-                EvaluationCounts::Regression(c) => Kind::Regression(pb::RegressionCounts {
-                    n: c.n,
-                    sse: c.sse,
-                    sae: c.sae,
-                    sum_y: c.sum_y,
-                    sum_y2: c.sum_y2,
-                }),
-            }),
-        })
-        .collect();
     pb::EvaluationReport {
         task_id: task_id.to_owned(),
         step: report.step,
-        models,
+        models: report.models.iter().map(counts_to_pb).collect(),
     }
 }
 
@@ -658,7 +719,6 @@ pub fn evaluation_from_pb(
     task: &Task,
     expected_models: usize,
 ) -> Result<EvaluationReport> {
-    use pb::evaluation_counts::Kind;
     let pb::EvaluationReport {
         task_id,
         step,
@@ -672,87 +732,102 @@ pub fn evaluation_from_pb(
             got: models.len(),
         });
     }
-    let mut converted = Vec::with_capacity(models.len());
-    for pb::EvaluationCounts { kind } in models {
-        let counts = match (task.model, kind) {
-            (
-                ModelKind::Logistic,
-                Some(Kind::Binary(pb::BinaryCounts {
-                    n,
-                    tp,
-                    fp,
-                    tn,
-                    r#fn,
-                    log_loss_sum,
-                    pos_hist,
-                    neg_hist,
-                })),
-            ) => {
-                let bins = task.score_bins as usize;
-                for (field, hist) in [
-                    ("evaluation.pos_hist", &pos_hist),
-                    ("evaluation.neg_hist", &neg_hist),
-                ] {
-                    if hist.len() != bins {
-                        return Err(WireError::Dimension {
-                            field,
-                            expected: bins,
-                            got: hist.len(),
-                        });
-                    }
-                }
-                let counts = BinaryCounts {
-                    n,
-                    tp,
-                    fp,
-                    tn,
-                    fn_: r#fn,
-                    log_loss_sum,
-                    pos_hist,
-                    neg_hist,
-                };
-                counts.validate().map_err(|e| WireError::Invalid {
-                    field: "evaluation.binary",
-                    reason: e.to_string(),
-                })?;
-                EvaluationCounts::Binary(counts)
-            }
-            (
-                ModelKind::Linear,
-                Some(Kind::Regression(pb::RegressionCounts {
-                    n,
-                    sse,
-                    sae,
-                    sum_y,
-                    sum_y2,
-                })),
-            ) => {
-                let counts = RegressionCounts {
-                    n,
-                    sse,
-                    sae,
-                    sum_y,
-                    sum_y2,
-                };
-                counts.validate().map_err(|e| WireError::Invalid {
-                    field: "evaluation.regression",
-                    reason: e.to_string(),
-                })?;
-                EvaluationCounts::Regression(counts)
-            }
-            _ => {
-                return Err(WireError::Invalid {
-                    field: "evaluation.models",
-                    reason: format!("counts must match the task's {} model", task.model),
-                });
-            }
-        };
-        converted.push(counts);
-    }
+    let converted = models
+        .into_iter()
+        .map(|counts| counts_from_pb(counts, task))
+        .collect::<Result<Vec<_>>>()?;
     Ok(EvaluationReport {
         step,
         models: converted,
     })
+}
+
+/// Converts and validates one model's evaluation counts: their kind must
+/// match the task's model, histograms must have the task's bin count, and the
+/// counts must add up.
+///
+/// # Errors
+/// See above.
+pub(crate) fn counts_from_pb(
+    counts: pb::EvaluationCounts,
+    task: &Task,
+) -> Result<EvaluationCounts> {
+    use pb::evaluation_counts::Kind;
+    let pb::EvaluationCounts { kind } = counts;
+    let counts = match (task.model, kind) {
+        (
+            ModelKind::Logistic,
+            Some(Kind::Binary(pb::BinaryCounts {
+                n,
+                tp,
+                fp,
+                tn,
+                r#fn,
+                log_loss_sum,
+                pos_hist,
+                neg_hist,
+            })),
+        ) => {
+            let bins = task.score_bins as usize;
+            for (field, hist) in [
+                ("evaluation.pos_hist", &pos_hist),
+                ("evaluation.neg_hist", &neg_hist),
+            ] {
+                if hist.len() != bins {
+                    return Err(WireError::Dimension {
+                        field,
+                        expected: bins,
+                        got: hist.len(),
+                    });
+                }
+            }
+            let counts = BinaryCounts {
+                n,
+                tp,
+                fp,
+                tn,
+                fn_: r#fn,
+                log_loss_sum,
+                pos_hist,
+                neg_hist,
+            };
+            counts.validate().map_err(|e| WireError::Invalid {
+                field: "evaluation.binary",
+                reason: e.to_string(),
+            })?;
+            EvaluationCounts::Binary(counts)
+        }
+        (
+            ModelKind::Linear,
+            Some(Kind::Regression(pb::RegressionCounts {
+                n,
+                sse,
+                sae,
+                sum_y,
+                sum_y2,
+            })),
+        ) => {
+            let counts = RegressionCounts {
+                n,
+                sse,
+                sae,
+                sum_y,
+                sum_y2,
+            };
+            counts.validate().map_err(|e| WireError::Invalid {
+                field: "evaluation.regression",
+                reason: e.to_string(),
+            })?;
+            EvaluationCounts::Regression(counts)
+        }
+        _ => {
+            return Err(WireError::Invalid {
+                field: "evaluation.models",
+                reason: format!("counts must match the task's {} model", task.model),
+            });
+        }
+    };
+    Ok(counts)
 }
 
 #[cfg(test)]
@@ -806,6 +881,17 @@ mod tests {
                 round: 3,
                 global: Array1::from(vec![0.1, -0.2, 0.3]),
                 standardization: standardization.clone(),
+                prox_mu: 0.01,
+                evaluate: true,
+            },
+            Instruction::Newton {
+                round: 2,
+                params: Array1::from(vec![0.1, -0.2, 0.3]),
+                standardization: standardization.clone(),
+                evaluate: false,
+            },
+            Instruction::Normal {
+                standardization: standardization.clone(),
             },
             Instruction::Evaluate {
                 standardization: standardization.clone(),
@@ -832,6 +918,7 @@ mod tests {
             delta: Some(pb::Parameters { values: delta }),
             num_rows: 10,
             train_loss: 0.6,
+            evaluation: None,
         }
     }
 

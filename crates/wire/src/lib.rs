@@ -10,6 +10,8 @@
 //! - [`pb`]: the generated prost messages and tonic client and server.
 //! - [`message`]: domain types ([`Task`], [`Instruction`], [`ModelUpdate`], ...).
 //! - [`convert`]: checked conversions between the two, and [`WireError`].
+//! - [`terms`]: checked conversions of the exact-fit terms (Newton sums,
+//!   normal equations), whose matrices travel as upper triangles.
 //! - [`limits`]: bounds on everything a peer controls.
 
 #![forbid(unsafe_code)]
@@ -18,6 +20,7 @@
 pub mod convert;
 pub mod limits;
 pub mod message;
+pub mod terms;
 
 /// Generated protobuf and gRPC code (`medfed.v1`).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -27,8 +30,8 @@ pub mod pb {
 
 pub use convert::WireError;
 pub use message::{
-    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, StatisticsReport,
-    Step, Task,
+    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, NewtonReport,
+    NormalReport, StatisticsReport, Step, Task,
 };
 
 /// Wire protocol version spoken by this build.

@@ -1,7 +1,10 @@
 //! Domain types exchanged between coordinator and nodes. They hold no prost
 //! types; [`crate::convert`] builds them from validated wire messages.
 
-use medfed_model::{BinaryCounts, FeatureStats, ModelKind, RegressionCounts, Standardization};
+use medfed_model::{
+    BinaryCounts, FeatureStats, ModelKind, NewtonTerms, NormalTerms, RegressionCounts,
+    Standardization,
+};
 use ndarray::Array1;
 
 /// The training task every member takes part in.
@@ -62,6 +65,26 @@ pub enum Instruction {
         global: Array1<f64>,
         /// Global standardisation.
         standardization: Standardization,
+        /// FedProx proximal weight (0 for FedAvg).
+        prox_mu: f64,
+        /// Also send evaluation counts of `global` on the held-out rows.
+        evaluate: bool,
+    },
+    /// Federated Newton: send loss, gradient and Hessian sums at `params`.
+    Newton {
+        /// 1-based round number.
+        round: u32,
+        /// The parameters to evaluate the terms at (intercept first).
+        params: Array1<f64>,
+        /// Global standardisation.
+        standardization: Standardization,
+        /// Also send evaluation counts of `params` on the held-out rows.
+        evaluate: bool,
+    },
+    /// Closed-form linear regression: send the normal-equation terms.
+    Normal {
+        /// Global standardisation.
+        standardization: Standardization,
     },
     /// Train a model on local rows alone and send it.
     Baseline {
@@ -114,6 +137,30 @@ pub struct ModelUpdate {
     pub num_rows: u64,
     /// Mean training loss of the global parameters on those rows.
     pub train_loss: f64,
+    /// Counts of the global parameters on the held-out rows, when asked.
+    pub evaluation: Option<EvaluationCounts>,
+}
+
+/// A node's answer to [`Instruction::Newton`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewtonReport {
+    /// Step being answered.
+    pub step: u64,
+    /// Round being answered.
+    pub round: u32,
+    /// Sums over the node's training rows at the round's parameters.
+    pub terms: NewtonTerms,
+    /// Counts of the round's parameters on the held-out rows, when asked.
+    pub evaluation: Option<EvaluationCounts>,
+}
+
+/// A node's answer to [`Instruction::Normal`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormalReport {
+    /// Step being answered.
+    pub step: u64,
+    /// XᵀX, Xᵀy, yᵀy and the sum of y over the node's training rows.
+    pub terms: NormalTerms,
 }
 
 /// A model trained on one node's rows alone.

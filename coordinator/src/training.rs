@@ -1,0 +1,300 @@
+//! The training phase of a task, by algorithm: FedAvg and FedProx rounds of
+//! local steps, federated Newton rounds, or the one-round closed form. Each
+//! returns the final parameters, a record per round and why it stopped.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use medfed_aggregate::Strategy;
+use medfed_model::{
+    NewtonSolver, NewtonTerms, NormalTerms, ProposalReason, Standardization, Tolerances,
+};
+use medfed_wire::{Instruction, Step};
+use ndarray::Array1;
+
+use crate::config::{Algorithm, TaskConfig};
+use crate::orchestrator::{RoundRecord, RunError, StepCounter, wait_for_answers};
+use crate::progress::Progress;
+use crate::report::ModelScores;
+use crate::state::{Collecting, Shared};
+
+/// What training produced.
+pub struct Trained {
+    /// Final global parameters.
+    pub global: Array1<f64>,
+    /// One record per round run.
+    pub rounds: Vec<RoundRecord>,
+    /// Why training stopped.
+    pub stop_reason: String,
+}
+
+/// Runs the training phase with the configured algorithm.
+///
+/// # Errors
+/// Too few answers in time, a round with no contribution, or terms the
+/// solver cannot use.
+pub async fn train(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    strategy: &dyn Strategy,
+    standardization: &Standardization,
+    steps: &mut StepCounter,
+    progress: &Progress,
+) -> Result<Trained, RunError> {
+    match config.algorithm {
+        Algorithm::Newton => newton(shared, config, standardization, steps, progress).await,
+        Algorithm::ClosedForm => {
+            closed_form(shared, config, standardization, steps, progress).await
+        }
+        Algorithm::Fedavg | Algorithm::Fedprox | Algorithm::Auto => {
+            local_steps(shared, config, strategy, standardization, steps, progress).await
+        }
+    }
+}
+
+fn evaluate_round(config: &TaskConfig, round: u32) -> bool {
+    config.evaluate_every > 0 && round.is_multiple_of(config.evaluate_every)
+}
+
+fn held_out(
+    evaluations: &std::collections::BTreeMap<String, medfed_wire::EvaluationCounts>,
+) -> Option<ModelScores> {
+    (!evaluations.is_empty()).then(|| ModelScores::from_sites(evaluations))
+}
+
+/// FedAvg / FedProx: each round, nodes take local steps from the global
+/// model and send the delta; the strategy combines the deltas.
+async fn local_steps(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    strategy: &dyn Strategy,
+    standardization: &Standardization,
+    steps: &mut StepCounter,
+    progress: &Progress,
+) -> Result<Trained, RunError> {
+    let task = &shared.task;
+    let mut global = Array1::<f64>::zeros(task.dimension());
+    let mut rounds = Vec::with_capacity(task.rounds as usize);
+    let mut stop_reason = format!("all {} rounds done", task.rounds);
+    for round in 1..=task.rounds {
+        let started = Instant::now();
+        let s = steps.next_step();
+        shared.publish(
+            Step {
+                step: s,
+                instruction: Instruction::Train {
+                    round,
+                    global: global.clone(),
+                    standardization: standardization.clone(),
+                    prox_mu: config.prox_mu,
+                    evaluate: evaluate_round(config, round),
+                },
+            },
+            Collecting::Updates {
+                step: s,
+                round,
+                aggregate: strategy.start_round(task.dimension()),
+                received: BTreeSet::new(),
+                loss_sum: 0.0,
+                rows: 0,
+                evaluations: Default::default(),
+            },
+        );
+        let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
+        let Collecting::Updates {
+            aggregate,
+            loss_sum,
+            rows,
+            evaluations,
+            ..
+        } = shared.take_collected()
+        else {
+            unreachable!("a training step collects updates");
+        };
+        let contributors = aggregate.contributors();
+        let delta = aggregate.finish().ok_or(RunError::EmptyRound(round))?;
+        global += &delta;
+        let change = delta.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let record = RoundRecord {
+            round,
+            train_loss: loss_sum / rows.max(1) as f64,
+            contributors,
+            missing,
+            millis: started.elapsed().as_secs_f64() * 1e3,
+            held_out: held_out(&evaluations),
+            note: None,
+        };
+        progress.round(&record, task.rounds);
+        rounds.push(record);
+        if change < config.tolerance {
+            stop_reason = format!(
+                "converged after round {round}: the largest parameter change {change:.3e} \
+                 is below the tolerance {:e}",
+                config.tolerance
+            );
+            break;
+        }
+    }
+    Ok(Trained {
+        global,
+        rounds,
+        stop_reason,
+    })
+}
+
+/// Federated Newton: nodes send loss, gradient and Hessian sums at the
+/// proposed parameters; the solver accepts or backtracks (the objective of
+/// accepted points never increases) and proposes the next point.
+async fn newton(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    standardization: &Standardization,
+    steps: &mut StepCounter,
+    progress: &Progress,
+) -> Result<Trained, RunError> {
+    let task = &shared.task;
+    let d = task.features.len();
+    let start = Array1::<f64>::zeros(task.dimension());
+    let solver_error = |e: medfed_model::ModelError| RunError::Solver(e.to_string());
+    let mut solver = NewtonSolver::new(start.view(), task.l2).map_err(solver_error)?;
+    let tolerances = Tolerances {
+        objective: config.tolerance * 1e-2,
+        params: config.tolerance,
+        gradient: config.tolerance,
+    };
+    let mut params = start;
+    let mut rounds = Vec::new();
+    let mut stop_reason = format!("all {} rounds done", task.rounds);
+    for round in 1..=task.rounds {
+        let started = Instant::now();
+        let s = steps.next_step();
+        shared.publish(
+            Step {
+                step: s,
+                instruction: Instruction::Newton {
+                    round,
+                    params: params.clone(),
+                    standardization: standardization.clone(),
+                    evaluate: evaluate_round(config, round),
+                },
+            },
+            Collecting::Newton {
+                step: s,
+                round,
+                terms: NewtonTerms::zeros(d),
+                received: BTreeSet::new(),
+                evaluations: Default::default(),
+            },
+        );
+        let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
+        let Collecting::Newton {
+            terms,
+            received,
+            evaluations,
+            ..
+        } = shared.take_collected()
+        else {
+            unreachable!("a Newton step collects Newton terms");
+        };
+        if received.is_empty() {
+            return Err(RunError::EmptyRound(round));
+        }
+        let train_loss = terms.loss_sum / terms.n.max(1) as f64;
+        let proposal = solver.propose(&terms).map_err(solver_error)?;
+        let note = match &proposal.reason {
+            ProposalReason::Newton { ridge: Some(ridge) } => Some(format!(
+                "Newton step (ridge {ridge:.1e} added: Hessian near singular)"
+            )),
+            ProposalReason::Newton { ridge: None } => None,
+            ProposalReason::Backtrack { step } => {
+                Some(format!("the objective rose: backtracking to step {step}"))
+            }
+            ProposalReason::Stopped(reason) => Some(format!("stopped: {reason}")),
+            _ => None,
+        };
+        let record = RoundRecord {
+            round,
+            train_loss,
+            contributors: received.len(),
+            missing,
+            millis: started.elapsed().as_secs_f64() * 1e3,
+            held_out: held_out(&evaluations),
+            note,
+        };
+        progress.round(&record, task.rounds);
+        rounds.push(record);
+        if let ProposalReason::Stopped(reason) = &proposal.reason {
+            stop_reason = format!("stopped after round {round}: {reason}");
+            params = proposal.params;
+            break;
+        }
+        if let Some(reason) = solver.converged(&tolerances) {
+            stop_reason = format!("converged after round {round}: {reason}");
+            params = solver.best().map_or(proposal.params, |b| b.to_owned());
+            break;
+        }
+        params = proposal.params;
+    }
+    // The last proposal was never evaluated; end on the best accepted point.
+    let global = solver.best().map_or(params, |b| b.to_owned());
+    Ok(Trained {
+        global,
+        rounds,
+        stop_reason,
+    })
+}
+
+/// Closed-form ridge regression: one round of normal-equation sums, solved
+/// exactly.
+async fn closed_form(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    standardization: &Standardization,
+    steps: &mut StepCounter,
+    progress: &Progress,
+) -> Result<Trained, RunError> {
+    let task = &shared.task;
+    let started = Instant::now();
+    let s = steps.next_step();
+    shared.publish(
+        Step {
+            step: s,
+            instruction: Instruction::Normal {
+                standardization: standardization.clone(),
+            },
+        },
+        Collecting::Normal {
+            step: s,
+            terms: NormalTerms::zeros(task.features.len()),
+            received: BTreeSet::new(),
+        },
+    );
+    let missing = wait_for_answers(shared, config, "normal equations").await?;
+    let Collecting::Normal {
+        terms, received, ..
+    } = shared.take_collected()
+    else {
+        unreachable!("a normal-equation step collects normal terms");
+    };
+    if received.is_empty() {
+        return Err(RunError::EmptyRound(1));
+    }
+    let (global, train_loss) =
+        medfed_model::solve_normal(&terms, task.l2).map_err(|e| RunError::Solver(e.to_string()))?;
+    let record = RoundRecord {
+        round: 1,
+        train_loss,
+        contributors: received.len(),
+        missing,
+        millis: started.elapsed().as_secs_f64() * 1e3,
+        held_out: None,
+        note: Some("closed form: the exact ridge solution of the pooled normal equations".into()),
+    };
+    progress.round(&record, 1);
+    Ok(Trained {
+        global,
+        rounds: vec![record],
+        stop_reason: "closed form: solved exactly in one round".into(),
+    })
+}

@@ -1,0 +1,274 @@
+//! Checked conversions of the exact-fit terms: the Newton sums a node sends
+//! for logistic regression and the normal-equation terms it sends for linear
+//! regression. Symmetric matrices travel as their upper triangle, row by row.
+
+use medfed_model::{ModelKind, NewtonTerms, NormalTerms};
+use ndarray::{Array1, Array2};
+
+use crate::convert::{WireError, counts_from_pb, counts_to_pb};
+use crate::message::{NewtonReport, NormalReport, Task};
+use crate::pb;
+
+type Result<T> = std::result::Result<T, WireError>;
+
+/// The upper triangle of a square matrix, row by row.
+fn upper(matrix: &Array2<f64>) -> Vec<f64> {
+    let n = matrix.nrows();
+    let mut out = Vec::with_capacity(n * (n + 1) / 2);
+    for i in 0..n {
+        for j in i..n {
+            out.push(matrix[[i, j]]);
+        }
+    }
+    out
+}
+
+/// The symmetric `n x n` matrix whose upper triangle is `values`.
+fn symmetric(field: &'static str, values: Vec<f64>, n: usize) -> Result<Array2<f64>> {
+    let expected = n * (n + 1) / 2;
+    if values.len() != expected {
+        return Err(WireError::Dimension {
+            field,
+            expected,
+            got: values.len(),
+        });
+    }
+    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+        return Err(WireError::NonFinite { field, index });
+    }
+    let mut matrix = Array2::zeros((n, n));
+    let mut next = values.into_iter();
+    for i in 0..n {
+        for j in i..n {
+            let value = next.next().unwrap_or_default();
+            matrix[[i, j]] = value;
+            matrix[[j, i]] = value;
+        }
+    }
+    Ok(matrix)
+}
+
+fn vector(field: &'static str, values: Vec<f64>, n: usize) -> Result<Array1<f64>> {
+    if values.len() != n {
+        return Err(WireError::Dimension {
+            field,
+            expected: n,
+            got: values.len(),
+        });
+    }
+    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+        return Err(WireError::NonFinite { field, index });
+    }
+    Ok(Array1::from(values))
+}
+
+fn check_task_id(task: &Task, got: &str) -> Result<()> {
+    if got == task.task_id {
+        Ok(())
+    } else {
+        Err(WireError::TaskMismatch {
+            expected: task.task_id.clone(),
+            got: got.chars().take(64).collect(),
+        })
+    }
+}
+
+/// Converts a node's Newton terms for the wire.
+pub fn newton_to_pb(report: &NewtonReport, task_id: &str) -> pb::NewtonTermsReport {
+    pb::NewtonTermsReport {
+        task_id: task_id.to_owned(),
+        step: report.step,
+        round: report.round,
+        n: report.terms.n,
+        loss_sum: report.terms.loss_sum,
+        gradient_sum: report.terms.gradient_sum.to_vec(),
+        hessian_upper: upper(&report.terms.hessian_sum),
+        evaluation: report.evaluation.as_ref().map(counts_to_pb),
+    }
+}
+
+/// Converts and validates a node's Newton terms.
+///
+/// # Errors
+/// Wrong task or model, wrong sizes, non-finite values, no rows, or terms
+/// that cannot come from real rows (see `NewtonTerms::validate`).
+pub fn newton_from_pb(report: pb::NewtonTermsReport, task: &Task) -> Result<NewtonReport> {
+    let pb::NewtonTermsReport {
+        task_id,
+        step,
+        round,
+        n,
+        loss_sum,
+        gradient_sum,
+        hessian_upper,
+        evaluation,
+    } = report;
+    check_task_id(task, &task_id)?;
+    if task.model != ModelKind::Logistic {
+        return Err(WireError::Invalid {
+            field: "newton",
+            reason: format!(
+                "Newton terms are for logistic tasks; this task is {}",
+                task.model
+            ),
+        });
+    }
+    let dim = task.dimension();
+    let terms = NewtonTerms {
+        n,
+        loss_sum,
+        gradient_sum: vector("newton.gradient_sum", gradient_sum, dim)?,
+        hessian_sum: symmetric("newton.hessian_upper", hessian_upper, dim)?,
+    };
+    if n == 0 {
+        return Err(WireError::Invalid {
+            field: "newton.n",
+            reason: "terms must come from at least one row".into(),
+        });
+    }
+    terms
+        .validate(task.features.len())
+        .map_err(|e| WireError::Invalid {
+            field: "newton",
+            reason: e.to_string(),
+        })?;
+    Ok(NewtonReport {
+        step,
+        round,
+        terms,
+        evaluation: evaluation.map(|c| counts_from_pb(c, task)).transpose()?,
+    })
+}
+
+/// Converts a node's normal-equation terms for the wire.
+pub fn normal_to_pb(report: &NormalReport, task_id: &str) -> pb::NormalTermsReport {
+    pb::NormalTermsReport {
+        task_id: task_id.to_owned(),
+        step: report.step,
+        n: report.terms.n,
+        xtx_upper: upper(&report.terms.xtx),
+        xty: report.terms.xty.to_vec(),
+        yty: report.terms.yty,
+        y_sum: report.terms.y_sum,
+    }
+}
+
+/// Converts and validates a node's normal-equation terms.
+///
+/// # Errors
+/// Wrong task or model, wrong sizes, non-finite values, no rows, or terms
+/// that cannot come from real rows (see `NormalTerms::validate`).
+pub fn normal_from_pb(report: pb::NormalTermsReport, task: &Task) -> Result<NormalReport> {
+    let pb::NormalTermsReport {
+        task_id,
+        step,
+        n,
+        xtx_upper,
+        xty,
+        yty,
+        y_sum,
+    } = report;
+    check_task_id(task, &task_id)?;
+    if task.model != ModelKind::Linear {
+        return Err(WireError::Invalid {
+            field: "normal",
+            reason: format!(
+                "normal-equation terms are for linear tasks; this task is {}",
+                task.model
+            ),
+        });
+    }
+    if n == 0 {
+        return Err(WireError::Invalid {
+            field: "normal.n",
+            reason: "terms must come from at least one row".into(),
+        });
+    }
+    let dim = task.dimension();
+    let terms = NormalTerms {
+        n,
+        xtx: symmetric("normal.xtx_upper", xtx_upper, dim)?,
+        xty: vector("normal.xty", xty, dim)?,
+        yty,
+        y_sum,
+    };
+    terms
+        .validate(task.features.len())
+        .map_err(|e| WireError::Invalid {
+            field: "normal",
+            reason: e.to_string(),
+        })?;
+    Ok(NormalReport { step, terms })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn task(model: ModelKind) -> Task {
+        Task {
+            task_id: "t".into(),
+            features: vec!["a".into(), "b".into()],
+            target: "y".into(),
+            model,
+            l2: 0.0,
+            local_steps: 1,
+            learning_rate: 0.1,
+            holdout_fraction: 0.2,
+            split_seed: 1,
+            rounds: 5,
+            score_bins: 10,
+            members: vec!["h".into()],
+        }
+    }
+
+    #[test]
+    fn newton_terms_round_trip_and_are_checked() {
+        let x = array![[0.5, -1.0], [1.5, 0.2], [-0.3, 0.7]];
+        let y = array![1.0, 0.0, 1.0];
+        let terms =
+            NewtonTerms::from_rows(x.view(), y.view(), array![0.1, 0.2, -0.3].view()).unwrap();
+        let report = NewtonReport {
+            step: 4,
+            round: 2,
+            terms,
+            evaluation: None,
+        };
+        let t = task(ModelKind::Logistic);
+        let wire = newton_to_pb(&report, "t");
+        assert_eq!(wire.hessian_upper.len(), 6);
+        assert_eq!(newton_from_pb(wire.clone(), &t).unwrap(), report);
+
+        let mut bad = wire.clone();
+        bad.hessian_upper.pop();
+        assert!(newton_from_pb(bad, &t).is_err());
+        let mut bad = wire.clone();
+        bad.gradient_sum[1] = f64::NAN;
+        assert!(matches!(
+            newton_from_pb(bad, &t),
+            Err(WireError::NonFinite { index: 1, .. })
+        ));
+        assert!(newton_from_pb(wire, &task(ModelKind::Linear)).is_err());
+    }
+
+    #[test]
+    fn normal_terms_round_trip_and_are_checked() {
+        let x = array![[0.5, -1.0], [1.5, 0.2], [-0.3, 0.7]];
+        let y = array![1.0, 2.0, 3.0];
+        let terms = NormalTerms::from_rows(x.view(), y.view()).unwrap();
+        let report = NormalReport { step: 2, terms };
+        let t = task(ModelKind::Linear);
+        let wire = normal_to_pb(&report, "t");
+        assert_eq!(normal_from_pb(wire.clone(), &t).unwrap(), report);
+        let mut bad = wire.clone();
+        bad.task_id = "other".into();
+        assert!(matches!(
+            normal_from_pb(bad, &t),
+            Err(WireError::TaskMismatch { .. })
+        ));
+        let mut bad = wire;
+        bad.n = 0;
+        assert!(normal_from_pb(bad, &t).is_err());
+    }
+}
