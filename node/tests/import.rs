@@ -107,6 +107,8 @@ fn wrong_key_and_damaged_vault_are_told_apart() {
             "missing.pem".as_ref(),
             "--key".as_ref(),
             "missing.key".as_ref(),
+            "--signing-key".as_ref(),
+            "missing.sign.key".as_ref(),
             "--vault".as_ref(),
             vault.as_os_str(),
             "--key-file".as_ref(),
@@ -116,7 +118,8 @@ fn wrong_key_and_damaged_vault_are_told_apart() {
     let wrong = run(&other);
     assert!(!wrong.status.success());
     let err = stderr(&wrong);
-    assert!(err.to_lowercase().contains("key"), "{err}");
+    assert!(err.contains("the key given has fingerprint"), "{err}");
+    assert!(!err.contains("Usage"), "{err}");
 
     // One flipped byte near the end of the vault.
     let mut bytes = std::fs::read(&vault).unwrap();
