@@ -16,7 +16,7 @@
 #![deny(missing_docs)]
 
 mod pooled;
-pub use pooled::{Pooled, pooled_fit};
+pub use pooled::{Pooled, Scored, pooled_fit};
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -26,6 +26,66 @@ pub struct Pooled {
     pub holdout_rows: usize,
     /// Held-out predictions' R² (linear tasks).
     pub r2: Option<f64>,
+    /// The pooled rows, to score any parameters on the same data.
+    rows: PooledRows,
+}
+
+/// Every site's standardised rows, pooled.
+#[derive(Debug, Clone)]
+struct PooledRows {
+    kind: ModelKind,
+    l2: f64,
+    x: Array2<f64>,
+    y: Array1<f64>,
+    holdout_x: Array2<f64>,
+    holdout_y: Array1<f64>,
+}
+
+/// Parameters scored on the pooled rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Scored {
+    /// Training objective: mean loss plus the L2 term.
+    pub objective: f64,
+    /// Held-out ROC AUC (logistic).
+    pub auc: Option<f64>,
+    /// Held-out accuracy at 0.5 (logistic).
+    pub accuracy: Option<f64>,
+    /// Held-out R² (linear).
+    pub r2: Option<f64>,
+    /// Held-out RMSE (linear).
+    pub rmse: Option<f64>,
+}
+
+impl Pooled {
+    /// Scores `params` on the pooled training and held-out rows, exactly
+    /// (no histograms).
+    ///
+    /// # Panics
+    /// Parameters of the wrong length.
+    pub fn score(&self, params: &Array1<f64>) -> Scored {
+        let r = &self.rows;
+        let objective =
+            medfed_model::loss(r.kind, r.x.view(), r.y.view(), params.view(), r.l2).expect("loss");
+        let predictions =
+            medfed_model::predict(r.kind, r.holdout_x.view(), params.view()).expect("predict");
+        let (p, y) = (predictions.view(), r.holdout_y.view());
+        match r.kind {
+            ModelKind::Logistic => Scored {
+                objective,
+                auc: medfed_model::metrics::roc_auc(p, y).expect("auc"),
+                accuracy: Some(medfed_model::metrics::accuracy(p, y, 0.5).expect("accuracy")),
+                r2: None,
+                rmse: None,
+            },
+            ModelKind::Linear => Scored {
+                objective,
+                auc: None,
+                accuracy: None,
+                r2: medfed_model::metrics::r2(p, y).expect("r2"),
+                rmse: Some(medfed_model::metrics::rmse(p, y).expect("rmse")),
+            },
+        }
+    }
 }
 
 /// Fits the pooled model of `task_toml` on `csvs` to its optimum: Newton's
@@ -132,5 +192,13 @@ pub fn pooled_fit(task_toml: &str, csvs: &[PathBuf]) -> Pooled {
         auc,
         holdout_rows: hy.len(),
         r2,
+        rows: PooledRows {
+            kind: task.model,
+            l2: task.l2,
+            x,
+            y,
+            holdout_x: hx,
+            holdout_y: hy,
+        },
     }
 }

@@ -1,0 +1,571 @@
+//! Reading a decrypted payload for a person: [`describe_payload`] decodes
+//! the protobuf message a kind names (see [`message_types`]) and summarises
+//! it as JSON, vectors as dimension, L2 norm and first values; anything
+//! else becomes its length and a hex prefix (`render` prints such a
+//! summary as indented text).
+//!
+//! The generated types stop here: every message is destructured field by
+//! field, so a new proto field fails to compile until it is shown.
+
+use medfed_wire::pb;
+use prost::Message as _;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::hex;
+
+/// How many leading values of a vector a summary shows.
+const FIRST_VALUES: usize = 5;
+/// How many names of a list a summary shows.
+const FIRST_NAMES: usize = 10;
+/// How many leading bytes an undecoded payload shows.
+const HEX_PREFIX_BYTES: usize = 32;
+
+/// A payload, decoded and summarised.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DecodedPayload {
+    /// Full protobuf name of the type it decoded as (`medfed.v1.ModelUpdate`),
+    /// `text` for a UTF-8 refusal message, or `unknown`.
+    pub message_type: String,
+    /// Length of the payload in bytes.
+    pub bytes: usize,
+    /// The summary: the message's fields, or `hex_prefix` (and `note`) for
+    /// unknown payloads.
+    pub content: Value,
+}
+
+/// What a payload is decoded as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Type {
+    JoinRequest,
+    JoinResponse,
+    TaskSpec,
+    Instruction,
+    Standardization,
+    Parameters,
+    StatisticsReport,
+    ModelUpdate,
+    BaselineModel,
+    EvaluationReport,
+    NewtonTermsReport,
+    NormalTermsReport,
+    Signed,
+    Text,
+}
+
+impl Type {
+    fn name(self) -> &'static str {
+        match self {
+            Type::JoinRequest => "medfed.v1.JoinRequest",
+            Type::JoinResponse => "medfed.v1.JoinResponse",
+            Type::TaskSpec => "medfed.v1.TaskSpec",
+            Type::Instruction => "medfed.v1.Instruction",
+            Type::Standardization => "medfed.v1.Standardization",
+            Type::Parameters => "medfed.v1.Parameters",
+            Type::StatisticsReport => "medfed.v1.StatisticsReport",
+            Type::ModelUpdate => "medfed.v1.ModelUpdate",
+            Type::BaselineModel => "medfed.v1.BaselineModel",
+            Type::EvaluationReport => "medfed.v1.EvaluationReport",
+            Type::NewtonTermsReport => "medfed.v1.NewtonTermsReport",
+            Type::NormalTermsReport => "medfed.v1.NormalTermsReport",
+            Type::Signed => "medfed.v1.Signed",
+            Type::Text => "text",
+        }
+    }
+}
+
+/// The message kinds `show` knows and the types tried for each, in order:
+/// the first that decodes wins.
+const TABLE: &[(&str, &[Type])] = &[
+    ("join", &[Type::JoinRequest]),
+    ("task", &[Type::JoinResponse, Type::TaskSpec]),
+    ("instruction", &[Type::Instruction]),
+    ("collect-statistics", &[Type::Instruction]),
+    ("global-model", &[Type::Instruction, Type::Parameters]),
+    ("train", &[Type::Instruction]),
+    ("train-baseline", &[Type::Instruction]),
+    ("evaluate", &[Type::Instruction]),
+    ("newton-round", &[Type::Instruction]),
+    ("normal-equations", &[Type::Instruction]),
+    ("finished", &[Type::Instruction]),
+    ("wait", &[Type::Instruction]),
+    (
+        "standardization",
+        &[Type::Instruction, Type::Standardization],
+    ),
+    ("statistics", &[Type::StatisticsReport]),
+    ("update", &[Type::ModelUpdate]),
+    ("baseline", &[Type::BaselineModel]),
+    ("evaluation", &[Type::EvaluationReport]),
+    ("newton-terms", &[Type::NewtonTermsReport]),
+    ("normal-terms", &[Type::NormalTermsReport]),
+    ("signed", &[Type::Signed]),
+    ("parameters", &[Type::Parameters]),
+    ("refusal", &[Type::Text]),
+];
+
+/// The kinds [`describe_payload`] decodes, each with the protobuf types it
+/// tries in order (`text`: UTF-8 text, e.g. a refusal's status message).
+pub fn message_types() -> Vec<(&'static str, Vec<&'static str>)> {
+    TABLE
+        .iter()
+        .map(|(kind, types)| (*kind, types.iter().map(|t| t.name()).collect()))
+        .collect()
+}
+
+/// Decodes and summarises the payload of an entry of kind `kind`.
+pub fn describe_payload(kind: &str, bytes: &[u8]) -> DecodedPayload {
+    let candidates = TABLE
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(&[][..], |(_, types)| *types);
+    let mut failures = Vec::new();
+    for &candidate in candidates {
+        match decode_as(candidate, bytes) {
+            Ok(content) => {
+                return DecodedPayload {
+                    message_type: candidate.name().to_owned(),
+                    bytes: bytes.len(),
+                    content,
+                };
+            }
+            Err(reason) => failures.push(format!("not a {}: {reason}", candidate.name())),
+        }
+    }
+    let note = if candidates.is_empty() {
+        format!("no message type is known for kind `{kind}`")
+    } else {
+        failures.join("; ")
+    };
+    DecodedPayload {
+        message_type: "unknown".to_owned(),
+        bytes: bytes.len(),
+        content: json!({
+            "hex_prefix": hex::encode(&bytes[..bytes.len().min(HEX_PREFIX_BYTES)]),
+            "note": note,
+        }),
+    }
+}
+
+fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
+    let error = |e: prost::DecodeError| e.to_string();
+    Ok(match kind {
+        Type::JoinRequest => {
+            let pb::JoinRequest {
+                task_id,
+                protocol_version,
+            } = pb::JoinRequest::decode(bytes).map_err(error)?;
+            json!({ "task_id": task_id, "protocol_version": protocol_version })
+        }
+        Type::JoinResponse => {
+            let pb::JoinResponse { task } = pb::JoinResponse::decode(bytes).map_err(error)?;
+            json!({ "task": task.map(task_spec) })
+        }
+        Type::TaskSpec => task_spec(pb::TaskSpec::decode(bytes).map_err(error)?),
+        Type::Instruction => instruction(pb::Instruction::decode(bytes).map_err(error)?),
+        Type::Standardization => {
+            standardization(pb::Standardization::decode(bytes).map_err(error)?)
+        }
+        Type::Parameters => parameters(pb::Parameters::decode(bytes).map_err(error)?),
+        Type::StatisticsReport => statistics(pb::StatisticsReport::decode(bytes).map_err(error)?),
+        Type::ModelUpdate => {
+            let pb::ModelUpdate {
+                task_id,
+                step,
+                round,
+                delta,
+                num_rows,
+                train_loss,
+                evaluation,
+            } = pb::ModelUpdate::decode(bytes).map_err(error)?;
+            json!({
+                "task_id": task_id,
+                "step": step,
+                "round": round,
+                "delta": delta.map(parameters),
+                "num_rows": num_rows,
+                "train_loss": number(train_loss),
+                "evaluation": evaluation.map(evaluation_counts),
+            })
+        }
+        Type::NewtonTermsReport => {
+            let pb::NewtonTermsReport {
+                task_id,
+                step,
+                round,
+                n,
+                loss_sum,
+                gradient_sum,
+                hessian_upper,
+                evaluation,
+            } = pb::NewtonTermsReport::decode(bytes).map_err(error)?;
+            json!({
+                "task_id": task_id,
+                "step": step,
+                "round": round,
+                "n": n,
+                "loss_sum": number(loss_sum),
+                "gradient_sum": vector(&gradient_sum),
+                "hessian_upper": vector(&hessian_upper),
+                "evaluation": evaluation.map(evaluation_counts),
+            })
+        }
+        Type::NormalTermsReport => {
+            let pb::NormalTermsReport {
+                task_id,
+                step,
+                n,
+                xtx_upper,
+                xty,
+                yty,
+                y_sum,
+            } = pb::NormalTermsReport::decode(bytes).map_err(error)?;
+            json!({
+                "task_id": task_id,
+                "step": step,
+                "n": n,
+                "xtx_upper": vector(&xtx_upper),
+                "xty": vector(&xty),
+                "yty": number(yty),
+                "y_sum": number(y_sum),
+            })
+        }
+        Type::BaselineModel => {
+            let pb::BaselineModel {
+                task_id,
+                step,
+                model,
+                num_rows,
+            } = pb::BaselineModel::decode(bytes).map_err(error)?;
+            json!({
+                "task_id": task_id,
+                "step": step,
+                "model": model.map(parameters),
+                "num_rows": num_rows,
+            })
+        }
+        Type::EvaluationReport => {
+            let pb::EvaluationReport {
+                task_id,
+                step,
+                models,
+            } = pb::EvaluationReport::decode(bytes).map_err(error)?;
+            json!({
+                "task_id": task_id,
+                "step": step,
+                "models": models.into_iter().map(evaluation_counts).collect::<Vec<_>>(),
+            })
+        }
+        Type::Signed => {
+            let pb::Signed { body, signature } = pb::Signed::decode(bytes).map_err(error)?;
+            json!({
+                "body_bytes": body.len(),
+                "body_sha256": crate::Digest::of(&body).to_string(),
+                "signature": hex::encode(&signature),
+            })
+        }
+        Type::Text => match std::str::from_utf8(bytes) {
+            Ok(text) if !text.chars().any(|c| c.is_control() && c != '\n') => json!(text),
+            _ => return Err("not printable UTF-8 text".into()),
+        },
+    })
+}
+
+fn task_spec(spec: pb::TaskSpec) -> Value {
+    let pb::TaskSpec {
+        task_id,
+        features,
+        target,
+        model,
+        l2,
+        local_steps,
+        learning_rate,
+        holdout_fraction,
+        split_seed,
+        rounds,
+        score_bins,
+        members,
+    } = spec;
+    let model = pb::ModelKind::try_from(model).map_or_else(
+        |_| format!("unknown ({model})"),
+        |m| m.as_str_name().to_owned(),
+    );
+    json!({
+        "task_id": task_id,
+        "features": names(&features),
+        "target": target,
+        "model": model,
+        "l2": number(l2),
+        "local_steps": local_steps,
+        "learning_rate": number(learning_rate),
+        "holdout_fraction": number(holdout_fraction),
+        "split_seed": split_seed,
+        "rounds": rounds,
+        "score_bins": score_bins,
+        "members": names(&members),
+    })
+}
+
+fn instruction(instruction: pb::Instruction) -> Value {
+    use pb::instruction::Kind;
+    let pb::Instruction { step, kind } = instruction;
+    let (name, body) = match kind {
+        None => ("none", Value::Null),
+        Some(Kind::Statistics(pb::CollectStatistics {})) => ("collect-statistics", json!({})),
+        Some(Kind::Train(pb::TrainRound {
+            round,
+            global,
+            standardization: s,
+            prox_mu,
+            evaluate,
+        })) => (
+            "train",
+            json!({
+                "round": round,
+                "global": global.map(parameters),
+                "standardization": s.map(standardization),
+                "prox_mu": number(prox_mu),
+                "evaluate": evaluate,
+            }),
+        ),
+        Some(Kind::Newton(pb::NewtonRound {
+            round,
+            params,
+            standardization: s,
+            evaluate,
+        })) => (
+            "newton-round",
+            json!({
+                "round": round,
+                "params": params.map(parameters),
+                "standardization": s.map(standardization),
+                "evaluate": evaluate,
+            }),
+        ),
+        Some(Kind::Normal(pb::NormalEquations { standardization: s })) => (
+            "normal-equations",
+            json!({ "standardization": s.map(standardization) }),
+        ),
+        Some(Kind::Baseline(pb::TrainBaseline {
+            standardization: s,
+            steps,
+        })) => (
+            "train-baseline",
+            json!({ "standardization": s.map(standardization), "steps": steps }),
+        ),
+        Some(Kind::Evaluate(pb::Evaluate {
+            standardization: s,
+            models,
+        })) => (
+            "evaluate",
+            json!({
+                "standardization": s.map(standardization),
+                "models": models.into_iter().map(parameters).collect::<Vec<_>>(),
+            }),
+        ),
+        Some(Kind::Finished(pb::Finished { reason })) => ("finished", json!({ "reason": reason })),
+        Some(Kind::Wait(pb::Wait {})) => ("wait", json!({})),
+    };
+    json!({ "step": step, "instruction": name, "body": body })
+}
+
+fn standardization(s: pb::Standardization) -> Value {
+    let pb::Standardization { mean, std } = s;
+    json!({ "mean": vector(&mean), "std": vector(&std) })
+}
+
+fn parameters(p: pb::Parameters) -> Value {
+    let pb::Parameters { values } = p;
+    vector(&values)
+}
+
+fn statistics(report: pb::StatisticsReport) -> Value {
+    let pb::StatisticsReport {
+        task_id,
+        step,
+        features,
+        train_rows,
+        holdout_rows,
+        rows_missing_target,
+    } = report;
+    let first: Vec<Value> = features
+        .iter()
+        .take(FIRST_VALUES)
+        .map(|f| {
+            let pb::FeatureStats { count, sum, sum_sq } = f;
+            json!({ "count": count, "sum": number(*sum), "sum_sq": number(*sum_sq) })
+        })
+        .collect();
+    json!({
+        "task_id": task_id,
+        "step": step,
+        "features": { "count": features.len(), "first": first },
+        "train_rows": train_rows,
+        "holdout_rows": holdout_rows,
+        "rows_missing_target": rows_missing_target,
+    })
+}
+
+fn evaluation_counts(counts: pb::EvaluationCounts) -> Value {
+    use pb::evaluation_counts::Kind;
+    let pb::EvaluationCounts { kind } = counts;
+    match kind {
+        None => Value::Null,
+        Some(Kind::Binary(pb::BinaryCounts {
+            n,
+            tp,
+            fp,
+            tn,
+            r#fn,
+            log_loss_sum,
+            pos_hist,
+            neg_hist,
+        })) => json!({
+            "binary": {
+                "n": n, "tp": tp, "fp": fp, "tn": tn, "fn": r#fn,
+                "log_loss_sum": number(log_loss_sum),
+                "pos_hist": histogram(&pos_hist),
+                "neg_hist": histogram(&neg_hist),
+            }
+        }),
+        Some(Kind::Regression(pb::RegressionCounts {
+            n,
+            sse,
+            sae,
+            sum_y,
+            sum_y2,
+        })) => json!({
+            "regression": {
+                "n": n,
+                "sse": number(sse),
+                "sae": number(sae),
+                "sum_y": number(sum_y),
+                "sum_y2": number(sum_y2),
+            }
+        }),
+    }
+}
+
+/// Dimension, L2 norm and first values of a vector.
+fn vector(values: &[f64]) -> Value {
+    let norm = values.iter().map(|v| v * v).sum::<f64>().sqrt();
+    json!({
+        "dimension": values.len(),
+        "l2_norm": number(norm),
+        "first": values.iter().take(FIRST_VALUES).map(|v| number(*v)).collect::<Vec<_>>(),
+    })
+}
+
+/// Length, total and first bins of a histogram.
+fn histogram(bins: &[u64]) -> Value {
+    json!({
+        "bins": bins.len(),
+        "total": bins.iter().map(|&b| u128::from(b)).sum::<u128>().to_string(),
+        "first": &bins[..bins.len().min(FIRST_VALUES)],
+    })
+}
+
+/// Count and first entries of a list of names.
+fn names(list: &[String]) -> Value {
+    json!({ "count": list.len(), "first": &list[..list.len().min(FIRST_NAMES)] })
+}
+
+/// A float as JSON; NaN and infinities as strings (JSON has no such numbers).
+fn number(x: f64) -> Value {
+    serde_json::Number::from_f64(x).map_or_else(|| Value::String(x.to_string()), Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_is_summarised() {
+        let update = pb::ModelUpdate {
+            task_id: "t".into(),
+            step: 4,
+            round: 2,
+            delta: Some(pb::Parameters {
+                values: vec![3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            }),
+            num_rows: 10,
+            train_loss: 0.5,
+            ..pb::ModelUpdate::default()
+        };
+        let decoded = describe_payload("update", &update.encode_to_vec());
+        assert_eq!(decoded.message_type, "medfed.v1.ModelUpdate");
+        assert_eq!(decoded.content["delta"]["dimension"], 7);
+        assert_eq!(decoded.content["delta"]["l2_norm"], 5.0);
+        assert_eq!(
+            decoded.content["delta"]["first"],
+            json!([3.0, 4.0, 0.0, 0.0, 0.0])
+        );
+        let text = crate::render_text(&decoded.content);
+        assert!(text.contains("dimension: 7"), "{text}");
+    }
+
+    #[test]
+    fn instruction_and_task() {
+        let global = pb::Instruction {
+            step: 3,
+            kind: Some(pb::instruction::Kind::Train(pb::TrainRound {
+                round: 1,
+                global: Some(pb::Parameters { values: vec![1.0] }),
+                standardization: None,
+                ..pb::TrainRound::default()
+            })),
+        };
+        let decoded = describe_payload("global-model", &global.encode_to_vec());
+        assert_eq!(decoded.message_type, "medfed.v1.Instruction");
+        assert_eq!(decoded.content["instruction"], "train");
+        let task = pb::JoinResponse {
+            task: Some(pb::TaskSpec {
+                task_id: "sepsis".into(),
+                features: vec!["age".into()],
+                members: vec!["a".into(), "b".into()],
+                ..pb::TaskSpec::default()
+            }),
+        };
+        let decoded = describe_payload("task", &task.encode_to_vec());
+        assert_eq!(decoded.message_type, "medfed.v1.JoinResponse");
+        assert_eq!(decoded.content["task"]["members"]["count"], 2);
+    }
+
+    #[test]
+    fn newton_terms_are_summarised() {
+        let terms = pb::NewtonTermsReport {
+            task_id: "t".into(),
+            round: 2,
+            n: 100,
+            gradient_sum: vec![0.0, 3.0, 4.0],
+            hessian_upper: vec![1.0; 6],
+            ..pb::NewtonTermsReport::default()
+        };
+        let decoded = describe_payload("newton-terms", &terms.encode_to_vec());
+        assert_eq!(decoded.message_type, "medfed.v1.NewtonTermsReport");
+        assert_eq!(decoded.content["gradient_sum"]["l2_norm"], 5.0);
+        assert_eq!(decoded.content["hessian_upper"]["dimension"], 6);
+    }
+
+    #[test]
+    fn unknown_kinds_and_garbage_show_length_and_hex() {
+        let decoded = describe_payload("mystery", &[0xde, 0xad]);
+        assert_eq!(decoded.message_type, "unknown");
+        assert_eq!(decoded.bytes, 2);
+        assert_eq!(decoded.content["hex_prefix"], "dead");
+        let decoded = describe_payload("update", &[0xff; 40]);
+        assert_eq!(decoded.message_type, "unknown");
+        assert_eq!(
+            decoded.content["hex_prefix"].as_str().map(str::len),
+            Some(64)
+        );
+    }
+
+    #[test]
+    fn every_table_kind_is_a_valid_kind() {
+        for (kind, types) in message_types() {
+            assert!(crate::rules::check_kind(kind).is_ok(), "{kind}");
+            assert!(!types.is_empty());
+        }
+    }
+}
