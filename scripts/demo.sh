@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --locked -p medfed-coordinator -p medfed-node -p medfed-certs
+cargo build --release --locked -p medfed-coordinator -p medfed-node -p medfed-certs -p medfed-audit
 bin=target/release
 work=${MEDFED_DEMO_DIR:-demo-run}
 sites=(cleveland hungarian switzerland va)
@@ -38,11 +38,18 @@ for site in "${sites[@]}"; do
     --key-file "$work/$site/vault.key" --create-key --target target
 done
 
+echo "== audit keys: one for the consortium's auditor, one for each hospital's privacy officer"
+"$bin/medfed-audit" keygen --audit-key "$work/run/audit.key"
+for site in "${sites[@]}"; do
+  "$bin/medfed-audit" keygen --audit-key "$work/$site/audit.key"
+done
+
 echo "== the coordinator starts; the hospitals connect out to it"
 pki="$work/pki"
 measured coordinator "$bin/coordinator" run --task examples/heart/task.toml --listen 127.0.0.1:0 \
   --ca "$pki/coordinator/ca.pem" --cert "$pki/coordinator/coordinator.pem" \
   --key "$pki/coordinator/coordinator.key" --out "$work/run" \
+  --signing-key "$pki/coordinator/coordinator.sign.key" --audit-key-file "$work/run/audit.key" \
   --ready-file "$work/run/ready.json" 2> "$work/run/coordinator.log" &
 coordinator=$!
 pids+=("$coordinator")
@@ -56,7 +63,7 @@ address=$(sed -n 's/.*"address": *"\([^"]*\)".*/\1/p' "$work/run/ready.json")
 for site in "${sites[@]}"; do
   measured "node-$site" "$bin/node" run --coordinator "https://$address" --server-name localhost \
     --ca "$pki/$site/ca.pem" --cert "$pki/$site/$site.pem" --key "$pki/$site/$site.key" \
-    --signing-key "$pki/$site/$site.sign.key" \
+    --signing-key "$pki/$site/$site.sign.key" --audit-key-file "$work/$site/audit.key" \
     --vault "$work/$site/$site.vault" --key-file "$work/$site/vault.key" \
     > "$work/$site/node.log" 2>&1 &
   pids+=("$!")
@@ -78,4 +85,13 @@ if [ "${MEDFED_DEMO_MEASURE:-0}" = 1 ]; then
     awk -v name="$(basename "$report" .txt)" -v kib="$kib" 'BEGIN { printf "  %-22s %6.1f MiB\n", name, kib / 1024 }'
   done
 fi
-echo "What each hospital sent is listed in $work/<site>/node.log; the model is $work/run/model.json."
+echo "== the auditor checks the exchange logs"
+"$bin/medfed-audit" verify "$work/run/exchange.log" --audit-key-file "$work/run/audit.key"
+for site in "${sites[@]}"; do
+  "$bin/medfed-audit" verify "$work/$site/exchange.log" --audit-key-file "$work/$site/audit.key"
+  "$bin/medfed-audit" cross-check --node "$work/$site/exchange.log" --coordinator "$work/run/exchange.log" \
+    | tail -n 1
+done
+echo
+echo "What each hospital sent is listed in $work/<site>/node.log and, signed, in $work/<site>/exchange.log;"
+echo "the model is $work/run/model.json."

@@ -6,8 +6,12 @@
 //! - [`state`]: state shared by the service and the orchestrator.
 //! - [`service`]: the gRPC service; authorisation and the mapping of domain
 //!   errors to `tonic::Status` live here only.
-//! - [`orchestrator`]: the sequence of steps (statistics, rounds, baselines,
-//!   evaluation, finish).
+//! - [`exchange`]: the coordinator's exchange log (every message in and
+//!   out, hash-chained and signed, see `medfed-audit`).
+//! - [`orchestrator`]: the sequence of steps (statistics, training,
+//!   baselines, evaluation, finish).
+//! - [`training`]: the training phase by algorithm (FedAvg/FedProx rounds,
+//!   federated Newton, closed form).
 //! - [`report`]: model file, run summary and the final table.
 //! - [`progress`]: progress bar or plain lines.
 //! - [`server`]: wires it all together for `coordinator run`.
@@ -16,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod exchange;
 pub mod orchestrator;
 pub mod progress;
 pub mod report;

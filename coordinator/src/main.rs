@@ -44,6 +44,21 @@ enum Command {
         /// Write {"address": "..."} here once listening, e.g. run/ready.json.
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// The coordinator's Ed25519 signing key (certified in --cert), e.g.
+        /// pki/coordinator/coordinator.sign.key; it signs the exchange log.
+        #[arg(long)]
+        signing_key: PathBuf,
+        /// Audit key file that encrypts the exchange log's payloads (made by
+        /// `medfed-audit keygen --audit-key FILE`); without it the key is read from
+        /// MEDFED_AUDIT_KEY.
+        #[arg(long)]
+        audit_key_file: Option<PathBuf>,
+        /// The exchange log, e.g. run/exchange.log (default: exchange.log in --out).
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
+        /// Flush the exchange log to disk every N entries instead of after each one.
+        #[arg(long, value_name = "N")]
+        audit_sync_every: Option<std::num::NonZeroU32>,
     },
     /// Check a task file without starting anything.
     ///
@@ -87,7 +102,15 @@ fn main() -> ExitCode {
             key,
             out,
             ready_file,
-        } => {
+            signing_key,
+            audit_key_file,
+            audit_log,
+            audit_sync_every,
+        } => (|| {
+            let audit_key = match &audit_key_file {
+                Some(path) => medfed_audit::AuditKey::from_file(path)?,
+                None => medfed_audit::AuditKey::from_env(medfed_audit::AUDIT_KEY_ENV)?,
+            };
             let options = medfed_coordinator::RunOptions {
                 task,
                 listen,
@@ -97,6 +120,13 @@ fn main() -> ExitCode {
                 out_dir: out,
                 ready_file,
                 poll_window: Duration::from_secs(20),
+                signing_key,
+                audit_key,
+                audit_log,
+                sync_policy: audit_sync_every.map_or(
+                    medfed_audit::SyncPolicy::EveryEntry,
+                    medfed_audit::SyncPolicy::Batch,
+                ),
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -111,7 +141,7 @@ fn main() -> ExitCode {
                         .map(|_| ())
                     })
                 })
-        }
+        })(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

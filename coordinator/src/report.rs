@@ -185,6 +185,21 @@ pub struct Summary {
     pub refused_calls: u64,
     /// Wall time from start to the end of evaluation, seconds.
     pub wall_seconds: f64,
+    /// The exchange log of this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange_log: Option<ExchangeLogSummary>,
+}
+
+/// Where the run's exchange log is and how it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExchangeLogSummary {
+    /// The log file.
+    pub path: String,
+    /// Entries this run appended.
+    pub entries_written: u64,
+    /// Hash of the last entry: with it, an auditor can tell that no entry
+    /// was cut from the end of the log.
+    pub last_hash: String,
 }
 
 /// The published model.
@@ -262,6 +277,7 @@ pub fn build(
         refused_handshakes,
         refused_calls,
         wall_seconds,
+        exchange_log: None,
     };
     let model = ModelFile {
         format: "medfed-model/1",

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use medfed_audit::{AuditKey, SigningKey, SyncPolicy};
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_server::FederationServer;
 
 use crate::config::TaskConfig;
+use crate::exchange::Exchange;
 use crate::orchestrator::orchestrate;
 use crate::progress::Progress;
 use crate::report::{self, Summary};
@@ -19,7 +21,7 @@ use crate::service::FederationService;
 use crate::state::Shared;
 
 /// Everything `coordinator run` needs.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// The operator's task file.
     pub task: PathBuf,
@@ -37,6 +39,15 @@ pub struct RunOptions {
     pub ready_file: Option<PathBuf>,
     /// Long-poll window of `NextInstruction`.
     pub poll_window: Duration,
+    /// The coordinator's Ed25519 signing key (certified in `cert`), which
+    /// signs its exchange log.
+    pub signing_key: PathBuf,
+    /// The audit key that encrypts the exchange log's payloads.
+    pub audit_key: AuditKey,
+    /// The exchange log (default: `exchange.log` in `out_dir`).
+    pub audit_log: Option<PathBuf>,
+    /// When the exchange log is flushed to disk.
+    pub sync_policy: SyncPolicy,
 }
 
 /// Runs one task to its end.
@@ -65,10 +76,50 @@ pub async fn run(
         report::write_json(path, &serde_json::json!({ "address": address.to_string() }))?;
     }
 
+    // Who we are, and the key that signs our exchange log: the one our
+    // certificate certifies, so an auditor needs only the consortium CA.
+    let leaf = medfed_tls::load_certs(&options.cert)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("{} holds no certificate", options.cert.display()))?;
+    let name = medfed_tls::identity_from_der(&leaf)?;
+    let signing = SigningKey::from_file(&options.signing_key)?;
+    let certified = medfed_tls::signing_key_from_der(&leaf)?;
+    if certified != Some(*signing.public_key().as_bytes()) {
+        bail!(
+            "the signing key {} is not the one certified in {}",
+            options.signing_key.display(),
+            options.cert.display()
+        );
+    }
+    let log_path = options
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| options.out_dir.join("exchange.log"));
+    let (exchange, repair) = Exchange::open(
+        &log_path,
+        &config.task.task_id,
+        &name,
+        &signing,
+        &options.audit_key,
+        options.sync_policy,
+    )
+    .with_context(|| format!("cannot open the exchange log {}", log_path.display()))?;
+    if let Some(repair) = repair {
+        tracing::warn!(
+            log = %log_path.display(),
+            bytes_cut = repair.bytes_cut,
+            "the exchange log ended in a torn entry; cut it and recorded the repair"
+        );
+    }
+    let exchange = Arc::new(exchange);
+
     let shared = Shared::new(config.task.clone(), config.max_update_norm);
     let service = FederationServer::new(FederationService::new(
         Arc::clone(&shared),
         options.poll_window,
+        Arc::clone(&exchange),
+        name,
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -99,9 +150,12 @@ pub async fn run(
         Err(e) => tracing::warn!(error = %e, "server task failed"),
     }
     let outcome = outcome?;
+    exchange
+        .sync()
+        .with_context(|| format!("cannot flush the exchange log {}", log_path.display()))?;
 
     let refused_calls = shared.lock().refused_calls;
-    let (summary, model) = report::build(
+    let (mut summary, model) = report::build(
         &config.task,
         strategy.name(),
         &outcome,
@@ -109,6 +163,11 @@ pub async fn run(
         refused_calls,
         started.elapsed().as_secs_f64(),
     );
+    summary.exchange_log = Some(report::ExchangeLogSummary {
+        path: log_path.display().to_string(),
+        entries_written: exchange.entries(),
+        last_hash: exchange.last_hash(),
+    });
     let model_path = options.out_dir.join("model.json");
     let summary_path = options.out_dir.join("summary.json");
     report::write_json(&model_path, &model)?;

@@ -16,21 +16,67 @@ use prost::Message;
 use ring::signature::{ED25519, UnparsedPublicKey};
 use tonic::{Request, Response, Status};
 
+use medfed_audit::Direction;
+
+use crate::exchange::Exchange;
 use crate::state::{Shared, SubmitError};
 
 /// The `medfed.v1.Federation` service.
 pub struct FederationService {
     shared: Arc<Shared>,
     poll_window: Duration,
+    exchange: Arc<Exchange>,
+    /// This coordinator's identity (certificate Common Name).
+    name: String,
 }
 
 impl FederationService {
-    /// A service over `shared`; a long poll returns `Wait` after `poll_window`.
-    pub fn new(shared: Arc<Shared>, poll_window: Duration) -> Self {
+    /// A service over `shared` that logs every exchange to `exchange`; a
+    /// long poll returns `Wait` after `poll_window`.
+    pub fn new(
+        shared: Arc<Shared>,
+        poll_window: Duration,
+        exchange: Arc<Exchange>,
+        name: String,
+    ) -> Self {
         FederationService {
             shared,
             poll_window,
+            exchange,
+            name,
         }
+    }
+
+    /// Appends a message to the exchange log; a message that cannot be
+    /// logged is not exchanged.
+    fn log(
+        &self,
+        direction: Direction,
+        peer: &str,
+        kind: &str,
+        round: u32,
+        bytes: &[u8],
+        member_signature: Option<&[u8]>,
+    ) -> Result<(), Status> {
+        self.exchange
+            .record(direction, peer, kind, round, bytes, member_signature)
+            .map_err(|error| {
+                tracing::error!(%error, peer, kind, "cannot append to the exchange log");
+                Status::unavailable("the coordinator cannot write its exchange log; try again")
+            })
+    }
+
+    /// Logs a refusal sent to `peer` and returns the status.
+    fn log_refusal(&self, peer: &str, status: Status) -> Status {
+        let _ = self.log(
+            Direction::Out,
+            peer,
+            "refusal",
+            0,
+            status.message().as_bytes(),
+            None,
+        );
+        status
     }
 
     /// The calling member's identity, or the status that refuses the call.
@@ -49,10 +95,13 @@ impl FederationService {
         } else {
             self.shared.lock().refused_calls += 1;
             tracing::warn!(call, peer = %identity, "refused a call from a certificate that is not on the member list");
-            Err(Status::permission_denied(format!(
-                "{identity} is not a member of task {}",
-                self.shared.task.task_id
-            )))
+            Err(self.log_refusal(
+                &identity,
+                Status::permission_denied(format!(
+                    "{identity} is not a member of task {}",
+                    self.shared.task.task_id
+                )),
+            ))
         }
     }
 
@@ -63,32 +112,17 @@ impl FederationService {
         &self,
         request: Request<pb::Signed>,
         call: &str,
+        kind: &str,
+        round_of: fn(&M) -> u32,
     ) -> Result<Opened<M>, Status> {
         let member = self.member(&request, call)?;
-        let key = request
-            .peer_certs()
-            .and_then(|certs| certs.first().cloned())
-            .map(|leaf| medfed_tls::signing_key_from_der(&leaf));
-        let key = match key {
-            Some(Ok(Some(key))) => key,
-            Some(Ok(None)) | None => {
-                return Err(self.refuse(
-                    &member,
-                    call,
-                    Status::permission_denied(format!(
-                        "the certificate of {member} certifies no signing key; \
-                         re-enrol with `medfed-certs request`"
-                    )),
-                ));
-            }
-            Some(Err(error)) => {
-                return Err(self.refuse(
-                    &member,
-                    call,
-                    Status::permission_denied(error.to_string()),
-                ));
-            }
-        };
+        let key = self.certified_key(&request, &member, call)?;
+        if let Err(error) = self.exchange.bind(&member, key) {
+            tracing::error!(%error, "cannot append to the exchange log");
+            return Err(Status::unavailable(
+                "the coordinator cannot write its exchange log; try again",
+            ));
+        }
         let pb::Signed { body, signature } = request.into_inner();
         if UnparsedPublicKey::new(&ED25519, key)
             .verify(&body, &signature)
@@ -103,15 +137,27 @@ impl FederationService {
                 )),
             ));
         }
-        let message = M::decode(body.as_slice()).map_err(|error| {
-            self.refuse(
-                &member,
-                call,
-                Status::invalid_argument(format!(
-                    "the signed body is not a valid message: {error}"
-                )),
-            )
-        })?;
+        let message = match M::decode(body.as_slice()) {
+            Ok(message) => message,
+            Err(error) => {
+                self.log(Direction::In, &member, kind, 0, &body, Some(&signature))?;
+                return Err(self.refuse(
+                    &member,
+                    call,
+                    Status::invalid_argument(format!(
+                        "the signed body is not a valid message: {error}"
+                    )),
+                ));
+            }
+        };
+        self.log(
+            Direction::In,
+            &member,
+            kind,
+            round_of(&message),
+            &body,
+            Some(&signature),
+        )?;
         Ok(Opened {
             member,
             message,
@@ -120,7 +166,34 @@ impl FederationService {
         })
     }
 
-    /// Counts and logs a refused call.
+    /// The Ed25519 signing key the caller's certificate certifies.
+    fn certified_key<T>(
+        &self,
+        request: &Request<T>,
+        member: &str,
+        call: &str,
+    ) -> Result<[u8; 32], Status> {
+        let key = request
+            .peer_certs()
+            .and_then(|certs| certs.first().cloned())
+            .map(|leaf| medfed_tls::signing_key_from_der(&leaf));
+        match key {
+            Some(Ok(Some(key))) => Ok(key),
+            Some(Ok(None)) | None => Err(self.refuse(
+                member,
+                call,
+                Status::permission_denied(format!(
+                    "the certificate of {member} certifies no signing key; \
+                     re-enrol with `medfed-certs request`"
+                )),
+            )),
+            Some(Err(error)) => {
+                Err(self.refuse(member, call, Status::permission_denied(error.to_string())))
+            }
+        }
+    }
+
+    /// Counts and logs a refused call (in the exchange log too).
     fn refuse(&self, member: &str, call: &str, status: Status) -> Status {
         self.shared.lock().refused_calls += 1;
         tracing::warn!(
@@ -129,7 +202,7 @@ impl FederationService {
             reason = status.message(),
             "refused a call"
         );
-        status
+        self.log_refusal(member, status)
     }
 
     fn check_task(&self, task_id: &str) -> Result<(), Status> {
@@ -175,21 +248,51 @@ impl pb::federation_server::Federation for FederationService {
         request: Request<pb::JoinRequest>,
     ) -> Result<Response<pb::JoinResponse>, Status> {
         let member = self.member(&request, "join")?;
+        let key = self.certified_key(&request, &member, "join")?;
+        let join = request.into_inner();
+        self.log(
+            Direction::In,
+            &member,
+            "join",
+            0,
+            &join.encode_to_vec(),
+            None,
+        )?;
         let pb::JoinRequest {
             task_id,
             protocol_version,
-        } = request.into_inner();
-        self.check_task(&task_id)?;
+        } = join;
+        self.check_task(&task_id)
+            .map_err(|status| self.log_refusal(&member, status))?;
         if protocol_version != PROTOCOL_VERSION {
-            return Err(Status::failed_precondition(format!(
-                "node speaks protocol version {protocol_version}, coordinator speaks {PROTOCOL_VERSION}"
-            )));
+            return Err(self.log_refusal(
+                &member,
+                Status::failed_precondition(format!(
+                    "node speaks protocol version {protocol_version}, coordinator speaks {PROTOCOL_VERSION}"
+                )),
+            ));
+        }
+        if let Err(error) = self.exchange.bind(&member, key) {
+            tracing::error!(%error, "cannot append to the exchange log");
+            return Err(Status::unavailable(
+                "the coordinator cannot write its exchange log; try again",
+            ));
         }
         tracing::info!(peer = %member, "member joined");
-        self.shared.join(&member);
-        Ok(Response::new(pb::JoinResponse {
+        let response = pb::JoinResponse {
             task: Some(task_to_pb(&self.shared.task)),
-        }))
+            coordinator: self.name.clone(),
+        };
+        self.log(
+            Direction::Out,
+            &member,
+            "task",
+            0,
+            &response.encode_to_vec(),
+            None,
+        )?;
+        self.shared.join(&member);
+        Ok(Response::new(response))
     }
 
     async fn next_instruction(
@@ -217,11 +320,22 @@ impl pb::federation_server::Federation for FederationService {
                 instruction: Instruction::Wait,
             }),
         };
+        let instruction = step_to_pb(&step);
+        if !matches!(step.instruction, Instruction::Wait) {
+            self.log(
+                Direction::Out,
+                &member,
+                step.kind(),
+                step.round(),
+                &instruction.encode_to_vec(),
+                None,
+            )?;
+        }
         if matches!(step.instruction, Instruction::Finished { .. }) {
             self.shared.lock().told_finished.insert(member);
             self.shared.progress.notify_waiters();
         }
-        Ok(Response::new(step_to_pb(&step)))
+        Ok(Response::new(instruction))
     }
 
     async fn submit_statistics(
@@ -229,13 +343,14 @@ impl pb::federation_server::Federation for FederationService {
         request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_statistics";
-        let opened = self.open_signed::<pb::StatisticsReport>(request, call)?;
+        let opened =
+            self.open_signed::<pb::StatisticsReport>(request, call, "statistics", |_| 0)?;
         let member = opened.member;
         let report = statistics_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| refuse_wire(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_statistics(&member, report)
-            .map_err(|e| refuse_submit(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -244,13 +359,13 @@ impl pb::federation_server::Federation for FederationService {
         request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_update";
-        let opened = self.open_signed::<pb::ModelUpdate>(request, call)?;
+        let opened = self.open_signed::<pb::ModelUpdate>(request, call, "update", |m| m.round)?;
         let member = opened.member;
         let update = update_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| refuse_wire(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_update(&member, update)
-            .map_err(|e| refuse_submit(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -259,13 +374,13 @@ impl pb::federation_server::Federation for FederationService {
         request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_baseline";
-        let opened = self.open_signed::<pb::BaselineModel>(request, call)?;
+        let opened = self.open_signed::<pb::BaselineModel>(request, call, "baseline", |_| 0)?;
         let member = opened.member;
         let baseline = baseline_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| refuse_wire(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_baseline(&member, baseline)
-            .map_err(|e| refuse_submit(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -274,7 +389,8 @@ impl pb::federation_server::Federation for FederationService {
         request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_evaluation";
-        let opened = self.open_signed::<pb::EvaluationReport>(request, call)?;
+        let opened =
+            self.open_signed::<pb::EvaluationReport>(request, call, "evaluation", |_| 0)?;
         let member = opened.member;
         let models = self.shared.evaluation_models();
         if models == 0 {
@@ -283,10 +399,10 @@ impl pb::federation_server::Federation for FederationService {
             ));
         }
         let report = evaluation_from_pb(opened.message, &self.shared.task, models)
-            .map_err(|e| refuse_wire(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_evaluation(&member, report)
-            .map_err(|e| refuse_submit(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -295,13 +411,14 @@ impl pb::federation_server::Federation for FederationService {
         request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_newton_terms";
-        let opened = self.open_signed::<pb::NewtonTermsReport>(request, call)?;
+        let opened =
+            self.open_signed::<pb::NewtonTermsReport>(request, call, "newton-terms", |m| m.round)?;
         let member = opened.member;
         let report = newton_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| refuse_wire(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_newton(&member, report)
-            .map_err(|e| refuse_submit(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -310,13 +427,14 @@ impl pb::federation_server::Federation for FederationService {
         request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_normal_terms";
-        let opened = self.open_signed::<pb::NormalTermsReport>(request, call)?;
+        let opened =
+            self.open_signed::<pb::NormalTermsReport>(request, call, "normal-terms", |_| 1)?;
         let member = opened.member;
         let report = normal_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| refuse_wire(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_normal(&member, report)
-            .map_err(|e| refuse_submit(&member, call, e))?;
+            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
         Ok(Response::new(pb::Ack {}))
     }
 }

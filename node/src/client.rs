@@ -23,8 +23,10 @@ use medfed_wire::{PROTOCOL_VERSION, Task, pb};
 use tonic::transport::Channel;
 
 use crate::data::SiteData;
-use crate::signing::SigningKey;
+use crate::ledger::Ledger;
 use crate::work::{Answer, answer};
+use medfed_audit::{AuditKey, Signature, SigningKey};
+use prost::Message;
 
 /// Everything `node run` needs.
 #[derive(Debug)]
@@ -39,8 +41,14 @@ pub struct RunOptions {
     pub cert: PathBuf,
     /// This hospital's private key.
     pub key: PathBuf,
-    /// This hospital's Ed25519 signing key (certified in `cert`).
+    /// This hospital's Ed25519 signing key (certified in `cert`): signs
+    /// every submission and the exchange log.
     pub signing_key: PathBuf,
+    /// The exchange log.
+    pub audit_log: PathBuf,
+    /// The audit key file that encrypts the exchange log's payloads (`None`:
+    /// the `MEDFED_AUDIT_KEY` environment variable).
+    pub audit_key_file: Option<PathBuf>,
     /// The encrypted vault.
     pub vault: PathBuf,
     /// The vault key.
@@ -101,6 +109,7 @@ struct Session<'a> {
     client: Option<FederationClient<Channel>>,
     me: String,
     reconnects: u32,
+    ledger: Ledger,
 }
 
 impl Session<'_> {
@@ -130,18 +139,25 @@ impl Session<'_> {
                 let mut client = FederationClient::new(channel)
                     .max_decoding_message_size(MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(MAX_MESSAGE_BYTES);
-                let joined = client
-                    .join(pb::JoinRequest {
-                        task_id: self.options.task_id.clone().unwrap_or_default(),
-                        protocol_version: PROTOCOL_VERSION,
-                    })
-                    .await?
-                    .into_inner();
-                Ok::<_, tonic::Status>((client, joined))
+                let request = pb::JoinRequest {
+                    task_id: self.options.task_id.clone().unwrap_or_default(),
+                    protocol_version: PROTOCOL_VERSION,
+                };
+                let joined = client.join(request.clone()).await?.into_inner();
+                Ok::<_, tonic::Status>((client, request, joined))
             };
             match attempt.await {
-                Ok((client, joined)) => {
+                Ok((client, request, joined)) => {
                     self.client = Some(client);
+                    let task_id = joined
+                        .task
+                        .as_ref()
+                        .map(|t| t.task_id.clone())
+                        .unwrap_or_default();
+                    self.ledger.joined(&task_id, &joined.coordinator)?;
+                    self.ledger
+                        .sent("join", 0, &request.encode_to_vec(), None)?;
+                    self.ledger.received("task", 0, &joined.encode_to_vec())?;
                     let task = task_from_pb(joined.task.context("the coordinator sent no task")?)
                         .context("the coordinator sent an invalid task")?;
                     return Ok(task);
@@ -232,7 +248,32 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         .with_context(|| format!("{} holds no certificate", options.cert.display()))?;
     let me = medfed_tls::identity_from_der(leaf)?;
     let signer = SigningKey::from_file(&options.signing_key)?;
-    signer.check_certified(medfed_tls::signing_key_from_der(leaf)?, &options.cert)?;
+    if medfed_tls::signing_key_from_der(leaf)? != Some(*signer.public_key().as_bytes()) {
+        anyhow::bail!(
+            "the signing key {} is not the one certified in {}: use the .sign.key made \
+             together with that certificate's request",
+            options.signing_key.display(),
+            options.cert.display()
+        );
+    }
+    let audit_key = match &options.audit_key_file {
+        Some(path) => AuditKey::from_file(path)?,
+        None => AuditKey::from_env(medfed_audit::AUDIT_KEY_ENV)?,
+    };
+    let (ledger, repair) = Ledger::open(&options.audit_log, &me, &signer, &audit_key)
+        .with_context(|| {
+            format!(
+                "cannot open the exchange log {}",
+                options.audit_log.display()
+            )
+        })?;
+    if let Some(repair) = repair {
+        println!(
+            "{me}: the exchange log {} ended in a torn entry; cut {} bytes and recorded the repair",
+            options.audit_log.display(),
+            repair.bytes_cut
+        );
+    }
     let tls = medfed_tls::client_config(&options.ca, &options.cert, &options.key)
         .context("cannot set up TLS")?;
     let mut session = Session {
@@ -241,6 +282,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         client: None,
         me: me.clone(),
         reconnects: 0,
+        ledger,
     };
     if let Some(factor) = options.danger_update_scale {
         eprintln!(
@@ -286,10 +328,14 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 return Err(status_error(status)).context("the coordinator stopped answering");
             }
         };
+        let raw = instruction.encode_to_vec();
         let step = step_from_pb(instruction, &task)
             .context("the coordinator sent an invalid instruction")?;
         if step.step <= after_step {
             continue;
+        }
+        if !matches!(step.instruction, medfed_wire::Instruction::Wait) {
+            session.ledger.received(step.kind(), step.round(), &raw)?;
         }
         let (line, outcome) = match answer(&mut site, &task, &step)? {
             Answer::Nothing => {
@@ -308,7 +354,13 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     stats.features.len(),
                     stats.train_rows
                 );
-                let sent = signed(&signer, &statistics_to_pb(&stats, &task_id));
+                let sent = signed(
+                    &signer,
+                    &mut session.ledger,
+                    "statistics",
+                    0,
+                    &statistics_to_pb(&stats, &task_id),
+                )?;
                 (line, session.client().submit_statistics(sent).await)
             }
             Answer::Update(mut update) => {
@@ -322,7 +374,13 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     update.delta.dot(&update.delta).sqrt(),
                     update.num_rows
                 );
-                let sent = signed(&signer, &update_to_pb(&update, &task_id));
+                let sent = signed(
+                    &signer,
+                    &mut session.ledger,
+                    "update",
+                    update.round,
+                    &update_to_pb(&update, &task_id),
+                )?;
                 (line, session.client().submit_update(sent).await)
             }
             Answer::Newton(report) => {
@@ -335,7 +393,13 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     "sent Newton terms for round {round}: loss, gradient ({d} values) and \
                      Hessian ({d}x{d}) sums over {n} rows"
                 );
-                let sent = signed(&signer, &newton_to_pb(&report, &task_id));
+                let sent = signed(
+                    &signer,
+                    &mut session.ledger,
+                    "newton-terms",
+                    report.round,
+                    &newton_to_pb(&report, &task_id),
+                )?;
                 (line, session.client().submit_newton_terms(sent).await)
             }
             Answer::Normal(report) => {
@@ -343,7 +407,13 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 let line = format!(
                     "sent normal-equation terms: X'X ({d}x{d}), X'y, y'y sums over {n} rows"
                 );
-                let sent = signed(&signer, &normal_to_pb(&report, &task_id));
+                let sent = signed(
+                    &signer,
+                    &mut session.ledger,
+                    "normal-terms",
+                    1,
+                    &normal_to_pb(&report, &task_id),
+                )?;
                 (line, session.client().submit_normal_terms(sent).await)
             }
             Answer::Baseline(model) => {
@@ -352,7 +422,13 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     model.model.len(),
                     model.num_rows
                 );
-                let sent = signed(&signer, &baseline_to_pb(&model, &task_id));
+                let sent = signed(
+                    &signer,
+                    &mut session.ledger,
+                    "baseline",
+                    0,
+                    &baseline_to_pb(&model, &task_id),
+                )?;
                 (line, session.client().submit_baseline(sent).await)
             }
             Answer::Evaluation(evaluation) => {
@@ -361,10 +437,23 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     evaluation.models.len(),
                     site.holdout.y.len()
                 );
-                let sent = signed(&signer, &evaluation_to_pb(&evaluation, &task_id));
+                let sent = signed(
+                    &signer,
+                    &mut session.ledger,
+                    "evaluation",
+                    0,
+                    &evaluation_to_pb(&evaluation, &task_id),
+                )?;
                 (line, session.client().submit_evaluation(sent).await)
             }
         };
+        if let Err(status) = &outcome
+            && !connection_lost(status)
+        {
+            session
+                .ledger
+                .received("refusal", 0, status.message().as_bytes())?;
+        }
         match delivered(outcome)? {
             Delivered::Accepted => {
                 println!("{me}: {line}");
@@ -386,11 +475,22 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
     }
 }
 
-/// `message` encoded and signed with the hospital's signing key.
-fn signed(signer: &SigningKey, message: &impl prost::Message) -> pb::Signed {
+/// `message` encoded and signed with the hospital's signing key, and
+/// recorded in its exchange log before it leaves.
+fn signed(
+    signer: &SigningKey,
+    ledger: &mut Ledger,
+    kind: &str,
+    round: u32,
+    message: &impl Message,
+) -> anyhow::Result<pb::Signed> {
     let body = message.encode_to_vec();
-    let signature = signer.sign(&body);
-    pb::Signed { body, signature }
+    let signature: Signature = signer.sign(&body);
+    ledger.sent(kind, round, &body, Some(signature))?;
+    Ok(pb::Signed {
+        body,
+        signature: signature.as_bytes().to_vec(),
+    })
 }
 
 /// A gRPC status as an error that says what the coordinator said.

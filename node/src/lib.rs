@@ -8,7 +8,8 @@
 //! - [`data`]: the task's columns taken from the vault, split into training
 //!   and held-out rows, standardised with the global statistics.
 //! - [`work`]: what the node computes for each instruction.
-//! - [`signing`]: the hospital's Ed25519 key that signs every submission.
+//! - [`ledger`]: the hospital's own exchange log of everything sent and
+//!   received.
 //! - [`client`]: the outbound gRPC loop.
 
 #![forbid(unsafe_code)]
@@ -17,5 +18,5 @@
 pub mod client;
 pub mod data;
 pub mod import;
-pub mod signing;
+pub mod ledger;
 pub mod work;

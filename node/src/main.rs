@@ -67,6 +67,15 @@ enum Command {
         /// This hospital's Ed25519 signing key (<name>.sign.key from `medfed-certs request`).
         #[arg(long)]
         signing_key: PathBuf,
+        /// The exchange log of everything sent and received (default: exchange.log
+        /// beside the vault).
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
+        /// Audit key file that encrypts the exchange log's payloads (made by
+        /// `medfed-audit keygen --audit-key FILE`); without it the key is read from
+        /// MEDFED_AUDIT_KEY.
+        #[arg(long)]
+        audit_key_file: Option<PathBuf>,
         /// The encrypted vault.
         #[arg(long)]
         vault: PathBuf,
@@ -131,6 +140,8 @@ fn main() -> ExitCode {
             cert,
             key,
             signing_key,
+            audit_log,
+            audit_key_file,
             vault,
             key_file,
             task_id,
@@ -138,6 +149,12 @@ fn main() -> ExitCode {
             danger_scale_updates,
         } => (|| {
             let vault_key = KeySource::from_flag(key_file).load(false)?;
+            let audit_log = audit_log.unwrap_or_else(|| {
+                vault
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("exchange.log")
+            });
             let options = medfed_node::client::RunOptions {
                 coordinator,
                 server_name,
@@ -145,6 +162,8 @@ fn main() -> ExitCode {
                 cert,
                 key,
                 signing_key,
+                audit_log,
+                audit_key_file,
                 vault,
                 vault_key,
                 task_id,

@@ -288,7 +288,20 @@ impl Federation {
                     .arg("--create-key")
                     .args(&self.import_args),
             );
+            // The hospital's privacy officer holds the key to its exchange log.
+            run_ok(
+                Command::new(bin("medfed-audit"))
+                    .args(["keygen", "--audit-key"])
+                    .arg(site_dir.join("audit.key")),
+            );
         }
+        // The consortium's auditor holds the key to the coordinator's log.
+        let coordinator_audit_key = root.join("coordinator-audit.key");
+        run_ok(
+            Command::new(bin("medfed-audit"))
+                .args(["keygen", "--audit-key"])
+                .arg(&coordinator_audit_key),
+        );
 
         let run_dir = root.join("run");
         fs::create_dir_all(&run_dir).expect("run dir");
@@ -309,6 +322,10 @@ impl Federation {
                 .arg(pki.join("coordinator/coordinator.pem"))
                 .arg("--key")
                 .arg(pki.join("coordinator/coordinator.key"))
+                .arg("--signing-key")
+                .arg(pki.join("coordinator/coordinator.sign.key"))
+                .arg("--audit-key-file")
+                .arg(&coordinator_audit_key)
                 .arg("--out")
                 .arg(&run_dir)
                 .arg("--ready-file")
@@ -357,6 +374,8 @@ impl Federation {
                     .arg(site_dir.join("records.vault"))
                     .arg("--key-file")
                     .arg(site_dir.join("vault.key"))
+                    .arg("--audit-key-file")
+                    .arg(site_dir.join("audit.key"))
                     .args(&p.args)
                     .stdout(fs::File::create(&out).expect("stdout file"))
                     .stderr(fs::File::create(&err).expect("stderr file"))

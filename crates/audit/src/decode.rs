@@ -158,8 +158,9 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
             json!({ "task_id": task_id, "protocol_version": protocol_version })
         }
         Type::JoinResponse => {
-            let pb::JoinResponse { task } = pb::JoinResponse::decode(bytes).map_err(error)?;
-            json!({ "task": task.map(task_spec) })
+            let pb::JoinResponse { task, coordinator } =
+                pb::JoinResponse::decode(bytes).map_err(error)?;
+            json!({ "task": task.map(task_spec), "coordinator": coordinator })
         }
         Type::TaskSpec => task_spec(pb::TaskSpec::decode(bytes).map_err(error)?),
         Type::Instruction => instruction(pb::Instruction::decode(bytes).map_err(error)?),

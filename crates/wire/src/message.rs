@@ -52,6 +52,32 @@ pub struct Step {
     pub instruction: Instruction,
 }
 
+impl Step {
+    /// The exchange-log kind of this instruction (`train`, `newton-round`,
+    /// ...), as `medfed-audit` decodes it.
+    pub fn kind(&self) -> &'static str {
+        match self.instruction {
+            Instruction::CollectStatistics => "collect-statistics",
+            Instruction::Train { .. } => "train",
+            Instruction::Newton { .. } => "newton-round",
+            Instruction::Normal { .. } => "normal-equations",
+            Instruction::Baseline { .. } => "train-baseline",
+            Instruction::Evaluate { .. } => "evaluate",
+            Instruction::Finished { .. } => "finished",
+            Instruction::Wait => "wait",
+        }
+    }
+
+    /// The training round this instruction belongs to (0 outside rounds).
+    pub fn round(&self) -> u32 {
+        match self.instruction {
+            Instruction::Train { round, .. } | Instruction::Newton { round, .. } => round,
+            Instruction::Normal { .. } => 1,
+            _ => 0,
+        }
+    }
+}
+
 /// What the coordinator asks of the nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Instruction {
