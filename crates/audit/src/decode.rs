@@ -526,6 +526,7 @@ mod tests {
                 members: vec!["a".into(), "b".into()],
                 ..pb::TaskSpec::default()
             }),
+            coordinator: "coordinator".into(),
         };
         let decoded = describe_payload("task", &task.encode_to_vec());
         assert_eq!(decoded.message_type, "medfed.v1.JoinResponse");
