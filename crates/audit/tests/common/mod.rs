@@ -173,6 +173,7 @@ impl Federation {
                 members: vec![NODE.into(), OTHER.into()],
                 ..pb::TaskSpec::default()
             }),
+            coordinator: COORDINATOR.into(),
         }
         .encode_to_vec();
         c.append(&msg(0, Direction::Out, NODE, "task", &task, None))?;
