@@ -5,6 +5,8 @@
 # and print the comparison table. Everything lands in ./demo-run (or $MEDFED_DEMO_DIR).
 # With MEDFED_DEMO_MEASURE=1, every process runs under `/usr/bin/time -v` and its
 # resource report (peak RSS, CPU time) lands in demo-run/measure/<process>.txt.
+# MEDFED_DEMO_AUDIT_SYNC_EVERY=N makes the coordinator flush its exchange log every N
+# entries instead of after each one (to measure what the per-entry fsync costs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +52,7 @@ measured coordinator "$bin/coordinator" run --task examples/heart/task.toml --li
   --ca "$pki/coordinator/ca.pem" --cert "$pki/coordinator/coordinator.pem" \
   --key "$pki/coordinator/coordinator.key" --out "$work/run" \
   --signing-key "$pki/coordinator/coordinator.sign.key" --audit-key-file "$work/run/audit.key" \
+  ${MEDFED_DEMO_AUDIT_SYNC_EVERY:+--audit-sync-every "$MEDFED_DEMO_AUDIT_SYNC_EVERY"} \
   --ready-file "$work/run/ready.json" 2> "$work/run/coordinator.log" &
 coordinator=$!
 pids+=("$coordinator")
