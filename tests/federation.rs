@@ -169,6 +169,69 @@ fn four_heart_sites_reach_the_pooled_optimum_with_federated_newton() {
 }
 
 #[test]
+fn per_column_preprocessing_is_applied_identically_at_every_site() {
+    // Switzerland records cholesterol as 0 in every row (unknown), VA in
+    // some: declared unknown, filled with the global median, flagged by an
+    // indicator. Chest-pain type and thal are codes, one-hot encoded.
+    let mut task = heart_task(&SITES, 10, false, "newton");
+    task.push_str(
+        r#"
+[[columns]]
+name = "chol"
+unknown_values = [0]
+missing = "median"
+missing_indicator = true
+
+[[columns]]
+name = "cp"
+categories = [1, 2, 3, 4]
+
+[[columns]]
+name = "thal"
+categories = [3, 6, 7]
+missing_indicator = true
+
+[[columns]]
+name = "ca"
+missing = "median"
+
+[[columns]]
+name = "oldpeak"
+transform = "min_max"
+"#,
+    );
+    let run = Federation::heart(&SITES, task.clone()).run();
+    check_all_finished(&run);
+    let summary = run.summary.as_ref().expect("summary.json");
+    let model = run.model.as_ref().expect("model.json");
+    let design: Vec<&str> = model["design_columns"]
+        .as_array()
+        .expect("design columns")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    for name in ["cp=1", "cp=4", "thal=7", "chol_missing", "thal_missing"] {
+        assert!(design.contains(&name), "{name} not in {design:?}");
+    }
+    assert_eq!(design.len() + 1, parameters(&run).len());
+    // The run reports what it noticed about the columns, site by site.
+    let notes = summary["notes"].to_string();
+    assert!(
+        notes.contains("switzerland") && notes.contains("chol"),
+        "{notes}"
+    );
+    assert!(notes.contains("approximate global median"), "{notes}");
+
+    let csvs: Vec<_> = SITES.iter().map(|s| heart_csv(s)).collect();
+    let pooled = pooled_fit(&task, &csvs);
+    let difference = max_relative_difference(&parameters(&run), &pooled.params.to_vec(), 1e-2);
+    println!("with per-column preprocessing: max relative coefficient difference {difference:.2e}");
+    assert!(difference < 1e-6, "{difference}");
+    let auc = f64_at(summary, "/federated/overall/auc");
+    assert!(auc >= 0.85, "{auc}");
+}
+
+#[test]
 fn fedavg_comes_close_to_the_pooled_fit() {
     let task = heart_task(&SITES, 30, false, "fedavg");
     let run = Federation::heart(&SITES, task.clone()).run();

@@ -47,6 +47,10 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct TaskFile {
     task: TaskSection,
+    /// Per-feature preprocessing; features not listed are standardised and
+    /// their missing values filled with the global mean.
+    #[serde(default)]
+    columns: Vec<medfed_model::ColumnSpec>,
     #[serde(default)]
     training: TrainingSection,
     #[serde(default)]
@@ -281,10 +285,38 @@ impl TaskConfig {
         };
         let TaskFile {
             task,
+            columns: specs,
             training,
             evaluation,
             timeouts,
         } = file;
+        for (i, spec) in specs.iter().enumerate() {
+            if !task.features.contains(&spec.name) {
+                return Err(invalid(
+                    &format!("columns[{i}].name"),
+                    format!("{:?} is not one of task.features", spec.name),
+                ));
+            }
+            if specs[..i].iter().any(|s| s.name == spec.name) {
+                return Err(invalid(
+                    &format!("columns[{i}].name"),
+                    format!("{:?} is specified twice", spec.name),
+                ));
+            }
+            spec.validate()
+                .map_err(|e| invalid(&format!("columns[{i}] ({})", spec.name), e.to_string()))?;
+        }
+        let columns: Vec<medfed_model::ColumnSpec> = task
+            .features
+            .iter()
+            .map(|f| {
+                specs
+                    .iter()
+                    .find(|s| &s.name == f)
+                    .cloned()
+                    .unwrap_or_else(|| medfed_model::ColumnSpec::numeric(f.clone()))
+            })
+            .collect();
         for (key, names) in [
             ("task.members", &task.members),
             ("task.features", &task.features),
@@ -308,6 +340,7 @@ impl TaskConfig {
         let task = Task {
             task_id: task.id,
             features: task.features,
+            columns,
             target: task.target,
             model: task.model,
             l2: training.l2,

@@ -7,7 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use medfed_aggregate::Strategy;
-use medfed_model::{FeatureNote, FeatureStats, Standardization};
+use medfed_model::FittedPreprocessor;
+use medfed_model::preprocess::{
+    ColumnHistogram, ColumnSummary, DEFAULT_MEDIAN_BINS, HistogramPlan, Impute, merge_summaries,
+    summary_notes,
+};
 use medfed_wire::{EvaluationCounts, Instruction, Step};
 use ndarray::Array1;
 
@@ -79,8 +83,8 @@ pub struct RoundRecord {
 
 /// Everything a finished run produced.
 pub struct Outcome {
-    /// Global standardisation.
-    pub standardization: Standardization,
+    /// The global preprocessing every site applied.
+    pub preprocessing: FittedPreprocessor,
     /// Features that were all missing or constant, by name.
     pub notes: Vec<String>,
     /// Final global parameters.
@@ -152,33 +156,75 @@ pub async fn orchestrate(
     let Collecting::Statistics { reports, .. } = shared.take_collected() else {
         unreachable!("the statistics step collects statistics");
     };
-    let mut merged = vec![FeatureStats::default(); task.features.len()];
+    let mut merged: Vec<ColumnSummary> = task.columns.iter().map(ColumnSummary::empty).collect();
     let mut train_rows = Vec::new();
+    let mut notes = Vec::new();
+    let statistics_error = |e: medfed_model::ModelError| RunError::Statistics(e.to_string());
     for (member, report) in &reports {
-        for (total, site) in merged.iter_mut().zip(&report.features) {
-            total.merge(site);
-        }
+        merge_summaries(&mut merged, &report.summaries).map_err(statistics_error)?;
         train_rows.push((member.clone(), report.train_rows));
+        // A column missing or constant at one site is worth knowing: that
+        // site cannot tell the model anything about it.
+        for note in summary_notes(&task.columns, &report.summaries).map_err(statistics_error)? {
+            notes.push(format!("at {member}: {note}"));
+        }
     }
-    let (standardization, feature_notes) =
-        Standardization::from_stats(&merged).map_err(|e| RunError::Statistics(e.to_string()))?;
-    let notes: Vec<String> = feature_notes
+
+    // Medians need a second pass: histograms over the global ranges.
+    let needs_median = task
+        .columns
         .iter()
-        .map(|note| match note {
-            FeatureNote::AllMissing { feature } => {
-                format!(
-                    "feature {} is missing at every site",
-                    task.features[*feature]
-                )
+        .any(|c| matches!(c.missing, Impute::Median));
+    let histograms = if needs_median {
+        let plan = HistogramPlan::new(&task.columns, &merged, DEFAULT_MEDIAN_BINS)
+            .map_err(statistics_error)?;
+        let s = steps.next_step();
+        let empty = plan
+            .ranges
+            .iter()
+            .map(|r| r.map(|range| ColumnHistogram::empty(range, plan.bins)))
+            .collect();
+        shared.publish(
+            Step {
+                step: s,
+                instruction: Instruction::CollectHistograms { plan: plan.clone() },
+            },
+            Collecting::Histograms {
+                step: s,
+                plan,
+                merged: empty,
+                received: Default::default(),
+            },
+        );
+        wait_for_answers(shared, config, "histograms").await?;
+        let Collecting::Histograms { merged, .. } = shared.take_collected() else {
+            unreachable!("the histogram step collects histograms");
+        };
+        Some(merged)
+    } else {
+        None
+    };
+    let (preprocessing, column_notes) =
+        FittedPreprocessor::fit(&task.columns, &merged, histograms.as_deref())
+            .map_err(statistics_error)?;
+    notes.extend(
+        column_notes
+            .iter()
+            .map(|n| format!("across all sites: {n}")),
+    );
+    if let Some(histograms) = &histograms {
+        for (spec, h) in task.columns.iter().zip(histograms) {
+            if let (Impute::Median, Some(h)) = (spec.missing, h) {
+                notes.push(format!(
+                    "{}: missing values filled with the approximate global median, within {:.3e} \
+                     of the exact one ({} bins)",
+                    spec.name,
+                    h.median_error_bound(),
+                    h.counts.len()
+                ));
             }
-            FeatureNote::ZeroVariance { feature } => {
-                format!(
-                    "feature {} is constant across all sites",
-                    task.features[*feature]
-                )
-            }
-        })
-        .collect();
+        }
+    }
     for note in &notes {
         progress.message(note);
     }
@@ -189,7 +235,7 @@ pub async fn orchestrate(
         shared,
         config,
         strategy,
-        &standardization,
+        &preprocessing,
         &mut steps,
         progress,
     )
@@ -208,7 +254,7 @@ pub async fn orchestrate(
             Step {
                 step: s,
                 instruction: Instruction::Baseline {
-                    standardization: standardization.clone(),
+                    preprocessing: preprocessing.clone(),
                     steps: task.rounds.saturating_mul(task.local_steps),
                 },
             },
@@ -238,7 +284,7 @@ pub async fn orchestrate(
         Step {
             step: s,
             instruction: Instruction::Evaluate {
-                standardization: standardization.clone(),
+                preprocessing: preprocessing.clone(),
                 models,
             },
         },
@@ -276,7 +322,7 @@ pub async fn orchestrate(
     .await;
 
     Ok(Outcome {
-        standardization,
+        preprocessing,
         notes,
         global,
         rounds,

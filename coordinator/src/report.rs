@@ -213,14 +213,18 @@ pub struct ModelFile {
     pub model: ModelKind,
     /// Target column.
     pub target: String,
-    /// Feature columns, in model order.
+    /// Raw feature columns, as read from a site's records.
     pub features: Vec<String>,
-    /// Standardisation applied before the model: (x - mean) / std; a missing
-    /// value is replaced by the mean.
-    pub standardization: medfed_model::Standardization,
-    /// Intercept on the standardised scale.
+    /// The preprocessing applied before the model, fitted from all sites'
+    /// aggregates: per column, unknown-value codes (treated as missing), the
+    /// fill for a missing value, then (x - center) / scale, or one-hot
+    /// dummies, and an optional missing indicator.
+    pub preprocessing: medfed_model::FittedPreprocessor,
+    /// The columns of the preprocessed design, one per coefficient.
+    pub design_columns: Vec<String>,
+    /// Intercept on the preprocessed scale.
     pub intercept: f64,
-    /// One weight per feature on the standardised scale.
+    /// One weight per design column, on the preprocessed scale.
     pub coefficients: Vec<f64>,
     /// Fitting algorithm.
     pub algorithm: String,
@@ -285,7 +289,8 @@ pub fn build(
         model: task.model,
         target: task.target.clone(),
         features: task.features.clone(),
-        standardization: outcome.standardization.clone(),
+        preprocessing: outcome.preprocessing.clone(),
+        design_columns: outcome.preprocessing.output_names(),
         intercept: outcome.global[0],
         coefficients: outcome.global.iter().skip(1).copied().collect(),
         algorithm: outcome.algorithm.clone(),

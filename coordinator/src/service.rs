@@ -10,6 +10,7 @@ use medfed_wire::convert::{
     baseline_from_pb, evaluation_from_pb, statistics_from_pb, step_to_pb, task_to_pb,
     update_from_pb,
 };
+use medfed_wire::preprocessing::histograms_from_pb;
 use medfed_wire::terms::{newton_from_pb, normal_from_pb};
 use medfed_wire::{Instruction, PROTOCOL_VERSION, Step, WireError, pb};
 use prost::Message;
@@ -434,6 +435,27 @@ impl pb::federation_server::Federation for FederationService {
             .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_normal(&member, report)
+            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    async fn submit_histograms(
+        &self,
+        request: Request<pb::Signed>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let call = "submit_histograms";
+        let opened = self.open_signed::<pb::HistogramReport>(request, call, "histograms", |_| 0)?;
+        let member = opened.member;
+        let Some(plan) = self.shared.histogram_plan() else {
+            return Err(self.log_refusal(
+                &member,
+                Status::failed_precondition("no histogram step is in progress"),
+            ));
+        };
+        let report = histograms_from_pb(opened.message, &self.shared.task, &plan)
+            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
+        self.shared
+            .submit_histograms(&member, report)
             .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
         Ok(Response::new(pb::Ack {}))
     }

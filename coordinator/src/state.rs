@@ -11,10 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use medfed_aggregate::Aggregator;
+use medfed_model::preprocess::{ColumnHistogram, HistogramPlan, merge_histograms};
 use medfed_model::{NewtonTerms, NormalTerms};
 use medfed_wire::{
-    BaselineModel, EvaluationCounts, EvaluationReport, ModelUpdate, NewtonReport, NormalReport,
-    StatisticsReport, Step, Task,
+    BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, ModelUpdate, NewtonReport,
+    NormalReport, StatisticsReport, Step, Task,
 };
 use tokio::sync::{Notify, watch};
 
@@ -60,6 +61,17 @@ pub enum Collecting {
         step: u64,
         /// Reports so far, by member.
         reports: BTreeMap<String, StatisticsReport>,
+    },
+    /// Per-column histograms (for medians), summed as they arrive.
+    Histograms {
+        /// Step number.
+        step: u64,
+        /// The plan the histograms follow.
+        plan: HistogramPlan,
+        /// The sum so far, one entry per column of the plan.
+        merged: Vec<Option<ColumnHistogram>>,
+        /// Who has contributed.
+        received: BTreeSet<String>,
     },
     /// Model updates of one round, folded in as they arrive.
     Updates {
@@ -123,6 +135,7 @@ impl Collecting {
         match self {
             Collecting::Nothing => "no submission",
             Collecting::Statistics { .. } => "statistics",
+            Collecting::Histograms { .. } => "histograms",
             Collecting::Updates { .. } => "model updates",
             Collecting::Newton { .. } => "Newton terms",
             Collecting::Normal { .. } => "normal-equation terms",
@@ -135,6 +148,7 @@ impl Collecting {
         match self {
             Collecting::Nothing => 0,
             Collecting::Statistics { step, .. }
+            | Collecting::Histograms { step, .. }
             | Collecting::Updates { step, .. }
             | Collecting::Newton { step, .. }
             | Collecting::Normal { step, .. }
@@ -148,7 +162,8 @@ impl Collecting {
         match self {
             Collecting::Nothing => BTreeSet::new(),
             Collecting::Statistics { reports, .. } => reports.keys().cloned().collect(),
-            Collecting::Updates { received, .. }
+            Collecting::Histograms { received, .. }
+            | Collecting::Updates { received, .. }
             | Collecting::Newton { received, .. }
             | Collecting::Normal { received, .. } => received.clone(),
             Collecting::Baselines { models, .. } => models.keys().cloned().collect(),
@@ -320,6 +335,46 @@ impl Shared {
                     Ok(())
                 }
                 _ => Err(wrong_step("update", update.step, current, expected)),
+            }
+        })
+    }
+
+    /// The plan of the histogram step in progress, if one is.
+    pub fn histogram_plan(&self) -> Option<HistogramPlan> {
+        match &self.lock().collecting {
+            Collecting::Histograms { plan, .. } => Some(plan.clone()),
+            _ => None,
+        }
+    }
+
+    /// Adds a member's histograms to the sum.
+    ///
+    /// # Errors
+    /// Wrong step, duplicate, or histograms that do not fit the sum.
+    pub fn submit_histograms(
+        &self,
+        member: &str,
+        report: HistogramReport,
+    ) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            let current = state.collecting.step();
+            let expected = state.collecting.name();
+            match &mut state.collecting {
+                Collecting::Histograms {
+                    step,
+                    merged,
+                    received,
+                    ..
+                } if *step == report.step => {
+                    if received.contains(member) {
+                        return Err(duplicate(member, "histograms", *step));
+                    }
+                    merge_histograms(merged, &report.histograms)
+                        .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+                    received.insert(member.to_owned());
+                    Ok(())
+                }
+                _ => Err(wrong_step("histograms", report.step, current, expected)),
             }
         })
     }
@@ -504,6 +559,7 @@ mod tests {
         Task {
             task_id: "t".into(),
             features: vec!["x".into()],
+            columns: vec![medfed_model::ColumnSpec::numeric("x")],
             target: "y".into(),
             model: ModelKind::Logistic,
             l2: 0.0,

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use medfed_aggregate::Strategy;
 use medfed_model::{
-    NewtonSolver, NewtonTerms, NormalTerms, ProposalReason, Standardization, Tolerances,
+    FittedPreprocessor, NewtonSolver, NewtonTerms, NormalTerms, ProposalReason, Tolerances,
 };
 use medfed_wire::{Instruction, Step};
 use ndarray::Array1;
@@ -38,17 +38,15 @@ pub async fn train(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     strategy: &dyn Strategy,
-    standardization: &Standardization,
+    preprocessing: &FittedPreprocessor,
     steps: &mut StepCounter,
     progress: &Progress,
 ) -> Result<Trained, RunError> {
     match config.algorithm {
-        Algorithm::Newton => newton(shared, config, standardization, steps, progress).await,
-        Algorithm::ClosedForm => {
-            closed_form(shared, config, standardization, steps, progress).await
-        }
+        Algorithm::Newton => newton(shared, config, preprocessing, steps, progress).await,
+        Algorithm::ClosedForm => closed_form(shared, config, preprocessing, steps, progress).await,
         Algorithm::Fedavg | Algorithm::Fedprox | Algorithm::Auto => {
-            local_steps(shared, config, strategy, standardization, steps, progress).await
+            local_steps(shared, config, strategy, preprocessing, steps, progress).await
         }
     }
 }
@@ -69,7 +67,7 @@ async fn local_steps(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     strategy: &dyn Strategy,
-    standardization: &Standardization,
+    preprocessing: &FittedPreprocessor,
     steps: &mut StepCounter,
     progress: &Progress,
 ) -> Result<Trained, RunError> {
@@ -86,7 +84,7 @@ async fn local_steps(
                 instruction: Instruction::Train {
                     round,
                     global: global.clone(),
-                    standardization: standardization.clone(),
+                    preprocessing: preprocessing.clone(),
                     prox_mu: config.prox_mu,
                     evaluate: evaluate_round(config, round),
                 },
@@ -149,12 +147,12 @@ async fn local_steps(
 async fn newton(
     shared: &Arc<Shared>,
     config: &TaskConfig,
-    standardization: &Standardization,
+    preprocessing: &FittedPreprocessor,
     steps: &mut StepCounter,
     progress: &Progress,
 ) -> Result<Trained, RunError> {
     let task = &shared.task;
-    let d = task.features.len();
+    let d = task.dimension() - 1;
     let start = Array1::<f64>::zeros(task.dimension());
     let solver_error = |e: medfed_model::ModelError| RunError::Solver(e.to_string());
     let mut solver = NewtonSolver::new(start.view(), task.l2).map_err(solver_error)?;
@@ -175,7 +173,7 @@ async fn newton(
                 instruction: Instruction::Newton {
                     round,
                     params: params.clone(),
-                    standardization: standardization.clone(),
+                    preprocessing: preprocessing.clone(),
                     evaluate: evaluate_round(config, round),
                 },
             },
@@ -250,7 +248,7 @@ async fn newton(
 async fn closed_form(
     shared: &Arc<Shared>,
     config: &TaskConfig,
-    standardization: &Standardization,
+    preprocessing: &FittedPreprocessor,
     steps: &mut StepCounter,
     progress: &Progress,
 ) -> Result<Trained, RunError> {
@@ -261,12 +259,12 @@ async fn closed_form(
         Step {
             step: s,
             instruction: Instruction::Normal {
-                standardization: standardization.clone(),
+                preprocessing: preprocessing.clone(),
             },
         },
         Collecting::Normal {
             step: s,
-            terms: NormalTerms::zeros(task.features.len()),
+            terms: NormalTerms::zeros(task.dimension() - 1),
             received: BTreeSet::new(),
         },
     );

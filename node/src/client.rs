@@ -18,6 +18,7 @@ use medfed_wire::convert::{
 };
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_client::FederationClient;
+use medfed_wire::preprocessing::histograms_to_pb;
 use medfed_wire::terms::{newton_to_pb, normal_to_pb};
 use medfed_wire::{PROTOCOL_VERSION, Task, pb};
 use tonic::transport::Channel;
@@ -350,8 +351,9 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
             }
             Answer::Statistics(stats) => {
                 let line = format!(
-                    "sent statistics: count, sum, sum of squares for {} features over {} training rows",
-                    stats.features.len(),
+                    "sent statistics: count, sum, sum of squares, range (and category counts) \
+                     for {} columns over {} training rows",
+                    stats.summaries.len(),
                     stats.train_rows
                 );
                 let sent = signed(
@@ -382,6 +384,20 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                     &update_to_pb(&update, &task_id),
                 )?;
                 (line, session.client().submit_update(sent).await)
+            }
+            Answer::Histograms(report) => {
+                let columns = report.histograms.iter().flatten().count();
+                let line = format!(
+                    "sent histograms of {columns} columns (counts per bin over the global ranges)"
+                );
+                let sent = signed(
+                    &signer,
+                    &mut session.ledger,
+                    "histograms",
+                    0,
+                    &histograms_to_pb(&report, &task_id),
+                )?;
+                (line, session.client().submit_histograms(sent).await)
             }
             Answer::Newton(report) => {
                 let (round, d, n) = (

@@ -2,7 +2,8 @@
 //! columns taken from the decrypted vault, rows without a target dropped, and
 //! the seeded held-out split applied. Lives in memory only.
 
-use medfed_model::{FeatureStats, ModelKind, Standardization, column_stats};
+use medfed_model::preprocess::{ColumnHistogram, ColumnSummary, HistogramPlan, coarse_bounds};
+use medfed_model::{FittedPreprocessor, ModelKind};
 use medfed_vault::Table;
 use medfed_wire::Task;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
@@ -62,7 +63,7 @@ pub struct SiteData {
     pub holdout: Rows,
     /// Rows dropped because their target is missing.
     pub missing_target: usize,
-    standardized: Option<(Standardization, Array2<f64>, Array2<f64>)>,
+    prepared: Option<(FittedPreprocessor, Array2<f64>, Array2<f64>)>,
 }
 
 impl SiteData {
@@ -120,31 +121,56 @@ impl SiteData {
             train,
             holdout,
             missing_target,
-            standardized: None,
+            prepared: None,
         })
     }
 
-    /// Per-feature statistics of the training rows.
-    pub fn statistics(&self) -> Vec<FeatureStats> {
-        column_stats(self.train.x.view())
-    }
-
-    /// Training and held-out rows standardised with the global statistics;
-    /// computed once and reused while the statistics stay the same.
+    /// Per-column summaries of the training rows (counts, sums, sums of
+    /// squares, category counts: aggregates only). The exact minimum and
+    /// maximum are single records' values, so they are widened to coarse
+    /// bounds (`coarse_bounds`) before they leave.
     ///
     /// # Errors
-    /// A standardisation that does not fit the features.
+    /// A value outside a column's declared categories (row index named).
+    pub fn statistics(&self, task: &Task) -> Result<Vec<ColumnSummary>, DataError> {
+        let mut summaries = medfed_model::summarize(&task.columns, self.train.x.view())?;
+        for summary in &mut summaries {
+            if summary.count > 0 {
+                (summary.min, summary.max) = coarse_bounds(summary.min, summary.max);
+            }
+        }
+        Ok(summaries)
+    }
+
+    /// Per-column histograms of the training rows over the plan's ranges.
+    ///
+    /// # Errors
+    /// A plan that does not fit the task's columns.
+    pub fn histograms(
+        &self,
+        task: &Task,
+        plan: &HistogramPlan,
+    ) -> Result<Vec<Option<ColumnHistogram>>, DataError> {
+        Ok(plan.histograms(&task.columns, self.train.x.view())?)
+    }
+
+    /// Training and held-out rows put through the global preprocessing;
+    /// computed once and reused while the preprocessing stays the same.
+    ///
+    /// # Errors
+    /// A preprocessing that does not fit the features, or a value outside a
+    /// column's declared categories.
     pub fn prepared(
         &mut self,
-        standardization: &Standardization,
+        preprocessing: &FittedPreprocessor,
     ) -> Result<Prepared<'_>, DataError> {
-        let stale = !matches!(&self.standardized, Some((s, _, _)) if s == standardization);
+        let stale = !matches!(&self.prepared, Some((p, _, _)) if p == preprocessing);
         if stale {
-            let train = standardization.apply(self.train.x.view())?;
-            let holdout = standardization.apply(self.holdout.x.view())?;
-            self.standardized = Some((standardization.clone(), train, holdout));
+            let train = preprocessing.apply(self.train.x.view())?;
+            let holdout = preprocessing.apply(self.holdout.x.view())?;
+            self.prepared = Some((preprocessing.clone(), train, holdout));
         }
-        let Some((_, train_x, holdout_x)) = &self.standardized else {
+        let Some((_, train_x, holdout_x)) = &self.prepared else {
             unreachable!("set above");
         };
         Ok(Prepared {
@@ -156,7 +182,7 @@ impl SiteData {
     }
 }
 
-/// Standardised views of a site's rows.
+/// Preprocessed views of a site's rows.
 pub struct Prepared<'a> {
     /// Training features.
     pub train_x: ArrayView2<'a, f64>,

@@ -64,7 +64,7 @@ enum Command {
         /// This hospital's private key (TLS).
         #[arg(long)]
         key: PathBuf,
-        /// This hospital's Ed25519 signing key (<name>.sign.key from `medfed-certs request`).
+        /// This hospital's Ed25519 signing key (NAME.sign.key from `medfed-certs request`).
         #[arg(long)]
         signing_key: PathBuf,
         /// The exchange log of everything sent and received (default: exchange.log

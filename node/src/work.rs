@@ -4,8 +4,8 @@
 
 use medfed_model::{BinaryCounts, ModelKind, NewtonTerms, NormalTerms, RegressionCounts};
 use medfed_wire::{
-    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, NewtonReport,
-    NormalReport, StatisticsReport, Step, Task,
+    BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, Instruction, ModelUpdate,
+    NewtonReport, NormalReport, StatisticsReport, Step, Task,
 };
 use ndarray::{Array1, ArrayView1, ArrayView2};
 
@@ -14,8 +14,10 @@ use crate::data::{DataError, SiteData};
 /// A node's answer to one instruction.
 #[derive(Debug, PartialEq)]
 pub enum Answer {
-    /// Per-feature statistics.
+    /// Per-column summaries.
     Statistics(StatisticsReport),
+    /// Per-column histograms.
+    Histograms(HistogramReport),
     /// A training round's update.
     Update(ModelUpdate),
     /// A Newton round's loss, gradient and Hessian sums.
@@ -43,7 +45,7 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
     Ok(match instruction {
         Instruction::CollectStatistics => Answer::Statistics(StatisticsReport {
             step,
-            features: site.statistics(),
+            summaries: site.statistics(task)?,
             train_rows: site.train.y.len() as u64,
             holdout_rows: site.holdout.y.len() as u64,
             rows_missing_target: site.missing_target as u64,
@@ -51,11 +53,11 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
         Instruction::Train {
             round,
             global,
-            standardization,
+            preprocessing,
             prox_mu,
             evaluate,
         } => {
-            let data = site.prepared(standardization)?;
+            let data = site.prepared(preprocessing)?;
             let (local, loss) = medfed_model::gradient_descent_prox(
                 task.model,
                 data.train_x,
@@ -82,10 +84,10 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
         Instruction::Newton {
             round,
             params,
-            standardization,
+            preprocessing,
             evaluate,
         } => {
-            let data = site.prepared(standardization)?;
+            let data = site.prepared(preprocessing)?;
             let terms = NewtonTerms::from_rows(data.train_x, data.train_y, params.view())?;
             let evaluation = evaluate
                 .then(|| counts(task, data.holdout_x, data.holdout_y, params.view()))
@@ -97,18 +99,18 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
                 evaluation,
             })
         }
-        Instruction::Normal { standardization } => {
-            let data = site.prepared(standardization)?;
+        Instruction::Normal { preprocessing } => {
+            let data = site.prepared(preprocessing)?;
             Answer::Normal(NormalReport {
                 step,
                 terms: NormalTerms::from_rows(data.train_x, data.train_y)?,
             })
         }
         Instruction::Baseline {
-            standardization,
+            preprocessing,
             steps,
         } => {
-            let data = site.prepared(standardization)?;
+            let data = site.prepared(preprocessing)?;
             let start = Array1::zeros(task.dimension());
             let (model, _) = medfed_model::gradient_descent(
                 task.model,
@@ -126,16 +128,20 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
             })
         }
         Instruction::Evaluate {
-            standardization,
+            preprocessing,
             models,
         } => {
-            let data = site.prepared(standardization)?;
+            let data = site.prepared(preprocessing)?;
             let models = models
                 .iter()
                 .map(|params| counts(task, data.holdout_x, data.holdout_y, params.view()))
                 .collect::<Result<_, _>>()?;
             Answer::Evaluation(EvaluationReport { step, models })
         }
+        Instruction::CollectHistograms { plan } => Answer::Histograms(HistogramReport {
+            step,
+            histograms: site.histograms(task, plan)?,
+        }),
         Instruction::Finished { reason } => Answer::Finished(reason.clone()),
         Instruction::Wait => Answer::Nothing,
     })

@@ -6,7 +6,11 @@
 use std::path::PathBuf;
 
 use medfed_coordinator::config::TaskConfig;
-use medfed_model::{FeatureStats, ModelKind, NewtonTerms, NormalTerms, Standardization};
+use medfed_model::preprocess::{
+    ColumnHistogram, ColumnSummary, DEFAULT_MEDIAN_BINS, HistogramPlan, Impute, merge_histograms,
+    merge_summaries,
+};
+use medfed_model::{FittedPreprocessor, ModelKind, NewtonTerms, NormalTerms};
 use medfed_node::data::SiteData;
 use ndarray::{Array1, Array2, Axis, concatenate};
 
@@ -108,20 +112,41 @@ pub fn pooled_fit(task_toml: &str, csvs: &[PathBuf]) -> Pooled {
             SiteData::new(&table, &task).expect("site data")
         })
         .collect();
-    // Global statistics, exactly as the statistics round merges them.
-    let mut stats: Vec<FeatureStats> = sites[0].statistics();
-    for site in &sites[1..] {
-        for (total, s) in stats.iter_mut().zip(site.statistics()) {
-            total.merge(&s);
-        }
+    // Global preprocessing, computed from the same aggregates the
+    // statistics (and, for medians, histogram) steps merge.
+    let mut merged: Vec<ColumnSummary> = task.columns.iter().map(ColumnSummary::empty).collect();
+    for site in &sites {
+        merge_summaries(&mut merged, &site.statistics(&task).expect("summaries")).expect("merge");
     }
-    let (standardization, _) = Standardization::from_stats(&stats).expect("standardization");
+    let histograms = task
+        .columns
+        .iter()
+        .any(|c| matches!(c.missing, Impute::Median))
+        .then(|| {
+            let plan =
+                HistogramPlan::new(&task.columns, &merged, DEFAULT_MEDIAN_BINS).expect("plan");
+            let mut total: Vec<Option<ColumnHistogram>> = plan
+                .ranges
+                .iter()
+                .map(|r| r.map(|range| ColumnHistogram::empty(range, plan.bins)))
+                .collect();
+            for site in &sites {
+                merge_histograms(
+                    &mut total,
+                    &site.histograms(&task, &plan).expect("histograms"),
+                )
+                .expect("merge");
+            }
+            total
+        });
+    let (preprocessing, _) =
+        FittedPreprocessor::fit(&task.columns, &merged, histograms.as_deref()).expect("fit");
     let mut train_x = Vec::new();
     let mut train_y = Vec::new();
     let mut holdout_x = Vec::new();
     let mut holdout_y = Vec::new();
     for site in &mut sites {
-        let prepared = site.prepared(&standardization).expect("prepared");
+        let prepared = site.prepared(&preprocessing).expect("prepared");
         train_x.push(prepared.train_x.to_owned());
         train_y.push(prepared.train_y.to_owned());
         holdout_x.push(prepared.holdout_x.to_owned());

@@ -41,7 +41,8 @@ enum Type {
     JoinResponse,
     TaskSpec,
     Instruction,
-    Standardization,
+    Preprocessing,
+    HistogramReport,
     Parameters,
     StatisticsReport,
     ModelUpdate,
@@ -60,7 +61,8 @@ impl Type {
             Type::JoinResponse => "medfed.v1.JoinResponse",
             Type::TaskSpec => "medfed.v1.TaskSpec",
             Type::Instruction => "medfed.v1.Instruction",
-            Type::Standardization => "medfed.v1.Standardization",
+            Type::Preprocessing => "medfed.v1.Preprocessing",
+            Type::HistogramReport => "medfed.v1.HistogramReport",
             Type::Parameters => "medfed.v1.Parameters",
             Type::StatisticsReport => "medfed.v1.StatisticsReport",
             Type::ModelUpdate => "medfed.v1.ModelUpdate",
@@ -89,11 +91,10 @@ const TABLE: &[(&str, &[Type])] = &[
     ("normal-equations", &[Type::Instruction]),
     ("finished", &[Type::Instruction]),
     ("wait", &[Type::Instruction]),
-    (
-        "standardization",
-        &[Type::Instruction, Type::Standardization],
-    ),
+    ("preprocessing", &[Type::Instruction, Type::Preprocessing]),
     ("statistics", &[Type::StatisticsReport]),
+    ("collect-histograms", &[Type::Instruction]),
+    ("histograms", &[Type::HistogramReport]),
     ("update", &[Type::ModelUpdate]),
     ("baseline", &[Type::BaselineModel]),
     ("evaluation", &[Type::EvaluationReport]),
@@ -164,9 +165,8 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
         }
         Type::TaskSpec => task_spec(pb::TaskSpec::decode(bytes).map_err(error)?),
         Type::Instruction => instruction(pb::Instruction::decode(bytes).map_err(error)?),
-        Type::Standardization => {
-            standardization(pb::Standardization::decode(bytes).map_err(error)?)
-        }
+        Type::Preprocessing => preprocessing(pb::Preprocessing::decode(bytes).map_err(error)?),
+        Type::HistogramReport => histograms(pb::HistogramReport::decode(bytes).map_err(error)?),
         Type::Parameters => parameters(pb::Parameters::decode(bytes).map_err(error)?),
         Type::StatisticsReport => statistics(pb::StatisticsReport::decode(bytes).map_err(error)?),
         Type::ModelUpdate => {
@@ -276,6 +276,7 @@ fn task_spec(spec: pb::TaskSpec) -> Value {
     let pb::TaskSpec {
         task_id,
         features,
+        columns_json,
         target,
         model,
         l2,
@@ -294,6 +295,7 @@ fn task_spec(spec: pb::TaskSpec) -> Value {
     json!({
         "task_id": task_id,
         "features": names(&features),
+        "columns": embedded_json(&columns_json),
         "target": target,
         "model": model,
         "l2": number(l2),
@@ -313,10 +315,14 @@ fn instruction(instruction: pb::Instruction) -> Value {
     let (name, body) = match kind {
         None => ("none", Value::Null),
         Some(Kind::Statistics(pb::CollectStatistics {})) => ("collect-statistics", json!({})),
+        Some(Kind::Histograms(pb::CollectHistograms { plan_json })) => (
+            "collect-histograms",
+            json!({ "plan": embedded_json(&plan_json) }),
+        ),
         Some(Kind::Train(pb::TrainRound {
             round,
             global,
-            standardization: s,
+            preprocessing: s,
             prox_mu,
             evaluate,
         })) => (
@@ -324,7 +330,7 @@ fn instruction(instruction: pb::Instruction) -> Value {
             json!({
                 "round": round,
                 "global": global.map(parameters),
-                "standardization": s.map(standardization),
+                "preprocessing": s.map(preprocessing),
                 "prox_mu": number(prox_mu),
                 "evaluate": evaluate,
             }),
@@ -332,35 +338,35 @@ fn instruction(instruction: pb::Instruction) -> Value {
         Some(Kind::Newton(pb::NewtonRound {
             round,
             params,
-            standardization: s,
+            preprocessing: s,
             evaluate,
         })) => (
             "newton-round",
             json!({
                 "round": round,
                 "params": params.map(parameters),
-                "standardization": s.map(standardization),
+                "preprocessing": s.map(preprocessing),
                 "evaluate": evaluate,
             }),
         ),
-        Some(Kind::Normal(pb::NormalEquations { standardization: s })) => (
+        Some(Kind::Normal(pb::NormalEquations { preprocessing: s })) => (
             "normal-equations",
-            json!({ "standardization": s.map(standardization) }),
+            json!({ "preprocessing": s.map(preprocessing) }),
         ),
         Some(Kind::Baseline(pb::TrainBaseline {
-            standardization: s,
+            preprocessing: s,
             steps,
         })) => (
             "train-baseline",
-            json!({ "standardization": s.map(standardization), "steps": steps }),
+            json!({ "preprocessing": s.map(preprocessing), "steps": steps }),
         ),
         Some(Kind::Evaluate(pb::Evaluate {
-            standardization: s,
+            preprocessing: s,
             models,
         })) => (
             "evaluate",
             json!({
-                "standardization": s.map(standardization),
+                "preprocessing": s.map(preprocessing),
                 "models": models.into_iter().map(parameters).collect::<Vec<_>>(),
             }),
         ),
@@ -370,9 +376,46 @@ fn instruction(instruction: pb::Instruction) -> Value {
     json!({ "step": step, "instruction": name, "body": body })
 }
 
-fn standardization(s: pb::Standardization) -> Value {
-    let pb::Standardization { mean, std } = s;
-    json!({ "mean": vector(&mean), "std": vector(&std) })
+/// JSON text carried inside a message, parsed for display (or kept as text
+/// when it does not parse).
+fn embedded_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+fn preprocessing(p: pb::Preprocessing) -> Value {
+    let pb::Preprocessing { json } = p;
+    embedded_json(&json)
+}
+
+fn histograms(report: pb::HistogramReport) -> Value {
+    let pb::HistogramReport {
+        task_id,
+        step,
+        histograms_json,
+    } = report;
+    // Summarised per column: range, bins and total count, not every bin.
+    let columns = match serde_json::from_str::<Vec<Option<Value>>>(&histograms_json) {
+        Ok(columns) => Value::Array(
+            columns
+                .into_iter()
+                .map(|h| match h {
+                    Some(h) => {
+                        let counts = h["counts"].as_array().cloned().unwrap_or_default();
+                        let total: u64 = counts.iter().filter_map(Value::as_u64).sum();
+                        json!({
+                            "min": h["min"],
+                            "max": h["max"],
+                            "bins": counts.len(),
+                            "total": total,
+                        })
+                    }
+                    None => Value::Null,
+                })
+                .collect(),
+        ),
+        Err(_) => Value::String(histograms_json),
+    };
+    json!({ "task_id": task_id, "step": step, "histograms": columns })
 }
 
 fn parameters(p: pb::Parameters) -> Value {
@@ -384,23 +427,15 @@ fn statistics(report: pb::StatisticsReport) -> Value {
     let pb::StatisticsReport {
         task_id,
         step,
-        features,
+        summaries_json,
         train_rows,
         holdout_rows,
         rows_missing_target,
     } = report;
-    let first: Vec<Value> = features
-        .iter()
-        .take(FIRST_VALUES)
-        .map(|f| {
-            let pb::FeatureStats { count, sum, sum_sq } = f;
-            json!({ "count": count, "sum": number(*sum), "sum_sq": number(*sum_sq) })
-        })
-        .collect();
     json!({
         "task_id": task_id,
         "step": step,
-        "features": { "count": features.len(), "first": first },
+        "summaries": embedded_json(&summaries_json),
         "train_rows": train_rows,
         "holdout_rows": holdout_rows,
         "rows_missing_target": rows_missing_target,
@@ -512,7 +547,7 @@ mod tests {
             kind: Some(pb::instruction::Kind::Train(pb::TrainRound {
                 round: 1,
                 global: Some(pb::Parameters { values: vec![1.0] }),
-                standardization: None,
+                preprocessing: None,
                 ..pb::TrainRound::default()
             })),
         };

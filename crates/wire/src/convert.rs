@@ -5,7 +5,7 @@
 //! task id, dimensions, finite values and sizes. A message that fails is
 //! refused whole.
 
-use medfed_model::{BinaryCounts, FeatureStats, ModelKind, RegressionCounts, Standardization};
+use medfed_model::{BinaryCounts, ModelKind, RegressionCounts};
 use ndarray::Array1;
 
 use crate::limits::{
@@ -16,6 +16,10 @@ use crate::message::{
     Step, Task,
 };
 use crate::pb;
+use crate::preprocessing::{
+    check_columns, columns_from_json, plan_from_pb, plan_to_pb, preprocessing_from_pb,
+    preprocessing_to_pb, summaries_from_json, to_json,
+};
 
 /// Why a wire message was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -159,32 +163,6 @@ fn parameters_to_pb(values: &Array1<f64>) -> pb::Parameters {
     }
 }
 
-fn standardization_from_pb(
-    field: &'static str,
-    standardization: Option<pb::Standardization>,
-    task: &Task,
-) -> Result<Standardization> {
-    let pb::Standardization { mean, std } =
-        standardization.ok_or(WireError::MissingField { field })?;
-    let d = task.features.len();
-    let mean = finite_vector(field, mean, d)?.to_vec();
-    let std = finite_vector(field, std, d)?.to_vec();
-    if let Some(index) = std.iter().position(|s| *s <= 0.0) {
-        return Err(WireError::Invalid {
-            field,
-            reason: format!("std[{index}] must be positive"),
-        });
-    }
-    Ok(Standardization { mean, std })
-}
-
-fn standardization_to_pb(standardization: &Standardization) -> pb::Standardization {
-    pb::Standardization {
-        mean: standardization.mean.clone(),
-        std: standardization.std.clone(),
-    }
-}
-
 fn model_kind_from_pb(value: i32) -> Result<ModelKind> {
     match pb::ModelKind::try_from(value) {
         Ok(pb::ModelKind::Logistic) => Ok(ModelKind::Logistic),
@@ -285,6 +263,14 @@ pub fn validate_task(task: &Task) -> Result<()> {
             reason: "must be at least 2".into(),
         });
     }
+    check_columns(&task.columns, &task.features)?;
+    if task.dimension() > MAX_FEATURES + 1 {
+        return Err(WireError::TooLarge {
+            field: "task.columns",
+            max: MAX_FEATURES as u64,
+            got: (task.dimension() - 1) as u64,
+        });
+    }
     Ok(())
 }
 
@@ -293,6 +279,7 @@ pub fn task_to_pb(task: &Task) -> pb::TaskSpec {
     pb::TaskSpec {
         task_id: task.task_id.clone(),
         features: task.features.clone(),
+        columns_json: to_json(&task.columns),
         target: task.target.clone(),
         model: model_kind_to_pb(task.model).into(),
         l2: task.l2,
@@ -314,6 +301,7 @@ pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
     let pb::TaskSpec {
         task_id,
         features,
+        columns_json,
         target,
         model,
         l2,
@@ -325,9 +313,11 @@ pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
         score_bins,
         members,
     } = spec;
+    let columns = columns_from_json(&columns_json, &features)?;
     let task = Task {
         task_id,
         features,
+        columns,
         target,
         model: model_kind_from_pb(model)?,
         l2,
@@ -348,45 +338,46 @@ pub fn step_to_pb(step: &Step) -> pb::Instruction {
     use pb::instruction::Kind;
     let kind = match &step.instruction {
         Instruction::CollectStatistics => Kind::Statistics(pb::CollectStatistics {}),
+        Instruction::CollectHistograms { plan } => Kind::Histograms(plan_to_pb(plan)),
         Instruction::Train {
             round,
             global,
-            standardization,
+            preprocessing,
             prox_mu,
             evaluate,
         } => Kind::Train(pb::TrainRound {
             round: *round,
             global: Some(parameters_to_pb(global)),
-            standardization: Some(standardization_to_pb(standardization)),
+            preprocessing: Some(preprocessing_to_pb(preprocessing)),
             prox_mu: *prox_mu,
             evaluate: *evaluate,
         }),
         Instruction::Newton {
             round,
             params,
-            standardization,
+            preprocessing,
             evaluate,
         } => Kind::Newton(pb::NewtonRound {
             round: *round,
             params: Some(parameters_to_pb(params)),
-            standardization: Some(standardization_to_pb(standardization)),
+            preprocessing: Some(preprocessing_to_pb(preprocessing)),
             evaluate: *evaluate,
         }),
-        Instruction::Normal { standardization } => Kind::Normal(pb::NormalEquations {
-            standardization: Some(standardization_to_pb(standardization)),
+        Instruction::Normal { preprocessing } => Kind::Normal(pb::NormalEquations {
+            preprocessing: Some(preprocessing_to_pb(preprocessing)),
         }),
         Instruction::Baseline {
-            standardization,
+            preprocessing,
             steps,
         } => Kind::Baseline(pb::TrainBaseline {
-            standardization: Some(standardization_to_pb(standardization)),
+            preprocessing: Some(preprocessing_to_pb(preprocessing)),
             steps: *steps,
         }),
         Instruction::Evaluate {
-            standardization,
+            preprocessing,
             models,
         } => Kind::Evaluate(pb::Evaluate {
-            standardization: Some(standardization_to_pb(standardization)),
+            preprocessing: Some(preprocessing_to_pb(preprocessing)),
             models: models.iter().map(parameters_to_pb).collect(),
         }),
         Instruction::Finished { reason } => Kind::Finished(pb::Finished {
@@ -411,10 +402,13 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
         field: "instruction.kind",
     })? {
         Kind::Statistics(pb::CollectStatistics {}) => Instruction::CollectStatistics,
+        Kind::Histograms(request) => Instruction::CollectHistograms {
+            plan: plan_from_pb(request, task)?,
+        },
         Kind::Train(pb::TrainRound {
             round,
             global,
-            standardization,
+            preprocessing,
             prox_mu,
             evaluate,
         }) => {
@@ -428,11 +422,7 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
             Instruction::Train {
                 round,
                 global: parameters_from_pb("train.global", global, task)?,
-                standardization: standardization_from_pb(
-                    "train.standardization",
-                    standardization,
-                    task,
-                )?,
+                preprocessing: preprocessing_from_pb("train.preprocessing", preprocessing, task)?,
                 prox_mu,
                 evaluate,
             }
@@ -440,30 +430,22 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
         Kind::Newton(pb::NewtonRound {
             round,
             params,
-            standardization,
+            preprocessing,
             evaluate,
         }) => {
             check_round("newton.round", round, task)?;
             Instruction::Newton {
                 round,
                 params: parameters_from_pb("newton.params", params, task)?,
-                standardization: standardization_from_pb(
-                    "newton.standardization",
-                    standardization,
-                    task,
-                )?,
+                preprocessing: preprocessing_from_pb("newton.preprocessing", preprocessing, task)?,
                 evaluate,
             }
         }
-        Kind::Normal(pb::NormalEquations { standardization }) => Instruction::Normal {
-            standardization: standardization_from_pb(
-                "normal.standardization",
-                standardization,
-                task,
-            )?,
+        Kind::Normal(pb::NormalEquations { preprocessing }) => Instruction::Normal {
+            preprocessing: preprocessing_from_pb("normal.preprocessing", preprocessing, task)?,
         },
         Kind::Baseline(pb::TrainBaseline {
-            standardization,
+            preprocessing,
             steps,
         }) => {
             let max = u64::from(MAX_ROUNDS) * u64::from(MAX_LOCAL_STEPS);
@@ -475,16 +457,16 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
                 });
             }
             Instruction::Baseline {
-                standardization: standardization_from_pb(
-                    "baseline.standardization",
-                    standardization,
+                preprocessing: preprocessing_from_pb(
+                    "baseline.preprocessing",
+                    preprocessing,
                     task,
                 )?,
                 steps,
             }
         }
         Kind::Evaluate(pb::Evaluate {
-            standardization,
+            preprocessing,
             models,
         }) => {
             let max = task.members.len() + 1;
@@ -495,9 +477,9 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
                 });
             }
             Instruction::Evaluate {
-                standardization: standardization_from_pb(
-                    "evaluate.standardization",
-                    standardization,
+                preprocessing: preprocessing_from_pb(
+                    "evaluate.preprocessing",
+                    preprocessing,
                     task,
                 )?,
                 models: models
@@ -529,15 +511,7 @@ pub fn statistics_to_pb(report: &StatisticsReport, task_id: &str) -> pb::Statist
     pb::StatisticsReport {
         task_id: task_id.to_owned(),
         step: report.step,
-        features: report
-            .features
-            .iter()
-            .map(|s| pb::FeatureStats {
-                count: s.count,
-                sum: s.sum,
-                sum_sq: s.sum_sq,
-            })
-            .collect(),
+        summaries_json: to_json(&report.summaries),
         train_rows: report.train_rows,
         holdout_rows: report.holdout_rows,
         rows_missing_target: report.rows_missing_target,
@@ -547,46 +521,22 @@ pub fn statistics_to_pb(report: &StatisticsReport, task_id: &str) -> pb::Statist
 /// Converts and validates a node's statistics report.
 ///
 /// # Errors
-/// Wrong task, wrong feature count, non-finite sums, or counts above the
-/// reported row count.
+/// Wrong task, a wrong column count, or summaries that cannot come from the
+/// reported training rows.
 pub fn statistics_from_pb(report: pb::StatisticsReport, task: &Task) -> Result<StatisticsReport> {
     let pb::StatisticsReport {
         task_id,
         step,
-        features,
+        summaries_json,
         train_rows,
         holdout_rows,
         rows_missing_target,
     } = report;
     check_task_id(task, task_id)?;
-    if features.len() != task.features.len() {
-        return Err(WireError::Dimension {
-            field: "statistics.features",
-            expected: task.features.len(),
-            got: features.len(),
-        });
-    }
-    let mut stats = Vec::with_capacity(features.len());
-    for (index, pb::FeatureStats { count, sum, sum_sq }) in features.into_iter().enumerate() {
-        if !(sum.is_finite() && sum_sq.is_finite()) {
-            return Err(WireError::NonFinite {
-                field: "statistics.features",
-                index,
-            });
-        }
-        if count > train_rows || sum_sq < 0.0 {
-            return Err(WireError::Invalid {
-                field: "statistics.features",
-                reason: format!(
-                    "feature {index}: count must not exceed the training rows and sum_sq must be >= 0"
-                ),
-            });
-        }
-        stats.push(FeatureStats { count, sum, sum_sq });
-    }
+    let summaries = summaries_from_json(&summaries_json, task, train_rows)?;
     Ok(StatisticsReport {
         step,
-        features: stats,
+        summaries,
         train_rows,
         holdout_rows,
         rows_missing_target,
@@ -838,6 +788,10 @@ mod tests {
         Task {
             task_id: "t1".into(),
             features: vec!["a".into(), "b".into()],
+            columns: vec![
+                medfed_model::ColumnSpec::numeric("a"),
+                medfed_model::ColumnSpec::numeric("b"),
+            ],
             target: "y".into(),
             model: ModelKind::Logistic,
             l2: 0.01,
@@ -861,6 +815,7 @@ mod tests {
     fn task_with_target_as_feature_is_refused() {
         let mut t = task();
         t.features.push("y".into());
+        t.columns.push(medfed_model::ColumnSpec::numeric("y"));
         let err = task_from_pb(task_to_pb(&t)).unwrap_err();
         assert!(
             err.to_string().contains("cannot also be a feature"),
@@ -868,33 +823,80 @@ mod tests {
         );
     }
 
+    /// A preprocessor fitted on a few made-up rows of `task`'s columns.
+    fn fitted(task: &Task) -> medfed_model::FittedPreprocessor {
+        let raw = ndarray::array![[1.0, 2.0], [3.0, f64::NAN], [2.0, 7.0]];
+        let summaries = medfed_model::summarize(&task.columns, raw.view()).unwrap();
+        medfed_model::FittedPreprocessor::fit(&task.columns, &summaries, None)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn statistics_round_trip_and_bad_summaries_are_refused() {
+        let t = task();
+        let raw = ndarray::array![[1.0, 2.0], [3.0, f64::NAN]];
+        let report = StatisticsReport {
+            step: 1,
+            summaries: medfed_model::summarize(&t.columns, raw.view()).unwrap(),
+            train_rows: 2,
+            holdout_rows: 1,
+            rows_missing_target: 0,
+        };
+        let wire = statistics_to_pb(&report, "t1");
+        assert_eq!(statistics_from_pb(wire.clone(), &t), Ok(report));
+        let mut lying = wire.clone();
+        lying.train_rows = 5;
+        let err = statistics_from_pb(lying, &t).unwrap_err();
+        assert!(err.to_string().contains("summarises 2 rows"), "{err}");
+        let mut garbage = wire;
+        garbage.summaries_json = "[{\"rows\": 2, \"extra\": 1}]".into();
+        assert!(statistics_from_pb(garbage, &t).is_err());
+    }
+
+    #[test]
+    fn a_preprocessor_for_another_task_is_refused() {
+        let t = task();
+        let mut other = t.clone();
+        other.features = vec!["a".into(), "c".into()];
+        other.columns = vec![
+            medfed_model::ColumnSpec::numeric("a"),
+            medfed_model::ColumnSpec::numeric("c"),
+        ];
+        let step = Step {
+            step: 2,
+            instruction: Instruction::Normal {
+                preprocessing: fitted(&other),
+            },
+        };
+        let err = step_from_pb(step_to_pb(&step), &t).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+    }
+
     #[test]
     fn instruction_round_trips() {
         let t = task();
-        let standardization = Standardization {
-            mean: vec![1.0, 2.0],
-            std: vec![0.5, 3.0],
-        };
+        let preprocessing = fitted(&t);
         for instruction in [
             Instruction::CollectStatistics,
             Instruction::Train {
                 round: 3,
                 global: Array1::from(vec![0.1, -0.2, 0.3]),
-                standardization: standardization.clone(),
+                preprocessing: preprocessing.clone(),
                 prox_mu: 0.01,
                 evaluate: true,
             },
             Instruction::Newton {
                 round: 2,
                 params: Array1::from(vec![0.1, -0.2, 0.3]),
-                standardization: standardization.clone(),
+                preprocessing: preprocessing.clone(),
                 evaluate: false,
             },
             Instruction::Normal {
-                standardization: standardization.clone(),
+                preprocessing: preprocessing.clone(),
             },
             Instruction::Evaluate {
-                standardization: standardization.clone(),
+                preprocessing: preprocessing.clone(),
                 models: vec![Array1::zeros(3), Array1::ones(3)],
             },
             Instruction::Finished {

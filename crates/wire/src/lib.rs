@@ -10,6 +10,8 @@
 //! - [`pb`]: the generated prost messages and tonic client and server.
 //! - [`message`]: domain types ([`Task`], [`Instruction`], [`ModelUpdate`], ...).
 //! - [`convert`]: checked conversions between the two, and [`WireError`].
+//! - [`preprocessing`]: checked conversions of column specs, summaries,
+//!   histograms and the fitted preprocessor (JSON inside their messages).
 //! - [`terms`]: checked conversions of the exact-fit terms (Newton sums,
 //!   normal equations), whose matrices travel as upper triangles.
 //! - [`limits`]: bounds on everything a peer controls.
@@ -20,6 +22,7 @@
 pub mod convert;
 pub mod limits;
 pub mod message;
+pub mod preprocessing;
 pub mod terms;
 
 /// Generated protobuf and gRPC code (`medfed.v1`).
@@ -30,8 +33,8 @@ pub mod pb {
 
 pub use convert::WireError;
 pub use message::{
-    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, NewtonReport,
-    NormalReport, StatisticsReport, Step, Task,
+    BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, Instruction, ModelUpdate,
+    NewtonReport, NormalReport, StatisticsReport, Step, Task,
 };
 
 /// Wire protocol version spoken by this build.

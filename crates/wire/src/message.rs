@@ -1,9 +1,10 @@
 //! Domain types exchanged between coordinator and nodes. They hold no prost
 //! types; [`crate::convert`] builds them from validated wire messages.
 
+use medfed_model::preprocess::{ColumnHistogram, ColumnSummary, HistogramPlan};
 use medfed_model::{
-    BinaryCounts, FeatureStats, ModelKind, NewtonTerms, NormalTerms, RegressionCounts,
-    Standardization,
+    BinaryCounts, ColumnSpec, FittedPreprocessor, ModelKind, NewtonTerms, NormalTerms,
+    RegressionCounts,
 };
 use ndarray::Array1;
 
@@ -14,6 +15,8 @@ pub struct Task {
     pub task_id: String,
     /// Feature column names, in model order.
     pub features: Vec<String>,
+    /// How each feature is preprocessed, one spec per feature, in order.
+    pub columns: Vec<ColumnSpec>,
     /// Target column name.
     pub target: String,
     /// Logistic or linear regression.
@@ -37,9 +40,19 @@ pub struct Task {
 }
 
 impl Task {
-    /// Length of a parameter vector: the intercept plus one weight per feature.
+    /// Length of a parameter vector: the intercept plus one weight per
+    /// column of the preprocessed design (a one-hot feature or a missing
+    /// indicator adds columns).
     pub fn dimension(&self) -> usize {
-        self.features.len() + 1
+        self.design_columns().len() + 1
+    }
+
+    /// Names of the preprocessed design's columns, in model order.
+    pub fn design_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .flat_map(ColumnSpec::output_names)
+            .collect()
     }
 }
 
@@ -58,6 +71,7 @@ impl Step {
     pub fn kind(&self) -> &'static str {
         match self.instruction {
             Instruction::CollectStatistics => "collect-statistics",
+            Instruction::CollectHistograms { .. } => "collect-histograms",
             Instruction::Train { .. } => "train",
             Instruction::Newton { .. } => "newton-round",
             Instruction::Normal { .. } => "normal-equations",
@@ -81,16 +95,21 @@ impl Step {
 /// What the coordinator asks of the nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Instruction {
-    /// Send per-feature statistics of the training rows.
+    /// Send per-column summaries of the training rows.
     CollectStatistics,
+    /// Send per-column histograms of the training rows over these ranges.
+    CollectHistograms {
+        /// Bins and one range per column (none where no histogram is needed).
+        plan: HistogramPlan,
+    },
     /// Train from the global parameters and send the delta.
     Train {
         /// 1-based round number.
         round: u32,
         /// Global parameters (intercept first).
         global: Array1<f64>,
-        /// Global standardisation.
-        standardization: Standardization,
+        /// The global preprocessing.
+        preprocessing: FittedPreprocessor,
         /// FedProx proximal weight (0 for FedAvg).
         prox_mu: f64,
         /// Also send evaluation counts of `global` on the held-out rows.
@@ -102,27 +121,27 @@ pub enum Instruction {
         round: u32,
         /// The parameters to evaluate the terms at (intercept first).
         params: Array1<f64>,
-        /// Global standardisation.
-        standardization: Standardization,
+        /// The global preprocessing.
+        preprocessing: FittedPreprocessor,
         /// Also send evaluation counts of `params` on the held-out rows.
         evaluate: bool,
     },
     /// Closed-form linear regression: send the normal-equation terms.
     Normal {
-        /// Global standardisation.
-        standardization: Standardization,
+        /// The global preprocessing.
+        preprocessing: FittedPreprocessor,
     },
     /// Train a model on local rows alone and send it.
     Baseline {
-        /// Global standardisation.
-        standardization: Standardization,
+        /// The global preprocessing.
+        preprocessing: FittedPreprocessor,
         /// Total gradient steps.
         steps: u32,
     },
     /// Score the given models on the held-out rows and send aggregate counts.
     Evaluate {
-        /// Global standardisation.
-        standardization: Standardization,
+        /// The global preprocessing.
+        preprocessing: FittedPreprocessor,
         /// Models to score; the first is the federated model.
         models: Vec<Array1<f64>>,
     },
@@ -135,19 +154,28 @@ pub enum Instruction {
     Wait,
 }
 
-/// A node's per-feature statistics over its training rows.
+/// A node's per-column summaries of its training rows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatisticsReport {
     /// Step being answered.
     pub step: u64,
-    /// One entry per task feature, in task order.
-    pub features: Vec<FeatureStats>,
+    /// One summary per task column, in task order.
+    pub summaries: Vec<ColumnSummary>,
     /// Rows used for training.
     pub train_rows: u64,
     /// Rows held out for evaluation.
     pub holdout_rows: u64,
     /// Rows left out because their target is missing.
     pub rows_missing_target: u64,
+}
+
+/// A node's answer to [`Instruction::CollectHistograms`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramReport {
+    /// Step being answered.
+    pub step: u64,
+    /// One histogram per column where the plan has a range, else `None`.
+    pub histograms: Vec<Option<ColumnHistogram>>,
 }
 
 /// A node's contribution to one training round.

@@ -127,7 +127,7 @@ pub fn newton_from_pb(report: pb::NewtonTermsReport, task: &Task) -> Result<Newt
         });
     }
     terms
-        .validate(task.features.len())
+        .validate(task.dimension() - 1)
         .map_err(|e| WireError::Invalid {
             field: "newton",
             reason: e.to_string(),
@@ -193,7 +193,7 @@ pub fn normal_from_pb(report: pb::NormalTermsReport, task: &Task) -> Result<Norm
         y_sum,
     };
     terms
-        .validate(task.features.len())
+        .validate(task.dimension() - 1)
         .map_err(|e| WireError::Invalid {
             field: "normal",
             reason: e.to_string(),
@@ -210,6 +210,10 @@ mod tests {
         Task {
             task_id: "t".into(),
             features: vec!["a".into(), "b".into()],
+            columns: vec![
+                medfed_model::ColumnSpec::numeric("a"),
+                medfed_model::ColumnSpec::numeric("b"),
+            ],
             target: "y".into(),
             model,
             l2: 0.0,

@@ -63,7 +63,7 @@ fn global_model(round: u32) -> Vec<u8> {
             global: Some(pb::Parameters {
                 values: vec![0.1; 6],
             }),
-            standardization: None,
+            preprocessing: None,
             ..pb::TrainRound::default()
         })),
     }
@@ -74,14 +74,7 @@ fn statistics() -> Vec<u8> {
     pb::StatisticsReport {
         task_id: TASK.into(),
         step: 1,
-        features: vec![
-            pb::FeatureStats {
-                count: 800,
-                sum: 4.0e4,
-                sum_sq: 2.1e6,
-            };
-            5
-        ],
+        summaries_json: r#"[{"rows":812,"count":800,"sum":40000.0,"sum_sq":2100000.0,"min":1.0,"max":90.0,"category_counts":[]}]"#.into(),
         train_rows: 812,
         holdout_rows: 203,
         rows_missing_target: 3,

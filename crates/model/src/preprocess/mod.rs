@@ -28,8 +28,11 @@
 //! - `summary`: pass 1, [`ColumnSummary`].
 //! - `histogram`: pass 2, [`HistogramPlan`] and [`ColumnHistogram`].
 //! - `fitted`: [`FittedPreprocessor`], what sites apply.
+//! - `bounds`: [`coarse_bounds`], the outward-rounded ranges a site sends
+//!   instead of its exact minimum and maximum (single records' values).
 //! - `note`: [`ColumnNote`].
 
+mod bounds;
 mod fitted;
 mod histogram;
 mod note;
@@ -39,6 +42,7 @@ mod standardize;
 mod stats;
 mod summary;
 
+pub use bounds::coarse_bounds;
 pub use fitted::{Encoding, FittedColumn, FittedPreprocessor, Scaling};
 pub use histogram::{
     ColumnHistogram, DEFAULT_MEDIAN_BINS, HistogramPlan, MAX_MEDIAN_BINS, MIN_MEDIAN_BINS,
