@@ -161,6 +161,21 @@ fn four_heart_sites_reach_the_pooled_optimum_with_federated_newton() {
         "federated {auc} vs site-alone mean {mean_alone}"
     );
     assert_eq!(summary["baselines"].as_array().map(Vec::len), Some(4));
+    // The calibration summary, built from per-site decile counts, is the
+    // one computed on the pooled held-out rows.
+    let expected = pooled.calibration(&ndarray::Array1::from(federated.clone()));
+    let bins = summary["calibration"].as_array().expect("calibration");
+    let nonempty: Vec<usize> = (0..10).filter(|&i| expected.count[i] > 0).collect();
+    assert_eq!(bins.len(), nonempty.len(), "{bins:?}");
+    for (bin, &i) in bins.iter().zip(&nonempty) {
+        assert_eq!(bin["count"].as_u64(), Some(expected.count[i]));
+        let observed = expected.label_sum[i] as f64 / expected.count[i] as f64;
+        assert!((f64_at(bin, "/observed_rate") - observed).abs() < 1e-12);
+    }
+    assert!(
+        run.coordinator_stdout
+            .contains("Calibration of the federated model")
+    );
     let model = run.model.as_ref().expect("model.json");
     assert_eq!(model["coefficients"].as_array().map(Vec::len), Some(13));
     assert_eq!(model["algorithm"], "newton");

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use medfed_aggregate::Strategy;
-use medfed_model::FittedPreprocessor;
 use medfed_model::preprocess::{
     ColumnHistogram, ColumnSummary, DEFAULT_MEDIAN_BINS, HistogramPlan, Impute, merge_summaries,
     summary_notes,
 };
+use medfed_model::{CalibrationCounts, FittedPreprocessor};
 use medfed_wire::{EvaluationCounts, Instruction, Step};
 use ndarray::Array1;
 
@@ -102,6 +102,9 @@ pub struct Outcome {
     pub algorithm: String,
     /// Why training stopped.
     pub stop_reason: String,
+    /// Calibration counts of the federated model over all held-out rows
+    /// (logistic tasks).
+    pub calibration: Option<CalibrationCounts>,
 }
 
 /// Runs the task to its end.
@@ -298,6 +301,18 @@ pub async fn orchestrate(
     let Collecting::Evaluations { mut reports, .. } = shared.take_collected() else {
         unreachable!("the evaluation step collects counts");
     };
+    // The federated model's calibration, over every site's held-out rows.
+    let mut calibration: Option<CalibrationCounts> = None;
+    for report in reports.values() {
+        if let Some(site) = report.calibration.first() {
+            match &mut calibration {
+                Some(total) => total
+                    .merge(site)
+                    .map_err(|e| RunError::Statistics(e.to_string()))?,
+                None => calibration = Some(site.clone()),
+            }
+        }
+    }
     let evaluations = task
         .members
         .iter()
@@ -331,6 +346,7 @@ pub async fn orchestrate(
         train_rows,
         algorithm: config.algorithm.to_string(),
         stop_reason: trained.stop_reason,
+        calibration,
     })
 }
 

@@ -188,6 +188,15 @@ pub struct Summary {
     /// The exchange log of this run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exchange_log: Option<ExchangeLogSummary>,
+    /// Logistic tasks: the federated model's mean predicted probability
+    /// against the observed rate, per decile of prediction, over all
+    /// held-out rows (from per-site counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Vec<medfed_model::counts::CalibrationBin>>,
+    /// Expected calibration error: the row-weighted mean gap between
+    /// predicted and observed per decile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_calibration_error: Option<f64>,
 }
 
 /// Where the run's exchange log is and how it ended.
@@ -282,6 +291,11 @@ pub fn build(
         refused_calls,
         wall_seconds,
         exchange_log: None,
+        calibration: outcome.calibration.as_ref().map(|c| c.summary()),
+        expected_calibration_error: outcome
+            .calibration
+            .as_ref()
+            .and_then(|c| c.expected_calibration_error()),
     };
     let model = ModelFile {
         format: "medfed-model/1",
@@ -381,6 +395,26 @@ pub fn render_table(summary: &Summary) -> String {
             fmt(m.headline()),
             fmt(alone)
         ));
+    }
+    if let Some(bins) = &summary.calibration {
+        out.push_str(&format!(
+            "\nCalibration of the federated model (all held-out rows; expected calibration \
+             error {}):\n  {:<14} {:>6} {:>15} {:>14}\n",
+            fmt(summary.expected_calibration_error),
+            "predicted",
+            "rows",
+            "mean predicted",
+            "observed rate"
+        ));
+        for bin in bins {
+            out.push_str(&format!(
+                "  {:<14} {:>6} {:>15.3} {:>14.3}\n",
+                format!("{:.1}-{:.1}", bin.lower, bin.upper),
+                bin.count,
+                bin.mean_predicted,
+                bin.observed_rate
+            ));
+        }
     }
     out
 }

@@ -2,7 +2,9 @@
 //! vectors come out of here: per-feature statistics, a parameter delta, a
 //! site-alone model, evaluation counts.
 
-use medfed_model::{BinaryCounts, ModelKind, NewtonTerms, NormalTerms, RegressionCounts};
+use medfed_model::{
+    BinaryCounts, CalibrationCounts, ModelKind, NewtonTerms, NormalTerms, RegressionCounts,
+};
 use medfed_wire::{
     BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, Instruction, ModelUpdate,
     NewtonReport, NormalReport, StatisticsReport, Step, Task,
@@ -132,11 +134,29 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
             models,
         } => {
             let data = site.prepared(preprocessing)?;
-            let models = models
+            let counts_of = models
                 .iter()
                 .map(|params| counts(task, data.holdout_x, data.holdout_y, params.view()))
                 .collect::<Result<_, _>>()?;
-            Answer::Evaluation(EvaluationReport { step, models })
+            let calibration = match task.model {
+                ModelKind::Logistic => models
+                    .iter()
+                    .map(|params| {
+                        if data.holdout_y.is_empty() {
+                            return Ok(CalibrationCounts::default());
+                        }
+                        let scores =
+                            medfed_model::predict(task.model, data.holdout_x, params.view())?;
+                        CalibrationCounts::from_scores(scores.view(), data.holdout_y)
+                    })
+                    .collect::<Result<_, medfed_model::ModelError>>()?,
+                ModelKind::Linear => Vec::new(),
+            };
+            Answer::Evaluation(EvaluationReport {
+                step,
+                models: counts_of,
+                calibration,
+            })
         }
         Instruction::CollectHistograms { plan } => Answer::Histograms(HistogramReport {
             step,

@@ -61,6 +61,18 @@ pub struct Scored {
 }
 
 impl Pooled {
+    /// Calibration counts of `params` on the pooled held-out rows.
+    ///
+    /// # Panics
+    /// Parameters of the wrong length, or a linear task.
+    pub fn calibration(&self, params: &Array1<f64>) -> medfed_model::CalibrationCounts {
+        let r = &self.rows;
+        let predictions =
+            medfed_model::predict(r.kind, r.holdout_x.view(), params.view()).expect("predict");
+        medfed_model::CalibrationCounts::from_scores(predictions.view(), r.holdout_y.view())
+            .expect("calibration")
+    }
+
     /// Scores `params` on the pooled training and held-out rows, exactly
     /// (no histograms).
     ///

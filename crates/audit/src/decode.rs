@@ -250,11 +250,29 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
                 task_id,
                 step,
                 models,
+                calibration,
             } = pb::EvaluationReport::decode(bytes).map_err(error)?;
+            let calibration: Vec<Value> = calibration
+                .into_iter()
+                .map(
+                    |pb::Calibration {
+                         count,
+                         prediction_sum,
+                         label_sum,
+                     }| {
+                        json!({
+                            "count": count,
+                            "prediction_sum": prediction_sum.into_iter().map(number).collect::<Vec<_>>(),
+                            "label_sum": label_sum,
+                        })
+                    },
+                )
+                .collect();
             json!({
                 "task_id": task_id,
                 "step": step,
                 "models": models.into_iter().map(evaluation_counts).collect::<Vec<_>>(),
+                "calibration": calibration,
             })
         }
         Type::Signed => {

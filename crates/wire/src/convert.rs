@@ -5,7 +5,7 @@
 //! task id, dimensions, finite values and sizes. A message that fails is
 //! refused whole.
 
-use medfed_model::{BinaryCounts, ModelKind, RegressionCounts};
+use medfed_model::{BinaryCounts, CalibrationCounts, ModelKind, RegressionCounts};
 use ndarray::Array1;
 
 use crate::limits::{
@@ -655,6 +655,15 @@ pub fn evaluation_to_pb(report: &EvaluationReport, task_id: &str) -> pb::Evaluat
         task_id: task_id.to_owned(),
         step: report.step,
         models: report.models.iter().map(counts_to_pb).collect(),
+        calibration: report
+            .calibration
+            .iter()
+            .map(|c| pb::Calibration {
+                count: c.count.clone(),
+                prediction_sum: c.prediction_sum.clone(),
+                label_sum: c.label_sum.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -673,6 +682,7 @@ pub fn evaluation_from_pb(
         task_id,
         step,
         models,
+        calibration,
     } = report;
     check_task_id(task, task_id)?;
     if models.len() != expected_models {
@@ -686,9 +696,42 @@ pub fn evaluation_from_pb(
         .into_iter()
         .map(|counts| counts_from_pb(counts, task))
         .collect::<Result<Vec<_>>>()?;
+    let expected_calibration = match task.model {
+        ModelKind::Logistic => expected_models,
+        ModelKind::Linear => 0,
+    };
+    if calibration.len() != expected_calibration {
+        return Err(WireError::Dimension {
+            field: "evaluation.calibration",
+            expected: expected_calibration,
+            got: calibration.len(),
+        });
+    }
+    let calibration = calibration
+        .into_iter()
+        .map(
+            |pb::Calibration {
+                 count,
+                 prediction_sum,
+                 label_sum,
+             }| {
+                let counts = CalibrationCounts {
+                    count,
+                    prediction_sum,
+                    label_sum,
+                };
+                counts.validate().map_err(|e| WireError::Invalid {
+                    field: "evaluation.calibration",
+                    reason: e.to_string(),
+                })?;
+                Ok(counts)
+            },
+        )
+        .collect::<Result<Vec<_>>>()?;
     Ok(EvaluationReport {
         step,
         models: converted,
+        calibration,
     })
 }
 

@@ -3,8 +3,8 @@
 
 use medfed_model::preprocess::{ColumnHistogram, ColumnSummary, HistogramPlan};
 use medfed_model::{
-    BinaryCounts, ColumnSpec, FittedPreprocessor, ModelKind, NewtonTerms, NormalTerms,
-    RegressionCounts,
+    BinaryCounts, CalibrationCounts, ColumnSpec, FittedPreprocessor, ModelKind, NewtonTerms,
+    NormalTerms, RegressionCounts,
 };
 use ndarray::Array1;
 
@@ -244,4 +244,7 @@ pub struct EvaluationReport {
     pub step: u64,
     /// One entry per requested model, in the same order.
     pub models: Vec<EvaluationCounts>,
+    /// Logistic tasks: calibration counts per requested model, in the same
+    /// order (empty for linear tasks).
+    pub calibration: Vec<CalibrationCounts>,
 }
