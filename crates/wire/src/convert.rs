@@ -1011,13 +1011,23 @@ mod tests {
             4,
         )
         .unwrap();
+        let calibration = CalibrationCounts::from_scores(
+            ndarray::aview1(&[0.1, 0.9, 0.6]),
+            ndarray::aview1(&[0.0, 1.0, 0.0]),
+        )
+        .unwrap();
         let report = EvaluationReport {
             step: 4,
             models: vec![EvaluationCounts::Binary(counts.clone())],
+            calibration: vec![calibration.clone()],
         };
         let wire = evaluation_to_pb(&report, "t1");
         assert_eq!(evaluation_from_pb(wire.clone(), &t, 1), Ok(report));
-        assert!(evaluation_from_pb(wire, &t, 2).is_err());
+        assert!(evaluation_from_pb(wire.clone(), &t, 2).is_err());
+        // Calibration counts that do not add up are refused too.
+        let mut lying = wire;
+        lying.calibration[0].label_sum[9] += 5;
+        assert!(evaluation_from_pb(lying, &t, 1).is_err());
 
         let mut bad = counts;
         bad.tp += 1;
@@ -1025,6 +1035,7 @@ mod tests {
             &EvaluationReport {
                 step: 4,
                 models: vec![EvaluationCounts::Binary(bad)],
+                calibration: vec![calibration],
             },
             "t1",
         );
