@@ -17,6 +17,6 @@ for site in cleveland hungarian switzerland va; do sites+=(--site "$site=data/he
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run --task examples/heart/task.toml "${sites[@]}"
-sed 's/^\[training\]$/[training]\nalgorithm = "fedavg"/' examples/heart/task.toml > "$work/fedavg.toml"
+sed 's/^algorithm = "auto"/algorithm = "fedavg"/' examples/heart/task.toml > "$work/fedavg.toml"
 run --task "$work/fedavg.toml" "${sites[@]}"
 run --task examples/heart/linear.toml "${sites[@]}"
