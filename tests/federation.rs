@@ -273,6 +273,31 @@ fn fedavg_comes_close_to_the_pooled_fit() {
 }
 
 #[test]
+fn fedprox_trains_and_stays_close_to_fedavg() {
+    let fedavg = heart_task(&SITES, 15, false, "fedavg");
+    let fedprox = heart_task(&SITES, 15, false, "fedprox")
+        .replace("tolerance = 1e-10", "tolerance = 1e-10\nprox_mu = 0.05");
+    let auc = |task: String| {
+        let run = Federation::heart(&SITES, task).run();
+        check_all_finished(&run);
+        let summary = run.summary.as_ref().expect("summary.json");
+        assert_eq!(summary["rounds"].as_array().map(Vec::len), Some(15));
+        (
+            f64_at(summary, "/federated/overall/auc"),
+            summary["algorithm"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let (plain, _) = auc(fedavg);
+    let (proximal, algorithm) = auc(fedprox);
+    assert_eq!(algorithm, "fedprox");
+    assert!(proximal >= 0.85, "FedProx AUC {proximal}");
+    assert!(
+        (proximal - plain).abs() < 0.02,
+        "FedProx {proximal} vs FedAvg {plain}"
+    );
+}
+
+#[test]
 fn linear_closed_form_matches_pooled_least_squares_in_one_round() {
     // A numeric target from the heart data: maximum heart rate achieved.
     let members: Vec<String> = SITES.iter().map(|m| format!("{m:?}")).collect();
