@@ -11,6 +11,8 @@
 //! - [`ledger`]: the hospital's own exchange log of everything sent and
 //!   received.
 //! - [`client`]: the outbound gRPC loop.
+//! - [`model_file`]: using a published model: `node predict` and
+//!   `node model show`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -19,4 +21,5 @@ pub mod client;
 pub mod data;
 pub mod import;
 pub mod ledger;
+pub mod model_file;
 pub mod work;

@@ -17,7 +17,43 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ModelCommand {
+    /// Print the coefficients with their design-column names, on the
+    /// preprocessed scale and in original units (odds ratios for logistic
+    /// models).
+    ///
+    /// Example: node model show --model run/model.json
+    Show {
+        /// The model file (the coordinator's model.json).
+        #[arg(long)]
+        model: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
+    /// Score a CSV with a published model and write one prediction per row.
+    ///
+    /// The CSV needs the model's feature columns (others are ignored); missing
+    /// values are handled as in training. Writes `row,probability` (logistic)
+    /// or `row,prediction` (linear), row 1 being the first data row.
+    /// Example: node predict --model run/model.json --csv new-patients.csv --out risk.csv
+    Predict {
+        /// The model file (the coordinator's model.json).
+        #[arg(long)]
+        model: PathBuf,
+        /// The rows to score.
+        #[arg(long)]
+        csv: PathBuf,
+        /// Where to write the predictions (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Inspect a published model.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Import a CSV (header row, numeric columns, empty = missing) into an encrypted vault.
     ///
     /// Example: node import --csv records.csv --vault site.vault --key-file site.key --create-key --target target
@@ -106,6 +142,19 @@ fn main() -> ExitCode {
         )
         .init();
     let result = match cli.command {
+        Command::Predict { model, csv, out } => (|| {
+            let model = medfed_node::model_file::ModelFile::load(&model)?;
+            let rows = medfed_node::model_file::predict_csv(&model, &csv, &out)?;
+            println!(
+                "scored {rows} rows of {} into {}",
+                csv.display(),
+                out.display()
+            );
+            Ok(())
+        })(),
+        Command::Model {
+            command: ModelCommand::Show { model },
+        } => medfed_node::model_file::ModelFile::load(&model).map(|m| print!("{}", m.render())),
         Command::Import {
             csv,
             vault,
