@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         intruders: Vec::new(),
         import_args: vec!["--target".into(), config.task.target.clone()],
         crash: None,
+        coordinator_crash: None,
     }
     .run();
     let federated_seconds = started.elapsed().as_secs_f64();

@@ -493,6 +493,7 @@ baselines = true
         intruders: vec![],
         import_args: vec!["--target".into(), "y".into()],
         crash: None,
+        coordinator_crash: None,
     }
     .run();
     assert!(run.coordinator.success(), "{}", run.coordinator_stderr);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use medfed::{Crash, Federation, Site, synthetic_csv};
+use medfed::{CoordinatorCrash, Crash, Federation, Site, synthetic_csv};
 
 const MEMBERS: [&str; 5] = ["site-1", "site-2", "site-3", "site-4", "site-5"];
 
@@ -50,6 +50,7 @@ fn federation(dir: &std::path::Path, crash: Option<Crash>) -> Federation {
         intruders: vec![],
         import_args: vec!["--target".into(), "y".into()],
         crash,
+        coordinator_crash: None,
     }
 }
 
@@ -180,6 +181,7 @@ step_seconds = 10
         intruders: vec![],
         import_args: vec!["--target".into(), "y".into()],
         crash: None,
+        coordinator_crash: None,
     }
 }
 
@@ -258,4 +260,113 @@ fn updates_over_the_norm_bound_are_refused() {
         rounds.iter().all(|r| r["contributors"].as_u64() == Some(9)),
         "{rounds:?}"
     );
+}
+
+/// The heart sites with a coordinator killed (SIGKILL) once round `kill_at`
+/// has been reported, and started again with the same command.
+fn heart_with_coordinator_crash(algorithm: &str, kill_at: Option<u32>) -> medfed::Outcome {
+    let sites = ["cleveland", "hungarian", "switzerland", "va"];
+    let members: Vec<String> = sites.iter().map(|m| format!("{m:?}")).collect();
+    let task = format!(
+        r#"
+[task]
+id = "restart"
+members = [{}]
+model = "logistic"
+features = ["age", "sex", "cp", "trestbps", "chol", "thalach", "exang", "oldpeak"]
+target = "target"
+
+[training]
+algorithm = "{algorithm}"
+rounds = 12
+tolerance = 1e-12
+l2 = 0.01
+
+[evaluation]
+baselines = false
+"#,
+        members.join(", ")
+    );
+    let mut federation = Federation::heart(&sites, task);
+    federation.coordinator_crash = kill_at.map(|round| CoordinatorCrash {
+        after: format!("round {round:>2}/"),
+        restart_after: Duration::from_millis(500),
+    });
+    let run = federation.run();
+    assert!(run.coordinator.success(), "{}", run.coordinator_stderr);
+    for node in &run.nodes {
+        assert!(node.status.success(), "{}: {}", node.name, node.stderr);
+    }
+    run
+}
+
+fn final_parameters(run: &medfed::Outcome) -> Vec<f64> {
+    let model = run.model.as_ref().expect("model.json");
+    std::iter::once(&model["intercept"])
+        .chain(model["coefficients"].as_array().expect("coefficients"))
+        .map(|v| v.as_f64().expect("number"))
+        .collect()
+}
+
+#[test]
+fn a_coordinator_killed_mid_run_resumes_and_ends_with_the_same_model() {
+    // A different round on different runs of the test.
+    let kill_at = 2 + std::process::id() % 8;
+    let clean = heart_with_coordinator_crash("fedavg", None);
+    let crashed = heart_with_coordinator_crash("fedavg", Some(kill_at));
+    let before = crashed
+        .coordinator_killed_stdout
+        .as_ref()
+        .expect("the coordinator was killed");
+    assert!(before.contains(&format!("round {kill_at:>2}/")), "{before}");
+    assert!(
+        !before.contains("summary written"),
+        "killed too late: {before}"
+    );
+    assert!(
+        crashed.coordinator_stdout.contains("resuming from"),
+        "{}",
+        crashed.coordinator_stdout
+    );
+    let summary = crashed.summary.as_ref().expect("summary.json");
+    assert_eq!(summary["rounds"].as_array().map(Vec::len), Some(12));
+    // FedAvg is deterministic: the resumed run's model is the same model.
+    let (a, b) = (final_parameters(&clean), final_parameters(&crashed));
+    for (x, y) in a.iter().zip(&b) {
+        assert!(
+            (x - y).abs() <= 1e-12,
+            "uninterrupted {a:?}\nresumed {b:?} (killed after round {kill_at})"
+        );
+    }
+    // The task state is gone once the run is complete.
+    assert!(!crashed.dir.path().join("run/state.json").exists());
+    // The coordinator's exchange log went on after the restart and verifies.
+    let verified = std::process::Command::new(medfed::bin("medfed-audit"))
+        .arg("verify")
+        .arg(crashed.dir.path().join("run/exchange.log"))
+        .output()
+        .expect("medfed-audit");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
+
+#[test]
+fn a_coordinator_killed_during_newton_resumes_to_the_same_optimum() {
+    let clean = heart_with_coordinator_crash("newton", None);
+    let crashed = heart_with_coordinator_crash("newton", Some(2));
+    let before = crashed
+        .coordinator_killed_stdout
+        .as_ref()
+        .expect("the coordinator was killed");
+    assert!(!before.contains("converged"), "killed too late: {before}");
+    assert!(crashed.coordinator_stdout.contains("resuming from"));
+    // The line search restarts from the last accepted point, so the path
+    // may differ; the optimum does not.
+    let (a, b) = (final_parameters(&clean), final_parameters(&crashed));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{a:?}\n{b:?}");
+    }
 }

@@ -2,6 +2,8 @@
 //! rounds, combines updates and publishes the model.
 //!
 //! # Layout
+//! - [`checkpoint`]: the durable task state a restarted coordinator
+//!   resumes from.
 //! - [`config`]: the operator's task file (TOML), checked at start-up.
 //! - [`state`]: state shared by the service and the orchestrator.
 //! - [`service`]: the gRPC service; authorisation and the mapping of domain
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod config;
 pub mod exchange;
 pub mod orchestrator;

@@ -15,6 +15,7 @@ use medfed_model::{CalibrationCounts, FittedPreprocessor};
 use medfed_wire::{EvaluationCounts, Instruction, Step};
 use ndarray::Array1;
 
+use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointStore, RESTART_STEP_GAP};
 use crate::config::TaskConfig;
 use crate::progress::Progress;
 use crate::state::{Collecting, Shared, State};
@@ -44,6 +45,9 @@ pub enum RunError {
     /// The exact-fit solver could not use the members' terms.
     #[error("the solver refused the round's terms: {0}")]
     Solver(String),
+    /// The task state could not be saved.
+    #[error("cannot save the task state: {0}")]
+    Checkpoint(String),
 }
 
 /// Hands out strictly increasing step numbers.
@@ -51,6 +55,11 @@ pub enum RunError {
 pub struct StepCounter(u64);
 
 impl StepCounter {
+    /// The last step number handed out.
+    pub fn current(&self) -> u64 {
+        self.0
+    }
+
     /// The next step number.
     pub fn next_step(&mut self) -> u64 {
         self.0 += 1;
@@ -59,7 +68,7 @@ impl StepCounter {
 }
 
 /// One training round as the coordinator saw it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RoundRecord {
     /// 1-based round number.
     pub round: u32,
@@ -68,7 +77,7 @@ pub struct RoundRecord {
     /// Members whose update was used.
     pub contributors: usize,
     /// Members that did not answer before the round's deadline.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
     /// Time from announcing the round to having the next model, in ms.
     pub millis: f64,
@@ -117,6 +126,8 @@ pub async fn orchestrate(
     config: &TaskConfig,
     strategy: &dyn Strategy,
     progress: &Progress,
+    store: &CheckpointStore,
+    resume: Option<Checkpoint>,
 ) -> Result<Outcome, RunError> {
     let task = &shared.task;
     let members: BTreeSet<String> = task.members.iter().cloned().collect();
@@ -141,108 +152,124 @@ pub async fn orchestrate(
         ));
     }
 
-    let mut steps = StepCounter::default();
-
-    // Statistics round: aggregates only, never rows.
-    let s = steps.next_step();
-    shared.publish(
-        Step {
-            step: s,
-            instruction: Instruction::CollectStatistics,
-        },
-        Collecting::Statistics {
-            step: s,
-            reports: Default::default(),
-        },
-    );
-    wait_for_answers(shared, config, "statistics").await?;
-    let Collecting::Statistics { reports, .. } = shared.take_collected() else {
-        unreachable!("the statistics step collects statistics");
+    let save = |step: u64,
+                preprocessing: &FittedPreprocessor,
+                notes: &[String],
+                train_rows: &[(String, u64)],
+                global: &Array1<f64>,
+                rounds: &[RoundRecord],
+                stop_reason: Option<&str>| {
+        store
+            .save(&Checkpoint {
+                format: CHECKPOINT_FORMAT.into(),
+                task_sha256: store.task_sha256().into(),
+                step,
+                preprocessing: preprocessing.clone(),
+                notes: notes.to_vec(),
+                train_rows: train_rows.to_vec(),
+                global: global.to_vec(),
+                rounds: rounds.to_vec(),
+                stop_reason: stop_reason.map(str::to_owned),
+            })
+            .map_err(|e| RunError::Checkpoint(format!("{e:#}")))
     };
-    let mut merged: Vec<ColumnSummary> = task.columns.iter().map(ColumnSummary::empty).collect();
-    let mut train_rows = Vec::new();
-    let mut notes = Vec::new();
-    let statistics_error = |e: medfed_model::ModelError| RunError::Statistics(e.to_string());
-    for (member, report) in &reports {
-        merge_summaries(&mut merged, &report.summaries).map_err(statistics_error)?;
-        train_rows.push((member.clone(), report.train_rows));
-        // A column missing or constant at one site is worth knowing: that
-        // site cannot tell the model anything about it.
-        for note in summary_notes(&task.columns, &report.summaries).map_err(statistics_error)? {
-            notes.push(format!("at {member}: {note}"));
+    let (mut steps, preprocessing, notes, train_rows, resumed) = match resume {
+        Some(checkpoint) => {
+            progress.message(&format!(
+                "resuming from {}: {} rounds done{}",
+                store.path().display(),
+                checkpoint.rounds.len(),
+                if checkpoint.stop_reason.is_some() {
+                    ", training finished"
+                } else {
+                    ""
+                }
+            ));
+            // The weights members declared before the crash still bind them.
+            shared
+                .lock()
+                .declared_rows
+                .extend(checkpoint.train_rows.iter().cloned());
+            (
+                StepCounter(checkpoint.step + RESTART_STEP_GAP),
+                checkpoint.preprocessing.clone(),
+                checkpoint.notes.clone(),
+                checkpoint.train_rows.clone(),
+                Some(checkpoint),
+            )
         }
-    }
-
-    // Medians need a second pass: histograms over the global ranges.
-    let needs_median = task
-        .columns
-        .iter()
-        .any(|c| matches!(c.missing, Impute::Median));
-    let histograms = if needs_median {
-        let plan = HistogramPlan::new(&task.columns, &merged, DEFAULT_MEDIAN_BINS)
-            .map_err(statistics_error)?;
-        let s = steps.next_step();
-        let empty = plan
-            .ranges
-            .iter()
-            .map(|r| r.map(|range| ColumnHistogram::empty(range, plan.bins)))
-            .collect();
-        shared.publish(
-            Step {
-                step: s,
-                instruction: Instruction::CollectHistograms { plan: plan.clone() },
-            },
-            Collecting::Histograms {
-                step: s,
-                plan,
-                merged: empty,
-                received: Default::default(),
-            },
-        );
-        wait_for_answers(shared, config, "histograms").await?;
-        let Collecting::Histograms { merged, .. } = shared.take_collected() else {
-            unreachable!("the histogram step collects histograms");
-        };
-        Some(merged)
-    } else {
-        None
+        None => {
+            let mut steps = StepCounter::default();
+            let (preprocessing, notes, train_rows) =
+                preprocess(shared, config, &mut steps, progress).await?;
+            save(
+                steps.current(),
+                &preprocessing,
+                &notes,
+                &train_rows,
+                &Array1::zeros(task.dimension()),
+                &[],
+                None,
+            )?;
+            (steps, preprocessing, notes, train_rows, None)
+        }
     };
-    let (preprocessing, column_notes) =
-        FittedPreprocessor::fit(&task.columns, &merged, histograms.as_deref())
-            .map_err(statistics_error)?;
-    notes.extend(
-        column_notes
-            .iter()
-            .map(|n| format!("across all sites: {n}")),
-    );
-    if let Some(histograms) = &histograms {
-        for (spec, h) in task.columns.iter().zip(histograms) {
-            if let (Impute::Median, Some(h)) = (spec.missing, h) {
-                notes.push(format!(
-                    "{}: missing values filled with the approximate global median, within {:.3e} \
-                     of the exact one ({} bins)",
-                    spec.name,
-                    h.median_error_bound(),
-                    h.counts.len()
-                ));
-            }
-        }
-    }
-    for note in &notes {
-        progress.message(note);
-    }
 
-    // Training.
-    progress.start_rounds(task.rounds);
-    let trained = crate::training::train(
-        shared,
-        config,
-        strategy,
-        &preprocessing,
-        &mut steps,
-        progress,
-    )
-    .await?;
+    // Training, from where a checkpoint left it.
+    let resumed_global = resumed
+        .as_ref()
+        .map(|c| Array1::from(c.global.clone()))
+        .filter(|g| g.len() == task.dimension());
+    let trained = match resumed {
+        Some(Checkpoint {
+            stop_reason: Some(stop_reason),
+            rounds,
+            ..
+        }) if resumed_global.is_some() => crate::training::Trained {
+            global: resumed_global.unwrap_or_else(|| Array1::zeros(task.dimension())),
+            rounds,
+            stop_reason,
+        },
+        resumed => {
+            progress.start_rounds(task.rounds);
+            let start = crate::training::Start {
+                global: resumed_global.unwrap_or_else(|| Array1::zeros(task.dimension())),
+                rounds: resumed.map(|c| c.rounds).unwrap_or_default(),
+            };
+            let mut checkpoint_round = |step: u64, global: &Array1<f64>, rounds: &[RoundRecord]| {
+                save(
+                    step,
+                    &preprocessing,
+                    &notes,
+                    &train_rows,
+                    global,
+                    rounds,
+                    None,
+                )
+            };
+            let trained = crate::training::train(
+                shared,
+                config,
+                strategy,
+                &preprocessing,
+                &mut steps,
+                progress,
+                start,
+                &mut checkpoint_round,
+            )
+            .await?;
+            save(
+                steps.current(),
+                &preprocessing,
+                &notes,
+                &train_rows,
+                &trained.global,
+                &trained.rounds,
+                Some(&trained.stop_reason),
+            )?;
+            trained
+        }
+    };
     progress.finish_rounds();
     progress.message(&trained.stop_reason);
     let global = trained.global;
@@ -348,6 +375,109 @@ pub async fn orchestrate(
         stop_reason: trained.stop_reason,
         calibration,
     })
+}
+
+/// The statistics step (and the histogram step when a median is asked
+/// for): per-column aggregates from every member, merged into the global
+/// preprocessing. Returns it with the notes on degenerate columns and each
+/// member's training rows.
+async fn preprocess(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    steps: &mut StepCounter,
+    progress: &Progress,
+) -> Result<(FittedPreprocessor, Vec<String>, Vec<(String, u64)>), RunError> {
+    let task = &shared.task;
+    // Statistics round: aggregates only, never rows.
+    let s = steps.next_step();
+    shared.publish(
+        Step {
+            step: s,
+            instruction: Instruction::CollectStatistics,
+        },
+        Collecting::Statistics {
+            step: s,
+            reports: Default::default(),
+        },
+    );
+    wait_for_answers(shared, config, "statistics").await?;
+    let Collecting::Statistics { reports, .. } = shared.take_collected() else {
+        unreachable!("the statistics step collects statistics");
+    };
+    let mut merged: Vec<ColumnSummary> = task.columns.iter().map(ColumnSummary::empty).collect();
+    let mut train_rows = Vec::new();
+    let mut notes = Vec::new();
+    let statistics_error = |e: medfed_model::ModelError| RunError::Statistics(e.to_string());
+    for (member, report) in &reports {
+        merge_summaries(&mut merged, &report.summaries).map_err(statistics_error)?;
+        train_rows.push((member.clone(), report.train_rows));
+        // A column missing or constant at one site is worth knowing: that
+        // site cannot tell the model anything about it.
+        for note in summary_notes(&task.columns, &report.summaries).map_err(statistics_error)? {
+            notes.push(format!("at {member}: {note}"));
+        }
+    }
+
+    // Medians need a second pass: histograms over the global ranges.
+    let needs_median = task
+        .columns
+        .iter()
+        .any(|c| matches!(c.missing, Impute::Median));
+    let histograms = if needs_median {
+        let plan = HistogramPlan::new(&task.columns, &merged, DEFAULT_MEDIAN_BINS)
+            .map_err(statistics_error)?;
+        let s = steps.next_step();
+        let empty = plan
+            .ranges
+            .iter()
+            .map(|r| r.map(|range| ColumnHistogram::empty(range, plan.bins)))
+            .collect();
+        shared.publish(
+            Step {
+                step: s,
+                instruction: Instruction::CollectHistograms { plan: plan.clone() },
+            },
+            Collecting::Histograms {
+                step: s,
+                plan,
+                merged: empty,
+                received: Default::default(),
+            },
+        );
+        wait_for_answers(shared, config, "histograms").await?;
+        let Collecting::Histograms { merged, .. } = shared.take_collected() else {
+            unreachable!("the histogram step collects histograms");
+        };
+        Some(merged)
+    } else {
+        None
+    };
+    let (preprocessing, column_notes) =
+        FittedPreprocessor::fit(&task.columns, &merged, histograms.as_deref())
+            .map_err(statistics_error)?;
+    notes.extend(
+        column_notes
+            .iter()
+            .map(|n| format!("across all sites: {n}")),
+    );
+    if let Some(histograms) = &histograms {
+        for (spec, h) in task.columns.iter().zip(histograms) {
+            if let (Impute::Median, Some(h)) = (spec.missing, h) {
+                notes.push(format!(
+                    "{}: missing values filled with the approximate global median, within {:.3e} \
+                     of the exact one ({} bins)",
+                    spec.name,
+                    h.median_error_bound(),
+                    h.counts.len()
+                ));
+            }
+        }
+    }
+    for note in &notes {
+        progress.message(note);
+    }
+
+    Ok((preprocessing, notes, train_rows))
 }
 
 /// Waits until every member has answered the current step, or until its

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::orchestrator::{Outcome, RoundRecord};
 
 /// Metrics of one model on some held-out rows.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Metrics {
     /// Held-out rows scored.
     pub rows: u64,
@@ -94,7 +94,7 @@ fn merge<'a>(mut counts: impl Iterator<Item = &'a EvaluationCounts>) -> Option<E
 }
 
 /// One model scored overall and per site.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ModelScores {
     /// Over all sites' held-out rows together.
     pub overall: Metrics,

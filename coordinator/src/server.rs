@@ -12,6 +12,7 @@ use medfed_audit::{AuditKey, SigningKey, SyncPolicy};
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_server::FederationServer;
 
+use crate::checkpoint::CheckpointStore;
 use crate::config::TaskConfig;
 use crate::exchange::Exchange;
 use crate::orchestrator::orchestrate;
@@ -62,6 +63,10 @@ pub async fn run(
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let config = TaskConfig::load(&options.task)?;
+    let task_bytes = std::fs::read(&options.task)
+        .with_context(|| format!("cannot read {}", options.task.display()))?;
+    let store = CheckpointStore::new(options.out_dir.join("state.json"), &task_bytes);
+    let resume = store.load()?;
     let tls = medfed_tls::server_config(&options.ca, &options.cert, &options.key)
         .context("cannot set up TLS")?;
     std::fs::create_dir_all(&options.out_dir)
@@ -137,7 +142,7 @@ pub async fn run(
     let strategy = config.strategy();
     let progress = Progress::new();
     let outcome = tokio::select! {
-        outcome = orchestrate(&shared, &config, strategy.as_ref(), &progress) => outcome,
+        outcome = orchestrate(&shared, &config, strategy.as_ref(), &progress, &store, resume) => outcome,
         () = shutdown => {
             let _ = stop_server.send(());
             bail!("interrupted before the task finished");
@@ -172,6 +177,9 @@ pub async fn run(
     let summary_path = options.out_dir.join("summary.json");
     report::write_json(&model_path, &model)?;
     report::write_json(&summary_path, &summary)?;
+    // The run is complete: the same command now starts the task afresh.
+    std::fs::remove_file(store.path())
+        .with_context(|| format!("cannot remove {}", store.path().display()))?;
     progress.message(&report::render_table(&summary));
     progress.message(&format!(
         "model written to {}\nsummary written to {}",

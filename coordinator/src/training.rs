@@ -29,11 +29,26 @@ pub struct Trained {
     pub stop_reason: String,
 }
 
+/// Where training starts: from scratch (zeros, no rounds) or from a
+/// checkpoint's model after its completed rounds.
+pub struct Start {
+    /// The global model to start from.
+    pub global: Array1<f64>,
+    /// Rounds already done.
+    pub rounds: Vec<RoundRecord>,
+}
+
+/// Called after every completed round with the last step number, the global
+/// model and the rounds so far, to checkpoint them.
+pub type OnRound<'a> =
+    dyn FnMut(u64, &Array1<f64>, &[RoundRecord]) -> Result<(), RunError> + Send + 'a;
+
 /// Runs the training phase with the configured algorithm.
 ///
 /// # Errors
-/// Too few answers in time, a round with no contribution, or terms the
-/// solver cannot use.
+/// Too few answers in time, a round with no contribution, terms the solver
+/// cannot use, or a checkpoint that cannot be written.
+#[allow(clippy::too_many_arguments)]
 pub async fn train(
     shared: &Arc<Shared>,
     config: &TaskConfig,
@@ -41,12 +56,35 @@ pub async fn train(
     preprocessing: &FittedPreprocessor,
     steps: &mut StepCounter,
     progress: &Progress,
+    start: Start,
+    on_round: &mut OnRound<'_>,
 ) -> Result<Trained, RunError> {
     match config.algorithm {
-        Algorithm::Newton => newton(shared, config, preprocessing, steps, progress).await,
+        Algorithm::Newton => {
+            newton(
+                shared,
+                config,
+                preprocessing,
+                steps,
+                progress,
+                start,
+                on_round,
+            )
+            .await
+        }
         Algorithm::ClosedForm => closed_form(shared, config, preprocessing, steps, progress).await,
         Algorithm::Fedavg | Algorithm::Fedprox | Algorithm::Auto => {
-            local_steps(shared, config, strategy, preprocessing, steps, progress).await
+            local_steps(
+                shared,
+                config,
+                strategy,
+                preprocessing,
+                steps,
+                progress,
+                start,
+                on_round,
+            )
+            .await
         }
     }
 }
@@ -63,6 +101,7 @@ fn held_out(
 
 /// FedAvg / FedProx: each round, nodes take local steps from the global
 /// model and send the delta; the strategy combines the deltas.
+#[allow(clippy::too_many_arguments)]
 async fn local_steps(
     shared: &Arc<Shared>,
     config: &TaskConfig,
@@ -70,12 +109,17 @@ async fn local_steps(
     preprocessing: &FittedPreprocessor,
     steps: &mut StepCounter,
     progress: &Progress,
+    start: Start,
+    on_round: &mut OnRound<'_>,
 ) -> Result<Trained, RunError> {
     let task = &shared.task;
-    let mut global = Array1::<f64>::zeros(task.dimension());
-    let mut rounds = Vec::with_capacity(task.rounds as usize);
+    let Start {
+        mut global,
+        mut rounds,
+    } = start;
     let mut stop_reason = format!("all {} rounds done", task.rounds);
-    for round in 1..=task.rounds {
+    let first = rounds.len() as u32 + 1;
+    for round in first..=task.rounds {
         let started = Instant::now();
         let s = steps.next_step();
         shared.publish(
@@ -125,6 +169,7 @@ async fn local_steps(
         };
         progress.round(&record, task.rounds);
         rounds.push(record);
+        on_round(steps.current(), &global, &rounds)?;
         if change < config.tolerance {
             stop_reason = format!(
                 "converged after round {round}: the largest parameter change {change:.3e} \
@@ -150,11 +195,18 @@ async fn newton(
     preprocessing: &FittedPreprocessor,
     steps: &mut StepCounter,
     progress: &Progress,
+    start: Start,
+    on_round: &mut OnRound<'_>,
 ) -> Result<Trained, RunError> {
     let task = &shared.task;
     let d = task.dimension() - 1;
-    let start = Array1::<f64>::zeros(task.dimension());
+    let Start {
+        global: start,
+        mut rounds,
+    } = start;
     let solver_error = |e: medfed_model::ModelError| RunError::Solver(e.to_string());
+    // After a restart the solver starts again from the last accepted point:
+    // the line search's history is not kept, the optimum is the same.
     let mut solver = NewtonSolver::new(start.view(), task.l2).map_err(solver_error)?;
     let tolerances = Tolerances {
         objective: config.tolerance * 1e-2,
@@ -162,9 +214,9 @@ async fn newton(
         gradient: config.tolerance,
     };
     let mut params = start;
-    let mut rounds = Vec::new();
     let mut stop_reason = format!("all {} rounds done", task.rounds);
-    for round in 1..=task.rounds {
+    let first = rounds.len() as u32 + 1;
+    for round in first..=task.rounds {
         let started = Instant::now();
         let s = steps.next_step();
         shared.publish(
@@ -222,6 +274,10 @@ async fn newton(
         };
         progress.round(&record, task.rounds);
         rounds.push(record);
+        let accepted = solver
+            .best()
+            .map_or_else(|| params.clone(), |b| b.to_owned());
+        on_round(steps.current(), &accepted, &rounds)?;
         if let ProposalReason::Stopped(reason) = &proposal.reason {
             stop_reason = format!("stopped after round {round}: {reason}");
             params = proposal.params;

@@ -109,6 +109,19 @@ pub struct Federation {
     pub import_args: Vec<String>,
     /// A node to kill mid-run and start again, if any.
     pub crash: Option<Crash>,
+    /// Kill the coordinator mid-run and start it again, if set.
+    pub coordinator_crash: Option<CoordinatorCrash>,
+}
+
+/// Kill the coordinator with SIGKILL once its output shows `after`, then
+/// start it again with the same command (on the same address)
+/// `restart_after` later.
+#[derive(Clone, Debug)]
+pub struct CoordinatorCrash {
+    /// Text in its standard output that triggers the kill.
+    pub after: String,
+    /// Pause before the restart.
+    pub restart_after: Duration,
 }
 
 /// Kill a node with SIGKILL once its output shows `after`, then start it
@@ -149,6 +162,8 @@ pub struct Outcome {
     pub coordinator_stdout: String,
     /// Coordinator standard error (logs).
     pub coordinator_stderr: String,
+    /// Standard output of the coordinator that was killed, when it was.
+    pub coordinator_killed_stdout: Option<String>,
     /// `summary.json`, if written.
     pub summary: Option<serde_json::Value>,
     /// `model.json`, if written.
@@ -200,6 +215,7 @@ impl Federation {
             intruders: Vec::new(),
             import_args: vec!["--target".into(), "target".into()],
             crash: None,
+            coordinator_crash: None,
         }
     }
 
@@ -310,31 +326,34 @@ impl Federation {
         let ready = run_dir.join("ready.json");
         let coordinator_out = run_dir.join("coordinator.stdout");
         let coordinator_err = run_dir.join("coordinator.stderr");
-        let mut coordinator = Guard(
-            Command::new(bin("coordinator"))
-                .arg("run")
-                .arg("--task")
-                .arg(&task)
-                .args(["--listen", "127.0.0.1:0"])
-                .arg("--ca")
-                .arg(pki.join("coordinator/ca.pem"))
-                .arg("--cert")
-                .arg(pki.join("coordinator/coordinator.pem"))
-                .arg("--key")
-                .arg(pki.join("coordinator/coordinator.key"))
-                .arg("--signing-key")
-                .arg(pki.join("coordinator/coordinator.sign.key"))
-                .arg("--audit-key-file")
-                .arg(&coordinator_audit_key)
-                .arg("--out")
-                .arg(&run_dir)
-                .arg("--ready-file")
-                .arg(&ready)
-                .stdout(fs::File::create(&coordinator_out).expect("stdout file"))
-                .stderr(fs::File::create(&coordinator_err).expect("stderr file"))
-                .spawn()
-                .expect("start coordinator"),
-        );
+        let spawn_coordinator = |listen: &str, out: &Path, err: &Path| {
+            Guard(
+                Command::new(bin("coordinator"))
+                    .arg("run")
+                    .arg("--task")
+                    .arg(&task)
+                    .args(["--listen", listen])
+                    .arg("--ca")
+                    .arg(pki.join("coordinator/ca.pem"))
+                    .arg("--cert")
+                    .arg(pki.join("coordinator/coordinator.pem"))
+                    .arg("--key")
+                    .arg(pki.join("coordinator/coordinator.key"))
+                    .arg("--signing-key")
+                    .arg(pki.join("coordinator/coordinator.sign.key"))
+                    .arg("--audit-key-file")
+                    .arg(&coordinator_audit_key)
+                    .arg("--out")
+                    .arg(&run_dir)
+                    .arg("--ready-file")
+                    .arg(&ready)
+                    .stdout(fs::File::create(out).expect("stdout file"))
+                    .stderr(fs::File::create(err).expect("stderr file"))
+                    .spawn()
+                    .expect("start coordinator"),
+            )
+        };
+        let mut coordinator = spawn_coordinator("127.0.0.1:0", &coordinator_out, &coordinator_err);
         let deadline = Instant::now() + Duration::from_secs(30);
         let address = loop {
             if let Ok(text) = fs::read_to_string(&ready)
@@ -421,6 +440,28 @@ impl Federation {
             *victim = (crash.node.clone(), child, out, err, Some(killed_stdout));
         }
 
+        let mut coordinator_killed_stdout = None;
+        if let Some(crash) = &self.coordinator_crash {
+            let deadline = Instant::now() + timeout;
+            while !fs::read_to_string(&coordinator_out)
+                .unwrap_or_default()
+                .contains(&crash.after)
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the coordinator never printed {:?}",
+                    crash.after
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            coordinator.0.kill().expect("kill coordinator");
+            coordinator.0.wait().expect("reap coordinator");
+            coordinator_killed_stdout =
+                Some(fs::read_to_string(&coordinator_out).unwrap_or_default());
+            std::thread::sleep(crash.restart_after);
+            // The same command, on the same address the nodes know.
+            coordinator = spawn_coordinator(&address, &coordinator_out, &coordinator_err);
+        }
         let coordinator_status = wait_with_timeout(&mut coordinator, timeout);
         let nodes = children
             .into_iter()
@@ -441,6 +482,7 @@ impl Federation {
             coordinator: coordinator_status,
             coordinator_stdout: fs::read_to_string(&coordinator_out).unwrap_or_default(),
             coordinator_stderr: fs::read_to_string(&coordinator_err).unwrap_or_default(),
+            coordinator_killed_stdout,
             summary: read_json("summary.json"),
             model: read_json("model.json"),
             nodes,
