@@ -580,3 +580,138 @@ fn r34_audit_keygen_never_overwrites_a_key() {
         &["audit.key"],
     );
 }
+
+// ---- certificates presented to a running coordinator ---------------------------
+
+/// Two heart sites and one intruder with a flawed certificate carrying the
+/// name of a member: the handshake must be refused, with the flaw logged,
+/// and the run must go on without the intruder.
+fn flawed_certificate_refused(flaw: medfed::Flaw, reason: &str, alert: &str) {
+    let sites = ["cleveland", "hungarian"];
+    let task = r#"
+[task]
+id = "t"
+members = ["cleveland", "hungarian"]
+model = "logistic"
+features = ["age", "sex", "thalach"]
+target = "target"
+
+[training]
+rounds = 3
+"#;
+    let mut federation = medfed::Federation::heart(&sites, task.into());
+    federation.intruders = vec![medfed::Intruder::Flawed("cleveland".into(), flaw)];
+    let run = federation.run();
+    assert!(run.coordinator.success(), "{}", run.coordinator_stderr);
+    let intruder = run.node("intruder-cleveland");
+    assert!(
+        !intruder.status.success(),
+        "a {flaw:?} certificate was admitted"
+    );
+    assert!(
+        !intruder.stdout.contains("joined task"),
+        "{}",
+        intruder.stdout
+    );
+    assert!(
+        run.coordinator_stderr.contains("refused a TLS handshake")
+            && run.coordinator_stderr.contains(reason),
+        "{reason} not logged: {}",
+        run.coordinator_stderr
+    );
+    // The node hears the coordinator's TLS alert and says so.
+    assert!(
+        intruder.stderr.contains(alert) && intruder.stderr.contains("TLS handshake failed"),
+        "{}",
+        intruder.stderr
+    );
+    let summary = run.summary.as_ref().expect("summary.json");
+    assert_eq!(
+        summary["train_rows"].as_object().map(|o| o.len()),
+        Some(2),
+        "{summary}"
+    );
+}
+
+#[test]
+fn r35_expired_certificate() {
+    flawed_certificate_refused(
+        medfed::Flaw::Expired,
+        "certificate expired",
+        "CertificateExpired",
+    );
+}
+
+#[test]
+fn r36_certificate_not_yet_valid() {
+    flawed_certificate_refused(
+        medfed::Flaw::NotYetValid,
+        "certificate not valid yet",
+        "CertificateExpired",
+    );
+}
+
+#[test]
+fn r37_server_certificate_used_by_a_node() {
+    flawed_certificate_refused(
+        medfed::Flaw::ServerUsage,
+        "does not allow extended key usage for client authentication",
+        "UnsupportedCertificate",
+    );
+}
+
+#[test]
+fn r38_a_site_whose_records_lack_a_feature() {
+    // One site's CSV has no `thalach` column: that node names the column
+    // and stops; the others finish on the quorum.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let short = dir.path().join("short.csv");
+    let full = std::fs::read_to_string(medfed::heart_csv("va")).expect("csv");
+    let mut lines = full.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let drop = header
+        .iter()
+        .position(|h| *h == "thalach")
+        .expect("thalach");
+    let mut text = String::new();
+    for line in std::iter::once(header.join(",")).chain(lines.map(str::to_owned)) {
+        let cells: Vec<&str> = line
+            .split(',')
+            .enumerate()
+            .filter(|(i, _)| *i != drop)
+            .map(|(_, c)| c)
+            .collect();
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    }
+    std::fs::write(&short, text).expect("write");
+    let task = r#"
+[task]
+id = "t"
+members = ["cleveland", "hungarian", "va"]
+model = "logistic"
+features = ["age", "sex", "thalach"]
+target = "target"
+
+[training]
+rounds = 3
+quorum = 2
+
+[timeouts]
+step_seconds = 2
+join_seconds = 30
+"#;
+    let mut federation = medfed::Federation::heart(&["cleveland", "hungarian", "va"], task.into());
+    federation.sites[2].csv = short;
+    let run = federation.run();
+    assert!(run.coordinator.success(), "{}", run.coordinator_stderr);
+    let va = run.node("va");
+    assert!(!va.status.success());
+    assert!(
+        va.stderr.contains("thalach") && va.stderr.contains("task t"),
+        "{}",
+        va.stderr
+    );
+    let summary = run.summary.as_ref().expect("summary.json");
+    assert_eq!(summary["train_rows"].as_object().map(|o| o.len()), Some(2));
+}

@@ -509,16 +509,35 @@ fn signed(
     })
 }
 
-/// A gRPC status as an error that says what the coordinator said.
+/// A gRPC status as an error that says what the coordinator said, or, for
+/// a transport failure, every distinct cause down the chain (a TLS 1.3
+/// refusal of our certificate surfaces on the first call as an alert deep
+/// inside a transport error).
 fn status_error(status: tonic::Status) -> anyhow::Error {
     let code = status.code();
-    let message = status.message();
-    // TLS 1.3 refusals of our certificate surface on the first call.
+    let message = status.message().to_owned();
     if code == tonic::Code::Unknown || code == tonic::Code::Unavailable {
-        let source = std::error::Error::source(&status)
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default();
-        anyhow::anyhow!("{code:?}: {message}{source}")
+        let mut causes: Vec<String> = Vec::new();
+        let mut next = std::error::Error::source(&status);
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            if !text.is_empty() && text != message && !causes.contains(&text) {
+                causes.push(text);
+            }
+            next = cause.source();
+        }
+        let mut text = format!("{code:?}: {message}");
+        for cause in causes {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        if medfed_tls::is_tls_refusal(&status) {
+            text.push_str(
+                " (the TLS handshake failed: the coordinator did not accept this node's \
+                 certificate, or this node did not accept the coordinator's)",
+            );
+        }
+        anyhow::anyhow!(text)
     } else {
         anyhow::anyhow!("{code:?}: {message}")
     }

@@ -15,7 +15,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod crafted;
 mod pooled;
+pub use crafted::Flaw;
 pub use pooled::{Pooled, Scored, pooled_fit};
 
 use std::fs;
@@ -83,6 +85,9 @@ pub enum Intruder {
     OtherCa(String),
     /// A certificate from the consortium CA whose name is not on the member list.
     NotMember(String),
+    /// A certificate for this (member!) name from the consortium CA, but
+    /// with a flaw (expired, not yet valid, server use only).
+    Flawed(String, Flaw),
 }
 
 /// One hospital: its name (certificate CN) and its CSV.
@@ -256,6 +261,13 @@ impl Federation {
             }
         }
 
+        let flawed = root.join("flawed-pki");
+        for intruder in &self.intruders {
+            if let Intruder::Flawed(name, flaw) = intruder {
+                crafted::craft(&pki.join("ca"), &flawed.join(name), name, *flaw);
+            }
+        }
+
         // Every node, members and intruders, gets a vault of real records.
         struct Planned {
             name: String,
@@ -280,6 +292,7 @@ impl Federation {
             let (name, base) = match intruder {
                 Intruder::OtherCa(n) => (n.clone(), rogue.join(n)),
                 Intruder::NotMember(n) => (n.clone(), pki.join(n)),
+                Intruder::Flawed(n, _) => (n.clone(), flawed.join(n)),
             };
             planned.push(Planned {
                 name: format!("intruder-{name}"),
