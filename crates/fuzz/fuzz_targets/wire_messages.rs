@@ -1,0 +1,79 @@
+//! Bytes a peer sends, decoded as each protobuf message and converted to
+//! domain types against a fixed task: must never panic, only refuse.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use medfed_wire::{convert, pb, preprocessing, terms};
+use prost::Message;
+
+fn task() -> medfed_wire::Task {
+    let features: Vec<String> = vec!["age".into(), "chol".into(), "cp".into()];
+    let mut columns: Vec<medfed_model::ColumnSpec> = features
+        .iter()
+        .map(|f| medfed_model::ColumnSpec::numeric(f.clone()))
+        .collect();
+    columns[1].unknown_values = vec![0.0];
+    columns[1].missing = medfed_model::preprocess::Impute::Median;
+    columns[2] = medfed_model::ColumnSpec::categorical("cp", vec![1, 2, 3, 4]);
+    columns[2].missing_indicator = true;
+    medfed_wire::Task {
+        task_id: "t".into(),
+        features,
+        columns,
+        target: "y".into(),
+        model: medfed_model::ModelKind::Logistic,
+        l2: 0.01,
+        local_steps: 2,
+        learning_rate: 0.5,
+        holdout_fraction: 0.25,
+        split_seed: 1,
+        rounds: 5,
+        score_bins: 16,
+        members: vec!["a".into(), "b".into()],
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let task = task();
+    if let Ok(m) = pb::TaskSpec::decode(data) {
+        let _ = convert::task_from_pb(m);
+    }
+    if let Ok(m) = pb::Instruction::decode(data) {
+        let _ = convert::step_from_pb(m, &task);
+    }
+    if let Ok(m) = pb::StatisticsReport::decode(data) {
+        let _ = convert::statistics_from_pb(m, &task);
+    }
+    if let Ok(m) = pb::ModelUpdate::decode(data) {
+        let _ = convert::update_from_pb(m, &task);
+    }
+    if let Ok(m) = pb::BaselineModel::decode(data) {
+        let _ = convert::baseline_from_pb(m, &task);
+    }
+    if let Ok(m) = pb::EvaluationReport::decode(data) {
+        let _ = convert::evaluation_from_pb(m, &task, 2);
+    }
+    if let Ok(m) = pb::NewtonTermsReport::decode(data) {
+        let _ = terms::newton_from_pb(m, &task);
+    }
+    if let Ok(m) = pb::NormalTermsReport::decode(data) {
+        let mut linear = task.clone();
+        linear.model = medfed_model::ModelKind::Linear;
+        let _ = terms::normal_from_pb(m, &linear);
+    }
+    if let Ok(m) = pb::HistogramReport::decode(data) {
+        let plan = medfed_model::preprocess::HistogramPlan {
+            bins: 8,
+            ranges: vec![
+                None,
+                Some(medfed_model::preprocess::ValueRange {
+                    min: 0.0,
+                    max: 500.0,
+                }),
+                None,
+            ],
+        };
+        let _ = preprocessing::histograms_from_pb(m, &task, &plan);
+    }
+    let _ = pb::Signed::decode(data);
+});
