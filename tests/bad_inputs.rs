@@ -64,6 +64,16 @@ impl Fixture {
     /// every one of `expected`, and checks that no stored file changed
     /// (files the command was given to create may not appear either).
     fn fails(&self, program: &str, args: &[&OsStr], expected: &[&str]) -> String {
+        self.fails_with(program, args, expected).1
+    }
+
+    /// As [`Fixture::fails`], also returning the exit code.
+    fn fails_with(
+        &self,
+        program: &str,
+        args: &[&OsStr],
+        expected: &[&str],
+    ) -> (Option<i32>, String) {
         let before = self.snapshot();
         let output = Command::new(bin(program))
             .args(args)
@@ -78,7 +88,7 @@ impl Fixture {
         }
         assert!(!text.contains("panicked"), "{text}");
         assert_eq!(before, self.snapshot(), "stored files changed");
-        text
+        (output.status.code(), text)
     }
 }
 
@@ -143,7 +153,10 @@ fn bad_csv(contents: &str, expected: &[&str]) {
 fn r01_csv_file_missing() {
     let f = Fixture::new();
     let csv = f.path("nowhere.csv");
-    import_fails(&f, &csv, &[], &["nowhere.csv"]);
+    let args = import_args(&f, &csv, &[]);
+    let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    // Exit code 4: a data problem.
+    assert_eq!(f.fails_with("node", &args, &["nowhere.csv"]).0, Some(4));
 }
 
 #[test]
@@ -371,7 +384,19 @@ fn r19_task_file_not_toml() {
 
 #[test]
 fn r20_task_file_unknown_key() {
-    bad_task(&format!("{GOOD_TASK}colour = \"blue\"\n"), &["colour"]);
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("bad.toml"),
+        format!("{GOOD_TASK}colour = \"blue\"\n"),
+    )
+    .expect("task");
+    let (code, _) = f.fails_with(
+        "coordinator",
+        &["check".as_ref(), "--task".as_ref(), os(&f.path("bad.toml"))],
+        &["bad.toml", "colour"],
+    );
+    // Exit code 3: a configuration problem.
+    assert_eq!(code, Some(3));
 }
 
 #[test]

@@ -73,6 +73,25 @@ enum Command {
     },
 }
 
+/// Exit codes: 0 success, 2 usage (from clap), 3 configuration (the task
+/// file), 4 data (keys, certificates, logs),
+/// 5 the run failed with the members (too few answered, a solver refused
+/// their terms), 1 anything else.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.is::<medfed_coordinator::config::ConfigError>() {
+            return 3;
+        }
+        if cause.is::<medfed_coordinator::orchestrator::RunError>() {
+            return 5;
+        }
+        if cause.is::<medfed_tls::TlsError>() || cause.is::<medfed_audit::AuditError>() {
+            return 4;
+        }
+    }
+    1
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -150,7 +169,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("coordinator: error: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&error))
         }
     }
 }

@@ -537,8 +537,21 @@ fn status_error(status: tonic::Status) -> anyhow::Error {
                  certificate, or this node did not accept the coordinator's)",
             );
         }
-        anyhow::anyhow!(text)
+        anyhow::Error::new(PeerError(text))
     } else {
-        anyhow::anyhow!("{code:?}: {message}")
+        anyhow::Error::new(PeerError(format!("{code:?}: {message}")))
     }
 }
+
+/// The coordinator could not be reached, refused this node, or ended the
+/// connection: a network or peer failure (exit code 5 of `node`).
+#[derive(Debug)]
+pub struct PeerError(String);
+
+impl std::fmt::Display for PeerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PeerError {}

@@ -131,6 +131,26 @@ enum Command {
     },
 }
 
+/// Exit codes: 0 success, 2 usage (from clap), 3 configuration, 4 data
+/// (CSV, vault, keys, certificates, model files), 5 network or peer
+/// (coordinator unreachable, refused, handshake failed), 1 anything else.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.is::<medfed_node::client::PeerError>() {
+            return 5;
+        }
+        if cause.is::<medfed_vault::VaultError>()
+            || cause.is::<medfed_node::data::DataError>()
+            || cause.is::<medfed_tls::TlsError>()
+            || cause.is::<medfed_audit::AuditError>()
+            || cause.is::<medfed_model::ModelError>()
+        {
+            return 4;
+        }
+    }
+    1
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -231,7 +251,7 @@ fn main() -> ExitCode {
         Err(error) => {
             let error: anyhow::Error = error;
             eprintln!("node: error: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&error))
         }
     }
 }
