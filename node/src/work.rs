@@ -72,7 +72,15 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
                 task.local_steps,
             )?;
             let evaluation = evaluate
-                .then(|| counts(task, data.holdout_x, data.holdout_y, global.view()))
+                .then(|| {
+                    counts(
+                        task,
+                        data.holdout_x,
+                        data.holdout_y,
+                        global.view(),
+                        task.round_score_bins(),
+                    )
+                })
                 .transpose()?;
             Answer::Update(ModelUpdate {
                 step,
@@ -92,7 +100,15 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
             let data = site.prepared(preprocessing)?;
             let terms = NewtonTerms::from_rows(data.train_x, data.train_y, params.view())?;
             let evaluation = evaluate
-                .then(|| counts(task, data.holdout_x, data.holdout_y, params.view()))
+                .then(|| {
+                    counts(
+                        task,
+                        data.holdout_x,
+                        data.holdout_y,
+                        params.view(),
+                        task.round_score_bins(),
+                    )
+                })
                 .transpose()?;
             Answer::Newton(NewtonReport {
                 step,
@@ -136,7 +152,15 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
             let data = site.prepared(preprocessing)?;
             let counts_of = models
                 .iter()
-                .map(|params| counts(task, data.holdout_x, data.holdout_y, params.view()))
+                .map(|params| {
+                    counts(
+                        task,
+                        data.holdout_x,
+                        data.holdout_y,
+                        params.view(),
+                        task.score_bins,
+                    )
+                })
                 .collect::<Result<_, _>>()?;
             let calibration = match task.model {
                 ModelKind::Logistic => models
@@ -174,28 +198,25 @@ fn counts(
     x: ArrayView2<'_, f64>,
     y: ArrayView1<'_, f64>,
     params: ArrayView1<'_, f64>,
+    bins: u32,
 ) -> Result<EvaluationCounts, DataError> {
     if y.is_empty() {
-        return empty_counts(task);
+        return empty_counts(task, bins);
     }
     let scores = medfed_model::predict(task.model, x, params)?;
     Ok(match task.model {
-        ModelKind::Logistic => EvaluationCounts::Binary(BinaryCounts::from_scores(
-            scores.view(),
-            y,
-            task.score_bins as usize,
-        )?),
+        ModelKind::Logistic => {
+            EvaluationCounts::Binary(BinaryCounts::from_scores(scores.view(), y, bins as usize)?)
+        }
         ModelKind::Linear => {
             EvaluationCounts::Regression(RegressionCounts::from_predictions(scores.view(), y)?)
         }
     })
 }
 
-fn empty_counts(task: &Task) -> Result<EvaluationCounts, DataError> {
+fn empty_counts(task: &Task, bins: u32) -> Result<EvaluationCounts, DataError> {
     Ok(match task.model {
-        ModelKind::Logistic => {
-            EvaluationCounts::Binary(BinaryCounts::new(task.score_bins as usize)?)
-        }
+        ModelKind::Logistic => EvaluationCounts::Binary(BinaryCounts::new(bins as usize)?),
         ModelKind::Linear => EvaluationCounts::Regression(RegressionCounts::default()),
     })
 }

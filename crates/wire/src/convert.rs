@@ -590,7 +590,9 @@ pub fn update_from_pb(update: pb::ModelUpdate, task: &Task) -> Result<ModelUpdat
         delta,
         num_rows,
         train_loss,
-        evaluation: evaluation.map(|c| counts_from_pb(c, task)).transpose()?,
+        evaluation: evaluation
+            .map(|c| counts_from_pb(c, task, task.round_score_bins()))
+            .transpose()?,
     })
 }
 
@@ -694,7 +696,7 @@ pub fn evaluation_from_pb(
     }
     let converted = models
         .into_iter()
-        .map(|counts| counts_from_pb(counts, task))
+        .map(|counts| counts_from_pb(counts, task, task.score_bins))
         .collect::<Result<Vec<_>>>()?;
     let expected_calibration = match task.model {
         ModelKind::Logistic => expected_models,
@@ -744,6 +746,7 @@ pub fn evaluation_from_pb(
 pub(crate) fn counts_from_pb(
     counts: pb::EvaluationCounts,
     task: &Task,
+    score_bins: u32,
 ) -> Result<EvaluationCounts> {
     use pb::evaluation_counts::Kind;
     let pb::EvaluationCounts { kind } = counts;
@@ -761,7 +764,7 @@ pub(crate) fn counts_from_pb(
                 neg_hist,
             })),
         ) => {
-            let bins = task.score_bins as usize;
+            let bins = score_bins as usize;
             for (field, hist) in [
                 ("evaluation.pos_hist", &pos_hist),
                 ("evaluation.neg_hist", &neg_hist),

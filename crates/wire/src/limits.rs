@@ -15,3 +15,6 @@ pub const MAX_ROUNDS: u32 = 100_000;
 pub const MAX_LOCAL_STEPS: u32 = 100_000;
 /// Most score-histogram bins in binary evaluation counts.
 pub const MAX_SCORE_BINS: u32 = 1_000_000;
+/// Most score-histogram bins in the held-out counts sent with each round
+/// (the final evaluation uses the task's `score_bins`).
+pub const ROUND_SCORE_BINS: u32 = 100;

@@ -47,6 +47,14 @@ impl Task {
         self.design_columns().len() + 1
     }
 
+    /// Score-histogram bins of the held-out counts sent with every round:
+    /// coarser than the final evaluation's (at most
+    /// [`ROUND_SCORE_BINS`](crate::limits::ROUND_SCORE_BINS)), enough to follow
+    /// training, and far less revealing and smaller on the wire.
+    pub fn round_score_bins(&self) -> u32 {
+        self.score_bins.min(crate::limits::ROUND_SCORE_BINS)
+    }
+
     /// Names of the preprocessed design's columns, in model order.
     pub fn design_columns(&self) -> Vec<String> {
         self.columns

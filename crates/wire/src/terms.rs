@@ -136,7 +136,9 @@ pub fn newton_from_pb(report: pb::NewtonTermsReport, task: &Task) -> Result<Newt
         step,
         round,
         terms,
-        evaluation: evaluation.map(|c| counts_from_pb(c, task)).transpose()?,
+        evaluation: evaluation
+            .map(|c| counts_from_pb(c, task, task.round_score_bins()))
+            .transpose()?,
     })
 }
 
