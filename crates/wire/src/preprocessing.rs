@@ -16,6 +16,9 @@ use crate::pb;
 
 type Result<T> = std::result::Result<T, WireError>;
 
+/// Most histogram bins, over all columns, a node allocates for one plan.
+pub const MAX_HISTOGRAM_CELLS: u64 = 1 << 24;
+
 /// JSON text of a value whose serialisation cannot fail (plain structs of
 /// numbers, strings and vectors).
 pub(crate) fn to_json(value: &impl Serialize) -> String {
@@ -177,6 +180,15 @@ pub fn plan_from_pb(request: pb::CollectHistograms, task: &Task) -> Result<Histo
     let plan: HistogramPlan = from_json(field, &plan_json)?;
     plan.validate(task.columns.len())
         .map_err(|e| invalid(field, e))?;
+    // The node allocates every bin: bound the total, whatever the plan says.
+    let cells = plan.ranges.iter().flatten().count() as u64 * plan.bins as u64;
+    if cells > MAX_HISTOGRAM_CELLS {
+        return Err(WireError::TooLarge {
+            field,
+            max: MAX_HISTOGRAM_CELLS,
+            got: cells,
+        });
+    }
     Ok(plan)
 }
 
