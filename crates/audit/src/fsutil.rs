@@ -1,72 +1,14 @@
-//! Small file-system helpers: owner-only files, directory sync, writing a
-//! new secret file, and wiping secret buffers.
+//! Secret-file helpers of the audit crate: writing a new key file, reading a
+//! small one, wiping strings. The plain helpers (owner-only creation,
+//! directory sync, wiping buffers) come from `medfed-fsutil`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+pub(crate) use medfed_fsutil::{owner_only, restrict_permissions, sync_parent_dir, wipe};
+
 use crate::error::AuditError;
-
-/// Makes `options` create files readable and writable by the owner only.
-pub(crate) fn owner_only(options: &mut OpenOptions) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = options;
-    }
-}
-
-/// Sets `file` to mode 0600 exactly, whatever the umask did at creation.
-///
-/// # Errors
-/// The operating system's refusal.
-pub(crate) fn restrict_permissions(file: &File) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = file;
-        Ok(())
-    }
-}
-
-/// The directory holding `path` (`.` for a bare file name).
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
-}
-
-/// Flushes the directory entry of `path` to disk, so that a new file
-/// survives a crash. A no-op where directories cannot be opened.
-///
-/// # Errors
-/// The operating system's refusal.
-pub(crate) fn sync_parent_dir(path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(parent_dir(path))?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(())
-    }
-}
-
-/// Overwrites `bytes` with zeros in a way the optimiser keeps.
-pub(crate) fn wipe(bytes: &mut [u8]) {
-    bytes.fill(0);
-    std::hint::black_box(&mut *bytes);
-}
 
 /// Overwrites a string's bytes (ASCII zeros keep it valid UTF-8) and empties it.
 pub(crate) fn wipe_string(text: &mut String) {

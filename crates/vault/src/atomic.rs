@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::VaultError;
-use crate::fsutil;
+use medfed_fsutil as fsutil;
 
 /// A step of [`replace_with`], named as "failed to {step}" in errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use fernet::Fernet;
 
 use crate::error::VaultError;
-use crate::fsutil;
+use medfed_fsutil as fsutil;
 
 /// The environment variable [`VaultKey::from_env`] is usually given.
 pub const KEY_ENV_VAR: &str = "MEDFED_VAULT_KEY";

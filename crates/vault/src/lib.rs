@@ -38,7 +38,8 @@
 //! - `payload`: the binary encoding of a table inside the token, and its
 //!   strict decoder.
 //! - `atomic`: atomic file replacement (temp file, fsync, rename, dir fsync).
-//! - `fsutil`: owner-only permissions, directory sync, wiping buffers.
+//! - (`medfed-fsutil`: owner-only permissions, directory sync, wiping
+//!   buffers, shared with the exchange log.)
 //!
 //! # Vault file format (v1)
 //! ```text
@@ -61,7 +62,6 @@
 mod atomic;
 mod error;
 mod format;
-mod fsutil;
 mod import;
 mod key;
 mod payload;

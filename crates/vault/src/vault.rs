@@ -22,7 +22,8 @@ use std::path::Path;
 use crate::error::VaultError;
 use crate::key::VaultKey;
 use crate::table::Table;
-use crate::{atomic, format, fsutil, payload};
+use crate::{atomic, format, payload};
+use medfed_fsutil as fsutil;
 
 /// Largest vault file [`read_vault`] reads (and [`write_vault`] writes): 16 GiB.
 pub const MAX_VAULT_BYTES: u64 = 16 << 30;
