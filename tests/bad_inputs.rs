@@ -740,3 +740,45 @@ join_seconds = 30
     let summary = run.summary.as_ref().expect("summary.json");
     assert_eq!(summary["train_rows"].as_object().map(|o| o.len()), Some(2));
 }
+
+#[test]
+fn r39_coordinator_state_of_another_task() {
+    // A state file left by another task file in the output folder: resuming
+    // from it would mix two tasks, so the coordinator refuses to start.
+    let f = Fixture::new();
+    let pki = f.path("pki");
+    std::fs::create_dir(f.path("out")).expect("dir");
+    let preprocessing = r#"{"columns":[{"name":"age","unknown_values":[],"missing_indicator":false,"encoding":{"numeric":{"fill":50.0,"center":50.0,"scale":10.0}}}]}"#;
+    std::fs::write(
+        f.path("out/state.json"),
+        format!(
+            r#"{{"format":"medfed-checkpoint/1","task_sha256":"{}","step":3,"preprocessing":{preprocessing},"notes":[],"train_rows":[],"global":[0.0,0.0],"rounds":[],"stop_reason":null}}"#,
+            "ab".repeat(32)
+        ),
+    )
+    .expect("state");
+    let (_, text) = f.fails_with(
+        "coordinator",
+        &[
+            "run".as_ref(),
+            "--task".as_ref(),
+            os(&f.path("task.toml")),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--ca".as_ref(),
+            os(&pki.join("coordinator/ca.pem")),
+            "--cert".as_ref(),
+            os(&pki.join("coordinator/coordinator.pem")),
+            "--key".as_ref(),
+            os(&pki.join("coordinator/coordinator.key")),
+            "--signing-key".as_ref(),
+            os(&pki.join("coordinator/coordinator.sign.key")),
+            "--audit-key-file".as_ref(),
+            os(&f.path("audit.key")),
+            "--out".as_ref(),
+            os(&f.path("out")),
+        ],
+        &["state.json", "belongs to another task file"],
+    );
+    assert!(text.contains("move it away"), "{text}");
+}
