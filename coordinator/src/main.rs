@@ -92,16 +92,27 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     1
 }
 
+/// Logs go to standard error: the level from `MEDFED_LOG` (e.g. `debug`, or
+/// `medfed_tls=debug,info`; default `info`), one JSON object per line when
+/// `MEDFED_LOG_FORMAT=json` (for log shippers), else plain text (coloured
+/// on a terminal).
+fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MEDFED_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    if std::env::var("MEDFED_LOG_FORMAT").as_deref() == Ok("json") {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MEDFED_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging("info");
     let result = match cli.command {
         Command::Check { task } => TaskConfig::load(&task)
             .map(|c| {
