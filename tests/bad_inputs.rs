@@ -547,31 +547,40 @@ fn r31_certs_validity_out_of_range() {
 
 // ---- coordinator start-up -----------------------------------------------------
 
+/// `coordinator run` on the fixture's task and PKI, signing with
+/// `signing_key`, writing to `out`.
+fn coordinator_run_fails(f: &Fixture, signing_key: &Path, out: &Path, expected: &[&str]) -> String {
+    let pki = f.path("pki");
+    let args: Vec<std::ffi::OsString> = vec![
+        "run".into(),
+        "--task".into(),
+        f.path("task.toml").into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--ca".into(),
+        pki.join("coordinator/ca.pem").into(),
+        "--cert".into(),
+        pki.join("coordinator/coordinator.pem").into(),
+        "--key".into(),
+        pki.join("coordinator/coordinator.key").into(),
+        "--signing-key".into(),
+        signing_key.into(),
+        "--audit-key-file".into(),
+        f.path("audit.key").into(),
+        "--out".into(),
+        out.into(),
+    ];
+    let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    f.fails("coordinator", &args, expected)
+}
+
 #[test]
 fn r32_coordinator_signing_key_not_the_certified_one() {
     let f = Fixture::new();
-    let pki = f.path("pki");
-    f.fails(
-        "coordinator",
-        &[
-            "run".as_ref(),
-            "--task".as_ref(),
-            os(&f.path("task.toml")),
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
-            "--ca".as_ref(),
-            os(&pki.join("coordinator/ca.pem")),
-            "--cert".as_ref(),
-            os(&pki.join("coordinator/coordinator.pem")),
-            "--key".as_ref(),
-            os(&pki.join("coordinator/coordinator.key")),
-            "--signing-key".as_ref(),
-            os(&pki.join("site-a/site-a.sign.key")),
-            "--audit-key-file".as_ref(),
-            os(&f.path("audit.key")),
-            "--out".as_ref(),
-            os(f.dir.path()),
-        ],
+    coordinator_run_fails(
+        &f,
+        &f.path("pki/site-a/site-a.sign.key"),
+        f.dir.path(),
         &[
             "site-a.sign.key",
             "not the one certified",
@@ -746,7 +755,6 @@ fn r39_coordinator_state_of_another_task() {
     // A state file left by another task file in the output folder: resuming
     // from it would mix two tasks, so the coordinator refuses to start.
     let f = Fixture::new();
-    let pki = f.path("pki");
     std::fs::create_dir(f.path("out")).expect("dir");
     let preprocessing = r#"{"columns":[{"name":"age","unknown_values":[],"missing_indicator":false,"encoding":{"numeric":{"fill":50.0,"center":50.0,"scale":10.0}}}]}"#;
     std::fs::write(
@@ -757,27 +765,10 @@ fn r39_coordinator_state_of_another_task() {
         ),
     )
     .expect("state");
-    let (_, text) = f.fails_with(
-        "coordinator",
-        &[
-            "run".as_ref(),
-            "--task".as_ref(),
-            os(&f.path("task.toml")),
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
-            "--ca".as_ref(),
-            os(&pki.join("coordinator/ca.pem")),
-            "--cert".as_ref(),
-            os(&pki.join("coordinator/coordinator.pem")),
-            "--key".as_ref(),
-            os(&pki.join("coordinator/coordinator.key")),
-            "--signing-key".as_ref(),
-            os(&pki.join("coordinator/coordinator.sign.key")),
-            "--audit-key-file".as_ref(),
-            os(&f.path("audit.key")),
-            "--out".as_ref(),
-            os(&f.path("out")),
-        ],
+    let text = coordinator_run_fails(
+        &f,
+        &f.path("pki/coordinator/coordinator.sign.key"),
+        &f.path("out"),
         &["state.json", "belongs to another task file"],
     );
     assert!(text.contains("move it away"), "{text}");
