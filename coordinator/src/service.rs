@@ -159,12 +159,7 @@ impl FederationService {
             &body,
             Some(&signature),
         )?;
-        Ok(Opened {
-            member,
-            message,
-            body,
-            signature,
-        })
+        Ok(Opened { member, message })
     }
 
     /// The Ed25519 signing key the caller's certificate certifies.
@@ -218,14 +213,11 @@ impl FederationService {
     }
 }
 
-/// A verified, decoded submission, with the exact bytes the member signed.
+/// A verified, decoded submission (its exact bytes and signature are in
+/// the exchange log by the time it is opened).
 struct Opened<M> {
     member: String,
     message: M,
-    #[allow(dead_code)]
-    body: Vec<u8>,
-    #[allow(dead_code)]
-    signature: Vec<u8>,
 }
 
 fn refuse_wire(member: &str, call: &str, error: WireError) -> Status {
