@@ -230,26 +230,32 @@ pub struct TaskConfig {
 
 impl TaskConfig {
     /// The aggregation strategy this configuration asks for.
-    pub fn strategy(&self) -> Box<dyn medfed_aggregate::Strategy> {
+    ///
+    /// # Errors
+    /// A `trim_fraction` or `clip_norm` out of range (checked already when
+    /// the configuration comes from a task file), naming the key.
+    pub fn strategy(&self) -> Result<Box<dyn medfed_aggregate::Strategy>, ConfigError> {
         use medfed_aggregate::{FedAvg, Median, NormClip, Strategy, TrimmedMean};
-        fn clipped<S: Strategy + 'static>(s: S, clip: Option<f64>) -> Box<dyn Strategy> {
-            match clip {
-                Some(c) => match NormClip::new(s, c) {
-                    Ok(clipping) => Box::new(clipping),
-                    Err(_) => unreachable!("clip_norm is checked when the file is parsed"),
-                },
-                None => Box::new(s),
+        let invalid = |key: &str, value: f64| ConfigError::Invalid {
+            path: "(task)".into(),
+            key: key.into(),
+            problem: format!("{value} is out of range"),
+        };
+        let clipped = |s: Box<dyn Strategy>| -> Result<Box<dyn Strategy>, ConfigError> {
+            match self.clip_norm {
+                Some(c) => NormClip::new(s, c)
+                    .map(|clipping| Box::new(clipping) as Box<dyn Strategy>)
+                    .map_err(|v| invalid("training.clip_norm", v)),
+                None => Ok(s),
             }
-        }
+        };
         match self.aggregation {
-            Aggregation::Fedavg => clipped(FedAvg, self.clip_norm),
-            Aggregation::Median => clipped(Median, self.clip_norm),
-            Aggregation::TrimmedMean => clipped(
-                TrimmedMean::new(self.trim_fraction).unwrap_or_else(|_| {
-                    unreachable!("trim_fraction is checked when the file is parsed")
-                }),
-                self.clip_norm,
-            ),
+            Aggregation::Fedavg => clipped(Box::new(FedAvg)),
+            Aggregation::Median => clipped(Box::new(Median)),
+            Aggregation::TrimmedMean => clipped(Box::new(
+                TrimmedMean::new(self.trim_fraction)
+                    .map_err(|v| invalid("training.trim_fraction", v))?,
+            )),
         }
     }
 }
@@ -533,5 +539,19 @@ rounds = 3
         assert!(err.contains("training.clip_norm"), "{err}");
         let err = error_of(&format!("{GOOD}aggregation = \"mean\"\n"));
         assert!(err.contains("mean") && err.contains("median"), "{err}");
+    }
+
+    #[test]
+    fn a_hand_built_config_with_a_bad_trim_is_an_error_not_a_panic() {
+        let mut config = TaskConfig::parse(GOOD, "task.toml").unwrap();
+        config.aggregation = Aggregation::TrimmedMean;
+        assert!(config.strategy().is_ok());
+        config.trim_fraction = 0.7;
+        let err = config.strategy().err().expect("refused").to_string();
+        assert!(err.contains("training.trim_fraction"), "{err}");
+        config.trim_fraction = 0.1;
+        config.clip_norm = Some(-1.0);
+        let err = config.strategy().err().expect("refused").to_string();
+        assert!(err.contains("training.clip_norm"), "{err}");
     }
 }

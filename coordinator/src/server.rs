@@ -139,7 +139,7 @@ pub async fn run(
             }),
     );
 
-    let strategy = config.strategy();
+    let strategy = config.strategy()?;
     let progress = Progress::new();
     let outcome = tokio::select! {
         outcome = orchestrate(&shared, &config, strategy.as_ref(), &progress, &store, resume) => outcome,

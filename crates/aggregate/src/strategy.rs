@@ -50,6 +50,18 @@ pub trait Strategy: Send + Sync {
     fn start_round(&self, dimension: usize) -> Box<dyn Aggregator>;
 }
 
+/// A boxed strategy is a strategy, so wrappers such as
+/// [`NormClip`](crate::NormClip) can wrap one chosen at run time.
+impl<S: Strategy + ?Sized> Strategy for Box<S> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn start_round(&self, dimension: usize) -> Box<dyn Aggregator> {
+        (**self).start_round(dimension)
+    }
+}
+
 /// Checks an update before it touches an aggregate.
 ///
 /// # Errors
