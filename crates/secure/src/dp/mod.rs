@@ -1,0 +1,1 @@
+//! Differential privacy: clipping, Gaussian noise and a Rényi-DP accountant.

@@ -1,0 +1,1 @@
+//! Dropout-tolerant secure aggregation.
