@@ -65,6 +65,8 @@ fn main() -> anyhow::Result<()> {
         import_args: vec!["--target".into(), config.task.target.clone()],
         crash: None,
         coordinator_crash: None,
+        coordinator_args: Vec::new(),
+        pause: None,
     }
     .run();
     let federated_seconds = started.elapsed().as_secs_f64();

@@ -494,6 +494,8 @@ baselines = true
         import_args: vec!["--target".into(), "y".into()],
         crash: None,
         coordinator_crash: None,
+        coordinator_args: Vec::new(),
+        pause: None,
     }
     .run();
     assert!(run.coordinator.success(), "{}", run.coordinator_stderr);

@@ -51,6 +51,8 @@ fn federation(dir: &std::path::Path, crash: Option<Crash>) -> Federation {
         import_args: vec!["--target".into(), "y".into()],
         crash,
         coordinator_crash: None,
+        coordinator_args: Vec::new(),
+        pause: None,
     }
 }
 
@@ -182,6 +184,8 @@ step_seconds = 10
         import_args: vec!["--target".into(), "y".into()],
         crash: None,
         coordinator_crash: None,
+        coordinator_args: Vec::new(),
+        pause: None,
     }
 }
 

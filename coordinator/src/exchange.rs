@@ -6,7 +6,7 @@
 //! across an `.await`. A message that cannot be logged is refused, so
 //! nothing is exchanged without evidence.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -22,7 +22,8 @@ pub struct Exchange {
 
 struct Inner {
     writer: medfed_audit::LogWriter,
-    bound: BTreeSet<String>,
+    /// The signing key last bound for each member.
+    bound: BTreeMap<String, [u8; 32]>,
     entries: u64,
 }
 
@@ -48,7 +49,7 @@ impl Exchange {
                 task: task.to_owned(),
                 inner: Mutex::new(Inner {
                     writer,
-                    bound: BTreeSet::new(),
+                    bound: BTreeMap::new(),
                     entries: 0,
                 }),
             },
@@ -88,19 +89,22 @@ impl Exchange {
         Ok(())
     }
 
-    /// Records that `peer` signs with `key` (from its certificate), once.
+    /// Records that `peer` signs with `key` (from its certificate): on its
+    /// first call, and again whenever the key changes (a member that renewed
+    /// its certificate mid-task), so every later member signature in the log
+    /// verifies against the key bound before it.
     ///
     /// # Errors
     /// The append or its fsync failed.
     pub fn bind(&self, peer: &str, key: [u8; 32]) -> Result<(), AuditError> {
         let mut inner = self.lock();
-        if inner.bound.contains(peer) {
+        if inner.bound.get(peer) == Some(&key) {
             return Ok(());
         }
         inner
             .writer
             .bind_member(&self.task, peer, &PublicKey::from_bytes(key))?;
-        inner.bound.insert(peer.to_owned());
+        inner.bound.insert(peer.to_owned(), key);
         inner.entries += 1;
         Ok(())
     }
@@ -122,5 +126,67 @@ impl Exchange {
     /// The fsync failed.
     pub fn sync(&self) -> Result<(), AuditError> {
         self.lock().writer.sync()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member that renews its certificate (new signing key) mid-task gets
+    /// the new key bound, and the log still verifies with every member
+    /// signature checked.
+    #[test]
+    fn a_renewed_signing_key_is_bound_again_and_the_log_verifies() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("exchange.log");
+        let writer = SigningKey::generate().expect("writer key");
+        let audit = AuditKey::generate();
+        let (exchange, _) = Exchange::open(
+            &path,
+            "task",
+            "coordinator",
+            &writer,
+            &audit,
+            SyncPolicy::EveryEntry,
+        )
+        .expect("open");
+        let old = SigningKey::generate().expect("old key");
+        let new = SigningKey::generate().expect("new key");
+        for (key, body) in [
+            (&old, b"first".as_slice()),
+            (&old, b"second"),
+            (&new, b"third"),
+        ] {
+            exchange
+                .bind("site-a", *key.public_key().as_bytes())
+                .expect("bind");
+            let signature = key.sign(body);
+            exchange
+                .record(
+                    Direction::In,
+                    "site-a",
+                    "update",
+                    1,
+                    body,
+                    Some(signature.as_bytes()),
+                )
+                .expect("record");
+        }
+        exchange.sync().expect("sync");
+        // Two bindings (old key once, then the new one) and three messages.
+        assert_eq!(exchange.entries(), 5);
+        let report = medfed_audit::verify(
+            &path,
+            &medfed_audit::VerifyOptions {
+                audit_key: Some(&audit),
+                writer_key: Some(&writer.public_key()),
+            },
+        )
+        .expect("verify");
+        assert!(report.is_ok(), "{:?}", report.first_problem);
+        assert_eq!(report.member_signatures, 3);
+        let keys: Vec<_> = report.bindings.iter().map(|b| b.key).collect();
+        assert_eq!(keys, [old.public_key(), new.public_key()]);
     }
 }

@@ -14,6 +14,8 @@
 //!   baselines, evaluation, finish).
 //! - [`training`]: the training phase by algorithm (FedAvg/FedProx rounds,
 //!   federated Newton, closed form).
+//! - [`metrics`]: Prometheus metrics and the opt-in endpoint that serves
+//!   them.
 //! - [`report`]: model file, run summary and the final table.
 //! - [`progress`]: progress bar or plain lines.
 //! - [`server`]: wires it all together for `coordinator run`.
@@ -24,6 +26,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod exchange;
+pub mod metrics;
 pub mod orchestrator;
 pub mod progress;
 pub mod report;

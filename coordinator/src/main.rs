@@ -62,6 +62,10 @@ enum Command {
         /// Flush the exchange log to disk every N entries instead of after each one.
         #[arg(long, value_name = "N")]
         audit_sync_every: Option<std::num::NonZeroU32>,
+        /// Serve Prometheus metrics at http://ADDR/metrics while the task runs, e.g.
+        /// 127.0.0.1:9464 (loopback only; port 0 picks a free port, written to --ready-file).
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Check a task file without starting anything.
     ///
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
             audit_key_file,
             audit_log,
             audit_sync_every,
+            metrics_listen,
         } => (|| {
             let audit_key = match &audit_key_file {
                 Some(path) => medfed_audit::AuditKey::from_file(path)?,
@@ -160,6 +165,7 @@ fn main() -> ExitCode {
                     medfed_audit::SyncPolicy::EveryEntry,
                     medfed_audit::SyncPolicy::Batch,
                 ),
+                metrics_listen,
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

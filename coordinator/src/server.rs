@@ -15,6 +15,7 @@ use medfed_wire::pb::federation_server::FederationServer;
 use crate::checkpoint::CheckpointStore;
 use crate::config::TaskConfig;
 use crate::exchange::Exchange;
+use crate::metrics::{self, ReadCounter};
 use crate::orchestrator::orchestrate;
 use crate::progress::Progress;
 use crate::report::{self, Summary};
@@ -49,6 +50,8 @@ pub struct RunOptions {
     pub audit_log: Option<PathBuf>,
     /// When the exchange log is flushed to disk.
     pub sync_policy: SyncPolicy,
+    /// Serve Prometheus metrics on this loopback address, if set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Runs one task to its end.
@@ -77,8 +80,23 @@ pub async fn run(
     let address = listener.local_addr()?;
     let (incoming, refusals) = medfed_tls::incoming(listener, tls);
     tracing::info!(%address, task = %config.task.task_id, "coordinator listening");
+    let metrics_listener = match options.metrics_listen {
+        Some(listen) => Some(metrics::bind(listen).await?),
+        None => None,
+    };
+    let metrics_address = match &metrics_listener {
+        Some(listener) => {
+            let bound = listener.local_addr()?;
+            tracing::info!(address = %bound, "serving metrics at http://{bound}/metrics");
+            Some(bound.to_string())
+        }
+        None => None,
+    };
     if let Some(path) = &options.ready_file {
-        report::write_json(path, &serde_json::json!({ "address": address.to_string() }))?;
+        report::write_json(
+            path,
+            &serde_json::json!({ "address": address.to_string(), "metrics_address": metrics_address }),
+        )?;
     }
 
     // Who we are, and the key that signs our exchange log: the one our
@@ -120,6 +138,28 @@ pub async fn run(
     let exchange = Arc::new(exchange);
 
     let shared = Shared::new(config.task.clone(), config.max_update_norm);
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(listener) = metrics_listener {
+        let handshakes = refusals.clone();
+        shared.metrics.register_collector(ReadCounter::new(
+            "medfed_refused_connections",
+            "TLS handshakes refused (no or bad client certificate, wrong TLS version, timeout)",
+            move || handshakes.count(),
+        ));
+        let log = Arc::clone(&exchange);
+        shared.metrics.register_collector(ReadCounter::new(
+            "medfed_exchange_log_entries",
+            "Entries this process appended to the exchange log",
+            move || log.entries(),
+        ));
+        tokio::spawn(metrics::serve(
+            listener,
+            Arc::clone(&shared.metrics),
+            async {
+                let _ = metrics_stopped.await;
+            },
+        ));
+    }
     let service = FederationServer::new(FederationService::new(
         Arc::clone(&shared),
         options.poll_window,
@@ -149,6 +189,7 @@ pub async fn run(
         }
     };
     let _ = stop_server.send(());
+    let _ = stop_metrics.send(());
     match server.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "server ended with an error"),

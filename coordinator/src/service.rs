@@ -67,8 +67,10 @@ impl FederationService {
             })
     }
 
-    /// Logs a refusal sent to `peer` and returns the status.
-    fn log_refusal(&self, peer: &str, status: Status) -> Status {
+    /// Logs a refusal of `call` sent to `peer` (in the exchange log and the
+    /// metrics) and returns the status.
+    fn log_refusal(&self, peer: &str, call: &'static str, status: Status) -> Status {
+        self.shared.metrics.refused(call, status.code());
         let _ = self.log(
             Direction::Out,
             peer,
@@ -81,7 +83,7 @@ impl FederationService {
     }
 
     /// The calling member's identity, or the status that refuses the call.
-    fn member<T>(&self, request: &Request<T>, call: &str) -> Result<String, Status> {
+    fn member<T>(&self, request: &Request<T>, call: &'static str) -> Result<String, Status> {
         let Some(identity) = medfed_tls::request_identity(request) else {
             return Err(self.refuse(
                 "(no identity)",
@@ -98,6 +100,7 @@ impl FederationService {
             tracing::warn!(call, peer = %identity, "refused a call from a certificate that is not on the member list");
             Err(self.log_refusal(
                 &identity,
+                call,
                 Status::permission_denied(format!(
                     "{identity} is not a member of task {}",
                     self.shared.task.task_id
@@ -112,8 +115,8 @@ impl FederationService {
     fn open_signed<M: Message + Default>(
         &self,
         request: Request<pb::Signed>,
-        call: &str,
-        kind: &str,
+        call: &'static str,
+        kind: &'static str,
         round_of: fn(&M) -> u32,
     ) -> Result<Opened<M>, Status> {
         let member = self.member(&request, call)?;
@@ -167,7 +170,7 @@ impl FederationService {
         &self,
         request: &Request<T>,
         member: &str,
-        call: &str,
+        call: &'static str,
     ) -> Result<[u8; 32], Status> {
         let key = request
             .peer_certs()
@@ -190,7 +193,7 @@ impl FederationService {
     }
 
     /// Counts and logs a refused call (in the exchange log too).
-    fn refuse(&self, member: &str, call: &str, status: Status) -> Status {
+    fn refuse(&self, member: &str, call: &'static str, status: Status) -> Status {
         self.shared.lock().refused_calls += 1;
         tracing::warn!(
             peer = member,
@@ -198,7 +201,7 @@ impl FederationService {
             reason = status.message(),
             "refused a call"
         );
-        self.log_refusal(member, status)
+        self.log_refusal(member, call, status)
     }
 
     fn check_task(&self, task_id: &str) -> Result<(), Status> {
@@ -256,10 +259,11 @@ impl pb::federation_server::Federation for FederationService {
             protocol_version,
         } = join;
         self.check_task(&task_id)
-            .map_err(|status| self.log_refusal(&member, status))?;
+            .map_err(|status| self.log_refusal(&member, "join", status))?;
         if protocol_version != PROTOCOL_VERSION {
             return Err(self.log_refusal(
                 &member,
+                "join",
                 Status::failed_precondition(format!(
                     "node speaks protocol version {protocol_version}, coordinator speaks {PROTOCOL_VERSION}"
                 )),
@@ -285,6 +289,7 @@ impl pb::federation_server::Federation for FederationService {
             None,
         )?;
         self.shared.join(&member);
+        self.shared.metrics.accepted("join");
         Ok(Response::new(response))
     }
 
@@ -340,10 +345,11 @@ impl pb::federation_server::Federation for FederationService {
             self.open_signed::<pb::StatisticsReport>(request, call, "statistics", |_| 0)?;
         let member = opened.member;
         let report = statistics_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_statistics(&member, report)
-            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
+        self.shared.metrics.accepted("statistics");
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -355,10 +361,11 @@ impl pb::federation_server::Federation for FederationService {
         let opened = self.open_signed::<pb::ModelUpdate>(request, call, "update", |m| m.round)?;
         let member = opened.member;
         let update = update_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_update(&member, update)
-            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
+        self.shared.metrics.accepted("update");
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -370,10 +377,11 @@ impl pb::federation_server::Federation for FederationService {
         let opened = self.open_signed::<pb::BaselineModel>(request, call, "baseline", |_| 0)?;
         let member = opened.member;
         let baseline = baseline_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_baseline(&member, baseline)
-            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
+        self.shared.metrics.accepted("baseline");
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -387,15 +395,18 @@ impl pb::federation_server::Federation for FederationService {
         let member = opened.member;
         let models = self.shared.evaluation_models();
         if models == 0 {
-            return Err(Status::failed_precondition(
-                "no evaluation step is in progress",
+            return Err(self.log_refusal(
+                &member,
+                call,
+                Status::failed_precondition("no evaluation step is in progress"),
             ));
         }
         let report = evaluation_from_pb(opened.message, &self.shared.task, models)
-            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_evaluation(&member, report)
-            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
+        self.shared.metrics.accepted("evaluation");
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -408,10 +419,11 @@ impl pb::federation_server::Federation for FederationService {
             self.open_signed::<pb::NewtonTermsReport>(request, call, "newton-terms", |m| m.round)?;
         let member = opened.member;
         let report = newton_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_newton(&member, report)
-            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
+        self.shared.metrics.accepted("newton-terms");
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -424,10 +436,11 @@ impl pb::federation_server::Federation for FederationService {
             self.open_signed::<pb::NormalTermsReport>(request, call, "normal-terms", |_| 1)?;
         let member = opened.member;
         let report = normal_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_normal(&member, report)
-            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
+        self.shared.metrics.accepted("normal-terms");
         Ok(Response::new(pb::Ack {}))
     }
 
@@ -441,14 +454,16 @@ impl pb::federation_server::Federation for FederationService {
         let Some(plan) = self.shared.histogram_plan() else {
             return Err(self.log_refusal(
                 &member,
+                call,
                 Status::failed_precondition("no histogram step is in progress"),
             ));
         };
         let report = histograms_from_pb(opened.message, &self.shared.task, &plan)
-            .map_err(|e| self.log_refusal(&member, refuse_wire(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
         self.shared
             .submit_histograms(&member, report)
-            .map_err(|e| self.log_refusal(&member, refuse_submit(&member, call, e)))?;
+            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
+        self.shared.metrics.accepted("histograms");
         Ok(Response::new(pb::Ack {}))
     }
 }

@@ -19,6 +19,8 @@ use medfed_wire::{
 };
 use tokio::sync::{Notify, watch};
 
+use crate::metrics::Metrics;
+
 /// Why a submission was refused. Turned into a gRPC status in one place
 /// (`service`).
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -197,6 +199,8 @@ pub struct Shared {
     pub progress: Notify,
     /// Updates longer than this (Euclidean norm) are refused.
     pub max_update_norm: Option<f64>,
+    /// What the metrics endpoint shows.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -207,6 +211,7 @@ impl Shared {
             step: 0,
             instruction: medfed_wire::Instruction::Wait,
         }));
+        let metrics = Arc::new(Metrics::new(task.members.len()));
         Arc::new(Shared {
             task,
             state: Mutex::new(State {
@@ -219,6 +224,7 @@ impl Shared {
             steps,
             progress: Notify::new(),
             max_update_norm,
+            metrics,
         })
     }
 
@@ -237,12 +243,18 @@ impl Shared {
     /// Publishes a new step, replacing what the state collects.
     pub fn publish(&self, step: Step, collecting: Collecting) {
         self.lock().collecting = collecting;
+        self.metrics.set_step(step.step);
         self.steps.send_replace(Arc::new(step));
     }
 
     /// Records a join.
     pub fn join(&self, member: &str) {
-        self.lock().joined.insert(member.to_owned());
+        let joined = {
+            let mut state = self.lock();
+            state.joined.insert(member.to_owned());
+            state.joined.len()
+        };
+        self.metrics.set_joined(joined);
         self.progress.notify_waiters();
     }
 
@@ -278,6 +290,7 @@ impl Shared {
                     state
                         .declared_rows
                         .insert(member.to_owned(), report.train_rows);
+                    self.metrics.set_rows(member, report.train_rows);
                     reports.insert(member.to_owned(), report);
                     Ok(())
                 }

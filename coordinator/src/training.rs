@@ -168,6 +168,9 @@ async fn local_steps(
             note: None,
         };
         progress.round(&record, task.rounds);
+        shared
+            .metrics
+            .round_completed(record.contributors, record.millis / 1e3, record.train_loss);
         rounds.push(record);
         on_round(steps.current(), &global, &rounds)?;
         if change < config.tolerance {
@@ -273,6 +276,9 @@ async fn newton(
             note,
         };
         progress.round(&record, task.rounds);
+        shared
+            .metrics
+            .round_completed(record.contributors, record.millis / 1e3, record.train_loss);
         rounds.push(record);
         let accepted = solver
             .best()
@@ -346,6 +352,9 @@ async fn closed_form(
         note: Some("closed form: the exact ridge solution of the pooled normal equations".into()),
     };
     progress.round(&record, 1);
+    shared
+        .metrics
+        .round_completed(record.contributors, record.millis / 1e3, record.train_loss);
     Ok(Trained {
         global,
         rounds: vec![record],

@@ -116,6 +116,24 @@ pub struct Federation {
     pub crash: Option<Crash>,
     /// Kill the coordinator mid-run and start it again, if set.
     pub coordinator_crash: Option<CoordinatorCrash>,
+    /// Extra `coordinator run` flags.
+    pub coordinator_args: Vec<String>,
+    /// A node to pause (SIGSTOP) mid-run while the coordinator's metrics are
+    /// scraped, if any.
+    pub pause: Option<Pause>,
+}
+
+/// Pause a node with SIGSTOP once its output shows `after`, wait `hold`,
+/// scrape the coordinator's metrics endpoint (named in its ready file),
+/// then let the node go on (SIGCONT).
+#[derive(Clone, Debug)]
+pub struct Pause {
+    /// The member to pause.
+    pub node: String,
+    /// Text in its standard output that triggers the pause.
+    pub after: String,
+    /// How long to hold it before scraping.
+    pub hold: Duration,
 }
 
 /// Kill the coordinator with SIGKILL once its output shows `after`, then
@@ -175,6 +193,8 @@ pub struct Outcome {
     pub model: Option<serde_json::Value>,
     /// Every node, members first.
     pub nodes: Vec<NodeRun>,
+    /// The metrics scraped while a node was paused (see [`Pause`]).
+    pub paused_metrics: Option<String>,
 }
 
 impl Outcome {
@@ -221,6 +241,8 @@ impl Federation {
             import_args: vec!["--target".into(), "target".into()],
             crash: None,
             coordinator_crash: None,
+            coordinator_args: Vec::new(),
+            pause: None,
         }
     }
 
@@ -360,6 +382,7 @@ impl Federation {
                     .arg(&run_dir)
                     .arg("--ready-file")
                     .arg(&ready)
+                    .args(&self.coordinator_args)
                     .stdout(fs::File::create(out).expect("stdout file"))
                     .stderr(fs::File::create(err).expect("stderr file"))
                     .spawn()
@@ -368,11 +391,14 @@ impl Federation {
         };
         let mut coordinator = spawn_coordinator("127.0.0.1:0", &coordinator_out, &coordinator_err);
         let deadline = Instant::now() + Duration::from_secs(30);
-        let address = loop {
+        let (address, metrics_address) = loop {
             if let Ok(text) = fs::read_to_string(&ready)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                break v["address"].as_str().expect("address").to_owned();
+                break (
+                    v["address"].as_str().expect("address").to_owned(),
+                    v["metrics_address"].as_str().map(str::to_owned),
+                );
             }
             if let Some(status) = coordinator.0.try_wait().expect("try_wait") {
                 panic!(
@@ -453,6 +479,32 @@ impl Federation {
             *victim = (crash.node.clone(), child, out, err, Some(killed_stdout));
         }
 
+        let mut paused_metrics = None;
+        if let Some(pause) = &self.pause {
+            let child = children
+                .iter()
+                .find(|c| c.0 == pause.node)
+                .unwrap_or_else(|| panic!("no node {} to pause", pause.node));
+            let deadline = Instant::now() + timeout;
+            while !fs::read_to_string(&child.2)
+                .unwrap_or_default()
+                .contains(&pause.after)
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} never printed {:?}",
+                    pause.node,
+                    pause.after
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let pid = child.1.0.id().to_string();
+            run_ok(Command::new("kill").args(["-STOP", &pid]));
+            std::thread::sleep(pause.hold);
+            paused_metrics = metrics_address.as_deref().map(scrape_metrics);
+            run_ok(Command::new("kill").args(["-CONT", &pid]));
+        }
+
         let mut coordinator_killed_stdout = None;
         if let Some(crash) = &self.coordinator_crash {
             let deadline = Instant::now() + timeout;
@@ -500,8 +552,35 @@ impl Federation {
             model: read_json("model.json"),
             nodes,
             dir,
+            paused_metrics,
         }
     }
+}
+
+/// `GET /metrics` from `address` over plain HTTP: the body.
+///
+/// # Panics
+/// When the endpoint does not answer 200.
+pub fn scrape_metrics(address: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(address).expect("connect to the metrics endpoint");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .expect("send request");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("read reply");
+    assert!(
+        reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+        "{reply}"
+    );
+    reply
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
 }
 
 /// A synthetic cohort of `rows` patients in `dir/<name>.csv`: columns
