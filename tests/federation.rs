@@ -326,6 +326,8 @@ split_seed = 5
     let summary = run.summary.as_ref().expect("summary.json");
     assert_eq!(summary["algorithm"], "closed-form");
     assert_eq!(summary["rounds"].as_array().map(Vec::len), Some(1));
+    // A linear model gets its training curves, and no ROC or calibration.
+    medfed::assert_charts(&run.dir.path().join("run"), summary, &["training"]);
     let csvs: Vec<_> = SITES.iter().map(|s| heart_csv(s)).collect();
     let pooled = pooled_fit(&task, &csvs);
     let federated = parameters(&run);

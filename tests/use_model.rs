@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use medfed::{Federation, bin, heart_csv, repo_root};
+use medfed::{Federation, assert_charts, bin, heart_csv, repo_root};
 use medfed_coordinator::config::TaskConfig;
 use medfed_node::data::SiteData;
 
@@ -18,6 +18,11 @@ fn predict_reproduces_the_reported_held_out_metrics() {
     assert!(run.coordinator.success(), "{}", run.coordinator_stderr);
     let summary = run.summary.as_ref().expect("summary.json");
     let model_path = run.dir.path().join("run/model.json");
+    assert_charts(
+        &run.dir.path().join("run"),
+        summary,
+        &["training", "roc", "calibration"],
+    );
 
     // Every site's held-out rows, as the nodes split them, in one CSV.
     let task = TaskConfig::parse(&task_toml, "task.toml")

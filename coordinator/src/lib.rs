@@ -2,6 +2,8 @@
 //! rounds, combines updates and publishes the model.
 //!
 //! # Layout
+//! - [`charts`]: training curves, ROC and calibration charts of a
+//!   finished run.
 //! - [`checkpoint`]: the durable task state a restarted coordinator
 //!   resumes from.
 //! - [`config`]: the operator's task file (TOML), checked at start-up.
@@ -23,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod charts;
 pub mod checkpoint;
 pub mod config;
 pub mod exchange;

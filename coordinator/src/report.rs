@@ -197,6 +197,9 @@ pub struct Summary {
     /// predicted and observed per decile.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_calibration_error: Option<f64>,
+    /// Charts written beside the summary (training curves; ROC and
+    /// calibration for logistic models), as SVG and PNG file names.
+    pub charts: Vec<String>,
 }
 
 /// Where the run's exchange log is and how it ended.
@@ -296,6 +299,7 @@ pub fn build(
             .calibration
             .as_ref()
             .and_then(|c| c.expected_calibration_error()),
+        charts: Vec::new(),
     };
     let model = ModelFile {
         format: "medfed-model/1",

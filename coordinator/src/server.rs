@@ -12,6 +12,7 @@ use medfed_audit::{AuditKey, SigningKey, SyncPolicy};
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_server::FederationServer;
 
+use crate::charts;
 use crate::checkpoint::CheckpointStore;
 use crate::config::TaskConfig;
 use crate::exchange::Exchange;
@@ -214,6 +215,7 @@ pub async fn run(
         entries_written: exchange.entries(),
         last_hash: exchange.last_hash(),
     });
+    summary.charts = charts::write_all(&options.out_dir, &summary, &outcome);
     let model_path = options.out_dir.join("model.json");
     let summary_path = options.out_dir.join("summary.json");
     report::write_json(&model_path, &model)?;
@@ -227,5 +229,12 @@ pub async fn run(
         model_path.display(),
         summary_path.display()
     ));
+    if !summary.charts.is_empty() {
+        progress.message(&format!(
+            "charts written to {}: {}",
+            options.out_dir.display(),
+            summary.charts.join(", ")
+        ));
+    }
     Ok(summary)
 }

@@ -557,6 +557,49 @@ impl Federation {
     }
 }
 
+/// Checks that the run summary lists exactly `stems` as SVG and PNG charts,
+/// and that each file in `dir` is a real, non-trivial picture: a PNG with
+/// its signature and a sensible size in its header, an SVG document with
+/// drawn lines.
+///
+/// # Panics
+/// When a chart is missing, listed wrongly or not a valid picture.
+pub fn assert_charts(dir: &Path, summary: &serde_json::Value, stems: &[&str]) {
+    let listed: Vec<&str> = summary["charts"]
+        .as_array()
+        .expect("charts in the summary")
+        .iter()
+        .map(|v| v.as_str().expect("chart file name"))
+        .collect();
+    let expected: Vec<String> = stems
+        .iter()
+        .flat_map(|s| [format!("{s}.svg"), format!("{s}.png")])
+        .collect();
+    assert_eq!(listed, expected, "charts listed in the summary");
+    for stem in stems {
+        let png = fs::read(dir.join(format!("{stem}.png"))).expect("PNG chart");
+        assert!(png.len() > 10_000, "{stem}.png is only {} bytes", png.len());
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png signature");
+        assert_eq!(&png[12..16], b"IHDR", "{stem}.png header");
+        let width = u32::from_be_bytes(png[16..20].try_into().expect("width"));
+        let height = u32::from_be_bytes(png[20..24].try_into().expect("height"));
+        assert!(
+            (400..=4000).contains(&width) && (300..=4000).contains(&height),
+            "{stem}.png is {width}x{height}"
+        );
+        let svg = fs::read_to_string(dir.join(format!("{stem}.svg"))).expect("SVG chart");
+        assert!(svg.len() > 5_000, "{stem}.svg is only {} bytes", svg.len());
+        assert!(
+            svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{stem}.svg"
+        );
+        assert!(
+            svg.matches("<polyline").count() + svg.matches("<path").count() >= 2,
+            "{stem}.svg draws nothing"
+        );
+    }
+}
+
 /// `GET /metrics` from `address` over plain HTTP: the body.
 ///
 /// # Panics

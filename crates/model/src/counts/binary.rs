@@ -270,6 +270,34 @@ impl BinaryCounts {
         Some(0.5 * same_bin / (pos * neg))
     }
 
+    /// The ROC curve of the histograms, as `(false positive rate, true
+    /// positive rate)` points with the threshold moving from the top bin
+    /// down: `(0, 0)` first, then one point after each bin that holds a row,
+    /// ending at `(1, 1)`. At most `bins + 1` points, and at most one more
+    /// than the number of rows.
+    ///
+    /// Rows sharing a bin enter together, so a bin with both classes makes a
+    /// diagonal step; the trapezoid area under these points is therefore
+    /// [`BinaryCounts::auc`], ties counted 1/2. `None` if a class is absent
+    /// or the two histograms differ in length.
+    pub fn roc_points(&self) -> Option<Vec<(f64, f64)>> {
+        if self.pos_hist.len() != self.neg_hist.len() {
+            return None;
+        }
+        let (pos, neg) = self.class_totals()?;
+        let mut points = vec![(0.0, 0.0)];
+        let (mut true_pos, mut false_pos) = (0.0, 0.0);
+        for (&p, &q) in self.pos_hist.iter().zip(&self.neg_hist).rev() {
+            if p == 0 && q == 0 {
+                continue;
+            }
+            true_pos += p as f64;
+            false_pos += q as f64;
+            points.push((false_pos / neg, true_pos / pos));
+        }
+        Some(points)
+    }
+
     /// Totals of positives and negatives, if both classes are present.
     fn class_totals(&self) -> Option<(f64, f64)> {
         let pos: f64 = self.pos_hist.iter().map(|&c| c as f64).sum();

@@ -261,3 +261,145 @@ proptest! {
         }
     }
 }
+
+/// Trapezoid area under `(x, y)` points taken in order.
+fn trapezoid_area(points: &[(f64, f64)]) -> f64 {
+    points
+        .windows(2)
+        .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+        .sum()
+}
+
+/// Counts holding exactly these histograms; bins in the upper half count as
+/// predicted positive, so the confusion counts agree with them.
+fn from_histograms(pos_hist: Vec<u64>, neg_hist: Vec<u64>) -> BinaryCounts {
+    let half = pos_hist.len() / 2;
+    let split = |h: &[u64]| (h[..half].iter().sum::<u64>(), h[half..].iter().sum::<u64>());
+    let ((fn_, tp), (tn, fp)) = (split(&pos_hist), split(&neg_hist));
+    let counts = BinaryCounts {
+        n: tp + fn_ + tn + fp,
+        tp,
+        fp,
+        tn,
+        fn_,
+        log_loss_sum: 1.0,
+        pos_hist,
+        neg_hist,
+    };
+    assert_eq!(counts.validate(), Ok(()));
+    counts
+}
+
+// Tolerance of the ROC area against `auc()`: both add the same pair counts,
+// in a different order and with the divisions done at a different point, so
+// they differ only by rounding: a few ulps (about 1e-16 each) per non-empty
+// bin. The cases here have at most a few hundred non-empty bins, which keeps
+// the difference far below 1e-12; anything larger is a real miscount (the
+// smallest such error, one tied pair in 500 x 500, is 2e-6).
+const ROC_AREA_TOLERANCE: f64 = 1e-12;
+
+#[test]
+fn roc_points_by_hand() {
+    // The rows of `add_by_hand`: positives in bins {1, 3, 3}, negatives in
+    // {0, 0, 2}. From the top: bin 3 adds two positives, bin 2 a negative,
+    // bin 1 a positive, bin 0 two negatives.
+    let c = from_histograms(vec![0, 1, 0, 2], vec![2, 0, 1, 0]);
+    let points = c.roc_points().unwrap();
+    let expected = [
+        (0.0, 0.0),
+        (0.0, 2.0 / 3.0),
+        (1.0 / 3.0, 2.0 / 3.0),
+        (1.0 / 3.0, 1.0),
+        (1.0, 1.0),
+    ];
+    assert_eq!(points.len(), expected.len());
+    for (got, want) in points.iter().zip(expected) {
+        assert_relative_eq!(got.0, want.0, epsilon = 1e-15);
+        assert_relative_eq!(got.1, want.1, epsilon = 1e-15);
+    }
+    assert_relative_eq!(trapezoid_area(&points), 8.0 / 9.0, epsilon = 1e-15);
+    assert_relative_eq!(
+        trapezoid_area(&points),
+        c.auc().unwrap(),
+        epsilon = ROC_AREA_TOLERANCE
+    );
+}
+
+#[test]
+fn roc_area_equals_the_histogram_auc_on_hand_made_cases() {
+    let cases: [(Vec<u64>, Vec<u64>, f64); 5] = [
+        // Every row in one bin: one diagonal step, AUC 1/2.
+        (vec![0, 2, 0], vec![0, 3, 0], 0.5),
+        // Perfect separation across empty bins.
+        (vec![0, 0, 0, 0, 4], vec![5, 0, 0, 0, 0], 1.0),
+        // Perfectly wrong.
+        (vec![3, 0, 0, 0], vec![0, 0, 0, 2], 0.0),
+        // Ties in several bins. Bin 3's 3 positives beat all 4 negatives:
+        // 12 pairs; bin 1's 2 positives beat bin 0's 2 negatives and tie
+        // bin 1's one: 2 x (2 + 1/2) = 5; bin 0's positive ties 2: 1.
+        // Total 18 of 6 x 4 = 24 pairs.
+        (vec![1, 2, 0, 3], vec![2, 1, 1, 0], 18.0 / 24.0),
+        // One positive among many negatives, in the middle bin.
+        (vec![0, 1, 0], vec![3, 4, 3], (3.0 + 0.5 * 4.0) / 10.0),
+    ];
+    for (pos, neg, auc) in cases {
+        let c = from_histograms(pos.clone(), neg.clone());
+        let points = c.roc_points().unwrap();
+        assert_eq!(points.first(), Some(&(0.0, 0.0)), "{pos:?} {neg:?}");
+        assert_eq!(points.last(), Some(&(1.0, 1.0)), "{pos:?} {neg:?}");
+        let nonempty = pos.iter().zip(&neg).filter(|(p, q)| **p + **q > 0).count();
+        assert_eq!(points.len(), nonempty + 1, "{pos:?} {neg:?}");
+        assert_relative_eq!(c.auc().unwrap(), auc, epsilon = 1e-15);
+        assert_relative_eq!(
+            trapezoid_area(&points),
+            c.auc().unwrap(),
+            epsilon = ROC_AREA_TOLERANCE
+        );
+    }
+}
+
+#[test]
+fn roc_area_equals_the_histogram_auc_on_scored_rows() {
+    for (n, seed, bins) in [(300, 1, DEFAULT_SCORE_BINS), (300, 2, 20), (57, 3, 7)] {
+        let (scores, labels) = scored_rows(n, seed);
+        let c = BinaryCounts::from_scores(scores.view(), labels.view(), bins).unwrap();
+        let points = c.roc_points().unwrap();
+        assert!(points.len() <= n + 1);
+        assert!(
+            points
+                .windows(2)
+                .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1),
+            "ROC points must move up and right"
+        );
+        assert_relative_eq!(
+            trapezoid_area(&points),
+            c.auc().unwrap(),
+            epsilon = ROC_AREA_TOLERANCE
+        );
+    }
+}
+
+#[test]
+fn roc_points_need_both_classes_and_matching_histograms() {
+    assert_eq!(BinaryCounts::new(10).unwrap().roc_points(), None);
+    let only_positives = from_histograms(vec![0, 1, 2, 0], vec![0; 4]);
+    assert_eq!(only_positives.roc_points(), None);
+    let mut uneven = from_histograms(vec![0, 1, 2, 0], vec![1, 0, 0, 0]);
+    uneven.neg_hist.push(0);
+    assert_eq!(uneven.roc_points(), None);
+}
+
+proptest! {
+    #[test]
+    fn roc_area_equals_the_histogram_auc_on_any_histograms(
+        hist in proptest::collection::vec((0u64..50, 0u64..50), 2..60),
+    ) {
+        let (pos, neg): (Vec<u64>, Vec<u64>) = hist.into_iter().unzip();
+        prop_assume!(pos.iter().any(|&c| c > 0) && neg.iter().any(|&c| c > 0));
+        let c = from_histograms(pos, neg);
+        let points = c.roc_points().unwrap();
+        prop_assert_eq!(points.last(), Some(&(1.0, 1.0)));
+        let (area, auc) = (trapezoid_area(&points), c.auc().unwrap());
+        prop_assert!((area - auc).abs() <= ROC_AREA_TOLERANCE, "area {} auc {}", area, auc);
+    }
+}
