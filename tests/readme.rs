@@ -104,7 +104,9 @@ fn every_command_in_the_readme_is_accepted_by_its_tool() {
         {
             args.remove(0);
         }
-        let Some(tool) = TOOLS.iter().find(|t| args.first().map(String::as_str) == Some(**t))
+        let Some(tool) = TOOLS
+            .iter()
+            .find(|t| args.first().map(String::as_str) == Some(**t))
         else {
             continue;
         };
@@ -138,7 +140,10 @@ fn every_command_in_the_readme_is_accepted_by_its_tool() {
 fn the_two_readme_commands_are_the_ones_that_run_the_demo_and_ci() {
     let root = repo_root();
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let commands: Vec<String> = shell_commands(&readme).into_iter().map(|(_, c)| c).collect();
+    let commands: Vec<String> = shell_commands(&readme)
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
     assert!(
         commands.iter().any(|c| c == "bash scripts/demo.sh"),
         "the demo command is gone from the README"
@@ -174,7 +179,10 @@ fn every_file_the_readme_links_to_exists() {
         );
         links += 1;
     }
-    assert!(links >= 3, "only {links} local links found; is the parser broken?");
+    assert!(
+        links >= 3,
+        "only {links} local links found; is the parser broken?"
+    );
 }
 
 #[test]
@@ -184,8 +192,14 @@ fn the_parser_joins_continuations_and_drops_comments() {
     let commands = shell_commands(text);
     assert_eq!(
         commands,
-        [(4, "node run --a 1 --b 'x y'".to_owned()), (6, "ls".to_owned())]
+        [
+            (4, "node run --a 1 --b 'x y'".to_owned()),
+            (6, "ls".to_owned())
+        ]
     );
-    assert_eq!(words(&commands[0].1), ["node", "run", "--a", "1", "--b", "x y"]);
+    assert_eq!(
+        words(&commands[0].1),
+        ["node", "run", "--a", "1", "--b", "x y"]
+    );
     assert_eq!(words("a '' \"b c\""), ["a", "", "b c"]);
 }
