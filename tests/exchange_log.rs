@@ -58,7 +58,21 @@ fn text(output: &Output) -> String {
 
 #[test]
 fn a_runs_logs_verify_against_the_certified_keys_and_cross_check_clean() {
-    let run = Federation::heart(&SITES, task()).run();
+    audited_run(&[]);
+}
+
+/// The same with the coordinator's log flushed once per step: the entries
+/// are the same, only their trip to the disk is batched.
+#[test]
+fn logs_flushed_once_per_step_verify_and_cross_check_the_same() {
+    audited_run(&["--audit-sync-every-step"]);
+}
+
+/// Runs the task with `coordinator_args` and checks every log as an auditor.
+fn audited_run(coordinator_args: &[&str]) {
+    let mut federation = Federation::heart(&SITES, task());
+    federation.coordinator_args = coordinator_args.iter().map(|a| (*a).to_owned()).collect();
+    let run = federation.run();
     assert!(run.coordinator.success(), "{}", run.coordinator_stderr);
     let root = run.dir.path();
     let coordinator_log = root.join("run/exchange.log");

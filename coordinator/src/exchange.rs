@@ -7,6 +7,7 @@
 //! nothing is exchanged without evidence.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -14,9 +15,24 @@ use medfed_audit::{
     AuditError, AuditKey, Direction, PublicKey, Record, Repair, Signature, SigningKey, SyncPolicy,
 };
 
+/// When the coordinator's exchange log reaches the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogSync {
+    /// After every entry, before the message is acted on (the default).
+    #[default]
+    Entry,
+    /// Once per step, when the step closes and before the coordinator
+    /// computes on its answers: a crash can lose the entries of the open
+    /// step only, and that step is redone on restart.
+    Step,
+    /// After every `n` entries (and when the run ends).
+    Every(NonZeroU32),
+}
+
 /// The coordinator's exchange log.
 pub struct Exchange {
     task: String,
+    per_step: bool,
     inner: Mutex<Inner>,
 }
 
@@ -40,13 +56,20 @@ impl Exchange {
         writer_name: &str,
         signing: &SigningKey,
         audit_key: &AuditKey,
-        policy: SyncPolicy,
+        sync: LogSync,
     ) -> Result<(Exchange, Option<Repair>), AuditError> {
+        let policy = match sync {
+            LogSync::Entry => SyncPolicy::EveryEntry,
+            // Synced by hand in `step_closed`, never by count.
+            LogSync::Step => SyncPolicy::Batch(NonZeroU32::MAX),
+            LogSync::Every(n) => SyncPolicy::Batch(n),
+        };
         let (writer, repair) =
             medfed_audit::LogWriter::open(path, writer_name, signing, audit_key, policy)?;
         Ok((
             Exchange {
                 task: task.to_owned(),
+                per_step: sync == LogSync::Step,
                 inner: Mutex::new(Inner {
                     writer,
                     bound: BTreeMap::new(),
@@ -120,6 +143,17 @@ impl Exchange {
         self.lock().writer.last_hash().to_string()
     }
 
+    /// A step closed: with [`LogSync::Step`], flushes everything to disk.
+    ///
+    /// # Errors
+    /// The fsync failed.
+    pub fn step_closed(&self) -> Result<(), AuditError> {
+        if self.per_step {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
     /// Flushes everything to disk.
     ///
     /// # Errors
@@ -148,7 +182,7 @@ mod tests {
             "coordinator",
             &writer,
             &audit,
-            SyncPolicy::EveryEntry,
+            LogSync::Entry,
         )
         .expect("open");
         let old = SigningKey::generate().expect("old key");

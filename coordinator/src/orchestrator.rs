@@ -48,6 +48,9 @@ pub enum RunError {
     /// The task state could not be saved.
     #[error("cannot save the task state: {0}")]
     Checkpoint(String),
+    /// The exchange log could not be flushed to disk.
+    #[error("cannot flush the exchange log: {0}")]
+    Log(String),
 }
 
 /// Hands out strictly increasing step numbers.
@@ -496,7 +499,7 @@ pub(crate) async fn wait_for_answers(
             .collect()
     })
     .await;
-    match waited {
+    let closed = match waited {
         Ok(()) => Ok(Vec::new()),
         Err(error) => {
             let state = shared.lock();
@@ -515,7 +518,11 @@ pub(crate) async fn wait_for_answers(
                 Err(error)
             }
         }
-    }
+    }?;
+    shared
+        .step_closed()
+        .map_err(|error| RunError::Log(error.to_string()))?;
+    Ok(closed)
 }
 
 /// Waits until `missing` returns nobody, or `timeout` passes.

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use medfed_audit::{AuditKey, SigningKey, SyncPolicy};
+use medfed_audit::{AuditKey, SigningKey};
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_server::FederationServer;
 
 use crate::charts;
 use crate::checkpoint::CheckpointStore;
 use crate::config::TaskConfig;
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, LogSync};
 use crate::metrics::{self, ReadCounter};
 use crate::orchestrator::orchestrate;
 use crate::progress::Progress;
@@ -50,7 +50,7 @@ pub struct RunOptions {
     /// The exchange log (default: `exchange.log` in `out_dir`).
     pub audit_log: Option<PathBuf>,
     /// When the exchange log is flushed to disk.
-    pub sync_policy: SyncPolicy,
+    pub sync_policy: LogSync,
     /// Serve Prometheus metrics on this loopback address, if set.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -139,6 +139,7 @@ pub async fn run(
     let exchange = Arc::new(exchange);
 
     let shared = Shared::new(config.task.clone(), config.max_update_norm);
+    shared.attach_log(Arc::clone(&exchange));
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(listener) = metrics_listener {
         let handshakes = refusals.clone();

@@ -8,7 +8,7 @@
 //! `Notify` whenever a submission lands.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use medfed_aggregate::Aggregator;
 use medfed_model::preprocess::{ColumnHistogram, HistogramPlan, merge_histograms};
@@ -19,6 +19,7 @@ use medfed_wire::{
 };
 use tokio::sync::{Notify, watch};
 
+use crate::exchange::Exchange;
 use crate::metrics::Metrics;
 
 /// Why a submission was refused. Turned into a gRPC status in one place
@@ -201,6 +202,8 @@ pub struct Shared {
     pub max_update_norm: Option<f64>,
     /// What the metrics endpoint shows.
     pub metrics: Arc<Metrics>,
+    /// The exchange log, told when a step closes (absent in unit tests).
+    log: OnceLock<Arc<Exchange>>,
 }
 
 impl Shared {
@@ -225,6 +228,7 @@ impl Shared {
             progress: Notify::new(),
             max_update_norm,
             metrics,
+            log: OnceLock::new(),
         })
     }
 
@@ -238,6 +242,23 @@ impl Shared {
     /// Subscribes to published steps.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Step>> {
         self.steps.subscribe()
+    }
+
+    /// Gives the state the exchange log to flush when a step closes.
+    pub fn attach_log(&self, log: Arc<Exchange>) {
+        let _ = self.log.set(log);
+    }
+
+    /// A step closed (its answers are in): the exchange log flushes them
+    /// if its policy says so, before anything is computed from them.
+    ///
+    /// # Errors
+    /// The fsync failed.
+    pub fn step_closed(&self) -> Result<(), medfed_audit::AuditError> {
+        match self.log.get() {
+            Some(log) => log.step_closed(),
+            None => Ok(()),
+        }
     }
 
     /// Publishes a new step, replacing what the state collects.

@@ -10,6 +10,10 @@ use medfed_audit::{
     AuditKey, Direction, LogWriter, Record, Repair, Signature, SigningKey, SyncPolicy,
 };
 
+/// Never sync by count: `Batch` syncs only every `n` entries and on
+/// `sync`, close and drop.
+const MANUAL_SYNC: SyncPolicy = SyncPolicy::Batch(std::num::NonZeroU32::MAX);
+
 /// The node's exchange log.
 pub struct Ledger {
     writer: LogWriter,
@@ -33,8 +37,8 @@ impl Ledger {
         signing: &SigningKey,
         audit_key: &AuditKey,
     ) -> Result<(Ledger, Option<Repair>), medfed_audit::AuditError> {
-        let (writer, repair) =
-            LogWriter::open(path, me, signing, audit_key, SyncPolicy::EveryEntry)?;
+        // Synced by hand in `sent` (see there), never by count.
+        let (writer, repair) = LogWriter::open(path, me, signing, audit_key, MANUAL_SYNC)?;
         Ok((
             Ledger {
                 writer,
@@ -96,13 +100,20 @@ impl Ledger {
         bytes: &[u8],
         signature: Option<Signature>,
     ) -> anyhow::Result<()> {
-        self.append(Direction::Out, kind, round, bytes, signature)
+        self.append(Direction::Out, kind, round, bytes, signature)?;
+        // What leaves the building is on disk before it leaves, and with it
+        // every message received before: one fsync per message sent. A
+        // received message needs no fsync of its own: until the node answers
+        // it, losing its entry in a crash loses nothing that left.
+        self.writer.sync()?;
+        Ok(())
     }
 
-    /// Records a message received.
+    /// Records a message received (flushed to disk with the next message
+    /// sent, or when the log is dropped).
     ///
     /// # Errors
-    /// The append or its fsync failed.
+    /// The append failed.
     pub fn received(&mut self, kind: &str, round: u32, bytes: &[u8]) -> anyhow::Result<()> {
         self.append(Direction::In, kind, round, bytes, None)
     }

@@ -232,12 +232,22 @@ fn task_file(job: Job, members: &[String]) -> String {
     )
 }
 
+/// When the coordinator's exchange log is flushed to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogPolicy {
+    /// After every entry (the default).
+    Entry,
+    /// Once per step (`--audit-sync-every-step`).
+    Step,
+    /// Every `n` entries (`--audit-sync-every n`); a large `n` means at the end.
+    Every(u32),
+}
+
 /// How to run a prepared job.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
-    /// `--audit-sync-every` for the coordinator; `None` syncs every entry
-    /// (the default).
-    pub sync_every: Option<u32>,
+    /// The coordinator's log flush policy.
+    pub sync: LogPolicy,
     /// How often every process's peak RSS is read.
     pub poll: Duration,
 }
@@ -334,8 +344,14 @@ pub fn run(
         .stdin(Stdio::null())
         .stdout(log_file("coordinator.out")?)
         .stderr(log_file("coordinator.err")?);
-    if let Some(n) = options.sync_every {
-        coordinator.arg("--audit-sync-every").arg(n.to_string());
+    match options.sync {
+        LogPolicy::Entry => {}
+        LogPolicy::Step => {
+            coordinator.arg("--audit-sync-every-step");
+        }
+        LogPolicy::Every(n) => {
+            coordinator.arg("--audit-sync-every").arg(n.to_string());
+        }
     }
 
     let spawned_at = SystemTime::now();

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
-use crate::federation::{Binaries, Job, RunOptions, RunResult};
+use crate::federation::{Binaries, Job, LogPolicy, RunOptions, RunResult};
 use crate::stats::{Sample, median};
 use crate::table::{Goal, Row, Unit};
 
@@ -312,19 +312,24 @@ fn latency(
         progress(&format!("preparing {nodes} nodes x 30 features"));
         let prepared = federation::prepare(bins, work_dir, job)?;
         let mut per_entry: Vec<RunResult> = Vec::new();
+        let mut per_step: Vec<RunResult> = Vec::new();
         let mut at_end: Vec<RunResult> = Vec::new();
         for repeat in 0..plan.latency_repeats {
-            for sync_every in [None, Some(SYNC_AT_END)] {
+            for sync in [
+                LogPolicy::Entry,
+                LogPolicy::Step,
+                LogPolicy::Every(SYNC_AT_END),
+            ] {
                 let label = format!(
                     "run{repeat}-{}",
-                    if sync_every.is_some() {
-                        "sync-at-end"
-                    } else {
-                        "sync-each"
+                    match sync {
+                        LogPolicy::Entry => "sync-each",
+                        LogPolicy::Step => "sync-step",
+                        LogPolicy::Every(_) => "sync-at-end",
                     }
                 );
                 let options = RunOptions {
-                    sync_every,
+                    sync,
                     poll: Duration::from_millis(10),
                 };
                 let result = federation::run(bins, &prepared, options, &label, RUN_DEADLINE)?;
@@ -335,20 +340,28 @@ fn latency(
                     result.first_round_seconds,
                     result.coordinator_kib as f64 / 1024.0
                 ));
-                match sync_every {
-                    None => per_entry.push(result),
-                    Some(_) => at_end.push(result),
+                match sync {
+                    LogPolicy::Entry => per_entry.push(result),
+                    LogPolicy::Step => per_step.push(result),
+                    LogPolicy::Every(_) => at_end.push(result),
                 }
             }
         }
         let medians =
             |runs: &[RunResult]| Sample::of(runs.iter().map(|r| median(&r.round_ms)).collect());
         let each = medians(&per_entry);
+        let step = medians(&per_step);
         let end = medians(&at_end);
         let goal = if nodes == 3 { 0.7 } else { 2.0 };
         rows.push(Row::new(
             format!("round, {nodes} nodes x 30 features, FedAvg, log fsync per entry"),
             each.clone(),
+            Unit::Ms,
+            Goal::AtMost(goal),
+        ));
+        rows.push(Row::new(
+            format!("round, {nodes} nodes x 30 features, FedAvg, log fsync per step"),
+            step.clone(),
             Unit::Ms,
             Goal::AtMost(goal),
         ));
@@ -367,8 +380,14 @@ fn latency(
             Goal::Info,
         ));
         rows.push(Row::new(
-            format!("coordinator fsync cost per round, {nodes} nodes (difference of medians)"),
+            format!("coordinator fsync cost per round, {nodes} nodes, per entry (vs at end)"),
             Sample::of(vec![each.median() - end.median()]),
+            Unit::Ms,
+            Goal::Info,
+        ));
+        rows.push(Row::new(
+            format!("coordinator fsync cost per round, {nodes} nodes, per step (vs at end)"),
+            Sample::of(vec![step.median() - end.median()]),
             Unit::Ms,
             Goal::Info,
         ));
@@ -446,7 +465,7 @@ fn scale(
         let mut completed = 0;
         for repeat in 0..plan.scale_repeats {
             let options = RunOptions {
-                sync_every: None,
+                sync: LogPolicy::Entry,
                 poll: Duration::from_millis(if job.nodes > 20 { 50 } else { 10 }),
             };
             match federation::run(
