@@ -7,11 +7,13 @@
 # resource report (peak RSS, CPU time) lands in demo-run/measure/<process>.txt.
 # MEDFED_DEMO_AUDIT_SYNC_EVERY=N makes the coordinator flush its exchange log every N
 # entries instead of after each one (to measure what the per-entry fsync costs).
+# Each hospital's node runs from a node file, demo-run/<site>/node.toml (every key is
+# explained in examples/heart/node.toml), checked with `node config check` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --locked -p medfed-coordinator -p medfed-node -p medfed-certs -p medfed-audit
-bin=target/release
+bin=${CARGO_TARGET_DIR:-target}/release
 work=${MEDFED_DEMO_DIR:-demo-run}
 sites=(cleveland hungarian switzerland va)
 
@@ -37,14 +39,17 @@ for site in "${sites[@]}"; do members+=(--member "$site"); done
 echo "== each hospital imports its records into an encrypted vault"
 for site in "${sites[@]}"; do
   "$bin/node" import --csv "data/heart/$site.csv" --vault "$work/$site/$site.vault" \
-    --key-file "$work/$site/vault.key" --create-key --target target
+    --vault-key-file "$work/$site/vault.key" --create-key --target target
 done
 
 echo "== audit keys: one for the consortium's auditor, one for each hospital's privacy officer"
-"$bin/medfed-audit" keygen --audit-key "$work/run/audit.key"
+"$bin/medfed-audit" keygen --audit-key-file "$work/run/audit.key"
 for site in "${sites[@]}"; do
-  "$bin/medfed-audit" keygen --audit-key "$work/$site/audit.key"
+  "$bin/medfed-audit" keygen --audit-key-file "$work/$site/audit.key"
 done
+
+echo "== the operator checks the task file"
+"$bin/coordinator" config check examples/heart/task.toml
 
 echo "== the coordinator starts; the hospitals connect out to it"
 pki="$work/pki"
@@ -63,11 +68,36 @@ for _ in $(seq 1 300); do
 done
 address=$(sed -n 's/.*"address": *"\([^"]*\)".*/\1/p' "$work/run/ready.json")
 
+# Each hospital's node file; its relative paths are relative to the file's folder.
 for site in "${sites[@]}"; do
-  measured "node-$site" "$bin/node" run --coordinator "https://$address" --server-name localhost \
-    --ca "$pki/$site/ca.pem" --cert "$pki/$site/$site.pem" --key "$pki/$site/$site.key" \
-    --signing-key "$pki/$site/$site.sign.key" --audit-key-file "$work/$site/audit.key" \
-    --vault "$work/$site/$site.vault" --key-file "$work/$site/vault.key" \
+  cat > "$work/$site/node.toml" <<EOF
+# $site's node file, written by scripts/demo.sh (every key: examples/heart/node.toml).
+[coordinator]
+address = "https://$address"
+server_name = "localhost"
+task_id = "heart-disease-demo"
+connect_timeout_seconds = 60
+
+[vault]
+path = "$site.vault"
+key_file = "vault.key"
+
+[tls]
+ca = "../pki/$site/ca.pem"
+cert = "../pki/$site/$site.pem"
+key = "../pki/$site/$site.key"
+signing_key = "../pki/$site/$site.sign.key"
+
+[audit]
+log = "exchange.log"
+key_file = "audit.key"
+EOF
+  "$bin/node" config check "$work/$site/node.toml" > "$work/$site/config-check.txt" \
+    || { cat "$work/$site/config-check.txt"; exit 3; }
+  tail -n 1 "$work/$site/config-check.txt"
+done
+for site in "${sites[@]}"; do
+  measured "node-$site" "$bin/node" run --config "$work/$site/node.toml" \
     > "$work/$site/node.log" 2>&1 &
   pids+=("$!")
 done

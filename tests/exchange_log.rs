@@ -150,6 +150,7 @@ fn a_runs_logs_verify_against_the_certified_keys_and_cross_check_clean() {
     bytes[fifth] = if bytes[fifth] == b'0' { b'1' } else { b'0' };
     std::fs::write(&tampered, &bytes).expect("write copy");
     let verified = audit(&["verify".as_ref(), tampered.as_os_str()]);
-    assert_eq!(verified.status.code(), Some(1), "{}", text(&verified));
+    // Exit status 6: verification failed.
+    assert_eq!(verified.status.code(), Some(6), "{}", text(&verified));
     assert!(text(&verified).contains("entry 5"), "{}", text(&verified));
 }

@@ -10,6 +10,8 @@ use medfed_model::{DEFAULT_SCORE_BINS, ModelKind};
 use medfed_wire::Task;
 use serde::Deserialize;
 
+mod locate;
+
 /// Why a task file was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -23,23 +25,50 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML for a task (unknown key, wrong type...).
-    #[error("task file {path} is invalid: {message}")]
+    #[error("{}: {}", at(path, *line, *column), keyed(key.as_deref(), message))]
     Parse {
         /// The file.
         path: String,
-        /// What the parser said, with the key and position.
+        /// Line of the problem, when the parser gives a position.
+        line: Option<usize>,
+        /// Column of the problem, when the parser gives a position.
+        column: Option<usize>,
+        /// The key concerned: a dotted path such as `training.rounds`, or
+        /// for an unknown key the table it is in, such as `[training]`.
+        key: Option<String>,
+        /// What is wrong, with what is allowed.
         message: String,
     },
     /// A value is out of range.
-    #[error("task file {path}: key {key}: {problem}")]
+    #[error("{}: {key}: {problem}", at(path, *line, None))]
     Invalid {
         /// The file.
         path: String,
+        /// Line of the key (or of its table when the value is a default).
+        line: Option<usize>,
         /// Dotted key.
         key: String,
         /// What is wrong and what is allowed.
         problem: String,
     },
+}
+
+/// `key: message`, or `[table] unknown key ...` for an unknown key.
+fn keyed(key: Option<&str>, message: &str) -> String {
+    match key {
+        Some(table) if message.starts_with("unknown key") => format!("{table} {message}"),
+        Some(key) => format!("{key}: {message}"),
+        None => message.to_owned(),
+    }
+}
+
+/// `file, line L, column C` with what is known.
+fn at(path: &str, line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(line), Some(column)) => format!("{path}, line {line}, column {column}"),
+        (Some(line), None) => format!("{path}, line {line}"),
+        _ => path.to_owned(),
+    }
 }
 
 /// The task file as written by the operator.
@@ -268,6 +297,7 @@ impl TaskConfig {
         use medfed_aggregate::{FedAvg, Median, NormClip, Strategy, TrimmedMean};
         let invalid = |key: &str, value: f64| ConfigError::Invalid {
             path: "(task)".into(),
+            line: None,
             key: key.into(),
             problem: format!("{value} is out of range"),
         };
@@ -310,12 +340,10 @@ impl TaskConfig {
     /// # Errors
     /// See [`TaskConfig::load`].
     pub fn parse(text: &str, path: &str) -> Result<TaskConfig, ConfigError> {
-        let file: TaskFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        let file: TaskFile = toml::from_str(text).map_err(|e| parse_error(text, path, &e))?;
         let invalid = |key: &str, problem: String| ConfigError::Invalid {
             path: path.to_owned(),
+            line: locate::line_of(text, key),
             key: key.to_owned(),
             problem,
         };
@@ -596,6 +624,109 @@ fn privacy_settings(
     }))
 }
 
+impl TaskConfig {
+    /// What the task defines, in a few lines (for `coordinator config
+    /// check`): members and quorum, model and features, algorithm and
+    /// rounds, evaluation, timeouts.
+    pub fn summary(&self) -> String {
+        let t = &self.task;
+        let own: Vec<&str> = t
+            .columns
+            .iter()
+            .filter(|c| **c != medfed_model::ColumnSpec::numeric(c.name.clone()))
+            .map(|c| c.name.as_str())
+            .collect();
+        let mut out = format!(
+            "  members     {} (quorum {})\n",
+            t.members.join(", "),
+            self.quorum
+        );
+        out.push_str(&format!(
+            "  model       {}, target {}, {} features, {} parameters\n",
+            t.model,
+            t.target,
+            t.features.len(),
+            t.dimension()
+        ));
+        out.push_str(&format!(
+            "  columns     {}\n",
+            if own.is_empty() {
+                "every feature standardised, missing values filled with the mean".to_owned()
+            } else {
+                format!("own preprocessing for {}", own.join(", "))
+            }
+        ));
+        out.push_str(&format!(
+            "  algorithm   {}, aggregation {}, at most {} rounds, l2 {}, tolerance {:e}\n",
+            self.algorithm,
+            match self.aggregation {
+                Aggregation::Fedavg => "fedavg",
+                Aggregation::Median => "median",
+                Aggregation::TrimmedMean => "trimmed-mean",
+            },
+            t.rounds,
+            t.l2,
+            self.tolerance
+        ));
+        out.push_str(&format!(
+            "  evaluation  {}% of each site's rows held out (seed {}), {}, baselines {}\n",
+            t.holdout_fraction * 100.0,
+            t.split_seed,
+            match self.evaluate_every {
+                0 => "after training only".to_owned(),
+                1 => "every round".to_owned(),
+                n => format!("every {n} rounds"),
+            },
+            if self.baselines { "on" } else { "off" }
+        ));
+        out.push_str(&format!(
+            "  timeouts    join {} s, each step {} s\n",
+            self.join_timeout.as_secs(),
+            self.step_timeout.as_secs()
+        ));
+        if let Some(secure) = &t.secure_aggregation {
+            out.push_str(&format!(
+                "  privacy     secure aggregation, threshold {} of {}, {} fixed-point bits\n",
+                secure.threshold,
+                t.members.len(),
+                secure.fixed_point_bits
+            ));
+        }
+        out
+    }
+}
+
+/// A TOML or serde error, placed: the line and column, and the key (for an
+/// unknown key, the table it is in).
+fn parse_error(text: &str, path: &str, error: &toml::de::Error) -> ConfigError {
+    let offset = error.span().map(|span| span.start);
+    let (line, column) = match offset {
+        Some(offset) => {
+            let (line, column) = locate::line_column(text, offset);
+            (Some(line), Some(column))
+        }
+        None => (None, None),
+    };
+    let message = locate::reword(error.message());
+    let key = offset.and_then(|offset| locate::key_at(text, offset));
+    let key = if message.starts_with("unknown key") {
+        // The key itself is in the message; name the table it is in.
+        Some(match key.as_deref().and_then(|k| k.rsplit_once('.')) {
+            Some((table, _)) => format!("[{table}]"),
+            None => "top level".to_owned(),
+        })
+    } else {
+        key
+    };
+    ConfigError::Parse {
+        path: path.to_owned(),
+        line,
+        column,
+        key,
+        message,
+    }
+}
+
 /// Maps a wire field path (`task.rounds`) to its key in the task file.
 fn file_key(wire: &str) -> String {
     let field = wire.trim_start_matches("task.");
@@ -701,6 +832,67 @@ rounds = 3
         assert!(err.contains("training.aggregation"), "{err}");
         let err = error_of(&on.replace("rounds = 3", "rounds = 3\nclip_norm = 1.0"));
         assert!(err.contains("training.clip_norm"), "{err}");
+    }
+
+    #[test]
+    fn errors_carry_the_line_and_the_key() {
+        // GOOD: [task] on line 2, [training] on line 9, rounds on line 10.
+        let err = error_of(&format!("{GOOD}roundz = 4\n"));
+        assert!(
+            err.starts_with(
+                "task.toml, line 11, column 1: [training] unknown key `roundz`; allowed: rounds, "
+            ),
+            "{err}"
+        );
+        let err = error_of(&format!("colour = 1\n{GOOD}"));
+        assert!(
+            err.starts_with(
+                "task.toml, line 1, column 1: top level unknown key `colour`; allowed: task, "
+            ),
+            "{err}"
+        );
+        let err = error_of(&GOOD.replace("rounds = 3", "rounds = \"3\""));
+        assert!(
+            err.starts_with("task.toml, line 10, column 10: training.rounds: invalid type"),
+            "{err}"
+        );
+        let err = error_of(&GOOD.replace("rounds = 3", "rounds = 0"));
+        assert!(
+            err.starts_with("task.toml, line 10: training.rounds: "),
+            "{err}"
+        );
+        let err = error_of(&format!("{GOOD}quorum = 3\n"));
+        assert!(
+            err.starts_with("task.toml, line 11: training.quorum: "),
+            "{err}"
+        );
+        let err = error_of(&format!(
+            "{GOOD}\n[[columns]]\nname = \"x1\"\n\n[[columns]]\nname = \"x9\"\n"
+        ));
+        assert!(
+            err.starts_with("task.toml, line 16: columns[1].name: "),
+            "{err}"
+        );
+        let err = error_of(&format!(
+            "{GOOD}\n[[columns]]\nname = \"x1\"\ntransfrom = \"none\"\n"
+        ));
+        assert!(
+            err.starts_with("task.toml, line 14, column 1: [columns[0]] unknown key `transfrom`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_summary_names_what_the_task_defines() {
+        let config = TaskConfig::parse(GOOD, "task.toml").unwrap();
+        let summary = config.summary();
+        assert!(summary.contains("members     a, b (quorum 2)"), "{summary}");
+        assert!(
+            summary.contains("logistic, target y, 2 features, 3 parameters"),
+            "{summary}"
+        );
+        assert!(summary.contains("newton"), "{summary}");
+        assert!(summary.contains("at most 3 rounds"), "{summary}");
     }
 
     #[test]

@@ -10,7 +10,14 @@ use medfed_coordinator::config::TaskConfig;
 
 /// The medfed coordinator: runs a federated training task over mutual TLS.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    name = "coordinator",
+    version,
+    about,
+    after_help = "Exit status: 0 success, 2 usage, 3 configuration (the task file, a missing \
+                  setting), 4 data (keys, certificates, logs), 5 the run failed with the \
+                  members (too few answered, the solver refused their terms), 1 anything else."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,43 +30,48 @@ struct Cli {
 enum Command {
     /// Run a task: wait for the members, train, evaluate, write model.json and summary.json.
     ///
-    /// Example: coordinator run --task task.toml --listen 127.0.0.1:7443
-    ///   --ca ca.pem --cert coordinator.pem --key coordinator.key --out run/
+    /// Started again with the same flags after a crash, it resumes from the last
+    /// completed round (state.json in --out).
+    ///
+    /// Example: coordinator run --task task.toml --listen 0.0.0.0:7443 --ca ca.pem
+    /// --cert coordinator.pem --key coordinator.key --signing-key coordinator.sign.key
+    /// --audit-key-file audit.key --out run/
     Run {
         /// The task file (TOML), e.g. examples/heart/task.toml.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         task: PathBuf,
-        /// Address to listen on, e.g. 127.0.0.1:7443 (port 0 picks a free port).
-        #[arg(long, default_value = "127.0.0.1:7443")]
+        /// Address to listen on, e.g. 0.0.0.0:7443 (port 0 picks a free port).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7443")]
         listen: SocketAddr,
         /// Consortium CA certificate, e.g. pki/coordinator/ca.pem.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         ca: PathBuf,
         /// Coordinator certificate, e.g. pki/coordinator/coordinator.pem.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         cert: PathBuf,
-        /// Coordinator private key, e.g. pki/coordinator/coordinator.key.
-        #[arg(long)]
+        /// Coordinator TLS private key, e.g. pki/coordinator/coordinator.key.
+        #[arg(long, value_name = "FILE")]
         key: PathBuf,
-        /// Folder for model.json and summary.json, e.g. run/.
-        #[arg(long)]
+        /// Folder for model.json, summary.json and the exchange log, e.g. run/.
+        #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Write {"address": "..."} here once listening, e.g. run/ready.json.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         ready_file: Option<PathBuf>,
         /// The coordinator's Ed25519 signing key (certified in --cert), e.g.
         /// pki/coordinator/coordinator.sign.key; it signs the exchange log.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         signing_key: PathBuf,
-        /// Audit key file that encrypts the exchange log's payloads (made by
-        /// `medfed-audit keygen --audit-key FILE`); without it the key is read from
-        /// MEDFED_AUDIT_KEY.
-        #[arg(long)]
+        /// Audit key file that encrypts the exchange log's payloads, e.g. audit.key
+        /// (made by `medfed-audit keygen --audit-key-file FILE`); without it the key
+        /// is read from MEDFED_AUDIT_KEY.
+        #[arg(long, value_name = "FILE")]
         audit_key_file: Option<PathBuf>,
         /// The exchange log, e.g. run/exchange.log (default: exchange.log in --out).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         audit_log: Option<PathBuf>,
-        /// Flush the exchange log to disk every N entries instead of after each one.
+        /// Flush the exchange log to disk every N entries instead of after each
+        /// one, e.g. 64 (faster; a crash may lose the last N-1 entries).
         #[arg(long, value_name = "N")]
         audit_sync_every: Option<std::num::NonZeroU32>,
         /// Serve Prometheus metrics at http://ADDR/metrics while the task runs, e.g.
@@ -67,33 +79,85 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics_listen: Option<std::net::SocketAddr>,
     },
-    /// Check a task file without starting anything.
+    /// Check files without starting anything.
     ///
-    /// Example: coordinator check --task task.toml
+    /// Example: coordinator config check task.toml
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// The former spelling of `config check FILE`, kept for scripts.
+    #[command(hide = true)]
     Check {
         /// The task file (TOML).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         task: PathBuf,
     },
 }
 
-/// Exit codes: 0 success, 2 usage (from clap), 3 configuration (the task
-/// file), 4 data (keys, certificates, logs),
-/// 5 the run failed with the members (too few answered, a solver refused
-/// their terms), 1 anything else.
-fn exit_code(error: &anyhow::Error) -> u8 {
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a task file and print what it defines: task id, members, model,
+    /// features, algorithm, rounds.
+    ///
+    /// Every key and value is checked as `coordinator run` would, without
+    /// listening or reading any key. Exit status 3 when the file is invalid; the
+    /// error names the file, the line and the key.
+    ///
+    /// Example: coordinator config check examples/heart/task.toml
+    Check {
+        /// The task file (TOML), e.g. task.toml; see examples/heart/task.toml.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// Exit codes, the same for every medfed tool (README, "Exit codes"). 0 is
+/// success and 2 (usage) is clap's own.
+#[derive(Clone, Copy)]
+enum Exit {
+    Unexpected = 1,
+    Config = 3,
+    Data = 4,
+    Peer = 5,
+}
+
+/// The exit code for `error`: the first cause in its chain that tells.
+fn exit_code(error: &anyhow::Error) -> Exit {
+    use medfed_audit::AuditError;
     for cause in error.chain() {
-        if cause.is::<medfed_coordinator::config::ConfigError>() {
-            return 3;
+        if cause.is::<medfed_coordinator::config::ConfigError>()
+            || matches!(
+                cause.downcast_ref::<AuditError>(),
+                Some(AuditError::AuditKeyEnvUnset { .. })
+            )
+        {
+            return Exit::Config;
         }
         if cause.is::<medfed_coordinator::orchestrator::RunError>() {
-            return 5;
+            return Exit::Peer;
         }
-        if cause.is::<medfed_tls::TlsError>() || cause.is::<medfed_audit::AuditError>() {
-            return 4;
+        if cause.is::<medfed_tls::TlsError>() || cause.is::<AuditError>() {
+            return Exit::Data;
         }
     }
-    1
+    Exit::Unexpected
+}
+
+/// `coordinator config check`: the file checked, then what it defines.
+fn check(task: &std::path::Path) -> anyhow::Result<()> {
+    let config = TaskConfig::load(task)?;
+    println!(
+        "{}: task {} is valid ({} members, {} features, {} model, {} rounds)",
+        task.display(),
+        config.task.task_id,
+        config.task.members.len(),
+        config.task.features.len(),
+        config.task.model,
+        config.task.rounds
+    );
+    print!("{}", config.summary());
+    Ok(())
 }
 
 /// Logs go to standard error: the level from `MEDFED_LOG` (e.g. `debug`, or
@@ -118,19 +182,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging("info");
     let result = match cli.command {
-        Command::Check { task } => TaskConfig::load(&task)
-            .map(|c| {
-                println!(
-                    "{}: task {} is valid ({} members, {} features, {} model, {} rounds)",
-                    task.display(),
-                    c.task.task_id,
-                    c.task.members.len(),
-                    c.task.features.len(),
-                    c.task.model,
-                    c.task.rounds
-                );
-            })
-            .map_err(anyhow::Error::from),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => check(&file),
+        Command::Check { task } => check(&task),
         Command::Run {
             task,
             listen,
@@ -186,7 +241,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("coordinator: error: {error:#}");
-            ExitCode::from(exit_code(&error))
+            ExitCode::from(exit_code(&error) as u8)
         }
     }
 }

@@ -39,7 +39,9 @@ impl KeySource {
             }
             KeySource::File(path) => Ok(VaultKey::from_file(path)?),
             KeySource::Env if create => {
-                bail!("--create-key needs --key-file (a key from {KEY_ENV_VAR} already exists)")
+                bail!(
+                    "--create-key needs --vault-key-file (a key from {KEY_ENV_VAR} already exists)"
+                )
             }
             KeySource::Env => Ok(VaultKey::from_env(KEY_ENV_VAR)?),
         }

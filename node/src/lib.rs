@@ -4,6 +4,8 @@
 //! model vectors computed on its own rows. Patient rows never leave it.
 //!
 //! # Layout
+//! - [`config`]: the node file (`node run --config`, `node config check`)
+//!   and where each setting comes from: flag, environment or file.
 //! - [`import`]: `node import` and where the vault key comes from.
 //! - [`data`]: the task's columns taken from the vault, split into training
 //!   and held-out rows, standardised with the global statistics.
@@ -20,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod config;
 pub mod data;
 pub mod import;
 pub mod ledger;

@@ -78,13 +78,13 @@ fn verify_exit_codes() -> Result {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["report"]["payloads_checked"], true);
 
-    // Another writer key.
+    // Another writer key: verification failed, exit 6.
     let other = f.other_key.public_key().to_string();
     let out = audit(&["verify", log, "--writer-key", &other])?;
-    assert_eq!(code(&out), Some(1));
+    assert_eq!(code(&out), Some(6));
     assert!(stdout(&out).contains("entry 0"), "{}", stdout(&out));
 
-    // Usage errors and unreadable inputs.
+    // Usage errors (2) and unreadable inputs (4, data).
     assert_eq!(
         code(&audit(&["verify", log, "--writer-key", "xyz"])?),
         Some(2)
@@ -92,7 +92,7 @@ fn verify_exit_codes() -> Result {
     assert_eq!(code(&audit(&["verify"])?), Some(2));
     assert_eq!(
         code(&audit(&["verify", path(&f.dir.path().join("nope.log"))])?),
-        Some(2)
+        Some(4)
     );
     let bad_key = f.dir.path().join("bad.key");
     std::fs::write(&bad_key, "not a key")?;
@@ -103,19 +103,19 @@ fn verify_exit_codes() -> Result {
             "--audit-key-file",
             path(&bad_key)
         ])?),
-        Some(2)
+        Some(4)
     );
 
-    // Tampered: the first bad entry and its reason, exit 1.
+    // Tampered: the first bad entry and its reason, exit 6.
     let mut all = lines(&f.coordinator_log)?;
     all.swap(3, 4);
     write_lines(&f.coordinator_log, &all)?;
     let out = audit(&["verify", log])?;
-    assert_eq!(code(&out), Some(1));
+    assert_eq!(code(&out), Some(6));
     assert!(stdout(&out).contains("entry 3"), "{}", stdout(&out));
     assert!(stdout(&out).contains("seq-mismatch"), "{}", stdout(&out));
     let out = audit(&["verify", log, "--json"])?;
-    assert_eq!(code(&out), Some(1));
+    assert_eq!(code(&out), Some(6));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(doc["report"]["first_problem"]["index"], 3);
     assert_eq!(
@@ -185,8 +185,9 @@ fn show_decrypts_and_decodes() -> Result {
     assert_eq!(doc["payload"]["message_type"], "medfed.v1.Instruction");
     assert_eq!(doc["payload"]["content"]["instruction"], "train");
 
-    // No key, a missing entry: usage errors. A wrong key: a finding.
-    assert_eq!(code(&audit(&["show", log, "--seq", "11"])?), Some(2));
+    // No key: a configuration error. A missing entry: a usage error. A
+    // wrong key: a finding.
+    assert_eq!(code(&audit(&["show", log, "--seq", "11"])?), Some(3));
     assert_eq!(
         code(&audit(&[
             "show",
@@ -209,7 +210,7 @@ fn show_decrypts_and_decodes() -> Result {
             "--audit-key-file",
             path(&wrong)
         ])?),
-        Some(1)
+        Some(6)
     );
     Ok(())
 }
@@ -247,7 +248,7 @@ fn cross_check_exit_codes() -> Result {
         path(&g.coordinator_log),
         "--json",
     ])?;
-    assert_eq!(code(&out), Some(1));
+    assert_eq!(code(&out), Some(6));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["cross_check"]["discrepancies"][0]["kind"], "altered");
@@ -256,7 +257,7 @@ fn cross_check_exit_codes() -> Result {
     let mut all = lines(&f.node_log)?;
     all.remove(2);
     write_lines(&f.node_log, &all)?;
-    assert_eq!(code(&run(true)?), Some(1));
+    assert_eq!(code(&run(true)?), Some(6));
     Ok(())
 }
 
@@ -267,7 +268,7 @@ fn keygen_writes_new_keys_only() -> Result {
     let signing_key = dir.path().join("writer.key");
     let out = audit(&[
         "keygen",
-        "--audit-key",
+        "--audit-key-file",
         path(&audit_key),
         "--signing-key",
         path(&signing_key),
@@ -290,8 +291,10 @@ fn keygen_writes_new_keys_only() -> Result {
             0o600
         );
     }
+    // The former spelling --audit-key still works; an existing key file is
+    // never overwritten (4, a data error).
     let out = audit(&["keygen", "--audit-key", path(&audit_key)])?;
-    assert_eq!(code(&out), Some(2));
+    assert_eq!(code(&out), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     assert_eq!(
         AuditKey::from_file(&audit_key)?.fingerprint(),

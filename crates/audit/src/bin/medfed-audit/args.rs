@@ -12,9 +12,11 @@ use medfed_audit::PublicKey;
 #[command(
     name = "medfed-audit",
     version,
-    after_help = "Exit status: 0 when every check passes, 1 when a check found a problem \
+    after_help = "Exit status: 0 when every check passes, 6 when a check found a problem \
                   (the first bad entry, a missing or altered message), 2 for usage errors \
-                  and files or keys that cannot be read.\n\
+                  (a missing or malformed flag, an entry that is not in the log), 3 when \
+                  `show` has no audit key, 4 for logs and keys that cannot be read or \
+                  written, 1 for anything else.\n\
                   The audit key comes from --audit-key-file, else from the environment \
                   variable MEDFED_AUDIT_KEY when it is set."
 )]
@@ -30,10 +32,11 @@ pub(crate) enum Command {
     #[command(
         after_help = "Example:\n  medfed-audit verify /var/lib/medfed/exchange.log \
                             --audit-key-file audit.key --writer-key 3b6a27bc...\n\
-                            Exit status 0 only when the whole log verifies."
+                            Exit status 0 only when the whole log verifies, 6 when it does not."
     )]
     Verify {
-        /// The log file.
+        /// The log file, e.g. run/exchange.log.
+        #[arg(value_name = "LOG")]
         log: PathBuf,
         #[command(flatten)]
         key: AuditKeyArg,
@@ -52,7 +55,8 @@ pub(crate) enum Command {
     #[command(after_help = "Example:\n  medfed-audit list exchange.log\n  \
                             medfed-audit list exchange.log --json | jq '.rounds'")]
     List {
-        /// The log file.
+        /// The log file, e.g. run/exchange.log.
+        #[arg(value_name = "LOG")]
         log: PathBuf,
         /// Print one JSON document instead of text.
         #[arg(long)]
@@ -63,10 +67,11 @@ pub(crate) enum Command {
     #[command(after_help = "Example:\n  medfed-audit show exchange.log --seq 42 \
                             --audit-key-file audit.key")]
     Show {
-        /// The log file.
+        /// The log file, e.g. run/exchange.log.
+        #[arg(value_name = "LOG")]
         log: PathBuf,
-        /// Sequence number of the entry.
-        #[arg(long)]
+        /// Sequence number of the entry, e.g. 42 (see `list`).
+        #[arg(long, value_name = "N")]
         seq: u64,
         #[command(flatten)]
         key: AuditKeyArg,
@@ -81,13 +86,13 @@ pub(crate) enum Command {
     #[command(
         after_help = "Example:\n  medfed-audit cross-check --node st-marys/exchange.log \
                             --coordinator consortium/exchange.log\n\
-                            Exit status 0 only when both logs verify and agree."
+                            Exit status 0 only when both logs verify and agree, 6 otherwise."
     )]
     CrossCheck {
-        /// The node's log.
+        /// The node's log, e.g. site/exchange.log.
         #[arg(long, value_name = "LOG")]
         node: PathBuf,
-        /// The coordinator's log.
+        /// The coordinator's log, e.g. run/exchange.log.
         #[arg(long, value_name = "LOG")]
         coordinator: PathBuf,
         #[command(flatten)]
@@ -99,15 +104,20 @@ pub(crate) enum Command {
     /// Write new keys to new files (mode 0600; existing files are never
     /// overwritten): an audit key, and/or an Ed25519 writer key.
     #[command(
-        after_help = "Example:\n  medfed-audit keygen --audit-key /etc/medfed/audit.key\n  \
+        after_help = "Example:\n  medfed-audit keygen --audit-key-file /etc/medfed/audit.key\n  \
                             medfed-audit keygen --signing-key /etc/medfed/coordinator.log.key"
     )]
     Keygen {
-        /// Where to write a new audit (Fernet) key.
-        #[arg(long, value_name = "FILE", required_unless_present = "signing_key")]
+        /// Where to write a new audit (Fernet) key, e.g. audit.key.
+        #[arg(
+            long = "audit-key-file",
+            alias = "audit-key",
+            value_name = "FILE",
+            required_unless_present = "signing_key"
+        )]
         audit_key: Option<PathBuf>,
-        /// Where to write a new Ed25519 writer key (PKCS#8 PEM); its public
-        /// key is printed.
+        /// Where to write a new Ed25519 writer key (PKCS#8 PEM), e.g.
+        /// coordinator.log.key; its public key is printed.
         #[arg(long, value_name = "FILE")]
         signing_key: Option<PathBuf>,
     },
@@ -116,7 +126,7 @@ pub(crate) enum Command {
 /// Where the audit key comes from.
 #[derive(Debug, Args)]
 pub(crate) struct AuditKeyArg {
-    /// File holding the audit key (else MEDFED_AUDIT_KEY).
+    /// File holding the audit key, e.g. audit.key (else MEDFED_AUDIT_KEY).
     #[arg(long, value_name = "FILE")]
     pub(crate) audit_key_file: Option<PathBuf>,
 }

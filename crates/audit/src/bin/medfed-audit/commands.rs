@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use medfed_audit::{
     AUDIT_KEY_ENV, AuditError, AuditKey, CrossCheckReport, Digest, Direction, Entry, LogReader,
     PublicKey, SigningKey, Summary, VerifyOptions, VerifyReport, cross_check, describe_payload,
@@ -10,8 +10,8 @@ use medfed_audit::{
 };
 use serde_json::{Value, json};
 
-use crate::Outcome;
 use crate::args::{AuditKeyArg, Command};
+use crate::{NeedsAuditKey, Outcome};
 
 pub(crate) fn run(command: Command) -> Result<Outcome> {
     match command {
@@ -218,9 +218,7 @@ fn entry_json(entry: &Entry) -> Value {
 }
 
 fn show(log: &Path, seq: u64, key: &AuditKeyArg, json: bool) -> Result<Outcome> {
-    let audit_key = audit_key(key)?.with_context(|| {
-        format!("show needs the audit key: pass --audit-key-file or set {AUDIT_KEY_ENV}")
-    })?;
+    let audit_key = audit_key(key)?.ok_or(NeedsAuditKey("show"))?;
     let mut seen = 0;
     let mut found = None;
     for entry in LogReader::open(log)? {

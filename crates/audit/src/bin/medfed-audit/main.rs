@@ -1,6 +1,6 @@
 //! `medfed-audit`: the auditor's command line. Parses flags, calls the
-//! library, prints, and maps the outcome to the exit status (0 all checks
-//! pass, 1 a check found a problem, 2 usage or I/O error).
+//! library, prints, and maps the outcome to the exit status (see
+//! [`exit_code`]).
 
 #![forbid(unsafe_code)]
 
@@ -10,6 +10,7 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::Parser;
+use medfed_audit::AuditError;
 
 /// How a command ended, when it ran.
 pub(crate) enum Outcome {
@@ -19,14 +20,49 @@ pub(crate) enum Outcome {
     Findings,
 }
 
+/// `show` was asked to decrypt without an audit key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} needs the audit key: pass --audit-key-file or set {var}", var = medfed_audit::AUDIT_KEY_ENV)]
+pub(crate) struct NeedsAuditKey(pub(crate) &'static str);
+
+/// Exit codes, the same for every medfed tool (README, "Exit codes"). 0 is
+/// success and 2 (usage) is also clap's own.
+#[derive(Clone, Copy)]
+enum Exit {
+    Unexpected = 1,
+    Usage = 2,
+    Config = 3,
+    Data = 4,
+    /// A log did not verify, or two logs disagree.
+    VerificationFailed = 6,
+}
+
+/// The exit code for an error that stopped a command before it could
+/// report findings.
+fn exit_code(error: &anyhow::Error) -> Exit {
+    for cause in error.chain() {
+        if cause.is::<NeedsAuditKey>() {
+            return Exit::Config;
+        }
+        match cause.downcast_ref::<AuditError>() {
+            Some(AuditError::AuditKeyEnvUnset { .. }) => return Exit::Config,
+            // The entry asked for is not in the log: a wrong --seq.
+            Some(AuditError::EntryNotFound { .. }) => return Exit::Usage,
+            Some(_) => return Exit::Data,
+            None => {}
+        }
+    }
+    Exit::Unexpected
+}
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match commands::run(cli.command) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
-        Ok(Outcome::Findings) => ExitCode::from(1),
+        Ok(Outcome::Findings) => ExitCode::from(Exit::VerificationFailed as u8),
         Err(error) => {
             eprintln!("medfed-audit: error: {error:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit_code(&error) as u8)
         }
     }
 }

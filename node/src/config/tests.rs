@@ -1,0 +1,245 @@
+use super::*;
+
+const FULL: &str = r#"
+[coordinator]
+address = "https://fl.example.org:7443"
+server_name = "fl.example.org"
+task_id = "heart"
+connect_timeout_seconds = 30
+
+[vault]
+path = "data/site.vault"
+key_file = "/etc/medfed/vault.key"
+
+[tls]
+ca = "pki/ca.pem"
+cert = "pki/site.pem"
+key = "pki/site.key"
+signing_key = "pki/site.sign.key"
+
+[audit]
+log = "logs/exchange.log"
+key_file = "audit.key"
+"#;
+
+fn parse(text: &str) -> Result<NodeFile, NodeConfigError> {
+    NodeFile::parse(text, Path::new("node.toml"), Path::new("/srv/medfed"))
+}
+
+fn error_of(text: &str) -> String {
+    parse(text).err().map(|e| e.to_string()).unwrap_or_default()
+}
+
+fn never_set(_: &str) -> bool {
+    false
+}
+
+#[test]
+fn every_key_is_read_and_relative_paths_follow_the_file() {
+    let file = parse(FULL).unwrap();
+    assert_eq!(
+        file.coordinator.as_deref(),
+        Some("https://fl.example.org:7443")
+    );
+    assert_eq!(file.server_name.as_deref(), Some("fl.example.org"));
+    assert_eq!(file.task_id.as_deref(), Some("heart"));
+    assert_eq!(file.connect_timeout, Some(Duration::from_secs(30)));
+    assert_eq!(
+        file.vault,
+        Some(PathBuf::from("/srv/medfed/data/site.vault"))
+    );
+    // An absolute path stays as it is.
+    assert_eq!(
+        file.vault_key_file,
+        Some(PathBuf::from("/etc/medfed/vault.key"))
+    );
+    assert_eq!(file.ca, Some(PathBuf::from("/srv/medfed/pki/ca.pem")));
+    assert_eq!(file.cert, Some(PathBuf::from("/srv/medfed/pki/site.pem")));
+    assert_eq!(file.key, Some(PathBuf::from("/srv/medfed/pki/site.key")));
+    assert_eq!(
+        file.signing_key,
+        Some(PathBuf::from("/srv/medfed/pki/site.sign.key"))
+    );
+    assert_eq!(
+        file.audit_log,
+        Some(PathBuf::from("/srv/medfed/logs/exchange.log"))
+    );
+    assert_eq!(
+        file.audit_key_file,
+        Some(PathBuf::from("/srv/medfed/audit.key"))
+    );
+    // Every key the schema allows was read, each with its line.
+    let keys: usize = SCHEMA.iter().map(|(_, keys)| keys.len()).sum();
+    assert_eq!(file.lines.len(), keys);
+    assert_eq!(file.line_of("tls", "cert"), Some(14));
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_table_line_and_the_allowed_keys() {
+    let err = error_of(&FULL.replace("cert = ", "cetr = "));
+    assert_eq!(
+        err,
+        "node.toml, line 14: [tls] unknown key `cetr`; allowed: ca, cert, key, signing_key"
+    );
+    let err = error_of(&format!("colour = \"blue\"\n{FULL}"));
+    assert!(
+        err.starts_with("node.toml, line 1: top level unknown key `colour`; allowed: coordinator"),
+        "{err}"
+    );
+    let err = error_of("[privacy]\nepsilon = 1.0\n");
+    assert!(err.contains("unknown key `privacy`"), "{err}");
+}
+
+#[test]
+fn values_out_of_range_name_the_key_the_value_and_what_is_expected() {
+    let err = error_of(&FULL.replace("= 30", "= -3"));
+    assert_eq!(
+        err,
+        "node.toml, line 6: [coordinator] connect_timeout_seconds = -3: \
+         expected a positive number of seconds"
+    );
+    let err = error_of(&FULL.replace("= 30", "= 0"));
+    assert!(
+        err.contains("expected a positive number of seconds"),
+        "{err}"
+    );
+    let err = error_of(&FULL.replace("= 30", "= 100000"));
+    assert!(err.contains("at most 86400"), "{err}");
+    let err = error_of(&FULL.replace("= 30", "= \"30\""));
+    assert!(
+        err.contains("line 6") && err.contains("expected an integer number of seconds, got string"),
+        "{err}"
+    );
+    let err = error_of(&FULL.replace("\"data/site.vault\"", "7"));
+    assert!(
+        err.contains("line 9: [vault] path: expected a string (a file path), got integer"),
+        "{err}"
+    );
+    let err = error_of(&FULL.replace("https://fl.example.org:7443", "http://fl.example.org:7443"));
+    assert!(
+        err.contains(
+            "[coordinator] address = \"http://fl.example.org:7443\": the scheme must be https"
+        ),
+        "{err}"
+    );
+    let err = error_of(&FULL.replace("server_name = \"fl.example.org\"", "server_name = \"a b\""));
+    assert!(err.contains("[coordinator] server_name"), "{err}");
+    let err = error_of("tls = \"pki\"\n");
+    assert!(err.contains("[tls]: expected a table, got string"), "{err}");
+    let err = error_of("[vault]\npath = \n");
+    assert!(
+        err.contains("line 2") && err.contains("not valid TOML"),
+        "{err}"
+    );
+}
+
+fn flags() -> RunFlags {
+    RunFlags::default()
+}
+
+#[test]
+fn a_flag_wins_over_the_file() {
+    let file = parse(FULL).unwrap();
+    let mut given = flags();
+    given.vault = Some(PathBuf::from("other.vault"));
+    given.connect_timeout = Some(Duration::from_secs(5));
+    given.server_name = Some("localhost".into());
+    let s = Settings::resolve(given, Some(&file), &never_set).unwrap();
+    assert_eq!(s.vault, PathBuf::from("other.vault"));
+    assert_eq!(s.connect_timeout, Duration::from_secs(5));
+    assert_eq!(s.server_name, "localhost");
+    // Not overridden: from the file.
+    assert_eq!(s.ca, PathBuf::from("/srv/medfed/pki/ca.pem"));
+    assert_eq!(s.task_id.as_deref(), Some("heart"));
+}
+
+#[test]
+fn secrets_come_from_the_flag_then_the_environment_then_the_file() {
+    let file = parse(FULL).unwrap();
+    let all_set = |_: &str| true;
+    let vault_only = |var: &str| var == KEY_ENV_VAR;
+
+    let s = Settings::resolve(flags(), Some(&file), &never_set).unwrap();
+    assert!(matches!(&s.vault_key, KeySource::File(p) if p == Path::new("/etc/medfed/vault.key")));
+    assert_eq!(
+        s.audit_key,
+        AuditKeySource::File(PathBuf::from("/srv/medfed/audit.key"))
+    );
+
+    let s = Settings::resolve(flags(), Some(&file), &vault_only).unwrap();
+    assert!(matches!(s.vault_key, KeySource::Env));
+    assert_eq!(
+        s.audit_key,
+        AuditKeySource::File(PathBuf::from("/srv/medfed/audit.key"))
+    );
+
+    let s = Settings::resolve(flags(), Some(&file), &all_set).unwrap();
+    assert!(matches!(s.vault_key, KeySource::Env));
+    assert_eq!(s.audit_key, AuditKeySource::Env);
+
+    let mut given = flags();
+    given.vault_key_file = Some(PathBuf::from("flag.key"));
+    given.audit_key_file = Some(PathBuf::from("flag-audit.key"));
+    let s = Settings::resolve(given, Some(&file), &all_set).unwrap();
+    assert!(matches!(&s.vault_key, KeySource::File(p) if p == Path::new("flag.key")));
+    assert_eq!(
+        s.audit_key,
+        AuditKeySource::File(PathBuf::from("flag-audit.key"))
+    );
+}
+
+#[test]
+fn a_setting_given_nowhere_says_where_it_can_come_from() {
+    let file = parse(&FULL.replace("path = \"data/site.vault\"", "")).unwrap();
+    let err = Settings::resolve(flags(), Some(&file), &never_set)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "no vault: pass --vault or set `path` in [vault] of node.toml"
+    );
+
+    let file = parse(&FULL.replace("key_file = \"/etc/medfed/vault.key\"", "")).unwrap();
+    let err = Settings::resolve(flags(), Some(&file), &never_set)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no vault key") && err.contains("MEDFED_VAULT_KEY"),
+        "{err}"
+    );
+
+    // The audit key given nowhere is looked for in the environment when the
+    // log is opened (after the vault and certificates are read).
+    let file = parse(&FULL.replace("key_file = \"audit.key\"", "")).unwrap();
+    let s = Settings::resolve(flags(), Some(&file), &never_set).unwrap();
+    assert_eq!(s.audit_key, AuditKeySource::Env);
+
+    let err = Settings::resolve(flags(), None, &never_set)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--coordinator"), "{err}");
+}
+
+#[test]
+fn defaults_apply_when_neither_flag_nor_file_gives_a_value() {
+    let text = FULL
+        .replace("server_name = \"fl.example.org\"", "")
+        .replace("connect_timeout_seconds = 30", "")
+        .replace("log = \"logs/exchange.log\"", "");
+    let file = parse(&text).unwrap();
+    let s = Settings::resolve(flags(), Some(&file), &never_set).unwrap();
+    assert_eq!(s.server_name, DEFAULT_SERVER_NAME);
+    assert_eq!(s.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(s.audit_log, PathBuf::from("/srv/medfed/data/exchange.log"));
+}
+
+#[test]
+fn a_bad_coordinator_flag_is_refused_like_the_file_value() {
+    let file = parse(FULL).unwrap();
+    let mut given = flags();
+    given.coordinator = Some("fl.example.org:7443".into());
+    let err = Settings::resolve(given, Some(&file), &never_set)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--coordinator"), "{err}");
+}
