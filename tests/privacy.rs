@@ -111,6 +111,14 @@ fn heart_sites_with_secure_aggregation_train_the_same_model_as_without() {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f64::max);
     println!("largest coefficient difference with secure aggregation: {worst:.3e}");
+    for (label, run) in [("clear", &clear), ("secure aggregation", &secure)] {
+        let summary = run.summary.as_ref().expect("summary.json");
+        println!(
+            "heart, fedavg, 8 rounds, {label}: AUC {:.4}, median round {:.1} ms",
+            summary["federated"]["overall"]["auc"].as_f64().unwrap_or(f64::NAN),
+            summary["median_round_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
     assert!(worst < 1e-6, "models differ by {worst}: {a:?} vs {b:?}");
     assert!(worst > 0.0 || a.iter().all(|v| *v != 0.0), "{a:?}");
 
