@@ -115,7 +115,9 @@ fn heart_sites_with_secure_aggregation_train_the_same_model_as_without() {
         let summary = run.summary.as_ref().expect("summary.json");
         println!(
             "heart, fedavg, 8 rounds, {label}: AUC {:.4}, median round {:.1} ms",
-            summary["federated"]["overall"]["auc"].as_f64().unwrap_or(f64::NAN),
+            summary["federated"]["overall"]["auc"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
             summary["median_round_ms"].as_f64().unwrap_or(f64::NAN)
         );
     }
