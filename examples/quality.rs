@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         coordinator_crash: None,
         coordinator_args: Vec::new(),
         pause: None,
+        vanish: Vec::new(),
     }
     .run();
     let federated_seconds = started.elapsed().as_secs_f64();

@@ -498,6 +498,7 @@ baselines = true
         coordinator_crash: None,
         coordinator_args: Vec::new(),
         pause: None,
+        vanish: Vec::new(),
     }
     .run();
     assert!(run.coordinator.success(), "{}", run.coordinator_stderr);

@@ -78,6 +78,7 @@ fn the_metrics_endpoint_shows_rounds_participants_refusals_and_log_entries_durin
             after: "sent update for round 3:".into(),
             hold: Duration::from_millis(1500),
         }),
+        vanish: Vec::new(),
     }
     .run();
     assert!(run.coordinator.success(), "{}", run.coordinator_stderr);

@@ -53,6 +53,7 @@ fn federation(dir: &std::path::Path, crash: Option<Crash>) -> Federation {
         coordinator_crash: None,
         coordinator_args: Vec::new(),
         pause: None,
+        vanish: Vec::new(),
     }
 }
 
@@ -186,6 +187,7 @@ step_seconds = 10
         coordinator_crash: None,
         coordinator_args: Vec::new(),
         pause: None,
+        vanish: Vec::new(),
     }
 }
 

@@ -86,6 +86,36 @@ struct TaskFile {
     evaluation: EvaluationSection,
     #[serde(default)]
     timeouts: TimeoutSection,
+    #[serde(default)]
+    privacy: PrivacySection,
+}
+
+/// `[privacy]`: how members' contributions are protected beyond TLS.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PrivacySection {
+    /// Mask every training update so the coordinator learns only the sum
+    /// (Bonawitz et al., CCS 2017).
+    secure_aggregation: bool,
+    /// Shares that rebuild a secret and the fewest members every stage
+    /// needs; default ⌊n/2⌋ + 1.
+    threshold: Option<u32>,
+    /// Fractional bits of the fixed-point encoding; default 24.
+    fixed_point_bits: Option<u32>,
+}
+
+/// Default fractional bits of the secure-aggregation fixed point: a
+/// precision of 2^-24 (6e-8) per value, and room for values up to about
+/// 2^39 / n for n members.
+pub const DEFAULT_FIXED_POINT_BITS: u32 = 24;
+
+/// The default secure-aggregation threshold for `members` members:
+/// ⌊n/2⌋ + 1, the smallest that keeps the protocol's guarantee (a
+/// coordinator that tells members different dropped sets can never gather
+/// enough shares of both secrets of one member), and so the one that
+/// survives the most dropouts.
+pub fn default_threshold(members: usize) -> u32 {
+    (members / 2 + 1) as u32
 }
 
 #[derive(Debug, Deserialize)]
@@ -323,6 +353,7 @@ impl TaskConfig {
             training,
             evaluation,
             timeouts,
+            privacy,
         } = file;
         for (i, spec) in specs.iter().enumerate() {
             if !task.features.contains(&spec.name) {
@@ -371,6 +402,7 @@ impl TaskConfig {
                 ));
             }
         }
+        let secure_aggregation = privacy_settings(&privacy, task.members.len(), &invalid)?;
         let task = Task {
             task_id: task.id,
             features: task.features,
@@ -385,6 +417,7 @@ impl TaskConfig {
             rounds: training.rounds,
             score_bins: evaluation.score_bins,
             members: task.members,
+            secure_aggregation,
         };
         medfed_wire::convert::validate_task(&task)
             .map_err(|e| invalid(&file_key(e.field().unwrap_or("task")), e.to_string()))?;
@@ -428,7 +461,22 @@ impl TaskConfig {
             ));
         }
         let exact_fits = task.dimension() <= EXACT_MAX_PARAMETERS;
+        let secure = task.secure_aggregation.is_some();
         let algorithm = match (training.algorithm, task.model) {
+            // Masked sums of updates: the exact-fit terms are not (yet)
+            // aggregated securely, so "auto" means FedAvg here.
+            (Algorithm::Auto, _) if secure => Algorithm::Fedavg,
+            (Algorithm::Newton | Algorithm::ClosedForm, _) if secure => {
+                return Err(invalid(
+                    "training.algorithm",
+                    format!(
+                        "\"{}\" exchanges Hessian or normal-equation sums, which are not \
+                         aggregated securely: with privacy.secure_aggregation = true use \
+                         \"fedavg\" or \"fedprox\" (or \"auto\")",
+                        training.algorithm
+                    ),
+                ));
+            }
             (Algorithm::Auto, ModelKind::Logistic) if exact_fits => Algorithm::Newton,
             (Algorithm::Auto, ModelKind::Linear) if exact_fits => Algorithm::ClosedForm,
             (Algorithm::Auto, _) => Algorithm::Fedavg,
@@ -469,6 +517,32 @@ impl TaskConfig {
                 ),
             ));
         }
+        if secure {
+            let refused = |key: &str, what: &str| {
+                invalid(
+                    key,
+                    format!(
+                        "{what} needs every member's update in clear; with \
+                         privacy.secure_aggregation = true the coordinator sees only their sum"
+                    ),
+                )
+            };
+            if training.aggregation != Aggregation::Fedavg {
+                return Err(refused(
+                    "training.aggregation",
+                    &format!("\"{:?}\"", training.aggregation).to_lowercase(),
+                ));
+            }
+            if training.clip_norm.is_some() {
+                return Err(refused("training.clip_norm", "clipping at the coordinator"));
+            }
+            if training.max_update_norm.is_some() {
+                return Err(refused(
+                    "training.max_update_norm",
+                    "refusing long updates at the coordinator",
+                ));
+            }
+        }
         Ok(TaskConfig {
             algorithm,
             prox_mu: if algorithm == Algorithm::Fedprox {
@@ -489,6 +563,65 @@ impl TaskConfig {
             max_update_norm: training.max_update_norm,
         })
     }
+}
+
+/// The checked `[privacy]` settings for `members` members (`None`: secure
+/// aggregation off).
+fn privacy_settings(
+    privacy: &PrivacySection,
+    members: usize,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Option<medfed_wire::SecureAggregation>, ConfigError> {
+    if !privacy.secure_aggregation {
+        for (key, set) in [
+            ("privacy.threshold", privacy.threshold.is_some()),
+            (
+                "privacy.fixed_point_bits",
+                privacy.fixed_point_bits.is_some(),
+            ),
+        ] {
+            if set {
+                return Err(invalid(
+                    key,
+                    "applies to secure aggregation only: set privacy.secure_aggregation = true"
+                        .into(),
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    if members < 2 {
+        return Err(invalid(
+            "privacy.secure_aggregation",
+            format!("needs at least 2 members, the task has {members}"),
+        ));
+    }
+    let threshold = privacy
+        .threshold
+        .unwrap_or_else(|| default_threshold(members));
+    let t = threshold as usize;
+    if t * 2 <= members || t > members {
+        return Err(invalid(
+            "privacy.threshold",
+            format!(
+                "{threshold} is out of range for {members} members: expected more than half \
+                 and at most all ({} to {members})",
+                members / 2 + 1
+            ),
+        ));
+    }
+    let fixed_point_bits = privacy.fixed_point_bits.unwrap_or(DEFAULT_FIXED_POINT_BITS);
+    let max = medfed_secure::secagg::FixedPoint::MAX_FRAC_BITS;
+    if !(1..=max).contains(&fixed_point_bits) {
+        return Err(invalid(
+            "privacy.fixed_point_bits",
+            format!("{fixed_point_bits} is out of range 1 to {max}"),
+        ));
+    }
+    Ok(Some(medfed_wire::SecureAggregation {
+        threshold,
+        fixed_point_bits,
+    }))
 }
 
 impl TaskConfig {
@@ -551,6 +684,14 @@ impl TaskConfig {
             self.join_timeout.as_secs(),
             self.step_timeout.as_secs()
         ));
+        if let Some(secure) = &t.secure_aggregation {
+            out.push_str(&format!(
+                "  privacy     secure aggregation, threshold {} of {}, {} fixed-point bits\n",
+                secure.threshold,
+                t.members.len(),
+                secure.fixed_point_bits
+            ));
+        }
         out
     }
 }
@@ -662,6 +803,35 @@ rounds = 3
         assert!(err.contains("training.clip_norm"), "{err}");
         let err = error_of(&format!("{GOOD}aggregation = \"mean\"\n"));
         assert!(err.contains("mean") && err.contains("median"), "{err}");
+    }
+
+    #[test]
+    fn secure_aggregation_settings_are_checked_and_named() {
+        let five = GOOD.replace(r#"["a", "b"]"#, r#"["a", "b", "c", "d", "e"]"#);
+        let on = format!("{five}\n[privacy]\nsecure_aggregation = true\n");
+        let config = TaskConfig::parse(&on, "task.toml").unwrap();
+        let settings = config.task.secure_aggregation.expect("on");
+        assert_eq!(settings.threshold, 3);
+        assert_eq!(settings.fixed_point_bits, DEFAULT_FIXED_POINT_BITS);
+        // "auto" means FedAvg under secure aggregation.
+        assert_eq!(config.algorithm, Algorithm::Fedavg);
+        for bad in ["threshold = 2", "threshold = 6"] {
+            let err = error_of(&format!("{on}{bad}\n"));
+            assert!(
+                err.contains("privacy.threshold") && err.contains("3 to 5"),
+                "{err}"
+            );
+        }
+        let err = error_of(&format!("{on}fixed_point_bits = 60\n"));
+        assert!(err.contains("privacy.fixed_point_bits"), "{err}");
+        let err = error_of(&format!("{five}\n[privacy]\nthreshold = 3\n"));
+        assert!(err.contains("privacy.threshold"), "{err}");
+        let err = error_of(&on.replace("rounds = 3", "rounds = 3\nalgorithm = \"newton\""));
+        assert!(err.contains("training.algorithm"), "{err}");
+        let err = error_of(&on.replace("rounds = 3", "rounds = 3\naggregation = \"median\""));
+        assert!(err.contains("training.aggregation"), "{err}");
+        let err = error_of(&on.replace("rounds = 3", "rounds = 3\nclip_norm = 1.0"));
+        assert!(err.contains("training.clip_norm"), "{err}");
     }
 
     #[test]

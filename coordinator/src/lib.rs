@@ -16,6 +16,8 @@
 //!   baselines, evaluation, finish).
 //! - [`training`]: the training phase by algorithm (FedAvg/FedProx rounds,
 //!   federated Newton, closed form).
+//! - [`secure_round`]: one FedAvg/FedProx round under secure aggregation
+//!   (four steps; the coordinator learns only the sum).
 //! - [`metrics`]: Prometheus metrics and the opt-in endpoint that serves
 //!   them.
 //! - [`report`]: model file, run summary and the final table.
@@ -33,6 +35,7 @@ pub mod metrics;
 pub mod orchestrator;
 pub mod progress;
 pub mod report;
+pub mod secure_round;
 pub mod server;
 pub mod service;
 pub mod state;

@@ -45,6 +45,14 @@ pub enum RunError {
     /// The exact-fit solver could not use the members' terms.
     #[error("the solver refused the round's terms: {0}")]
     Solver(String),
+    /// A securely aggregated round could not produce a correct sum.
+    #[error("round {round}: secure aggregation failed: {reason}")]
+    SecureAggregation {
+        /// The round.
+        round: u32,
+        /// Why.
+        reason: String,
+    },
     /// The task state could not be saved.
     #[error("cannot save the task state: {0}")]
     Checkpoint(String),
@@ -526,7 +534,7 @@ pub(crate) async fn wait_for_answers(
 }
 
 /// Waits until `missing` returns nobody, or `timeout` passes.
-async fn wait_until(
+pub(crate) async fn wait_until(
     shared: &Arc<Shared>,
     timeout: Duration,
     what: &str,

@@ -200,6 +200,25 @@ pub struct Summary {
     /// Charts written beside the summary (training curves; ROC and
     /// calibration for logistic models), as SVG and PNG file names.
     pub charts: Vec<String>,
+    /// The privacy in force beyond TLS (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacySummary>,
+}
+
+/// The privacy protections a run had.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrivacySummary {
+    /// Secure aggregation: the coordinator saw only the sum of the
+    /// surviving members' masked `[rows x update, rows, rows x loss]`.
+    pub secure_aggregation: bool,
+    /// Shares that rebuild a secret, and the fewest members every stage
+    /// needed.
+    pub threshold: u32,
+    /// Fractional bits of the fixed-point encoding.
+    pub fixed_point_bits: u32,
+    /// Largest encoding error of one summed value: n x 2^-(bits+1) for n
+    /// members (divided by the round's rows in the mean update).
+    pub sum_error_bound: f64,
 }
 
 /// Where the run's exchange log is and how it ended.
@@ -300,6 +319,13 @@ pub fn build(
             .as_ref()
             .and_then(|c| c.expected_calibration_error()),
         charts: Vec::new(),
+        privacy: task.secure_aggregation.map(|settings| PrivacySummary {
+            secure_aggregation: true,
+            threshold: settings.threshold,
+            fixed_point_bits: settings.fixed_point_bits,
+            sum_error_bound: medfed_secure::secagg::FixedPoint::new(settings.fixed_point_bits)
+                .map_or(f64::NAN, |f| f.sum_error_bound(task.members.len() as u32)),
+        }),
     };
     let model = ModelFile {
         format: "medfed-model/1",

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use medfed_wire::convert::{
-    baseline_from_pb, evaluation_from_pb, statistics_from_pb, step_to_pb, task_to_pb,
+    baseline_from_pb, evaluation_from_pb, statistics_from_pb, step_to_pb_for, task_to_pb,
     update_from_pb,
 };
 use medfed_wire::preprocessing::histograms_from_pb;
+use medfed_wire::secagg::submission_from_pb;
 use medfed_wire::terms::{newton_from_pb, normal_from_pb};
 use medfed_wire::{Instruction, PROTOCOL_VERSION, Step, WireError, pb};
 use prost::Message;
@@ -245,6 +246,9 @@ impl pb::federation_server::Federation for FederationService {
     ) -> Result<Response<pb::JoinResponse>, Status> {
         let member = self.member(&request, "join")?;
         let key = self.certified_key(&request, &member, "join")?;
+        let request_leaf = request
+            .peer_certs()
+            .and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()));
         let join = request.into_inner();
         self.log(
             Direction::In,
@@ -274,6 +278,11 @@ impl pb::federation_server::Federation for FederationService {
             return Err(Status::unavailable(
                 "the coordinator cannot write its exchange log; try again",
             ));
+        }
+        // Kept for secure-aggregation rosters: every member checks this
+        // certificate against the consortium CA before trusting its key.
+        if let Some(leaf) = request_leaf {
+            self.shared.lock().certificates.insert(member.clone(), leaf);
         }
         tracing::info!(peer = %member, "member joined");
         let response = pb::JoinResponse {
@@ -318,7 +327,8 @@ impl pb::federation_server::Federation for FederationService {
                 instruction: Instruction::Wait,
             }),
         };
-        let instruction = step_to_pb(&step);
+        // Routed secure-aggregation shares: each member gets only its own.
+        let instruction = step_to_pb_for(&step, &member);
         if !matches!(step.instruction, Instruction::Wait) {
             self.log(
                 Direction::Out,
@@ -358,6 +368,20 @@ impl pb::federation_server::Federation for FederationService {
         request: Request<pb::Signed>,
     ) -> Result<Response<pb::Ack>, Status> {
         let call = "submit_update";
+        if self.shared.task.secure_aggregation.is_some() {
+            // Refused before the body is opened or logged: under secure
+            // aggregation no member's update is held in clear.
+            let member = self.member(&request, call)?;
+            return Err(self.refuse(
+                &member,
+                call,
+                Status::permission_denied(format!(
+                    "task {} uses secure aggregation: clear-text updates are refused; \
+                     send masked inputs (SubmitSecAgg)",
+                    self.shared.task.task_id
+                )),
+            ));
+        }
         let opened = self.open_signed::<pb::ModelUpdate>(request, call, "update", |m| m.round)?;
         let member = opened.member;
         let update = update_from_pb(opened.message, &self.shared.task)
@@ -441,6 +465,25 @@ impl pb::federation_server::Federation for FederationService {
             .submit_normal(&member, report)
             .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
         self.shared.metrics.accepted("normal-terms");
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    async fn submit_sec_agg(
+        &self,
+        request: Request<pb::Signed>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let call = "submit_secagg";
+        // Logged under one kind here; the stage is in the logged body.
+        let opened =
+            self.open_signed::<pb::SecAggSubmission>(request, call, "secagg", |m| m.round)?;
+        let member = opened.member;
+        let submission = submission_from_pb(opened.message, &self.shared.task)
+            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
+        let kind = submission.message.kind();
+        self.shared
+            .submit_secagg(&member, submission)
+            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
+        self.shared.metrics.accepted(kind);
         Ok(Response::new(pb::Ack {}))
     }
 

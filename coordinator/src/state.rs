@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use medfed_aggregate::Aggregator;
 use medfed_model::preprocess::{ColumnHistogram, HistogramPlan, merge_histograms};
 use medfed_model::{NewtonTerms, NormalTerms};
+use medfed_secure::secagg::{Server, ServerMasking, ServerSharing, ServerUnmasking};
 use medfed_wire::{
     BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, ModelUpdate, NewtonReport,
-    NormalReport, StatisticsReport, Step, Task,
+    NormalReport, SecAggMessage, SecAggSubmission, StatisticsReport, Step, Task,
 };
 use tokio::sync::{Notify, watch};
 
@@ -52,6 +53,31 @@ pub enum SubmitError {
     /// The submission's content does not fit (round, dimension...).
     #[error("{0}")]
     Invalid(String),
+}
+
+/// The coordinator's side of one secure-aggregation stage: the medfed-secure
+/// server state machine, which adds masked inputs and never holds a
+/// member's update in clear.
+pub enum SecAggServer {
+    /// Stage 0: collecting signed keys.
+    Keys(Server),
+    /// Stage 1: collecting encrypted shares.
+    Shares(ServerSharing),
+    /// Stage 2: adding masked inputs.
+    Masked(ServerMasking),
+    /// Stage 3: collecting the shares that remove the masks.
+    Unmask(ServerUnmasking),
+}
+
+impl SecAggServer {
+    fn stage(&self) -> &'static str {
+        match self {
+            SecAggServer::Keys(_) => "advertised keys",
+            SecAggServer::Shares(_) => "encrypted shares",
+            SecAggServer::Masked(_) => "masked inputs",
+            SecAggServer::Unmask(_) => "unmasking shares",
+        }
+    }
 }
 
 /// What the current step is collecting.
@@ -122,6 +148,23 @@ pub enum Collecting {
         /// Models so far, by member.
         models: BTreeMap<String, BaselineModel>,
     },
+    /// One stage of a securely aggregated training round.
+    SecAgg {
+        /// Step number.
+        step: u64,
+        /// Round number.
+        round: u32,
+        /// The server state machine of this stage.
+        server: SecAggServer,
+        /// The round's roster: member name to id.
+        ids: BTreeMap<String, u32>,
+        /// Who this stage waits for (those still in the round).
+        expected: BTreeSet<String>,
+        /// Who has answered.
+        received: BTreeSet<String>,
+        /// Held-out counts of the round's model, by member (when asked).
+        evaluations: BTreeMap<String, EvaluationCounts>,
+    },
     /// Evaluation counts.
     Evaluations {
         /// Step number.
@@ -144,6 +187,7 @@ impl Collecting {
             Collecting::Normal { .. } => "normal-equation terms",
             Collecting::Baselines { .. } => "baseline models",
             Collecting::Evaluations { .. } => "evaluation counts",
+            Collecting::SecAgg { server, .. } => server.stage(),
         }
     }
 
@@ -156,6 +200,7 @@ impl Collecting {
             | Collecting::Newton { step, .. }
             | Collecting::Normal { step, .. }
             | Collecting::Baselines { step, .. }
+            | Collecting::SecAgg { step, .. }
             | Collecting::Evaluations { step, .. } => *step,
         }
     }
@@ -168,7 +213,8 @@ impl Collecting {
             Collecting::Histograms { received, .. }
             | Collecting::Updates { received, .. }
             | Collecting::Newton { received, .. }
-            | Collecting::Normal { received, .. } => received.clone(),
+            | Collecting::Normal { received, .. }
+            | Collecting::SecAgg { received, .. } => received.clone(),
             Collecting::Baselines { models, .. } => models.keys().cloned().collect(),
             Collecting::Evaluations { reports, .. } => reports.keys().cloned().collect(),
         }
@@ -188,6 +234,9 @@ pub struct State {
     /// Training rows each member declared with its statistics; its updates
     /// must claim the same weight.
     pub declared_rows: BTreeMap<String, u64>,
+    /// Each member's certificate (DER) as presented at its last join: sent
+    /// in secure-aggregation rosters, where every member checks it.
+    pub certificates: BTreeMap<String, Vec<u8>>,
 }
 
 /// State shared by the service handlers and the orchestrator.
@@ -223,6 +272,7 @@ impl Shared {
                 collecting: Collecting::Nothing,
                 refused_calls: 0,
                 declared_rows: BTreeMap::new(),
+                certificates: BTreeMap::new(),
             }),
             steps,
             progress: Notify::new(),
@@ -369,6 +419,92 @@ impl Shared {
                     Ok(())
                 }
                 _ => Err(wrong_step("update", update.step, current, expected)),
+            }
+        })
+    }
+
+    /// Feeds a member's secure-aggregation message to the stage's server.
+    ///
+    /// # Errors
+    /// Wrong step or round, duplicate, a member outside the round's roster
+    /// or no longer expected, a sender id other than the member's own, a
+    /// message of another stage, or one the protocol refuses.
+    pub fn submit_secagg(
+        &self,
+        member: &str,
+        submission: SecAggSubmission,
+    ) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            let current = state.collecting.step();
+            let expected_name = state.collecting.name();
+            let kind = submission.message.kind();
+            match &mut state.collecting {
+                Collecting::SecAgg {
+                    step,
+                    round,
+                    server,
+                    ids,
+                    expected,
+                    received,
+                    evaluations,
+                } if *step == submission.step => {
+                    if submission.round != *round {
+                        return Err(SubmitError::Invalid(format!(
+                            "{kind} is for round {}, the current round is {round}",
+                            submission.round
+                        )));
+                    }
+                    if received.contains(member) {
+                        return Err(duplicate(member, kind, *step));
+                    }
+                    let Some(&id) = ids.get(member) else {
+                        return Err(SubmitError::Invalid(format!(
+                            "{member} is not on the roster of round {round}"
+                        )));
+                    };
+                    if !expected.contains(member) {
+                        return Err(SubmitError::Invalid(format!(
+                            "{member} dropped out of round {round} at an earlier stage"
+                        )));
+                    }
+                    // TLS and the signature say who sent it; the id inside
+                    // must agree, or one member could speak for another.
+                    let sender = submission.message.sender();
+                    if sender != id {
+                        return Err(SubmitError::Invalid(format!(
+                            "{kind} names sender {sender}, but {member} is member {id} of \
+                             round {round}"
+                        )));
+                    }
+                    let refused =
+                        |e: medfed_secure::secagg::SecAggError| SubmitError::Invalid(e.to_string());
+                    match (server, submission.message) {
+                        (SecAggServer::Keys(s), SecAggMessage::Keys(m)) => {
+                            s.receive(m).map_err(refused)?;
+                        }
+                        (SecAggServer::Shares(s), SecAggMessage::Shares(m)) => {
+                            s.receive(m).map_err(refused)?;
+                        }
+                        (SecAggServer::Masked(s), SecAggMessage::Masked { input, evaluation }) => {
+                            s.receive(input).map_err(refused)?;
+                            if let Some(counts) = evaluation {
+                                evaluations.insert(member.to_owned(), counts);
+                            }
+                        }
+                        (SecAggServer::Unmask(s), SecAggMessage::Unmask(m)) => {
+                            s.receive(m).map_err(refused)?;
+                        }
+                        _ => {
+                            return Err(SubmitError::Invalid(format!(
+                                "{kind} does not answer step {current}, which collects \
+                                 {expected_name}"
+                            )));
+                        }
+                    }
+                    received.insert(member.to_owned());
+                    Ok(())
+                }
+                _ => Err(wrong_step(kind, submission.step, current, expected_name)),
             }
         })
     }
@@ -604,6 +740,7 @@ mod tests {
             rounds: 2,
             score_bins: 10,
             members: vec!["a".into(), "b".into()],
+            secure_aggregation: None,
         }
     }
 

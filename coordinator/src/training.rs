@@ -121,46 +121,78 @@ async fn local_steps(
     let first = rounds.len() as u32 + 1;
     for round in first..=task.rounds {
         let started = Instant::now();
-        let s = steps.next_step();
-        shared.publish(
-            Step {
-                step: s,
-                instruction: Instruction::Train {
-                    round,
-                    global: global.clone(),
-                    preprocessing: preprocessing.clone(),
-                    prox_mu: config.prox_mu,
-                    evaluate: evaluate_round(config, round),
-                },
-            },
-            Collecting::Updates {
-                step: s,
-                round,
-                aggregate: strategy.start_round(task.dimension()),
-                received: BTreeSet::new(),
-                loss_sum: 0.0,
-                rows: 0,
-                evaluations: Default::default(),
-            },
-        );
-        let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
-        let Collecting::Updates {
-            aggregate,
-            loss_sum,
-            rows,
-            evaluations,
-            ..
-        } = shared.take_collected()
-        else {
-            unreachable!("a training step collects updates");
-        };
-        let contributors = aggregate.contributors();
-        let delta = aggregate.finish().ok_or(RunError::EmptyRound(round))?;
+        let (delta, contributors, missing, train_loss, evaluations) =
+            if let Some(settings) = task.secure_aggregation {
+                let sum = crate::secure_round::secure_round(
+                    shared,
+                    config,
+                    settings,
+                    steps,
+                    crate::secure_round::TrainSpec {
+                        round,
+                        global: &global,
+                        preprocessing,
+                        prox_mu: config.prox_mu,
+                        evaluate: evaluate_round(config, round),
+                    },
+                )
+                .await?;
+                (
+                    sum.delta,
+                    sum.contributors,
+                    sum.missing,
+                    sum.train_loss,
+                    sum.evaluations,
+                )
+            } else {
+                let s = steps.next_step();
+                shared.publish(
+                    Step {
+                        step: s,
+                        instruction: Instruction::Train {
+                            round,
+                            global: global.clone(),
+                            preprocessing: preprocessing.clone(),
+                            prox_mu: config.prox_mu,
+                            evaluate: evaluate_round(config, round),
+                        },
+                    },
+                    Collecting::Updates {
+                        step: s,
+                        round,
+                        aggregate: strategy.start_round(task.dimension()),
+                        received: BTreeSet::new(),
+                        loss_sum: 0.0,
+                        rows: 0,
+                        evaluations: Default::default(),
+                    },
+                );
+                let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
+                let Collecting::Updates {
+                    aggregate,
+                    loss_sum,
+                    rows,
+                    evaluations,
+                    ..
+                } = shared.take_collected()
+                else {
+                    unreachable!("a training step collects updates");
+                };
+                let contributors = aggregate.contributors();
+                let delta = aggregate.finish().ok_or(RunError::EmptyRound(round))?;
+                (
+                    delta,
+                    contributors,
+                    missing,
+                    loss_sum / rows.max(1) as f64,
+                    evaluations,
+                )
+            };
         global += &delta;
         let change = delta.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let record = RoundRecord {
             round,
-            train_loss: loss_sum / rows.max(1) as f64,
+            train_loss,
             contributors,
             missing,
             millis: started.elapsed().as_secs_f64() * 1e3,

@@ -19,6 +19,7 @@ use medfed_wire::convert::{
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_client::FederationClient;
 use medfed_wire::preprocessing::histograms_to_pb;
+use medfed_wire::secagg::submission_to_pb;
 use medfed_wire::terms::{newton_to_pb, normal_to_pb};
 use medfed_wire::{PROTOCOL_VERSION, Task, pb};
 use tonic::transport::Channel;
@@ -308,6 +309,25 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         site.missing_target
     );
 
+    let mut secure = match task.secure_aggregation {
+        Some(settings) => {
+            let verifier = medfed_tls::MemberVerifier::new(&options.ca)
+                .context("cannot check secure-aggregation rosters")?;
+            println!(
+                "{me}: secure aggregation is on (threshold {} of {} members): updates leave \
+                 this node masked",
+                settings.threshold,
+                task.members.len()
+            );
+            Some(crate::secagg::SecureRounds::new(
+                me.clone(),
+                settings,
+                verifier,
+                signer.clone(),
+            ))
+        }
+        None => None,
+    };
     let task_id = task.task_id.clone();
     let mut report = NodeReport::default();
     let mut after_step = 0;
@@ -337,6 +357,54 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         }
         if !matches!(step.instruction, medfed_wire::Instruction::Wait) {
             session.ledger.received(step.kind(), step.round(), &raw)?;
+        }
+        let is_secagg = matches!(
+            step.instruction,
+            medfed_wire::Instruction::SecAggKeys { .. }
+                | medfed_wire::Instruction::SecAggShares { .. }
+                | medfed_wire::Instruction::SecAggMask { .. }
+                | medfed_wire::Instruction::SecAggUnmask { .. }
+        );
+        if is_secagg {
+            let Some(secure) = secure.as_mut() else {
+                anyhow::bail!(
+                    "the coordinator sent a secure-aggregation step, but task {task_id} does \
+                     not use secure aggregation"
+                );
+            };
+            let Some((line, submission)) = secure.answer(&mut site, &task, &step)? else {
+                after_step = step.step;
+                continue;
+            };
+            let sent = signed(
+                &signer,
+                &mut session.ledger,
+                "secagg",
+                submission.round,
+                &submission_to_pb(&submission, &task_id),
+            )?;
+            let outcome = session.client().submit_sec_agg(sent).await;
+            if let Err(status) = &outcome
+                && !connection_lost(status)
+            {
+                session
+                    .ledger
+                    .received("refusal", 0, status.message().as_bytes())?;
+            }
+            match delivered(outcome)? {
+                Delivered::Accepted | Delivered::AlreadyThere => {
+                    println!("{me}: {line}");
+                    report.sent.push(line);
+                    after_step = step.step;
+                }
+                Delivered::TooLate(why) => {
+                    println!("{me}: step {} closed before our answer: {why}", step.step);
+                    secure.forget();
+                    after_step = step.step;
+                }
+                Delivered::ConnectionLost => session.rejoin(&task).await?,
+            }
+            continue;
         }
         let (line, outcome) = match answer(&mut site, &task, &step)? {
             Answer::Nothing => {

@@ -10,6 +10,8 @@
 //! - [`data`]: the task's columns taken from the vault, split into training
 //!   and held-out rows, standardised with the global statistics.
 //! - [`work`]: what the node computes for each instruction.
+//! - [`secagg`]: the node's side of secure aggregation (roster checks,
+//!   masked updates), carried across the four stages of a round.
 //! - [`ledger`]: the hospital's own exchange log of everything sent and
 //!   received.
 //! - [`client`]: the outbound gRPC loop.
@@ -25,4 +27,5 @@ pub mod data;
 pub mod import;
 pub mod ledger;
 pub mod model_file;
+pub mod secagg;
 pub mod work;

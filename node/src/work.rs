@@ -188,6 +188,11 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
         }),
         Instruction::Finished { reason } => Answer::Finished(reason.clone()),
         Instruction::Wait => Answer::Nothing,
+        // Answered by `crate::secagg`, which keeps the round's state.
+        Instruction::SecAggKeys { .. }
+        | Instruction::SecAggShares { .. }
+        | Instruction::SecAggMask { .. }
+        | Instruction::SecAggUnmask { .. } => Answer::Nothing,
     })
 }
 

@@ -121,6 +121,18 @@ pub struct Federation {
     /// A node to pause (SIGSTOP) mid-run while the coordinator's metrics are
     /// scraped, if any.
     pub pause: Option<Pause>,
+    /// Nodes to kill mid-run for good (never restarted).
+    pub vanish: Vec<Vanish>,
+}
+
+/// Kill a node with SIGKILL once its output shows `after`, and leave it
+/// dead.
+#[derive(Clone, Debug)]
+pub struct Vanish {
+    /// The member to kill.
+    pub node: String,
+    /// Text in its standard output that triggers the kill.
+    pub after: String,
 }
 
 /// Pause a node with SIGSTOP once its output shows `after`, wait `hold`,
@@ -243,6 +255,7 @@ impl Federation {
             coordinator_crash: None,
             coordinator_args: Vec::new(),
             pause: None,
+            vanish: Vec::new(),
         }
     }
 
@@ -477,6 +490,32 @@ impl Federation {
             std::thread::sleep(crash.restart_after);
             let (child, out, err) = spawn_node(&planned[index], ".restarted");
             *victim = (crash.node.clone(), child, out, err, Some(killed_stdout));
+        }
+
+        let mut vanishing: Vec<&Vanish> = self.vanish.iter().collect();
+        let deadline = Instant::now() + timeout;
+        while !vanishing.is_empty() {
+            vanishing.retain(|v| {
+                let child = children
+                    .iter_mut()
+                    .find(|c| c.0 == v.node)
+                    .unwrap_or_else(|| panic!("no node {} to kill", v.node));
+                if fs::read_to_string(&child.2)
+                    .unwrap_or_default()
+                    .contains(&v.after)
+                {
+                    child.1.0.kill().expect("kill node");
+                    child.1.0.wait().expect("reap node");
+                    false
+                } else {
+                    true
+                }
+            });
+            assert!(
+                Instant::now() < deadline,
+                "nodes never printed what they were to vanish after: {vanishing:?}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
         }
 
         let mut paused_metrics = None;

@@ -51,6 +51,7 @@ enum Type {
     NewtonTermsReport,
     NormalTermsReport,
     Signed,
+    SecAggSubmission,
     Text,
 }
 
@@ -71,6 +72,7 @@ impl Type {
             Type::NewtonTermsReport => "medfed.v1.NewtonTermsReport",
             Type::NormalTermsReport => "medfed.v1.NormalTermsReport",
             Type::Signed => "medfed.v1.Signed",
+            Type::SecAggSubmission => "medfed.v1.SecAggSubmission",
             Type::Text => "text",
         }
     }
@@ -101,6 +103,11 @@ const TABLE: &[(&str, &[Type])] = &[
     ("newton-terms", &[Type::NewtonTermsReport]),
     ("normal-terms", &[Type::NormalTermsReport]),
     ("signed", &[Type::Signed]),
+    ("secagg-keys-request", &[Type::Instruction]),
+    ("secagg-key-list", &[Type::Instruction]),
+    ("secagg-routed-shares", &[Type::Instruction]),
+    ("secagg-unmask-request", &[Type::Instruction]),
+    ("secagg", &[Type::SecAggSubmission]),
     ("parameters", &[Type::Parameters]),
     ("refusal", &[Type::Text]),
 ];
@@ -283,6 +290,31 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
                 "signature": hex::encode(&signature),
             })
         }
+        Type::SecAggSubmission => {
+            let pb::SecAggSubmission {
+                task_id,
+                step,
+                round,
+                stage,
+                payload,
+                evaluation,
+            } = pb::SecAggSubmission::decode(bytes).map_err(error)?;
+            let stage = pb::SecAggStage::try_from(stage).map_or_else(
+                |_| format!("unknown ({stage})"),
+                |s| s.as_str_name().to_owned(),
+            );
+            // The payload is masked or encrypted: its size and digest say
+            // all that can be said without the other members' secrets.
+            json!({
+                "task_id": task_id,
+                "step": step,
+                "round": round,
+                "stage": stage,
+                "payload_bytes": payload.len(),
+                "payload_sha256": crate::Digest::of(&payload).to_string(),
+                "evaluation": evaluation.is_some(),
+            })
+        }
         Type::Text => match std::str::from_utf8(bytes) {
             Ok(text) if !text.chars().any(|c| c.is_control() && c != '\n') => json!(text),
             _ => return Err("not printable UTF-8 text".into()),
@@ -305,6 +337,7 @@ fn task_spec(spec: pb::TaskSpec) -> Value {
         rounds,
         score_bins,
         members,
+        secure_aggregation,
     } = spec;
     let model = pb::ModelKind::try_from(model).map_or_else(
         |_| format!("unknown ({model})"),
@@ -324,6 +357,10 @@ fn task_spec(spec: pb::TaskSpec) -> Value {
         "rounds": rounds,
         "score_bins": score_bins,
         "members": names(&members),
+        "secure_aggregation": secure_aggregation.map(|s| json!({
+            "threshold": s.threshold,
+            "fixed_point_bits": s.fixed_point_bits,
+        })),
     })
 }
 
@@ -390,6 +427,35 @@ fn instruction(instruction: pb::Instruction) -> Value {
         ),
         Some(Kind::Finished(pb::Finished { reason })) => ("finished", json!({ "reason": reason })),
         Some(Kind::Wait(pb::Wait {})) => ("wait", json!({})),
+        Some(Kind::SecaggKeys(pb::SecAggKeys { train, roster })) => (
+            "secagg-keys-request",
+            json!({
+                "round": train.as_ref().map(|t| t.round),
+                "global": train.and_then(|t| t.global).map(parameters),
+                "roster": roster.iter().map(|m| json!({
+                    "name": m.name,
+                    "certificate_sha256": crate::Digest::of(&m.certificate).to_string(),
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+        Some(Kind::SecaggShares(pb::SecAggShares { round, key_list })) => (
+            "secagg-key-list",
+            json!({ "round": round, "key_list_bytes": key_list.len() }),
+        ),
+        Some(Kind::SecaggMask(pb::SecAggMask { round, routed })) => (
+            "secagg-routed-shares",
+            json!({
+                "round": round,
+                "routed": routed.iter().map(|r| json!({
+                    "member": r.member,
+                    "bytes": r.shares.len(),
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+        Some(Kind::SecaggUnmask(pb::SecAggUnmask { round, request })) => (
+            "secagg-unmask-request",
+            json!({ "round": round, "request_bytes": request.len() }),
+        ),
     };
     json!({ "step": step, "instruction": name, "body": body })
 }

@@ -118,6 +118,12 @@ impl SigningKey {
         self.inner.public
     }
 
+    /// The ring key pair, for protocols that sign with the same certified
+    /// key (secure aggregation's advertised keys).
+    pub fn key_pair(&self) -> &Ed25519KeyPair {
+        &self.inner.pair
+    }
+
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> Signature {
         let signature = self.inner.pair.sign(message);

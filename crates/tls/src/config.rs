@@ -16,12 +16,12 @@ use crate::pem::{load_certs, load_private_key};
 /// The ALPN protocol both sides offer: HTTP/2, as gRPC needs.
 pub const ALPN_H2: &[u8] = b"h2";
 
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The consortium CA file as a root store of its own (no system roots).
-fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
+pub(crate) fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in load_certs(ca)? {
         roots

@@ -160,4 +160,16 @@ pub enum TlsError {
         /// The reason, with its causes.
         detail: String,
     },
+
+    /// A member certificate received outside a handshake (a secure
+    /// aggregation roster) does not check out: not issued by the consortium
+    /// CA for client use, not currently valid, issued to another name, or
+    /// certifying no signing key.
+    #[error("the roster certificate of {member} is refused: {reason}")]
+    RosterCertificate {
+        /// The member the certificate was sent for.
+        member: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

@@ -12,6 +12,8 @@
 //! - [`config`]: [`server_config`] (coordinator) and [`client_config`] (node).
 //! - [`identity`]: [`identity_from_der`] and [`request_identity`]: who a peer is;
 //!   [`signing_key_from_der`]: the Ed25519 key its certificate certifies.
+//! - [`roster`]: [`MemberVerifier`] checks another member's certificate
+//!   (sent in a secure-aggregation roster) against the consortium CA.
 //! - [`client`]: [`connect`], a tonic [`Channel`](tonic::transport::Channel)
 //!   over mutual TLS with a custom connector.
 //! - [`incoming`](mod@incoming): [`incoming()`], concurrent TLS handshakes for
@@ -43,6 +45,7 @@ pub mod error;
 pub mod identity;
 pub mod incoming;
 pub mod pem;
+pub mod roster;
 
 pub use client::{CONNECT_TIMEOUT, connect, is_tls_refusal};
 pub use config::{ALPN_H2, client_config, server_config};
@@ -53,6 +56,7 @@ pub use identity::{
 };
 pub use incoming::{HANDSHAKE_TIMEOUT, Refusals, incoming, incoming_with_timeout};
 pub use pem::{load_certs, load_private_key};
+pub use roster::MemberVerifier;
 
 /// Re-exported so callers name the same types as this crate.
 pub use rustls::{ClientConfig, ServerConfig};

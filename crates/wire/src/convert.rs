@@ -12,8 +12,8 @@ use crate::limits::{
     MAX_FEATURES, MAX_LOCAL_STEPS, MAX_MEMBERS, MAX_NAME_BYTES, MAX_ROUNDS, MAX_SCORE_BINS,
 };
 use crate::message::{
-    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, StatisticsReport,
-    Step, Task,
+    BaselineModel, EvaluationCounts, EvaluationReport, Instruction, ModelUpdate, SecureAggregation,
+    StatisticsReport, Step, Task,
 };
 use crate::pb;
 use crate::preprocessing::{
@@ -93,7 +93,7 @@ impl WireError {
 
 type Result<T> = std::result::Result<T, WireError>;
 
-fn check_task_id(task: &Task, got: String) -> Result<()> {
+pub(crate) fn check_task_id(task: &Task, got: String) -> Result<()> {
     if got == task.task_id {
         Ok(())
     } else {
@@ -264,6 +264,9 @@ pub fn validate_task(task: &Task) -> Result<()> {
         });
     }
     check_columns(&task.columns, &task.features)?;
+    if let Some(settings) = &task.secure_aggregation {
+        crate::secagg::validate_secure_aggregation(settings, task.members.len())?;
+    }
     if task.dimension() > MAX_FEATURES + 1 {
         return Err(WireError::TooLarge {
             field: "task.columns",
@@ -290,6 +293,12 @@ pub fn task_to_pb(task: &Task) -> pb::TaskSpec {
         rounds: task.rounds,
         score_bins: task.score_bins,
         members: task.members.clone(),
+        secure_aggregation: task
+            .secure_aggregation
+            .map(|settings| pb::SecureAggregation {
+                threshold: settings.threshold,
+                fixed_point_bits: settings.fixed_point_bits,
+            }),
     }
 }
 
@@ -312,6 +321,7 @@ pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
         rounds,
         score_bins,
         members,
+        secure_aggregation,
     } = spec;
     let columns = columns_from_json(&columns_json, &features)?;
     let task = Task {
@@ -328,6 +338,15 @@ pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
         rounds,
         score_bins,
         members,
+        secure_aggregation: secure_aggregation.map(
+            |pb::SecureAggregation {
+                 threshold,
+                 fixed_point_bits,
+             }| SecureAggregation {
+                threshold,
+                fixed_point_bits,
+            },
+        ),
     };
     validate_task(&task)?;
     Ok(task)
@@ -335,8 +354,32 @@ pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
 
 /// Converts an instruction for the wire.
 pub fn step_to_pb(step: &Step) -> pb::Instruction {
+    pb::Instruction {
+        step: step.step,
+        kind: Some(kind_to_pb(&step.instruction, None)),
+    }
+}
+
+/// Converts an instruction for the wire as `member` receives it: of the
+/// shares routed in a secure-aggregation round, only those encrypted for
+/// `member` (every other instruction is the same for all).
+pub fn step_to_pb_for(step: &Step, member: &str) -> pb::Instruction {
+    pb::Instruction {
+        step: step.step,
+        kind: Some(kind_to_pb(&step.instruction, Some(member))),
+    }
+}
+
+/// The protobuf kind of `instruction`; `recipient` filters routed shares.
+pub(crate) fn kind_to_pb(
+    instruction: &Instruction,
+    recipient: Option<&str>,
+) -> pb::instruction::Kind {
     use pb::instruction::Kind;
-    let kind = match &step.instruction {
+    if let Some(kind) = crate::secagg::instruction_to_pb(instruction, recipient) {
+        return kind;
+    }
+    match instruction {
         Instruction::CollectStatistics => Kind::Statistics(pb::CollectStatistics {}),
         Instruction::CollectHistograms { plan } => Kind::Histograms(plan_to_pb(plan)),
         Instruction::Train {
@@ -384,10 +427,12 @@ pub fn step_to_pb(step: &Step) -> pb::Instruction {
             reason: reason.clone(),
         }),
         Instruction::Wait => Kind::Wait(pb::Wait {}),
-    };
-    pb::Instruction {
-        step: step.step,
-        kind: Some(kind),
+        Instruction::SecAggKeys { .. }
+        | Instruction::SecAggShares { .. }
+        | Instruction::SecAggMask { .. }
+        | Instruction::SecAggUnmask { .. } => {
+            unreachable!("secure-aggregation instructions are converted above")
+        }
     }
 }
 
@@ -492,6 +537,10 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
             reason: truncate(reason),
         },
         Kind::Wait(pb::Wait {}) => Instruction::Wait,
+        kind @ (Kind::SecaggKeys(_)
+        | Kind::SecaggShares(_)
+        | Kind::SecaggMask(_)
+        | Kind::SecaggUnmask(_)) => crate::secagg::instruction_from_pb(step, kind, task)?,
     };
     Ok(Step { step, instruction })
 }
@@ -848,6 +897,7 @@ mod tests {
             rounds: 10,
             score_bins: 4,
             members: vec!["h1".into(), "h2".into()],
+            secure_aggregation: None,
         }
     }
 

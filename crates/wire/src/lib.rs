@@ -14,6 +14,8 @@
 //!   histograms and the fitted preprocessor (JSON inside their messages).
 //! - [`terms`]: checked conversions of the exact-fit terms (Newton sums,
 //!   normal equations), whose matrices travel as upper triangles.
+//! - [`secagg`]: checked conversions of the secure-aggregation
+//!   instructions and submissions (medfed-secure message bytes inside).
 //! - [`limits`]: bounds on everything a peer controls.
 
 #![forbid(unsafe_code)]
@@ -23,6 +25,7 @@ pub mod convert;
 pub mod limits;
 pub mod message;
 pub mod preprocessing;
+pub mod secagg;
 pub mod terms;
 
 /// Generated protobuf and gRPC code (`medfed.v1`).
@@ -34,7 +37,8 @@ pub mod pb {
 pub use convert::WireError;
 pub use message::{
     BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, Instruction, ModelUpdate,
-    NewtonReport, NormalReport, StatisticsReport, Step, Task,
+    NewtonReport, NormalReport, RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation,
+    StatisticsReport, Step, Task,
 };
 
 /// Wire protocol version spoken by this build.

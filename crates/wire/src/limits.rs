@@ -18,3 +18,5 @@ pub const MAX_SCORE_BINS: u32 = 1_000_000;
 /// Most score-histogram bins in the held-out counts sent with each round
 /// (the final evaluation uses the task's `score_bins`).
 pub const ROUND_SCORE_BINS: u32 = 100;
+/// Largest certificate (DER) in a secure-aggregation roster.
+pub const MAX_CERTIFICATE_BYTES: usize = 16 * 1024;

@@ -6,6 +6,11 @@ use medfed_model::{
     BinaryCounts, CalibrationCounts, ColumnSpec, FittedPreprocessor, ModelKind, NewtonTerms,
     NormalTerms, RegressionCounts,
 };
+use std::collections::BTreeMap;
+
+use medfed_secure::secagg::{
+    AdvertiseKeys, KeyList, MaskedInput, RoutedShares, ShareKeys, UnmaskRequest, UnmaskResponse,
+};
 use ndarray::Array1;
 
 /// The training task every member takes part in.
@@ -37,6 +42,27 @@ pub struct Task {
     pub score_bins: u32,
     /// Member identities, in a fixed order.
     pub members: Vec<String>,
+    /// Secure aggregation of the training rounds (`None`: off).
+    pub secure_aggregation: Option<SecureAggregation>,
+}
+
+/// How the training rounds of a task are securely aggregated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecureAggregation {
+    /// Shares that rebuild a secret, and the fewest members that must answer
+    /// every stage: more than half the roster, at most all of it.
+    pub threshold: u32,
+    /// Fractional bits of the fixed-point encoding.
+    pub fixed_point_bits: u32,
+}
+
+/// A member of a secure-aggregation roster, as the coordinator sends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterMember {
+    /// Certificate name.
+    pub name: String,
+    /// The DER certificate the consortium CA issued it.
+    pub certificate: Vec<u8>,
 }
 
 impl Task {
@@ -87,13 +113,22 @@ impl Step {
             Instruction::Evaluate { .. } => "evaluate",
             Instruction::Finished { .. } => "finished",
             Instruction::Wait => "wait",
+            Instruction::SecAggKeys { .. } => "secagg-keys-request",
+            Instruction::SecAggShares { .. } => "secagg-key-list",
+            Instruction::SecAggMask { .. } => "secagg-routed-shares",
+            Instruction::SecAggUnmask { .. } => "secagg-unmask-request",
         }
     }
 
     /// The training round this instruction belongs to (0 outside rounds).
     pub fn round(&self) -> u32 {
         match self.instruction {
-            Instruction::Train { round, .. } | Instruction::Newton { round, .. } => round,
+            Instruction::Train { round, .. }
+            | Instruction::Newton { round, .. }
+            | Instruction::SecAggKeys { round, .. }
+            | Instruction::SecAggShares { round, .. }
+            | Instruction::SecAggMask { round, .. }
+            | Instruction::SecAggUnmask { round, .. } => round,
             Instruction::Normal { .. } => 1,
             _ => 0,
         }
@@ -160,6 +195,97 @@ pub enum Instruction {
     },
     /// Nothing new yet: ask again.
     Wait,
+    /// Secure aggregation, stage 0: train as for [`Instruction::Train`],
+    /// keep the update, and advertise fresh keys.
+    SecAggKeys {
+        /// 1-based round number.
+        round: u32,
+        /// Global parameters (intercept first).
+        global: Array1<f64>,
+        /// The global preprocessing.
+        preprocessing: FittedPreprocessor,
+        /// FedProx proximal weight (0 for FedAvg).
+        prox_mu: f64,
+        /// Also send evaluation counts of `global` on the held-out rows.
+        evaluate: bool,
+        /// The round's roster; member ids are indexes into it.
+        roster: Vec<RosterMember>,
+    },
+    /// Stage 1: every advertised key; check them and send shares.
+    SecAggShares {
+        /// 1-based round number.
+        round: u32,
+        /// The signed keys.
+        key_list: KeyList,
+    },
+    /// Stage 2: the shares encrypted for each member, by member name (a
+    /// node receives only its own entry); mask the update and send it.
+    SecAggMask {
+        /// 1-based round number.
+        round: u32,
+        /// Shares by recipient.
+        routed: BTreeMap<String, RoutedShares>,
+    },
+    /// Stage 3: survivors and dropped members; reveal the shares that
+    /// remove the masks.
+    SecAggUnmask {
+        /// 1-based round number.
+        round: u32,
+        /// Whose masks to remove, and how.
+        request: UnmaskRequest,
+    },
+}
+
+/// A member's secure-aggregation message for one stage of a round.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecAggSubmission {
+    /// Step being answered.
+    pub step: u64,
+    /// Round being answered.
+    pub round: u32,
+    /// The stage's message.
+    pub message: SecAggMessage,
+}
+
+/// The message of one secure-aggregation stage.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SecAggMessage {
+    /// Stage 0: the member's signed public keys.
+    Keys(AdvertiseKeys),
+    /// Stage 1: its shares, encrypted to each other member.
+    Shares(ShareKeys),
+    /// Stage 2: its masked input, with held-out counts of the round's
+    /// global model when asked.
+    Masked {
+        /// `[rows x update..., rows, rows x training loss]`, masked.
+        input: MaskedInput,
+        /// Held-out counts of the global model.
+        evaluation: Option<EvaluationCounts>,
+    },
+    /// Stage 3: the shares that remove the masks.
+    Unmask(UnmaskResponse),
+}
+
+impl SecAggMessage {
+    /// The exchange-log kind of this message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SecAggMessage::Keys(_) => "secagg-keys",
+            SecAggMessage::Shares(_) => "secagg-shares",
+            SecAggMessage::Masked { .. } => "secagg-masked-input",
+            SecAggMessage::Unmask(_) => "secagg-unmask",
+        }
+    }
+
+    /// The roster id the message names as its sender.
+    pub fn sender(&self) -> u32 {
+        match self {
+            SecAggMessage::Keys(m) => m.sender,
+            SecAggMessage::Shares(m) => m.sender,
+            SecAggMessage::Masked { input, .. } => input.sender,
+            SecAggMessage::Unmask(m) => m.sender,
+        }
+    }
 }
 
 /// A node's per-column summaries of its training rows.

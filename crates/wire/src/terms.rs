@@ -226,6 +226,7 @@ mod tests {
             rounds: 5,
             score_bins: 10,
             members: vec!["h".into()],
+            secure_aggregation: None,
         }
     }
 

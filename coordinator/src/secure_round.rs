@@ -1,0 +1,312 @@
+//! One FedAvg/FedProx round under secure aggregation: four coordinator
+//! steps (advertise keys, share keys, masked input, unmasking), each with
+//! the step deadline and quorum of every other step. The coordinator drives
+//! the medfed-secure server state machine and ends with the sum over the
+//! surviving members of `[rows x update..., rows, rows x training loss]`;
+//! it never holds one member's update.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use medfed_model::FittedPreprocessor;
+use medfed_secure::secagg::{FixedPoint, Member, SecAggConfig, SecAggParams, Server};
+use medfed_wire::{EvaluationCounts, Instruction, RosterMember, SecureAggregation, Step};
+use ndarray::Array1;
+
+use crate::config::TaskConfig;
+use crate::orchestrator::{RunError, StepCounter, wait_until};
+use crate::state::{Collecting, SecAggServer, Shared};
+
+/// What a securely aggregated round produced.
+pub struct RoundSum {
+    /// The row-weighted mean update of the survivors.
+    pub delta: Array1<f64>,
+    /// Members whose masked input is in the sum.
+    pub contributors: usize,
+    /// Members that are not.
+    pub missing: Vec<String>,
+    /// Row-weighted mean training loss of the round's starting model.
+    pub train_loss: f64,
+    /// Held-out counts of the round's model, by member (when asked).
+    pub evaluations: BTreeMap<String, EvaluationCounts>,
+}
+
+/// The round's training instruction, as stage 0 carries it.
+pub struct TrainSpec<'a> {
+    /// 1-based round number.
+    pub round: u32,
+    /// The round's global model.
+    pub global: &'a Array1<f64>,
+    /// The global preprocessing.
+    pub preprocessing: &'a FittedPreprocessor,
+    /// FedProx weight (0 for FedAvg).
+    pub prox_mu: f64,
+    /// Also score the global model on the held-out rows.
+    pub evaluate: bool,
+}
+
+/// Runs one securely aggregated round.
+///
+/// # Errors
+/// Fewer members than the threshold, a stage that closes below the quorum
+/// or the threshold, a sum the protocol cannot finish, or a decoded row
+/// count that differs from the survivors' declared rows (a wrong sum is an
+/// error, never a model).
+pub async fn secure_round(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+    train: TrainSpec<'_>,
+) -> Result<RoundSum, RunError> {
+    let task = &shared.task;
+    let round = train.round;
+    let failed = |reason: String| RunError::SecureAggregation { round, reason };
+    // The roster: members that joined, in task order, with the certificate
+    // each presented (members check each against the consortium CA).
+    let (roster, certificates) = {
+        let state = shared.lock();
+        let mut roster = Vec::new();
+        let mut certificates = Vec::new();
+        for name in &task.members {
+            if let Some(der) = state.certificates.get(name) {
+                let key = medfed_tls::signing_key_from_der(&der.as_slice().into())
+                    .ok()
+                    .flatten();
+                if let Some(key) = key {
+                    roster.push(Member {
+                        name: name.clone(),
+                        verify_key: key,
+                    });
+                    certificates.push(RosterMember {
+                        name: name.clone(),
+                        certificate: der.clone(),
+                    });
+                }
+            }
+        }
+        (roster, certificates)
+    };
+    if roster.len() < settings.threshold as usize {
+        return Err(failed(format!(
+            "only {} members have joined ({}), fewer than the threshold {}",
+            roster.len(),
+            roster
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            settings.threshold
+        )));
+    }
+    let dimension = task.dimension();
+    let params = SecAggParams::new(SecAggConfig {
+        task: task.task_id.clone(),
+        round: u64::from(round),
+        threshold: settings.threshold,
+        members: roster.clone(),
+        vector_len: medfed_wire::secagg::masked_vector_len(task),
+        fixed_point: FixedPoint::new(settings.fixed_point_bits)
+            .map_err(|e| failed(e.to_string()))?,
+    })
+    .map_err(|e| failed(e.to_string()))?;
+    let ids: BTreeMap<String, u32> = roster.iter().map(|m| m.name.clone()).zip(0..).collect();
+    let name_of = |id: u32| roster[id as usize].name.clone();
+
+    // Stage 0: train and advertise keys.
+    let everyone: BTreeSet<String> = ids.keys().cloned().collect();
+    let instruction = Instruction::SecAggKeys {
+        round,
+        global: train.global.clone(),
+        preprocessing: train.preprocessing.clone(),
+        prox_mu: train.prox_mu,
+        evaluate: train.evaluate,
+        roster: certificates,
+    };
+    let server = SecAggServer::Keys(Server::new(params.clone()));
+    let (server, _) = stage(
+        shared,
+        config,
+        steps,
+        round,
+        "keys",
+        instruction,
+        server,
+        &ids,
+        everyone,
+    )
+    .await?;
+    let SecAggServer::Keys(server) = server else {
+        unreachable!("stage 0 collects keys");
+    };
+    let (sharing, key_list) = server.finish().map_err(|e| failed(e.to_string()))?;
+
+    // Stage 1: every advertised key to everyone that advertised.
+    let advertised: BTreeSet<String> = key_list.keys.iter().map(|k| name_of(k.sender)).collect();
+    let instruction = Instruction::SecAggShares { round, key_list };
+    let (server, _) = stage(
+        shared,
+        config,
+        steps,
+        round,
+        "shares",
+        instruction,
+        SecAggServer::Shares(sharing),
+        &ids,
+        advertised,
+    )
+    .await?;
+    let SecAggServer::Shares(sharing) = server else {
+        unreachable!("stage 1 collects shares");
+    };
+    let (masking, routed) = sharing.finish().map_err(|e| failed(e.to_string()))?;
+
+    // Stage 2: each member its own shares; masked inputs are added up.
+    let routed: BTreeMap<String, _> = routed
+        .into_iter()
+        .map(|r| (name_of(r.recipient), r))
+        .collect();
+    let shared_keys: BTreeSet<String> = routed.keys().cloned().collect();
+    let instruction = Instruction::SecAggMask { round, routed };
+    let (server, evaluations) = stage(
+        shared,
+        config,
+        steps,
+        round,
+        "masked inputs",
+        instruction,
+        SecAggServer::Masked(masking),
+        &ids,
+        shared_keys,
+    )
+    .await?;
+    let SecAggServer::Masked(masking) = server else {
+        unreachable!("stage 2 collects masked inputs");
+    };
+    let (unmasking, request) = masking.finish().map_err(|e| failed(e.to_string()))?;
+
+    // Stage 3: the survivors reveal the shares that remove the masks.
+    let survivors: BTreeSet<String> = request.survivors.iter().map(|&id| name_of(id)).collect();
+    let instruction = Instruction::SecAggUnmask { round, request };
+    let (server, _) = stage(
+        shared,
+        config,
+        steps,
+        round,
+        "unmasking",
+        instruction,
+        SecAggServer::Unmask(unmasking),
+        &ids,
+        survivors.clone(),
+    )
+    .await?;
+    let SecAggServer::Unmask(unmasking) = server else {
+        unreachable!("stage 3 collects unmasking shares");
+    };
+    let sum = unmasking
+        .finish()
+        .map_err(|e| failed(e.to_string()))?
+        .decode();
+
+    // The row count travels masked with the update: it must come out as
+    // the survivors' declared rows, or the sum is wrong and is refused.
+    let rows = sum[dimension];
+    let declared: Option<u64> = {
+        let state = shared.lock();
+        survivors
+            .iter()
+            .map(|m| state.declared_rows.get(m).copied())
+            .sum()
+    };
+    if let Some(declared) = declared
+        && (rows - declared as f64).abs() > 0.5
+    {
+        return Err(failed(format!(
+            "the unmasked row count {rows} is not the survivors' declared {declared} rows: \
+             the sum is wrong and no model is made from it"
+        )));
+    }
+    if rows < 0.5 {
+        return Err(failed(format!(
+            "the unmasked row count {rows} is not positive"
+        )));
+    }
+    let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / rows));
+    let train_loss = sum[dimension + 1] / rows;
+    let missing = task
+        .members
+        .iter()
+        .filter(|m| !survivors.contains(*m))
+        .cloned()
+        .collect();
+    Ok(RoundSum {
+        delta,
+        contributors: survivors.len(),
+        missing,
+        train_loss,
+        evaluations,
+    })
+}
+
+/// Publishes one stage and waits for the members it expects: all of them,
+/// or at least the quorum by the step deadline. Returns the server with
+/// what arrived, and the evaluation counts sent with masked inputs.
+#[allow(clippy::too_many_arguments)]
+async fn stage(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    steps: &mut StepCounter,
+    round: u32,
+    what: &str,
+    instruction: Instruction,
+    server: SecAggServer,
+    ids: &BTreeMap<String, u32>,
+    expected: BTreeSet<String>,
+) -> Result<(SecAggServer, BTreeMap<String, EvaluationCounts>), RunError> {
+    let s = steps.next_step();
+    shared.publish(
+        Step {
+            step: s,
+            instruction,
+        },
+        Collecting::SecAgg {
+            step: s,
+            round,
+            server,
+            ids: ids.clone(),
+            expected: expected.clone(),
+            received: BTreeSet::new(),
+            evaluations: BTreeMap::new(),
+        },
+    );
+    let label = format!("round {round} ({what})");
+    let waited = wait_until(shared, config.step_timeout, &label, |state| {
+        expected
+            .difference(&state.collecting.answered())
+            .cloned()
+            .collect()
+    })
+    .await;
+    if let Err(error) = waited {
+        let answered = shared.lock().collecting.answered();
+        if answered.len() < config.quorum {
+            return Err(error);
+        }
+        tracing::warn!(
+            step = %label,
+            answered = answered.len(),
+            quorum = config.quorum,
+            missing = %expected.difference(&answered).cloned().collect::<Vec<_>>().join(", "),
+            "deadline passed; closing the stage with a quorum"
+        );
+    }
+    let Collecting::SecAgg {
+        server,
+        evaluations,
+        ..
+    } = shared.take_collected()
+    else {
+        unreachable!("a secure-aggregation step collects secure-aggregation messages");
+    };
+    Ok((server, evaluations))
+}

@@ -1,0 +1,376 @@
+//! Checked conversions of the secure-aggregation instructions and
+//! submissions. The protocol's own messages travel as medfed-secure bytes
+//! inside the protobuf ones; they are parsed here, once, with the sizes the
+//! task allows, so the coordinator and nodes only see typed messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use medfed_secure::secagg::{
+    AdvertiseKeys, FixedPoint, KeyList, MaskedInput, RoutedShares, SecAggError, ShareKeys,
+    UnmaskRequest, UnmaskResponse,
+};
+
+use crate::WireError;
+use crate::convert::{check_task_id, counts_from_pb, counts_to_pb, step_from_pb};
+use crate::limits::MAX_CERTIFICATE_BYTES;
+use crate::message::{
+    Instruction, RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation, Task,
+};
+use crate::pb;
+
+type Result<T> = std::result::Result<T, WireError>;
+
+/// Length of the vector each member masks in a round of `task`:
+/// `[rows x update..., rows, rows x training loss]`.
+pub fn masked_vector_len(task: &Task) -> usize {
+    task.dimension() + 2
+}
+
+/// Checks a task's secure-aggregation settings against its member list.
+///
+/// # Errors
+/// A threshold outside (n/2, n] for n members, fewer than 2 members, or
+/// fixed-point bits outside 1 to [`FixedPoint::MAX_FRAC_BITS`].
+pub fn validate_secure_aggregation(settings: &SecureAggregation, members: usize) -> Result<()> {
+    let max_members = medfed_secure::secagg::MAX_MEMBERS as usize;
+    if !(2..=max_members).contains(&members) {
+        return Err(WireError::Invalid {
+            field: "task.members",
+            reason: format!(
+                "secure aggregation needs 2 to {max_members} members, the task has {members}"
+            ),
+        });
+    }
+    let t = settings.threshold as usize;
+    if t * 2 <= members || t > members {
+        return Err(WireError::Invalid {
+            field: "task.secure_aggregation.threshold",
+            reason: format!(
+                "{t} is out of range for {members} members: expected more than half and at \
+                 most all ({} to {members})",
+                members / 2 + 1
+            ),
+        });
+    }
+    if !(1..=FixedPoint::MAX_FRAC_BITS).contains(&settings.fixed_point_bits) {
+        return Err(WireError::Invalid {
+            field: "task.secure_aggregation.fixed_point_bits",
+            reason: format!(
+                "{} is out of range 1 to {}",
+                settings.fixed_point_bits,
+                FixedPoint::MAX_FRAC_BITS
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn protocol(field: &'static str, error: SecAggError) -> WireError {
+    WireError::Invalid {
+        field,
+        reason: error.to_string(),
+    }
+}
+
+fn secagg_settings(task: &Task, field: &'static str) -> Result<SecureAggregation> {
+    task.secure_aggregation.ok_or(WireError::Invalid {
+        field,
+        reason: "this task does not use secure aggregation".into(),
+    })
+}
+
+fn check_member(field: &'static str, name: &str, task: &Task) -> Result<()> {
+    if task.members.iter().any(|m| m == name) {
+        Ok(())
+    } else {
+        Err(WireError::Invalid {
+            field,
+            reason: format!(
+                "{:?} is not a member of the task",
+                name.chars().take(64).collect::<String>()
+            ),
+        })
+    }
+}
+
+/// The protobuf kind of a secure-aggregation instruction, with only the
+/// entry of `recipient` kept in a [`Instruction::SecAggMask`] (all of them
+/// when `recipient` is `None`). `None` for other instructions.
+pub(crate) fn instruction_to_pb(
+    instruction: &Instruction,
+    recipient: Option<&str>,
+) -> Option<pb::instruction::Kind> {
+    use pb::instruction::Kind;
+    Some(match instruction {
+        Instruction::SecAggKeys {
+            round,
+            global,
+            preprocessing,
+            prox_mu,
+            evaluate,
+            roster,
+        } => {
+            let train = Instruction::Train {
+                round: *round,
+                global: global.clone(),
+                preprocessing: preprocessing.clone(),
+                prox_mu: *prox_mu,
+                evaluate: *evaluate,
+            };
+            let Kind::Train(train) = crate::convert::kind_to_pb(&train, None) else {
+                unreachable!("a training instruction converts to a training round");
+            };
+            Kind::SecaggKeys(pb::SecAggKeys {
+                train: Some(train),
+                roster: roster
+                    .iter()
+                    .map(|m| pb::RosterMember {
+                        name: m.name.clone(),
+                        certificate: m.certificate.clone(),
+                    })
+                    .collect(),
+            })
+        }
+        Instruction::SecAggShares { round, key_list } => Kind::SecaggShares(pb::SecAggShares {
+            round: *round,
+            key_list: key_list.to_bytes(),
+        }),
+        Instruction::SecAggMask { round, routed } => Kind::SecaggMask(pb::SecAggMask {
+            round: *round,
+            routed: routed
+                .iter()
+                .filter(|(member, _)| recipient.is_none_or(|r| r == member.as_str()))
+                .map(|(member, shares)| pb::RoutedFor {
+                    member: member.clone(),
+                    shares: shares.to_bytes(),
+                })
+                .collect(),
+        }),
+        Instruction::SecAggUnmask { round, request } => Kind::SecaggUnmask(pb::SecAggUnmask {
+            round: *round,
+            request: request.to_bytes(),
+        }),
+        _ => return None,
+    })
+}
+
+/// Converts and validates a secure-aggregation instruction kind.
+pub(crate) fn instruction_from_pb(
+    step: u64,
+    kind: pb::instruction::Kind,
+    task: &Task,
+) -> Result<Instruction> {
+    use pb::instruction::Kind;
+    Ok(match kind {
+        Kind::SecaggKeys(pb::SecAggKeys { train, roster }) => {
+            secagg_settings(task, "secagg_keys")?;
+            let train = train.ok_or(WireError::MissingField {
+                field: "secagg_keys.train",
+            })?;
+            let Instruction::Train {
+                round,
+                global,
+                preprocessing,
+                prox_mu,
+                evaluate,
+            } = step_from_pb(
+                pb::Instruction {
+                    step,
+                    kind: Some(Kind::Train(train)),
+                },
+                task,
+            )?
+            .instruction
+            else {
+                unreachable!("a training round converts to a training instruction");
+            };
+            if roster.len() > task.members.len() {
+                return Err(WireError::TooLarge {
+                    field: "secagg_keys.roster",
+                    max: task.members.len() as u64,
+                    got: roster.len() as u64,
+                });
+            }
+            let mut seen = BTreeSet::new();
+            let roster = roster
+                .into_iter()
+                .map(|pb::RosterMember { name, certificate }| {
+                    check_member("secagg_keys.roster.name", &name, task)?;
+                    if !seen.insert(name.clone()) {
+                        return Err(WireError::Invalid {
+                            field: "secagg_keys.roster.name",
+                            reason: format!("{name:?} is listed twice"),
+                        });
+                    }
+                    if certificate.is_empty() || certificate.len() > MAX_CERTIFICATE_BYTES {
+                        return Err(WireError::TooLarge {
+                            field: "secagg_keys.roster.certificate",
+                            max: MAX_CERTIFICATE_BYTES as u64,
+                            got: certificate.len() as u64,
+                        });
+                    }
+                    Ok(RosterMember { name, certificate })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Instruction::SecAggKeys {
+                round,
+                global,
+                preprocessing,
+                prox_mu,
+                evaluate,
+                roster,
+            }
+        }
+        Kind::SecaggShares(pb::SecAggShares { round, key_list }) => {
+            secagg_settings(task, "secagg_shares")?;
+            check_round("secagg_shares.round", round, task)?;
+            Instruction::SecAggShares {
+                round,
+                key_list: KeyList::from_bytes(&key_list)
+                    .map_err(|e| protocol("secagg_shares.key_list", e))?,
+            }
+        }
+        Kind::SecaggMask(pb::SecAggMask { round, routed }) => {
+            secagg_settings(task, "secagg_mask")?;
+            check_round("secagg_mask.round", round, task)?;
+            if routed.len() > task.members.len() {
+                return Err(WireError::TooLarge {
+                    field: "secagg_mask.routed",
+                    max: task.members.len() as u64,
+                    got: routed.len() as u64,
+                });
+            }
+            let mut map = BTreeMap::new();
+            for pb::RoutedFor { member, shares } in routed {
+                check_member("secagg_mask.routed.member", &member, task)?;
+                let shares = RoutedShares::from_bytes(&shares)
+                    .map_err(|e| protocol("secagg_mask.routed.shares", e))?;
+                if map.insert(member.clone(), shares).is_some() {
+                    return Err(WireError::Invalid {
+                        field: "secagg_mask.routed.member",
+                        reason: format!("{member:?} is listed twice"),
+                    });
+                }
+            }
+            Instruction::SecAggMask { round, routed: map }
+        }
+        Kind::SecaggUnmask(pb::SecAggUnmask { round, request }) => {
+            secagg_settings(task, "secagg_unmask")?;
+            check_round("secagg_unmask.round", round, task)?;
+            Instruction::SecAggUnmask {
+                round,
+                request: UnmaskRequest::from_bytes(&request)
+                    .map_err(|e| protocol("secagg_unmask.request", e))?,
+            }
+        }
+        _ => {
+            return Err(WireError::Invalid {
+                field: "instruction.kind",
+                reason: "not a secure-aggregation instruction".into(),
+            });
+        }
+    })
+}
+
+fn check_round(field: &'static str, round: u32, task: &Task) -> Result<()> {
+    if round == 0 || round > task.rounds {
+        return Err(WireError::Invalid {
+            field,
+            reason: format!("round {round} is outside 1..={}", task.rounds),
+        });
+    }
+    Ok(())
+}
+
+/// Converts a secure-aggregation submission for the wire.
+pub fn submission_to_pb(submission: &SecAggSubmission, task_id: &str) -> pb::SecAggSubmission {
+    let (stage, payload, evaluation) = match &submission.message {
+        SecAggMessage::Keys(m) => (pb::SecAggStage::Keys, m.to_bytes(), None),
+        SecAggMessage::Shares(m) => (pb::SecAggStage::Shares, m.to_bytes(), None),
+        SecAggMessage::Masked { input, evaluation } => (
+            pb::SecAggStage::Masked,
+            input.to_bytes(),
+            evaluation.as_ref().map(counts_to_pb),
+        ),
+        SecAggMessage::Unmask(m) => (pb::SecAggStage::Unmask, m.to_bytes(), None),
+    };
+    pb::SecAggSubmission {
+        task_id: task_id.to_owned(),
+        step: submission.step,
+        round: submission.round,
+        stage: stage.into(),
+        payload,
+        evaluation,
+    }
+}
+
+/// Converts and validates a member's secure-aggregation submission: the
+/// task uses secure aggregation, the round is in range, the payload parses
+/// as the stage's message, a masked input has the task's vector length, and
+/// only a masked input carries evaluation counts.
+///
+/// # Errors
+/// Any of the above, naming the field.
+pub fn submission_from_pb(
+    submission: pb::SecAggSubmission,
+    task: &Task,
+) -> Result<SecAggSubmission> {
+    let pb::SecAggSubmission {
+        task_id,
+        step,
+        round,
+        stage,
+        payload,
+        evaluation,
+    } = submission;
+    check_task_id(task, task_id)?;
+    secagg_settings(task, "secagg")?;
+    check_round("secagg.round", round, task)?;
+    let stage = pb::SecAggStage::try_from(stage).unwrap_or(pb::SecAggStage::Unspecified);
+    if evaluation.is_some() && stage != pb::SecAggStage::Masked {
+        return Err(WireError::Invalid {
+            field: "secagg.evaluation",
+            reason: "only the masked input carries evaluation counts".into(),
+        });
+    }
+    let field = "secagg.payload";
+    let message = match stage {
+        pb::SecAggStage::Keys => SecAggMessage::Keys(
+            AdvertiseKeys::from_bytes(&payload).map_err(|e| protocol(field, e))?,
+        ),
+        pb::SecAggStage::Shares => {
+            SecAggMessage::Shares(ShareKeys::from_bytes(&payload).map_err(|e| protocol(field, e))?)
+        }
+        pb::SecAggStage::Masked => {
+            let input = MaskedInput::from_bytes(&payload).map_err(|e| protocol(field, e))?;
+            let expected = masked_vector_len(task);
+            if input.values.len() != expected {
+                return Err(WireError::Dimension {
+                    field,
+                    expected,
+                    got: input.values.len(),
+                });
+            }
+            SecAggMessage::Masked {
+                input,
+                evaluation: evaluation
+                    .map(|c| counts_from_pb(c, task, task.round_score_bins()))
+                    .transpose()?,
+            }
+        }
+        pb::SecAggStage::Unmask => SecAggMessage::Unmask(
+            UnmaskResponse::from_bytes(&payload).map_err(|e| protocol(field, e))?,
+        ),
+        pb::SecAggStage::Unspecified => {
+            return Err(WireError::Invalid {
+                field: "secagg.stage",
+                reason: "must be keys, shares, masked or unmask".into(),
+            });
+        }
+    };
+    Ok(SecAggSubmission {
+        step,
+        round,
+        message,
+    })
+}

@@ -1,0 +1,331 @@
+//! A node's side of secure aggregation: the four stages of a round, with the
+//! medfed-secure client state carried from one instruction to the next.
+//!
+//! The update is computed at stage 0 exactly as for a clear round, then kept
+//! in memory only; what leaves is the masked vector
+//! `[rows x update..., rows, rows x training loss]`, in which every value,
+//! the weight included, is hidden until it is summed with the others.
+//!
+//! The roster's signing keys are taken from the members' certificates, each
+//! checked here against the consortium CA, never from the coordinator's
+//! word: a coordinator that could substitute a key of its own for a member's
+//! could impersonate that member in the key exchange, receive the shares
+//! meant for it, and unmask another member's input.
+
+use anyhow::Context;
+use medfed_audit::SigningKey;
+use medfed_secure::secagg::{
+    Client, ClientAdvertised, ClientMasked, ClientShared, FixedPoint, Member, SecAggConfig,
+    SecAggParams,
+};
+use medfed_wire::{
+    EvaluationCounts, Instruction, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task,
+};
+
+use crate::data::SiteData;
+use crate::work::{Answer, answer};
+
+/// Where this node is in the current round.
+enum Phase {
+    Advertised(ClientAdvertised),
+    Shared(ClientShared),
+    Masked(ClientMasked),
+}
+
+struct Pending {
+    round: u32,
+    params: SecAggParams,
+    phase: Phase,
+    /// The clear vector to mask; never sent as is.
+    input: Vec<f64>,
+    evaluation: Option<EvaluationCounts>,
+}
+
+/// A node's secure-aggregation state across the steps of a round.
+pub struct SecureRounds {
+    me: String,
+    settings: SecureAggregation,
+    verifier: medfed_tls::MemberVerifier,
+    signer: SigningKey,
+    pending: Option<Pending>,
+    /// The last submission, by step: sent again unchanged if the step is
+    /// asked again after a lost connection (the state behind it is spent).
+    last: Option<(u64, SecAggSubmission, String)>,
+}
+
+impl SecureRounds {
+    /// State for `me`, checking roster certificates with `verifier`.
+    pub fn new(
+        me: String,
+        settings: SecureAggregation,
+        verifier: medfed_tls::MemberVerifier,
+        signer: SigningKey,
+    ) -> SecureRounds {
+        SecureRounds {
+            me,
+            settings,
+            verifier,
+            signer,
+            pending: None,
+            last: None,
+        }
+    }
+
+    /// Forgets the round in progress (its step closed without us).
+    pub fn forget(&mut self) {
+        self.pending = None;
+    }
+
+    /// The submission that answers a secure-aggregation `step`, with the
+    /// line to print, or `None` when this node has no part in it (it joined
+    /// mid-round, or dropped out of the round at an earlier stage).
+    ///
+    /// # Errors
+    /// A roster certificate that does not check out, keys or shares the
+    /// protocol refuses (a coordinator or member that misbehaves), or an
+    /// update outside the fixed-point range.
+    pub fn answer(
+        &mut self,
+        site: &mut SiteData,
+        task: &Task,
+        step: &Step,
+    ) -> anyhow::Result<Option<(String, SecAggSubmission)>> {
+        if let Some((last_step, submission, line)) = &self.last
+            && *last_step == step.step
+        {
+            return Ok(Some((line.clone(), submission.clone())));
+        }
+        let answered = match &step.instruction {
+            Instruction::SecAggKeys {
+                round,
+                global,
+                preprocessing,
+                prox_mu,
+                evaluate,
+                roster,
+            } => {
+                let params = self.params(task, *round, roster)?;
+                let Some(id) = params
+                    .config()
+                    .members
+                    .iter()
+                    .position(|m| m.name == self.me)
+                else {
+                    println!(
+                        "{}: not on the roster of round {round}; waiting for the next round",
+                        self.me
+                    );
+                    return Ok(None);
+                };
+                let train = Step {
+                    step: step.step,
+                    instruction: Instruction::Train {
+                        round: *round,
+                        global: global.clone(),
+                        preprocessing: preprocessing.clone(),
+                        prox_mu: *prox_mu,
+                        evaluate: *evaluate,
+                    },
+                };
+                let Answer::Update(update) = answer(site, task, &train)? else {
+                    anyhow::bail!("training round {round} produced no update");
+                };
+                let rows = update.num_rows as f64;
+                let mut input: Vec<f64> = update.delta.iter().map(|v| v * rows).collect();
+                input.push(rows);
+                input.push(update.train_loss * rows);
+                let (client, message) = Client::new(params.clone(), id as u32)
+                    .with_context(|| format!("secure aggregation of round {round}"))?
+                    .advertise_keys(self.signer.key_pair());
+                self.pending = Some(Pending {
+                    round: *round,
+                    params,
+                    phase: Phase::Advertised(client),
+                    input,
+                    evaluation: update.evaluation,
+                });
+                (
+                    *round,
+                    SecAggMessage::Keys(message),
+                    format!(
+                        "sent secure-aggregation keys for round {round}: trained on {} rows, \
+                         update kept here until masked",
+                        update.num_rows
+                    ),
+                )
+            }
+            Instruction::SecAggShares { round, key_list } => {
+                let Some(pending) = self.take(*round, "shares") else {
+                    return Ok(None);
+                };
+                let Phase::Advertised(client) = pending.phase else {
+                    return Ok(None);
+                };
+                let id = client_id(&pending.params, &self.me);
+                if !key_list.keys.iter().any(|k| Some(k.sender) == id) {
+                    println!(
+                        "{}: our keys missed round {round}'s key list; waiting for the next round",
+                        self.me
+                    );
+                    return Ok(None);
+                }
+                let (client, message) = client.share_keys(key_list).with_context(|| {
+                    format!("the key list of round {round} is refused (secure aggregation)")
+                })?;
+                let shares = message.shares.len();
+                self.pending = Some(Pending {
+                    phase: Phase::Shared(client),
+                    ..pending
+                });
+                (
+                    *round,
+                    SecAggMessage::Shares(message),
+                    format!(
+                        "sent encrypted key shares for round {round} to {shares} members \
+                         (via the coordinator, which cannot read them)"
+                    ),
+                )
+            }
+            Instruction::SecAggMask { round, routed } => {
+                let Some(pending) = self.take(*round, "masking") else {
+                    return Ok(None);
+                };
+                let Phase::Shared(client) = pending.phase else {
+                    return Ok(None);
+                };
+                let Some(mine) = routed.get(&self.me) else {
+                    println!(
+                        "{}: no shares routed to us in round {round}; waiting for the next round",
+                        self.me
+                    );
+                    return Ok(None);
+                };
+                let encoded = pending
+                    .params
+                    .encode_input(&pending.input)
+                    .with_context(|| {
+                        format!(
+                            "round {round}: the update does not fit the fixed-point range \
+                         (|value| up to {:.3e} with {} fractional bits for {} members)",
+                            pending
+                                .params
+                                .fixed_point()
+                                .value_bound(pending.params.members()),
+                            pending.params.fixed_point().frac_bits(),
+                            pending.params.members()
+                        )
+                    })?;
+                let (client, message) = client.mask_input(mine, &encoded).with_context(|| {
+                    format!("the shares routed in round {round} are refused (secure aggregation)")
+                })?;
+                let values = message.values.len();
+                let evaluation = pending.evaluation.clone();
+                self.pending = Some(Pending {
+                    phase: Phase::Masked(client),
+                    ..pending
+                });
+                (
+                    *round,
+                    SecAggMessage::Masked {
+                        input: message,
+                        evaluation,
+                    },
+                    format!(
+                        "sent masked input for round {round}: {values} masked values (update, \
+                         rows and loss, none readable alone)"
+                    ),
+                )
+            }
+            Instruction::SecAggUnmask { round, request } => {
+                let Some(pending) = self.take(*round, "unmasking") else {
+                    return Ok(None);
+                };
+                let Phase::Masked(client) = pending.phase else {
+                    return Ok(None);
+                };
+                let response = client.unmask(request).with_context(|| {
+                    format!("the unmasking request of round {round} is refused")
+                })?;
+                (
+                    *round,
+                    SecAggMessage::Unmask(response),
+                    format!(
+                        "sent unmasking shares for round {round}: {} survivors, {} dropped",
+                        request.survivors.len(),
+                        request.dropped.len()
+                    ),
+                )
+            }
+            _ => return Ok(None),
+        };
+        let (round, message, line) = answered;
+        let submission = SecAggSubmission {
+            step: step.step,
+            round,
+            message,
+        };
+        self.last = Some((step.step, submission.clone(), line.clone()));
+        Ok(Some((line, submission)))
+    }
+
+    /// Takes the round's state, or says why there is none.
+    fn take(&mut self, round: u32, stage: &str) -> Option<Pending> {
+        match self.pending.take() {
+            Some(pending) if pending.round == round => Some(pending),
+            _ => {
+                println!(
+                    "{}: no secure-aggregation state for the {stage} stage of round {round} \
+                     (joined mid-round); waiting for the next round",
+                    self.me
+                );
+                None
+            }
+        }
+    }
+
+    /// The round's parameters: the roster's keys from certificates checked
+    /// against the consortium CA, the threshold and encoding from the task.
+    fn params(
+        &self,
+        task: &Task,
+        round: u32,
+        roster: &[medfed_wire::RosterMember],
+    ) -> anyhow::Result<SecAggParams> {
+        let members = roster
+            .iter()
+            .map(|m| {
+                Ok(Member {
+                    name: m.name.clone(),
+                    verify_key: self.verifier.signing_key(&m.name, &m.certificate)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .with_context(|| format!("the roster of round {round} is refused"))?;
+        if let Some(me) = members.iter().find(|m| m.name == self.me)
+            && me.verify_key != *self.signer.public_key().as_bytes()
+        {
+            anyhow::bail!(
+                "the roster of round {round} lists {} with a key other than this node's",
+                self.me
+            );
+        }
+        SecAggParams::new(SecAggConfig {
+            task: task.task_id.clone(),
+            round: u64::from(round),
+            threshold: self.settings.threshold,
+            members,
+            vector_len: medfed_wire::secagg::masked_vector_len(task),
+            fixed_point: FixedPoint::new(self.settings.fixed_point_bits)?,
+        })
+        .with_context(|| format!("the roster of round {round} is refused"))
+    }
+}
+
+fn client_id(params: &SecAggParams, me: &str) -> Option<u32> {
+    params
+        .config()
+        .members
+        .iter()
+        .position(|m| m.name == me)
+        .map(|i| i as u32)
+}

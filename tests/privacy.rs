@@ -1,0 +1,308 @@
+//! Secure aggregation end to end: real `coordinator` and `node` processes on
+//! 127.0.0.1 over mutual TLS, with members masking every update so the
+//! coordinator learns only the sum.
+
+use std::time::Duration;
+
+use medfed::{Crash, Federation, Site, Vanish, synthetic_csv};
+
+const HEART_SITES: [&str; 4] = ["cleveland", "hungarian", "switzerland", "va"];
+
+fn heart_task(privacy: &str) -> String {
+    format!(
+        r#"
+[task]
+id = "heart-secagg"
+members = ["cleveland", "hungarian", "switzerland", "va"]
+model = "logistic"
+features = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg",
+  "thalach", "exang", "oldpeak", "slope", "ca", "thal"]
+target = "target"
+
+[training]
+algorithm = "fedavg"
+rounds = 8
+local_steps = 5
+learning_rate = 0.5
+l2 = 0.001
+tolerance = 0.0
+
+[evaluation]
+holdout_fraction = 0.25
+split_seed = 2026
+
+[timeouts]
+join_seconds = 60
+step_seconds = 60
+{privacy}
+"#
+    )
+}
+
+/// Intercept then coefficients of a run's model file.
+fn parameters(run: &medfed::Outcome) -> Vec<f64> {
+    let model = run.model.as_ref().expect("model.json");
+    let mut params = vec![model["intercept"].as_f64().expect("intercept")];
+    params.extend(
+        model["coefficients"]
+            .as_array()
+            .expect("coefficients")
+            .iter()
+            .map(|v| v.as_f64().expect("number")),
+    );
+    params
+}
+
+/// Every entry of the coordinator's exchange log, decrypted: (kind, peer,
+/// direction, payload).
+fn coordinator_log(run: &medfed::Outcome) -> Vec<(String, String, String, Vec<u8>)> {
+    let root = run.dir.path();
+    let key =
+        medfed_audit::AuditKey::from_file(&root.join("coordinator-audit.key")).expect("audit key");
+    medfed_audit::read_log(&root.join("run/exchange.log"))
+        .expect("exchange log")
+        .into_iter()
+        .map(|entry| {
+            let payload = key.decrypt(&entry.payload).expect("payload decrypts");
+            (
+                entry.kind.clone(),
+                entry.peer.clone(),
+                format!("{:?}", entry.direction),
+                payload,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn heart_sites_with_secure_aggregation_train_the_same_model_as_without() {
+    let clear = Federation::heart(&HEART_SITES, heart_task("")).run();
+    assert!(clear.coordinator.success(), "{}", clear.coordinator_stderr);
+    let secure = Federation::heart(
+        &HEART_SITES,
+        heart_task("[privacy]\nsecure_aggregation = true\nthreshold = 3\n"),
+    )
+    .run();
+    assert!(
+        secure.coordinator.success(),
+        "{}",
+        secure.coordinator_stderr
+    );
+    for node in &secure.nodes {
+        assert!(node.status.success(), "{}: {}", node.name, node.stderr);
+        assert!(
+            node.stdout.contains("sent masked input for round 8"),
+            "{}",
+            node.stdout
+        );
+        assert!(!node.stdout.contains("sent update"), "{}", node.stdout);
+    }
+
+    // Fixed point with 24 fractional bits: each summed value of a round is
+    // within n x 2^-25 (n = 4) of the exact sum, i.e. about 1.2e-7 before
+    // the division by the round's rows (hundreds), so each round's mean
+    // update is within 1e-9; over 8 rounds the models agree to far better
+    // than 1e-6.
+    let (a, b) = (parameters(&clear), parameters(&secure));
+    assert_eq!(a.len(), b.len());
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    println!("largest coefficient difference with secure aggregation: {worst:.3e}");
+    for (label, run) in [("clear", &clear), ("secure aggregation", &secure)] {
+        let summary = run.summary.as_ref().expect("summary.json");
+        println!(
+            "heart, fedavg, 8 rounds, {label}: AUC {:.4}, median round {:.1} ms",
+            summary["federated"]["overall"]["auc"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            summary["median_round_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    assert!(worst < 1e-6, "models differ by {worst}: {a:?} vs {b:?}");
+    assert!(worst > 0.0 || a.iter().all(|v| *v != 0.0), "{a:?}");
+
+    let summary = secure.summary.as_ref().expect("summary.json");
+    assert_eq!(
+        summary["privacy"]["secure_aggregation"], true,
+        "{summary:#}"
+    );
+    assert_eq!(summary["privacy"]["threshold"], 3);
+    assert_eq!(summary["privacy"]["fixed_point_bits"], 24);
+    for round in summary["rounds"].as_array().expect("rounds") {
+        assert_eq!(round["contributors"], 4, "{round}");
+    }
+
+    // No clear-text update from any node: the coordinator logged only
+    // secure-aggregation messages from them in the training rounds, and
+    // none of those payloads decodes as a model update.
+    let log = coordinator_log(&secure);
+    let from_nodes: Vec<&str> = log
+        .iter()
+        .filter(|(_, _, direction, _)| direction == "In")
+        .map(|(kind, ..)| kind.as_str())
+        .collect();
+    assert!(!from_nodes.contains(&"update"), "{from_nodes:?}");
+    let secagg = from_nodes.iter().filter(|k| **k == "secagg").count();
+    // 4 stages x 8 rounds x 4 members.
+    assert_eq!(secagg, 4 * 8 * 4, "{from_nodes:?}");
+    for (kind, peer, _, payload) in &log {
+        if kind == "secagg" {
+            let decoded = medfed_audit::describe_payload(kind, payload);
+            assert_eq!(
+                decoded.message_type, "medfed.v1.SecAggSubmission",
+                "{peer}: {decoded:?}"
+            );
+        }
+    }
+    // Each member received only the shares encrypted for it.
+    for (kind, peer, direction, payload) in &log {
+        if kind == "secagg-routed-shares" && direction == "Out" {
+            let decoded = medfed_audit::describe_payload(kind, payload);
+            let routed = decoded.content["body"]["routed"]
+                .as_array()
+                .expect("routed");
+            assert_eq!(routed.len(), 1, "{decoded:?}");
+            assert_eq!(routed[0]["member"].as_str(), Some(peer.as_str()));
+        }
+    }
+}
+
+const FIVE: [&str; 5] = ["site-1", "site-2", "site-3", "site-4", "site-5"];
+
+fn five_sites(dir: &std::path::Path, quorum: usize) -> Federation {
+    let members: Vec<String> = FIVE.iter().map(|m| format!("{m:?}")).collect();
+    Federation {
+        task_toml: format!(
+            r#"
+[task]
+id = "secagg-dropout"
+members = [{}]
+model = "logistic"
+features = ["x1", "x2", "x3"]
+target = "y"
+
+[training]
+algorithm = "fedavg"
+rounds = 6
+quorum = {quorum}
+tolerance = 0.0
+
+[evaluation]
+holdout_fraction = 0.3
+split_seed = 7
+
+[timeouts]
+join_seconds = 30
+step_seconds = 2
+
+[privacy]
+secure_aggregation = true
+threshold = 3
+"#,
+            members.join(", ")
+        ),
+        sites: FIVE
+            .iter()
+            .zip(1u64..)
+            .map(|(name, seed)| Site {
+                name: (*name).into(),
+                csv: synthetic_csv(dir, name, seed, 150),
+                node_args: Vec::new(),
+            })
+            .collect(),
+        intruders: vec![],
+        import_args: vec!["--target".into(), "y".into()],
+        crash: None,
+        coordinator_crash: None,
+        coordinator_args: Vec::new(),
+        pause: None,
+        vanish: Vec::new(),
+    }
+}
+
+/// Per-site held-out log-loss of a round's starting model.
+fn site_losses(run: &medfed::Outcome, round: usize) -> Vec<(String, f64)> {
+    let summary = run.summary.as_ref().expect("summary.json");
+    let record = &summary["rounds"][round - 1];
+    record["held_out"]["per_site"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no held-out scores in {record}"))
+        .iter()
+        .map(|(site, m)| (site.clone(), m["log_loss"].as_f64().expect("log loss")))
+        .collect()
+}
+
+#[test]
+fn a_member_killed_after_its_masked_input_is_still_summed_and_the_run_completes() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let clean = five_sites(data.path(), 4).run();
+    assert!(clean.coordinator.success(), "{}", clean.coordinator_stderr);
+
+    let mut crashed = five_sites(data.path(), 4);
+    crashed.crash = Some(Crash {
+        node: "site-3".into(),
+        after: "sent masked input for round 3:".into(),
+        // Longer than the 2 s stage deadline: round 3's unmasking closes on
+        // the 4 others, who hold shares of site-3's self-mask seed.
+        restart_after: Duration::from_millis(2500),
+    });
+    let crashed = crashed.run();
+    assert!(
+        crashed.coordinator.success(),
+        "{}",
+        crashed.coordinator_stderr
+    );
+    let victim = crashed.node("site-3");
+    let before = victim.killed_stdout.as_ref().expect("site-3 was killed");
+    assert!(
+        before.contains("sent masked input for round 3:"),
+        "{before}"
+    );
+    assert!(!before.contains("unmasking shares for round 3"), "{before}");
+    assert!(victim.status.success(), "{}", victim.stderr);
+
+    let summary = crashed.summary.as_ref().expect("summary.json");
+    let rounds = summary["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 6);
+    // site-3's masked input arrived, so it is in round 3's sum although it
+    // never answered the unmasking stage.
+    assert_eq!(rounds[2]["contributors"], 5, "{}", rounds[2]);
+    // The sum is exact: round 4 starts from the same model as in the
+    // uninterrupted run, so each site scores it the same on its held-out
+    // rows (to the fixed-point precision).
+    let clean_losses: std::collections::BTreeMap<String, f64> =
+        site_losses(&clean, 4).into_iter().collect();
+    let crashed_losses = site_losses(&crashed, 4);
+    assert!(crashed_losses.len() >= 4, "{crashed_losses:?}");
+    for (site, loss) in crashed_losses {
+        let reference = clean_losses[&site];
+        assert!(
+            (loss - reference).abs() < 1e-9,
+            "{site}: held-out log-loss {loss} after the crash, {reference} without"
+        );
+    }
+}
+
+#[test]
+fn three_of_five_vanishing_fail_the_round_and_write_no_model() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut run = five_sites(data.path(), 2);
+    run.vanish = ["site-1", "site-2", "site-3"]
+        .iter()
+        .map(|node| Vanish {
+            node: (*node).into(),
+            after: "sent encrypted key shares for round 2".into(),
+        })
+        .collect();
+    let run = run.run();
+    assert!(!run.coordinator.success(), "{}", run.coordinator_stdout);
+    assert!(run.model.is_none(), "a model was written");
+    let error = &run.coordinator_stderr;
+    assert!(
+        error.contains("round 2") && error.contains("threshold"),
+        "{error}"
+    );
+}
