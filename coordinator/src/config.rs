@@ -102,7 +102,24 @@ struct PrivacySection {
     threshold: Option<u32>,
     /// Fractional bits of the fixed-point encoding; default 24.
     fixed_point_bits: Option<u32>,
+    /// `[privacy.dp]`: DP-FedAvg on the training rounds.
+    dp: Option<DpSection>,
 }
+
+/// `[privacy.dp]`: DP-FedAvg (McMahan et al., ICLR 2018).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DpSection {
+    /// The noise multiplier σ: noise of standard deviation σ·C protects the
+    /// sum of clipped updates.
+    noise_multiplier: f64,
+    /// The L2 norm C every site clips its round update to.
+    clip_norm: f64,
+}
+
+/// The δ at which `coordinator config check` states the ε a whole run
+/// costs a site (each site holds its own budget and δ).
+pub const REFERENCE_DELTA: f64 = 1e-5;
 
 /// Default fractional bits of the secure-aggregation fixed point: a
 /// precision of 2^-24 (6e-8) per value, and room for values up to about
@@ -403,6 +420,7 @@ impl TaskConfig {
             }
         }
         let secure_aggregation = privacy_settings(&privacy, task.members.len(), &invalid)?;
+        let differential_privacy = dp_settings(&privacy, &invalid)?;
         let task = Task {
             task_id: task.id,
             features: task.features,
@@ -418,6 +436,7 @@ impl TaskConfig {
             score_bins: evaluation.score_bins,
             members: task.members,
             secure_aggregation,
+            differential_privacy,
         };
         medfed_wire::convert::validate_task(&task)
             .map_err(|e| invalid(&file_key(e.field().unwrap_or("task")), e.to_string()))?;
@@ -462,7 +481,21 @@ impl TaskConfig {
         }
         let exact_fits = task.dimension() <= EXACT_MAX_PARAMETERS;
         let secure = task.secure_aggregation.is_some();
+        let dp = task.differential_privacy.is_some();
         let algorithm = match (training.algorithm, task.model) {
+            // DP-FedAvg noises clipped model deltas; "auto" means FedAvg.
+            (Algorithm::Auto, _) if dp => Algorithm::Fedavg,
+            (Algorithm::Newton | Algorithm::ClosedForm, _) if dp => {
+                return Err(invalid(
+                    "privacy.dp",
+                    format!(
+                        "DP-FedAvg clips and noises model updates, but training.algorithm = \
+                         \"{}\" exchanges Hessian or normal-equation sums, which are not \
+                         clipped or noised: use \"fedavg\" or \"fedprox\" (or \"auto\")",
+                        training.algorithm
+                    ),
+                ));
+            }
             // Masked sums of updates: the exact-fit terms are not (yet)
             // aggregated securely, so "auto" means FedAvg here.
             (Algorithm::Auto, _) if secure => Algorithm::Fedavg,
@@ -517,6 +550,35 @@ impl TaskConfig {
                 ),
             ));
         }
+        if dp {
+            let refused = |key: &str, problem: &str| {
+                invalid(key, format!("{problem} (privacy.dp is set)"))
+            };
+            if training.aggregation != Aggregation::Fedavg {
+                return Err(refused(
+                    "training.aggregation",
+                    &format!(
+                        "\"{}\" is not covered by DP-FedAvg's guarantee, which needs the \
+                         plain sum of clipped updates: use \"fedavg\"",
+                        format!("{:?}", training.aggregation).to_lowercase()
+                    ),
+                ));
+            }
+            if training.clip_norm.is_some() {
+                return Err(refused(
+                    "training.clip_norm",
+                    "every site clips its own update to privacy.dp.clip_norm; remove \
+                     training.clip_norm",
+                ));
+            }
+            if evaluation.baselines {
+                return Err(refused(
+                    "evaluation.baselines",
+                    "site-alone models are released without clipping or noise, outside the \
+                     privacy budget: set evaluation.baselines = false",
+                ));
+            }
+        }
         if secure {
             let refused = |key: &str, what: &str| {
                 invalid(
@@ -563,6 +625,31 @@ impl TaskConfig {
             max_update_norm: training.max_update_norm,
         })
     }
+}
+
+/// The checked `[privacy.dp]` settings (`None`: DP off).
+fn dp_settings(
+    privacy: &PrivacySection,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Option<medfed_wire::DifferentialPrivacy>, ConfigError> {
+    let Some(dp) = &privacy.dp else {
+        return Ok(None);
+    };
+    for (key, value) in [
+        ("privacy.dp.noise_multiplier", dp.noise_multiplier),
+        ("privacy.dp.clip_norm", dp.clip_norm),
+    ] {
+        if !(value.is_finite() && value > 0.0) {
+            return Err(invalid(
+                key,
+                format!("{value} is not allowed: expected a finite number > 0"),
+            ));
+        }
+    }
+    Ok(Some(medfed_wire::DifferentialPrivacy {
+        noise_multiplier: dp.noise_multiplier,
+        clip_norm: dp.clip_norm,
+    }))
 }
 
 /// The checked `[privacy]` settings for `members` members (`None`: secure
@@ -692,8 +779,44 @@ impl TaskConfig {
                 secure.fixed_point_bits
             ));
         }
+        if let Some(dp) = t.dp_config() {
+            out.push_str(&format!(
+                "  privacy     DP-FedAvg, {} noise, σ = {}, C = {}: {}\n",
+                match dp.placement() {
+                    medfed_secure::dp::NoisePlacement::Central =>
+                        "central (the coordinator adds it and is trusted)",
+                    _ => "local (each site adds its share under secure aggregation)",
+                },
+                dp.noise_multiplier(),
+                dp.clip_norm(),
+                reference_cost(dp.noise_multiplier(), t.rounds)
+            ));
+        }
         out
     }
+}
+
+/// What `rounds` rounds at `noise_multiplier` cost a site at
+/// [`REFERENCE_DELTA`], by the accountant and the exact analysis.
+pub fn reference_cost(noise_multiplier: f64, rounds: u32) -> String {
+    let Ok(budget) = medfed_secure::dp::Budget::new(f64::MAX, REFERENCE_DELTA) else {
+        return String::new();
+    };
+    let mut accountant = medfed_secure::dp::Accountant::new(budget);
+    for _ in 0..rounds {
+        if accountant
+            .try_spend(noise_multiplier, |_| Ok::<(), std::io::Error>(()))
+            .is_err()
+        {
+            return String::new();
+        }
+    }
+    format!(
+        "all {rounds} rounds cost each site ε = {:.3} at δ = {REFERENCE_DELTA:e} (exact analysis: \
+         ε = {:.3}); each site's own budget decides how many it takes part in",
+        accountant.spent().epsilon,
+        accountant.exact_epsilon()
+    )
 }
 
 /// A TOML or serde error, placed: the line and column, and the key (for an

@@ -63,6 +63,7 @@ pub struct Metrics {
     round_seconds: Histogram,
     train_loss: Gauge<f64, std::sync::atomic::AtomicU64>,
     rows: Family<Site, Gauge>,
+    epsilon_spent: Family<Site, Gauge<f64, std::sync::atomic::AtomicU64>>,
     accepted: Family<Kind, Counter>,
     refused: Family<Refusal, Counter>,
 }
@@ -81,6 +82,7 @@ impl Metrics {
             round_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 15)),
             train_loss: Gauge::default(),
             rows: Family::default(),
+            epsilon_spent: Family::default(),
             accepted: Family::default(),
             refused: Family::default(),
         };
@@ -128,6 +130,11 @@ impl Metrics {
                 "medfed_train_rows",
                 "Training rows each member declared",
                 metrics.rows.clone(),
+            );
+            r.register(
+                "medfed_privacy_epsilon_spent",
+                "DP tasks: the ε each member reports it has spent of its own budget (at its δ)",
+                metrics.epsilon_spent.clone(),
             );
             r.register(
                 "medfed_submissions_accepted",
@@ -183,6 +190,15 @@ impl Metrics {
                 site: site.to_owned(),
             })
             .set(i64::try_from(rows).unwrap_or(i64::MAX));
+    }
+
+    /// `site` reports having spent `epsilon` of its privacy budget.
+    pub fn set_epsilon_spent(&self, site: &str, epsilon: f64) {
+        self.epsilon_spent
+            .get_or_create(&Site {
+                site: site.to_owned(),
+            })
+            .set(epsilon);
     }
 
     /// A submission of `kind` was accepted.
@@ -368,6 +384,7 @@ mod tests {
         metrics.accepted("update");
         metrics.refused("join", tonic::Code::PermissionDenied);
         metrics.set_rows("site-a", 120);
+        metrics.set_epsilon_spent("site-a", 0.75);
         metrics.register_collector(ReadCounter::new("medfed_test_read", "read", || 7));
         let text = metrics.encode().expect("encode");
         for line in [
@@ -378,6 +395,7 @@ mod tests {
             "medfed_round_duration_seconds_count 2",
             "medfed_train_loss 0.55",
             "medfed_train_rows{site=\"site-a\"} 120",
+            "medfed_privacy_epsilon_spent{site=\"site-a\"} 0.75",
             "medfed_submissions_accepted_total{kind=\"update\"} 1",
             "medfed_refused_calls_total{call=\"join\",reason=\"permission_denied\"} 1",
             "medfed_test_read_total 7",

@@ -56,6 +56,23 @@ pub enum RunError {
     /// The task state could not be saved.
     #[error("cannot save the task state: {0}")]
     Checkpoint(String),
+    /// Differential-privacy noise could not be added.
+    #[error("round {round}: cannot add the differential-privacy noise: {reason}")]
+    Privacy {
+        /// The round.
+        round: u32,
+        /// Why.
+        reason: String,
+    },
+    /// A member of a DP task declined a round its own privacy budget cannot
+    /// pay for, and left.
+    #[error("{site} left: {refusal}")]
+    BudgetSpent {
+        /// The member.
+        site: String,
+        /// What it reported.
+        refusal: medfed_wire::BudgetRefusal,
+    },
     /// The exchange log could not be flushed to disk.
     #[error("cannot flush the exchange log: {0}")]
     Log(String),
@@ -118,6 +135,8 @@ pub struct Outcome {
     pub evaluations: Vec<(String, Vec<EvaluationCounts>)>,
     /// Training rows per member.
     pub train_rows: Vec<(String, u64)>,
+    /// DP tasks: the last spend each member reported, by member.
+    pub privacy_spent: std::collections::BTreeMap<String, medfed_wire::PrivacySpend>,
     /// The algorithm that fitted the model.
     pub algorithm: String,
     /// Why training stopped.
@@ -382,6 +401,7 @@ pub async fn orchestrate(
         baselines,
         evaluations,
         train_rows,
+        privacy_spent: shared.lock().privacy_spent.clone(),
         algorithm: config.algorithm.to_string(),
         stop_reason: trained.stop_reason,
         calibration,
@@ -547,7 +567,24 @@ pub(crate) async fn wait_until(
         let notified = shared.progress.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let absent = missing(&shared.lock());
+        let absent = {
+            let state = shared.lock();
+            // A member whose budget is spent will not answer again: stop
+            // waiting now rather than at the deadline.
+            let refused = state
+                .budget_refusals
+                .iter()
+                .find(|(site, _)| !state.departed.contains(*site));
+            if let Some((site, refusal)) = refused {
+                return Err(RunError::BudgetSpent {
+                    site: site.clone(),
+                    refusal: *refusal,
+                });
+            }
+            let mut absent = missing(&state);
+            absent.retain(|m| !state.departed.contains(m));
+            absent
+        };
         if absent.is_empty() {
             return Ok(());
         }

@@ -208,9 +208,36 @@ pub async fn secure_round(
         .map_err(|e| failed(e.to_string()))?
         .decode();
 
+    let rows = sum[dimension];
+    if task.differential_privacy.is_some() {
+        // DP: each member masks [clipped and noised update..., 1, 0], so
+        // the sum weighs members equally and the count must come out as
+        // the number of survivors (which is public).
+        let count = survivors.len() as f64;
+        if (rows - count).abs() > 0.5 {
+            return Err(failed(format!(
+                "the unmasked contributor count {rows} is not the {count} survivors: the sum \
+                 is wrong and no model is made from it"
+            )));
+        }
+        let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / count));
+        let missing = task
+            .members
+            .iter()
+            .filter(|m| !survivors.contains(*m))
+            .cloned()
+            .collect();
+        return Ok(RoundSum {
+            delta,
+            contributors: survivors.len(),
+            missing,
+            // Not released in DP rounds: data-dependent and not covered.
+            train_loss: f64::NAN,
+            evaluations,
+        });
+    }
     // The row count travels masked with the update: it must come out as
     // the survivors' declared rows, or the sum is wrong and is refused.
-    let rows = sum[dimension];
     let declared: Option<u64> = {
         let state = shared.lock();
         survivors

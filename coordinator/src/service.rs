@@ -487,6 +487,32 @@ impl pb::federation_server::Federation for FederationService {
         Ok(Response::new(pb::Ack {}))
     }
 
+    async fn submit_budget_refusal(
+        &self,
+        request: Request<pb::Signed>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let call = "submit_budget_refusal";
+        let opened =
+            self.open_signed::<pb::BudgetRefusal>(request, call, "budget-refusal", |m| m.round)?;
+        let member = opened.member;
+        let refusal = medfed_wire::privacy::refusal_from_pb(opened.message, &self.shared.task)
+            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
+        tracing::warn!(
+            site = %member,
+            round = refusal.round,
+            spent_epsilon = refusal.spent_epsilon,
+            epsilon_after_round = refusal.epsilon_after_round,
+            budget_epsilon = refusal.budget_epsilon,
+            delta = refusal.delta,
+            "a member declined a round: its privacy budget is spent"
+        );
+        self.shared
+            .refuse_budget(&member, refusal)
+            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
+        self.shared.metrics.accepted("budget-refusal");
+        Ok(Response::new(pb::Ack {}))
+    }
+
     async fn submit_histograms(
         &self,
         request: Request<pb::Signed>,

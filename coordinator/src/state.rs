@@ -15,8 +15,8 @@ use medfed_model::preprocess::{ColumnHistogram, HistogramPlan, merge_histograms}
 use medfed_model::{NewtonTerms, NormalTerms};
 use medfed_secure::secagg::{Server, ServerMasking, ServerSharing, ServerUnmasking};
 use medfed_wire::{
-    BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, ModelUpdate, NewtonReport,
-    NormalReport, SecAggMessage, SecAggSubmission, StatisticsReport, Step, Task,
+    BaselineModel, BudgetRefusal, EvaluationCounts, EvaluationReport, HistogramReport, ModelUpdate, NewtonReport,
+    NormalReport, PrivacySpend, SecAggMessage, SecAggSubmission, StatisticsReport, Step, Task,
 };
 use tokio::sync::{Notify, watch};
 
@@ -237,6 +237,14 @@ pub struct State {
     /// Each member's certificate (DER) as presented at its last join: sent
     /// in secure-aggregation rosters, where every member checks it.
     pub certificates: BTreeMap<String, Vec<u8>>,
+    /// DP tasks: the last spend each member reported with its update.
+    pub privacy_spent: BTreeMap<String, PrivacySpend>,
+    /// DP tasks: members that declined a round their budget cannot pay for,
+    /// and left.
+    pub budget_refusals: BTreeMap<String, BudgetRefusal>,
+    /// Members training stopped for (their budget is spent): no step waits
+    /// for them any more.
+    pub departed: BTreeSet<String>,
 }
 
 /// State shared by the service handlers and the orchestrator.
@@ -273,6 +281,9 @@ impl Shared {
                 refused_calls: 0,
                 declared_rows: BTreeMap::new(),
                 certificates: BTreeMap::new(),
+                privacy_spent: BTreeMap::new(),
+                budget_refusals: BTreeMap::new(),
+                departed: BTreeSet::new(),
             }),
             steps,
             progress: Notify::new(),
@@ -397,7 +408,13 @@ impl Shared {
                     if received.contains(member) {
                         return Err(duplicate(member, "update", *step));
                     }
-                    check_declared(&state.declared_rows, member, update.num_rows)?;
+                    // DP: every member weighs the same (the sensitivity of
+                    // the sum is one clipped update), and sends no rows or
+                    // loss; otherwise its declared rows are its weight.
+                    let dp = update.privacy_spend.is_some();
+                    if !dp {
+                        check_declared(&state.declared_rows, member, update.num_rows)?;
+                    }
                     let norm = update.delta.dot(&update.delta).sqrt();
                     if let Some(bound) = self.max_update_norm
                         && norm > bound
@@ -407,10 +424,15 @@ impl Shared {
                         )));
                     }
                     // Row counts are far below 2^53, so the f64 weight is exact.
+                    let weight = if dp { 1.0 } else { update.num_rows as f64 };
                     aggregate
-                        .add(update.delta.view(), update.num_rows as f64)
+                        .add(update.delta.view(), weight)
                         .map_err(|e| SubmitError::Invalid(e.to_string()))?;
                     received.insert(member.to_owned());
+                    if let Some(spend) = update.privacy_spend {
+                        self.metrics.set_epsilon_spent(member, spend.epsilon);
+                        state.privacy_spent.insert(member.to_owned(), spend);
+                    }
                     *loss_sum += update.train_loss * update.num_rows as f64;
                     *rows += update.num_rows;
                     if let Some(counts) = update.evaluation {
@@ -481,6 +503,10 @@ impl Shared {
                     match (server, submission.message) {
                         (SecAggServer::Keys(s), SecAggMessage::Keys(m)) => {
                             s.receive(m).map_err(refused)?;
+                            if let Some(spend) = submission.privacy_spend {
+                                self.metrics.set_epsilon_spent(member, spend.epsilon);
+                                state.privacy_spent.insert(member.to_owned(), spend);
+                            }
                         }
                         (SecAggServer::Shares(s), SecAggMessage::Shares(m)) => {
                             s.receive(m).map_err(refused)?;
@@ -506,6 +532,21 @@ impl Shared {
                 }
                 _ => Err(wrong_step(kind, submission.step, current, expected_name)),
             }
+        })
+    }
+
+    /// Records that `member` declined a DP round its own budget cannot pay
+    /// for and left the task; training ends at the next wait.
+    ///
+    /// # Errors
+    /// A second refusal from the same member.
+    pub fn refuse_budget(&self, member: &str, refusal: BudgetRefusal) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            if state.budget_refusals.contains_key(member) {
+                return Err(duplicate(member, "budget refusal", refusal.step));
+            }
+            state.budget_refusals.insert(member.to_owned(), refusal);
+            Ok(())
         })
     }
 
@@ -741,6 +782,7 @@ mod tests {
             score_bins: 10,
             members: vec!["a".into(), "b".into()],
             secure_aggregation: None,
+            differential_privacy: None,
         }
     }
 
@@ -752,6 +794,7 @@ mod tests {
             num_rows: rows,
             train_loss: 0.5,
             evaluation: None,
+            privacy_spend: None,
         }
     }
 

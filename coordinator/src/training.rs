@@ -121,73 +121,21 @@ async fn local_steps(
     let first = rounds.len() as u32 + 1;
     for round in first..=task.rounds {
         let started = Instant::now();
-        let (delta, contributors, missing, train_loss, evaluations) =
-            if let Some(settings) = task.secure_aggregation {
-                let sum = crate::secure_round::secure_round(
-                    shared,
-                    config,
-                    settings,
-                    steps,
-                    crate::secure_round::TrainSpec {
-                        round,
-                        global: &global,
-                        preprocessing,
-                        prox_mu: config.prox_mu,
-                        evaluate: evaluate_round(config, round),
-                    },
-                )
-                .await?;
-                (
-                    sum.delta,
-                    sum.contributors,
-                    sum.missing,
-                    sum.train_loss,
-                    sum.evaluations,
-                )
-            } else {
-                let s = steps.next_step();
-                shared.publish(
-                    Step {
-                        step: s,
-                        instruction: Instruction::Train {
-                            round,
-                            global: global.clone(),
-                            preprocessing: preprocessing.clone(),
-                            prox_mu: config.prox_mu,
-                            evaluate: evaluate_round(config, round),
-                        },
-                    },
-                    Collecting::Updates {
-                        step: s,
-                        round,
-                        aggregate: strategy.start_round(task.dimension()),
-                        received: BTreeSet::new(),
-                        loss_sum: 0.0,
-                        rows: 0,
-                        evaluations: Default::default(),
-                    },
+        let result = local_round(shared, config, strategy, preprocessing, steps, round, &global)
+            .await;
+        let (delta, contributors, missing, train_loss, evaluations) = match result {
+            Err(RunError::BudgetSpent { site, refusal }) => {
+                // The model of the last completed round stands; the member
+                // has left, so no later step waits for it.
+                shared.lock().departed.insert(site.clone());
+                stop_reason = format!(
+                    "stopped before round {round}: {site} declined it because {refusal}"
                 );
-                let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
-                let Collecting::Updates {
-                    aggregate,
-                    loss_sum,
-                    rows,
-                    evaluations,
-                    ..
-                } = shared.take_collected()
-                else {
-                    unreachable!("a training step collects updates");
-                };
-                let contributors = aggregate.contributors();
-                let delta = aggregate.finish().ok_or(RunError::EmptyRound(round))?;
-                (
-                    delta,
-                    contributors,
-                    missing,
-                    loss_sum / rows.max(1) as f64,
-                    evaluations,
-                )
-            };
+                tracing::warn!(%site, round, "training stopped: a member's privacy budget is spent");
+                break;
+            }
+            other => other?,
+        };
         global += &delta;
         let change = delta.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let record = RoundRecord {
@@ -219,6 +167,124 @@ async fn local_steps(
         rounds,
         stop_reason,
     })
+}
+
+/// What one FedAvg/FedProx round produced: the global model's change, the
+/// number of contributors, the members missing, the training loss (NaN when
+/// not released: DP rounds) and held-out counts by member.
+type RoundResult = (
+    Array1<f64>,
+    usize,
+    Vec<String>,
+    f64,
+    std::collections::BTreeMap<String, medfed_wire::EvaluationCounts>,
+);
+
+/// One FedAvg/FedProx round, securely aggregated or in clear; in a DP task
+/// with central noise, the coordinator noises the sum here.
+async fn local_round(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    strategy: &dyn Strategy,
+    preprocessing: &FittedPreprocessor,
+    steps: &mut StepCounter,
+    round: u32,
+    global: &Array1<f64>,
+) -> Result<RoundResult, RunError> {
+    let task = &shared.task;
+    if let Some(settings) = task.secure_aggregation {
+        let sum = crate::secure_round::secure_round(
+            shared,
+            config,
+            settings,
+            steps,
+            crate::secure_round::TrainSpec {
+                round,
+                global,
+                preprocessing,
+                prox_mu: config.prox_mu,
+                evaluate: evaluate_round(config, round),
+            },
+        )
+        .await?;
+        Ok((
+            sum.delta,
+            sum.contributors,
+            sum.missing,
+            sum.train_loss,
+            sum.evaluations,
+        ))
+    } else {
+        let s = steps.next_step();
+        shared.publish(
+            Step {
+                step: s,
+                instruction: Instruction::Train {
+                    round,
+                    global: global.clone(),
+                    preprocessing: preprocessing.clone(),
+                    prox_mu: config.prox_mu,
+                    evaluate: evaluate_round(config, round),
+                },
+            },
+            Collecting::Updates {
+                step: s,
+                round,
+                aggregate: strategy.start_round(task.dimension()),
+                received: BTreeSet::new(),
+                loss_sum: 0.0,
+                rows: 0,
+                evaluations: Default::default(),
+            },
+        );
+        let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
+        let Collecting::Updates {
+            aggregate,
+            loss_sum,
+            rows,
+            evaluations,
+            ..
+        } = shared.take_collected()
+        else {
+            unreachable!("a training step collects updates");
+        };
+        let contributors = aggregate.contributors();
+        let mut delta = aggregate.finish().ok_or(RunError::EmptyRound(round))?;
+        let train_loss = match task.dp_config() {
+            Some(dp) => {
+                central_noise(&dp, &mut delta, contributors, round)?;
+                // Not released in DP rounds: it is data-dependent and not
+                // covered by the guarantee.
+                f64::NAN
+            }
+            None => loss_sum / rows.max(1) as f64,
+        };
+        Ok((delta, contributors, missing, train_loss, evaluations))
+    }
+}
+
+/// DP-FedAvg with central noise: `mean` is the equally weighted mean of
+/// `contributors` clipped updates; the sum gets Gaussian noise of standard
+/// deviation σ·C before it is divided again (the coordinator is trusted: it
+/// sees the sum before noising).
+fn central_noise(
+    dp: &medfed_secure::dp::DpConfig,
+    mean: &mut Array1<f64>,
+    contributors: usize,
+    round: u32,
+) -> Result<(), RunError> {
+    let failed = |e: medfed_secure::dp::DpError| RunError::Privacy {
+        round,
+        reason: e.to_string(),
+    };
+    let k = contributors as f64;
+    let mut sum: Vec<f64> = mean.iter().map(|v| v * k).collect();
+    let mut rng = medfed_secure::dp::os_seeded_rng().map_err(failed)?;
+    dp.add_central_noise(&mut sum, &mut rng).map_err(failed)?;
+    for (m, s) in mean.iter_mut().zip(sum) {
+        *m = s / k;
+    }
+    Ok(())
 }
 
 /// Federated Newton: nodes send loss, gradient and Hessian sums at the

@@ -60,6 +60,9 @@ pub struct RunOptions {
     /// How long to keep trying to reach the coordinator, at start and after
     /// each lost connection.
     pub connect_timeout: Duration,
+    /// The site's own privacy budget for DP tasks (`None`: the node takes
+    /// part in no DP task).
+    pub privacy_budget: Option<medfed_secure::dp::Budget>,
     /// DANGER, for robustness tests only: multiply every model update by this
     /// factor before sending it, i.e. behave as a faulty or hostile member.
     pub danger_update_scale: Option<f64>,
@@ -329,6 +332,42 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         None => None,
     };
     let task_id = task.task_id.clone();
+    let mut dp = match task.dp_config() {
+        None => None,
+        Some(config) => {
+            let Some(budget) = options.privacy_budget else {
+                anyhow::bail!(
+                    "task {task_id} uses differential privacy (noise multiplier {}, clip norm \
+                     {}), but this node has no privacy budget of its own: set epsilon and delta \
+                     in the [privacy] table of the node file, or pass --dp-epsilon and \
+                     --dp-delta. Not taking part.",
+                    config.noise_multiplier(),
+                    config.clip_norm()
+                );
+            };
+            let site = crate::privacy::SitePrivacy::open(&options.vault, budget)?;
+            let spent = site.accountant().spent();
+            println!(
+                "{me}: differential privacy is on ({} noise, σ = {}, C = {}); this site's \
+                 budget is {budget}, spent so far {spent} (record {})",
+                config.placement(),
+                config.noise_multiplier(),
+                config.clip_norm(),
+                site.path().display()
+            );
+            Some(crate::privacy::DpRounds {
+                task_id: task_id.clone(),
+                config,
+                site,
+            })
+        }
+    };
+    if let Some(refusal) = dp.as_ref().map(|d| d.refusal(0, 0)).transpose()?.flatten() {
+        return decline(&mut session, &signer, &task, refusal).await;
+    }
+    // The DP update of the last step answered in clear, sent again as is if
+    // the step is asked again after a lost connection (never charged twice).
+    let mut last_dp_update: Option<medfed_wire::ModelUpdate> = None;
     let mut report = NodeReport::default();
     let mut after_step = 0;
     loop {
@@ -365,6 +404,24 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 | medfed_wire::Instruction::SecAggMask { .. }
                 | medfed_wire::Instruction::SecAggUnmask { .. }
         );
+        let charged_round = match &step.instruction {
+            medfed_wire::Instruction::Train { round, .. }
+                if last_dp_update.as_ref().map(|u| u.step) != Some(step.step) =>
+            {
+                Some(*round)
+            }
+            medfed_wire::Instruction::SecAggKeys { round, .. }
+                if !secure.as_ref().is_some_and(|s| s.answered(step.step)) =>
+            {
+                Some(*round)
+            }
+            _ => None,
+        };
+        if let (Some(round), Some(dp)) = (charged_round, dp.as_ref())
+            && let Some(refusal) = dp.refusal(step.step, round)?
+        {
+            return decline(&mut session, &signer, &task, refusal).await;
+        }
         if is_secagg {
             let Some(secure) = secure.as_mut() else {
                 anyhow::bail!(
@@ -372,10 +429,15 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                      not use secure aggregation"
                 );
             };
-            let Some((line, submission)) = secure.answer(&mut site, &task, &step)? else {
+            let replay = secure.answered(step.step);
+            let Some((line, submission)) = secure.answer(&mut site, &task, &step, dp.as_mut())?
+            else {
                 after_step = step.step;
                 continue;
             };
+            if let Some(spend) = submission.privacy_spend.as_ref().filter(|_| !replay) {
+                record_spend(&mut session.ledger, spend)?;
+            }
             let sent = signed(
                 &signer,
                 &mut session.ledger,
@@ -436,6 +498,25 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
             Answer::Update(mut update) => {
                 if let Some(factor) = options.danger_update_scale {
                     update.delta *= factor;
+                }
+                if let Some(dp) = dp.as_mut() {
+                    match last_dp_update.as_ref().filter(|u| u.step == update.step) {
+                        Some(sent) => update = sent.clone(),
+                        None => {
+                            let delta = update.delta.as_slice_mut().context(
+                                "the update is not a contiguous vector (cannot clip and noise it)",
+                            )?;
+                            let spend = dp.release(update.round, delta).with_context(|| {
+                                format!("round {}: cannot charge and noise the update", update.round)
+                            })?;
+                            // Nothing data-dependent beside the clipped update.
+                            update.num_rows = 0;
+                            update.train_loss = 0.0;
+                            update.privacy_spend = Some(spend);
+                            record_spend(&mut session.ledger, &spend)?;
+                            last_dp_update = Some(update.clone());
+                        }
+                    }
                 }
                 let line = format!(
                     "sent update for round {}: {} parameter deltas (norm {:.4}), {} rows",
@@ -557,6 +638,71 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
             Delivered::ConnectionLost => session.rejoin(&task).await?,
         }
     }
+}
+
+/// Records a privacy spend in the exchange log (a local entry), before the
+/// update it paid for leaves.
+fn record_spend(ledger: &mut Ledger, spend: &medfed_wire::PrivacySpend) -> anyhow::Result<()> {
+    let bytes = medfed_wire::privacy::spend_to_pb(spend).encode_to_vec();
+    ledger.spent(spend.round, &bytes)
+}
+
+/// Tells the coordinator this site declines a round its budget cannot pay
+/// for, and stops.
+async fn decline(
+    session: &mut Session<'_>,
+    signer: &SigningKey,
+    task: &Task,
+    refusal: medfed_wire::BudgetRefusal,
+) -> anyhow::Result<NodeReport> {
+    let me = session.me.clone();
+    let round = if refusal.round == 0 {
+        "the next round".to_owned()
+    } else {
+        format!("round {}", refusal.round)
+    };
+    let message = format!(
+        "stopped: this site's privacy budget is spent. Budget ε = {} at δ = {:e}; spent ε = {:.4} \
+         over {} rounds; {round} would cost ε = {:.4} more (total ε = {:.4}), past the budget",
+        refusal.budget_epsilon,
+        refusal.delta,
+        refusal.spent_epsilon,
+        refusal.rounds_spent,
+        refusal.epsilon_after_round - refusal.spent_epsilon,
+        refusal.epsilon_after_round
+    );
+    let pb = medfed_wire::privacy::refusal_to_pb(&refusal, &task.task_id);
+    for _attempt in 0..3 {
+        let sent = signed(
+            signer,
+            &mut session.ledger,
+            "budget-refusal",
+            refusal.round,
+            &pb,
+        )?;
+        let outcome = session.client().submit_budget_refusal(sent).await;
+        match outcome {
+            Err(status) if connection_lost(&status) => session.rejoin(task).await?,
+            Err(status) if status.code() == tonic::Code::AlreadyExists => break,
+            Err(status) => {
+                session
+                    .ledger
+                    .received("refusal", 0, status.message().as_bytes())?;
+                println!("{me}: the coordinator did not take the budget notice: {status}");
+                break;
+            }
+            Ok(_) => {
+                println!("{me}: told the coordinator this site declines {round}");
+                break;
+            }
+        }
+    }
+    println!("{me}: {message}");
+    Ok(NodeReport {
+        sent: Vec::new(),
+        finished: message,
+        reconnects: session.reconnects,
+    })
 }
 
 /// `message` encoded and signed with the hospital's signing key, and

@@ -71,6 +71,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ("vault", &["path", "key_file"]),
     ("tls", &["ca", "cert", "key", "signing_key"]),
     ("audit", &["log", "key_file"]),
+    ("privacy", &["epsilon", "delta"]),
 ];
 
 /// Why a node file, or the settings taken from it and the flags, were
@@ -145,6 +146,24 @@ pub enum NodeConfigError {
         value: String,
         /// What is wrong and what is expected.
         problem: String,
+    },
+    /// Half of a privacy budget: ε without δ or δ without ε.
+    #[error(
+        "the privacy budget needs both ε and δ: {given} is given but not {absent} (pass \
+         {flag} or set `{key}` in [privacy] of {})",
+        file_hint(path.as_deref())
+    )]
+    HalfBudget {
+        /// The node file, when one was given.
+        path: Option<PathBuf>,
+        /// What is given.
+        given: &'static str,
+        /// What is not.
+        absent: &'static str,
+        /// The flag that gives it.
+        flag: &'static str,
+        /// Its key in `[privacy]`.
+        key: &'static str,
     },
     /// A required setting given neither by a flag nor by the file.
     #[error("no {what}: pass {flag} or set `{key}` in [{table}] of {}", file_hint(path.as_deref()))]
@@ -240,6 +259,10 @@ pub struct NodeFile {
     pub audit_log: Option<PathBuf>,
     /// `[audit] key_file`.
     pub audit_key_file: Option<PathBuf>,
+    /// `[privacy] epsilon`: the ε this site may spend in DP tasks.
+    pub privacy_epsilon: Option<f64>,
+    /// `[privacy] delta`: the δ its ε is measured at.
+    pub privacy_delta: Option<f64>,
     /// Line of each key present, as (`table.key`, line).
     lines: Vec<(String, usize)>,
 }
@@ -420,6 +443,20 @@ impl Reader<'_> {
         Ok(base.join(text.as_ref()))
     }
 
+    /// A TOML float or integer.
+    fn number(&self, key: &str, value: &Spanned<DeValue<'_>>) -> Result<f64, NodeConfigError> {
+        let parsed = match value.get_ref() {
+            DeValue::Float(number) => number.as_str().replace('_', "").parse::<f64>().ok(),
+            DeValue::Integer(number) => {
+                i64::from_str_radix(&number.as_str().replace('_', ""), number.radix())
+                    .ok()
+                    .map(|n| n as f64)
+            }
+            _ => return Err(self.wrong_type(key, value, "a number")),
+        };
+        parsed.ok_or_else(|| self.invalid(key, value, "expected a number"))
+    }
+
     /// Stores `table.key = value` in `file`.
     fn set(
         &self,
@@ -478,6 +515,16 @@ impl Reader<'_> {
             ("tls", "signing_key") => file.signing_key = Some(self.path(shown, value, base)?),
             ("audit", "log") => file.audit_log = Some(self.path(shown, value, base)?),
             ("audit", "key_file") => file.audit_key_file = Some(self.path(shown, value, base)?),
+            ("privacy", "epsilon") => {
+                let epsilon = self.number(shown, value)?;
+                check_epsilon(epsilon).map_err(|problem| self.invalid(shown, value, &problem))?;
+                file.privacy_epsilon = Some(epsilon);
+            }
+            ("privacy", "delta") => {
+                let delta = self.number(shown, value)?;
+                check_delta(delta).map_err(|problem| self.invalid(shown, value, &problem))?;
+                file.privacy_delta = Some(delta);
+            }
             // SCHEMA and this match list the same keys; `parse` refuses any
             // other before calling here.
             _ => unreachable!("key {table}.{key} is in SCHEMA but not read"),
@@ -520,6 +567,30 @@ pub fn check_server_name(name: &str) -> Result<(), String> {
         .map_err(|_| "expected a DNS name or an IP address, e.g. coordinator.example.org".into())
 }
 
+/// A site's ε budget must be finite and positive.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_epsilon(epsilon: f64) -> Result<(), String> {
+    if epsilon.is_finite() && epsilon > 0.0 {
+        Ok(())
+    } else {
+        Err("expected a finite number > 0, e.g. 1.0".into())
+    }
+}
+
+/// A site's δ must lie strictly between 0 and 1 (well below 1 / its rows).
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_delta(delta: f64) -> Result<(), String> {
+    if delta > 0.0 && delta < 1.0 {
+        Ok(())
+    } else {
+        Err("expected a number with 0 < δ < 1, e.g. 1e-5".into())
+    }
+}
+
 /// The `node run` flags that the node file can also give. `None` means the
 /// flag was not given.
 #[derive(Clone, Debug, Default)]
@@ -546,6 +617,10 @@ pub struct RunFlags {
     pub vault_key_file: Option<PathBuf>,
     /// `--task-id`.
     pub task_id: Option<String>,
+    /// `--dp-epsilon`.
+    pub dp_epsilon: Option<f64>,
+    /// `--dp-delta`.
+    pub dp_delta: Option<f64>,
     /// `--connect-timeout`.
     pub connect_timeout: Option<Duration>,
 }
@@ -587,6 +662,9 @@ pub struct Settings {
     pub task_id: Option<String>,
     /// How long to keep trying to reach the coordinator.
     pub connect_timeout: Duration,
+    /// The site's own privacy budget for DP tasks (`None`: the node takes
+    /// part in no DP task).
+    pub privacy_budget: Option<medfed_secure::dp::Budget>,
 }
 
 impl Settings {
@@ -605,6 +683,7 @@ impl Settings {
         file: Option<&NodeFile>,
         env_is_set: &dyn Fn(&str) -> bool,
     ) -> Result<Settings, NodeConfigError> {
+        let privacy_budget = privacy_budget(&flags, file)?;
         let source = file.map(|f| f.source.clone());
         let from_file = |pick: fn(&NodeFile) -> Option<PathBuf>| file.and_then(pick);
         let missing = |what, flag, table, key| NodeConfigError::Missing {
@@ -745,7 +824,54 @@ impl Settings {
                 .connect_timeout
                 .or_else(|| file.and_then(|f| f.connect_timeout))
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            privacy_budget,
         })
+    }
+}
+
+/// The privacy budget from `--dp-epsilon`/`--dp-delta`, else the file's
+/// `[privacy]`, each value on its own; both or neither must be given.
+fn privacy_budget(
+    flags: &RunFlags,
+    file: Option<&NodeFile>,
+) -> Result<Option<medfed_secure::dp::Budget>, NodeConfigError> {
+    let path = file.map(|f| f.source.clone());
+    let flag_invalid = |key: &str, value: f64, problem: String| NodeConfigError::Invalid {
+        path: PathBuf::from("(command line)"),
+        line: None,
+        key: key.to_owned(),
+        value: value.to_string(),
+        problem,
+    };
+    if let Some(e) = flags.dp_epsilon {
+        check_epsilon(e).map_err(|p| flag_invalid("--dp-epsilon", e, p))?;
+    }
+    if let Some(d) = flags.dp_delta {
+        check_delta(d).map_err(|p| flag_invalid("--dp-delta", d, p))?;
+    }
+    let epsilon = flags
+        .dp_epsilon
+        .or_else(|| file.and_then(|f| f.privacy_epsilon));
+    let delta = flags.dp_delta.or_else(|| file.and_then(|f| f.privacy_delta));
+    match (epsilon, delta) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(NodeConfigError::HalfBudget {
+            path,
+            given: "ε",
+            absent: "δ",
+            flag: "--dp-delta",
+            key: "delta",
+        }),
+        (None, Some(_)) => Err(NodeConfigError::HalfBudget {
+            path,
+            given: "δ",
+            absent: "ε",
+            flag: "--dp-epsilon",
+            key: "epsilon",
+        }),
+        (Some(e), Some(d)) => medfed_secure::dp::Budget::new(e, d)
+            .map(Some)
+            .map_err(|err| flag_invalid("[privacy]", e, err.to_string())),
     }
 }
 

@@ -109,6 +109,17 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records a privacy spend of this site (a local entry: round, σ, ε
+    /// after the round, δ), flushed to disk at once.
+    ///
+    /// # Errors
+    /// The append or its fsync failed.
+    pub fn spent(&mut self, round: u32, bytes: &[u8]) -> anyhow::Result<()> {
+        self.append(Direction::Local, "privacy-spend", round, bytes, None)?;
+        self.writer.sync()?;
+        Ok(())
+    }
+
     /// Records a message received (flushed to disk with the next message
     /// sent, or when the log is dropped).
     ///

@@ -12,6 +12,8 @@
 //! - [`work`]: what the node computes for each instruction.
 //! - [`secagg`]: the node's side of secure aggregation (roster checks,
 //!   masked updates), carried across the four stages of a round.
+//! - [`privacy`]: the site's own privacy budget and the record of every
+//!   DP round charged against it (`<vault>.privacy.json`).
 //! - [`ledger`]: the hospital's own exchange log of everything sent and
 //!   received.
 //! - [`client`]: the outbound gRPC loop.
@@ -27,5 +29,6 @@ pub mod data;
 pub mod import;
 pub mod ledger;
 pub mod model_file;
+pub mod privacy;
 pub mod secagg;
 pub mod work;

@@ -191,6 +191,14 @@ struct RunArgs {
     /// file: `[coordinator] connect_timeout_seconds`).
     #[arg(long, value_name = "SECONDS")]
     connect_timeout: Option<u64>,
+    /// This site's privacy budget ε for DP tasks, e.g. 1.0 (file: `[privacy]
+    /// epsilon`); with --dp-delta. Without a budget the node takes part in
+    /// no DP task.
+    #[arg(long, value_name = "EPSILON")]
+    dp_epsilon: Option<f64>,
+    /// The δ of the privacy budget, e.g. 1e-5 (file: `[privacy] delta`).
+    #[arg(long, value_name = "DELTA")]
+    dp_delta: Option<f64>,
     /// DANGER, robustness tests only: scale every model update sent by this
     /// factor, acting as a hostile member.
     #[arg(long, hide = true, value_name = "FACTOR")]
@@ -349,6 +357,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         vault_key_file: args.vault_key_file,
         task_id: args.task_id,
         connect_timeout: args.connect_timeout.map(Duration::from_secs),
+        dp_epsilon: args.dp_epsilon,
+        dp_delta: args.dp_delta,
     };
     let settings = Settings::resolve(flags, file.as_ref(), &env_is_set)?;
     let vault_key = settings.vault_key.load(false)?;
@@ -370,6 +380,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         vault_key,
         task_id: settings.task_id,
         connect_timeout: settings.connect_timeout,
+        privacy_budget: settings.privacy_budget,
         danger_update_scale: args.danger_scale_updates,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -71,6 +71,12 @@ impl SecureRounds {
         }
     }
 
+    /// Whether `step` was already answered (it is asked again after a lost
+    /// connection, and the same submission is sent again).
+    pub fn answered(&self, step: u64) -> bool {
+        matches!(&self.last, Some((last, _, _)) if *last == step)
+    }
+
     /// Forgets the round in progress (its step closed without us).
     pub fn forget(&mut self) {
         self.pending = None;
@@ -89,6 +95,7 @@ impl SecureRounds {
         site: &mut SiteData,
         task: &Task,
         step: &Step,
+        dp: Option<&mut crate::privacy::DpRounds>,
     ) -> anyhow::Result<Option<(String, SecAggSubmission)>> {
         if let Some((last_step, submission, line)) = &self.last
             && *last_step == step.step
@@ -130,10 +137,26 @@ impl SecureRounds {
                 let Answer::Update(update) = answer(site, task, &train)? else {
                     anyhow::bail!("training round {round} produced no update");
                 };
-                let rows = update.num_rows as f64;
-                let mut input: Vec<f64> = update.delta.iter().map(|v| v * rows).collect();
-                input.push(rows);
-                input.push(update.train_loss * rows);
+                let (input, privacy_spend) = match dp {
+                    // DP: [clipped and noised update..., 1, 0]: members weigh
+                    // the same, and neither rows nor loss are released.
+                    Some(dp) => {
+                        let mut input = update.delta.to_vec();
+                        let spend = dp.release(*round, &mut input).with_context(|| {
+                            format!("round {round}: cannot charge and noise the update")
+                        })?;
+                        input.push(1.0);
+                        input.push(0.0);
+                        (input, Some(spend))
+                    }
+                    None => {
+                        let rows = update.num_rows as f64;
+                        let mut input: Vec<f64> = update.delta.iter().map(|v| v * rows).collect();
+                        input.push(rows);
+                        input.push(update.train_loss * rows);
+                        (input, None)
+                    }
+                };
                 let (client, message) = Client::new(params.clone(), id as u32)
                     .with_context(|| format!("secure aggregation of round {round}"))?
                     .advertise_keys(self.signer.key_pair());
@@ -144,15 +167,20 @@ impl SecureRounds {
                     input,
                     evaluation: update.evaluation,
                 });
-                (
-                    *round,
-                    SecAggMessage::Keys(message),
-                    format!(
+                let line = match &privacy_spend {
+                    Some(spend) => format!(
+                        "sent secure-aggregation keys for round {round}: trained on {} rows; \
+                         update clipped and noised (ε spent {:.4} of {} at δ = {:e}), kept \
+                         here until masked",
+                        update.num_rows, spend.epsilon, spend.budget_epsilon, spend.delta
+                    ),
+                    None => format!(
                         "sent secure-aggregation keys for round {round}: trained on {} rows, \
                          update kept here until masked",
                         update.num_rows
                     ),
-                )
+                };
+                (*round, SecAggMessage::Keys(message), line, privacy_spend)
             }
             Instruction::SecAggShares { round, key_list } => {
                 let Some(pending) = self.take(*round, "shares") else {
@@ -184,6 +212,7 @@ impl SecureRounds {
                         "sent encrypted key shares for round {round} to {shares} members \
                          (via the coordinator, which cannot read them)"
                     ),
+                    None,
                 )
             }
             Instruction::SecAggMask { round, routed } => {
@@ -234,6 +263,7 @@ impl SecureRounds {
                         "sent masked input for round {round}: {values} masked values (update, \
                          rows and loss, none readable alone)"
                     ),
+                    None,
                 )
             }
             Instruction::SecAggUnmask { round, request } => {
@@ -254,15 +284,17 @@ impl SecureRounds {
                         request.survivors.len(),
                         request.dropped.len()
                     ),
+                    None,
                 )
             }
             _ => return Ok(None),
         };
-        let (round, message, line) = answered;
+        let (round, message, line, privacy_spend) = answered;
         let submission = SecAggSubmission {
             step: step.step,
             round,
             message,
+            privacy_spend,
         };
         self.last = Some((step.step, submission.clone(), line.clone()));
         Ok(Some((line, submission)))

@@ -89,6 +89,7 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
                 num_rows: data.train_y.len() as u64,
                 train_loss: loss,
                 evaluation,
+                privacy_spend: None,
             })
         }
         Instruction::Newton {

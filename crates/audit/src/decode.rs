@@ -52,6 +52,8 @@ enum Type {
     NormalTermsReport,
     Signed,
     SecAggSubmission,
+    PrivacySpend,
+    BudgetRefusal,
     Text,
 }
 
@@ -73,6 +75,8 @@ impl Type {
             Type::NormalTermsReport => "medfed.v1.NormalTermsReport",
             Type::Signed => "medfed.v1.Signed",
             Type::SecAggSubmission => "medfed.v1.SecAggSubmission",
+            Type::PrivacySpend => "medfed.v1.PrivacySpend",
+            Type::BudgetRefusal => "medfed.v1.BudgetRefusal",
             Type::Text => "text",
         }
     }
@@ -110,6 +114,8 @@ const TABLE: &[(&str, &[Type])] = &[
     ("secagg", &[Type::SecAggSubmission]),
     ("parameters", &[Type::Parameters]),
     ("refusal", &[Type::Text]),
+    ("privacy-spend", &[Type::PrivacySpend]),
+    ("budget-refusal", &[Type::BudgetRefusal]),
 ];
 
 /// The kinds [`describe_payload`] decodes, each with the protobuf types it
@@ -185,6 +191,7 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
                 num_rows,
                 train_loss,
                 evaluation,
+                privacy_spend,
             } = pb::ModelUpdate::decode(bytes).map_err(error)?;
             json!({
                 "task_id": task_id,
@@ -194,6 +201,30 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
                 "num_rows": num_rows,
                 "train_loss": number(train_loss),
                 "evaluation": evaluation.map(evaluation_counts),
+                "privacy_spend": privacy_spend.map(spend),
+            })
+        }
+        Type::PrivacySpend => spend(pb::PrivacySpend::decode(bytes).map_err(error)?),
+        Type::BudgetRefusal => {
+            let pb::BudgetRefusal {
+                task_id,
+                step,
+                round,
+                spent_epsilon,
+                delta,
+                epsilon_after_round,
+                budget_epsilon,
+                rounds_spent,
+            } = pb::BudgetRefusal::decode(bytes).map_err(error)?;
+            json!({
+                "task_id": task_id,
+                "step": step,
+                "round": round,
+                "spent_epsilon": number(spent_epsilon),
+                "delta": number(delta),
+                "epsilon_after_round": number(epsilon_after_round),
+                "budget_epsilon": number(budget_epsilon),
+                "rounds_spent": rounds_spent,
             })
         }
         Type::NewtonTermsReport => {
@@ -298,6 +329,7 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
                 stage,
                 payload,
                 evaluation,
+                privacy_spend,
             } = pb::SecAggSubmission::decode(bytes).map_err(error)?;
             let stage = pb::SecAggStage::try_from(stage).map_or_else(
                 |_| format!("unknown ({stage})"),
@@ -313,6 +345,7 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
                 "payload_bytes": payload.len(),
                 "payload_sha256": crate::Digest::of(&payload).to_string(),
                 "evaluation": evaluation.is_some(),
+                "privacy_spend": privacy_spend.map(spend),
             })
         }
         Type::Text => match std::str::from_utf8(bytes) {
@@ -338,6 +371,7 @@ fn task_spec(spec: pb::TaskSpec) -> Value {
         score_bins,
         members,
         secure_aggregation,
+        differential_privacy,
     } = spec;
     let model = pb::ModelKind::try_from(model).map_or_else(
         |_| format!("unknown ({model})"),
@@ -361,6 +395,29 @@ fn task_spec(spec: pb::TaskSpec) -> Value {
             "threshold": s.threshold,
             "fixed_point_bits": s.fixed_point_bits,
         })),
+        "differential_privacy": differential_privacy.map(|d| json!({
+            "noise_multiplier": number(d.noise_multiplier),
+            "clip_norm": number(d.clip_norm),
+        })),
+    })
+}
+
+fn spend(spend: pb::PrivacySpend) -> Value {
+    let pb::PrivacySpend {
+        round,
+        noise_multiplier,
+        epsilon,
+        delta,
+        rounds,
+        budget_epsilon,
+    } = spend;
+    json!({
+        "round": round,
+        "noise_multiplier": number(noise_multiplier),
+        "epsilon": number(epsilon),
+        "delta": number(delta),
+        "rounds": rounds,
+        "budget_epsilon": number(budget_epsilon),
     })
 }
 

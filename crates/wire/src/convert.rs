@@ -267,6 +267,9 @@ pub fn validate_task(task: &Task) -> Result<()> {
     if let Some(settings) = &task.secure_aggregation {
         crate::secagg::validate_secure_aggregation(settings, task.members.len())?;
     }
+    if let Some(settings) = &task.differential_privacy {
+        crate::privacy::validate_differential_privacy(settings)?;
+    }
     if task.dimension() > MAX_FEATURES + 1 {
         return Err(WireError::TooLarge {
             field: "task.columns",
@@ -299,6 +302,10 @@ pub fn task_to_pb(task: &Task) -> pb::TaskSpec {
                 threshold: settings.threshold,
                 fixed_point_bits: settings.fixed_point_bits,
             }),
+        differential_privacy: task
+            .differential_privacy
+            .as_ref()
+            .map(crate::privacy::dp_to_pb),
     }
 }
 
@@ -322,6 +329,7 @@ pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
         score_bins,
         members,
         secure_aggregation,
+        differential_privacy,
     } = spec;
     let columns = columns_from_json(&columns_json, &features)?;
     let task = Task {
@@ -347,6 +355,7 @@ pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
                 fixed_point_bits,
             },
         ),
+        differential_privacy: differential_privacy.map(crate::privacy::dp_from_pb),
     };
     validate_task(&task)?;
     Ok(task)
@@ -602,13 +611,20 @@ pub fn update_to_pb(update: &ModelUpdate, task_id: &str) -> pb::ModelUpdate {
         num_rows: update.num_rows,
         train_loss: update.train_loss,
         evaluation: update.evaluation.as_ref().map(counts_to_pb),
+        privacy_spend: update
+            .privacy_spend
+            .as_ref()
+            .map(crate::privacy::spend_to_pb),
     }
 }
 
 /// Converts and validates a node's model update.
 ///
 /// # Errors
-/// Wrong task, wrong dimension, non-finite values, no rows.
+/// Wrong task, wrong dimension, non-finite values, no rows; in a DP task,
+/// a missing or invalid spend, or a row count or loss other than 0 (they
+/// are data-dependent and not covered by the guarantee); outside one, a
+/// spend.
 pub fn update_from_pb(update: pb::ModelUpdate, task: &Task) -> Result<ModelUpdate> {
     let pb::ModelUpdate {
         task_id,
@@ -618,9 +634,40 @@ pub fn update_from_pb(update: pb::ModelUpdate, task: &Task) -> Result<ModelUpdat
         num_rows,
         train_loss,
         evaluation,
+        privacy_spend,
     } = update;
     check_task_id(task, task_id)?;
     let delta = parameters_from_pb("update.delta", delta, task)?;
+    if task.differential_privacy.is_some() {
+        let spend = privacy_spend.ok_or(WireError::MissingField {
+            field: "update.privacy_spend",
+        })?;
+        let spend = crate::privacy::spend_from_pb(spend, task, round)?;
+        if num_rows != 0 || train_loss != 0.0 {
+            return Err(WireError::Invalid {
+                field: "update.num_rows",
+                reason: "a DP update carries no row count or training loss (both must be 0)"
+                    .into(),
+            });
+        }
+        return Ok(ModelUpdate {
+            step,
+            round,
+            delta,
+            num_rows,
+            train_loss,
+            evaluation: evaluation
+                .map(|c| counts_from_pb(c, task, task.round_score_bins()))
+                .transpose()?,
+            privacy_spend: Some(spend),
+        });
+    }
+    if privacy_spend.is_some() {
+        return Err(WireError::Invalid {
+            field: "update.privacy_spend",
+            reason: "this task does not use differential privacy".into(),
+        });
+    }
     if num_rows == 0 {
         return Err(WireError::Invalid {
             field: "update.num_rows",
@@ -642,6 +689,7 @@ pub fn update_from_pb(update: pb::ModelUpdate, task: &Task) -> Result<ModelUpdat
         evaluation: evaluation
             .map(|c| counts_from_pb(c, task, task.round_score_bins()))
             .transpose()?,
+        privacy_spend: None,
     })
 }
 
@@ -898,6 +946,7 @@ mod tests {
             score_bins: 4,
             members: vec!["h1".into(), "h2".into()],
             secure_aggregation: None,
+            differential_privacy: None,
         }
     }
 
@@ -1017,6 +1066,7 @@ mod tests {
             num_rows: 10,
             train_loss: 0.6,
             evaluation: None,
+            privacy_spend: None,
         }
     }
 

@@ -16,6 +16,8 @@
 //!   normal equations), whose matrices travel as upper triangles.
 //! - [`secagg`]: checked conversions of the secure-aggregation
 //!   instructions and submissions (medfed-secure message bytes inside).
+//! - [`privacy`]: checked conversions of the differential-privacy settings,
+//!   spends and budget refusals.
 //! - [`limits`]: bounds on everything a peer controls.
 
 #![forbid(unsafe_code)]
@@ -25,6 +27,7 @@ pub mod convert;
 pub mod limits;
 pub mod message;
 pub mod preprocessing;
+pub mod privacy;
 pub mod secagg;
 pub mod terms;
 
@@ -36,8 +39,8 @@ pub mod pb {
 
 pub use convert::WireError;
 pub use message::{
-    BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, Instruction, ModelUpdate,
-    NewtonReport, NormalReport, RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation,
+    BaselineModel, BudgetRefusal, DifferentialPrivacy, EvaluationCounts, EvaluationReport, HistogramReport, Instruction, ModelUpdate,
+    NewtonReport, NormalReport, PrivacySpend, RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation,
     StatisticsReport, Step, Task,
 };
 

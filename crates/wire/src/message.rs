@@ -44,6 +44,71 @@ pub struct Task {
     pub members: Vec<String>,
     /// Secure aggregation of the training rounds (`None`: off).
     pub secure_aggregation: Option<SecureAggregation>,
+    /// DP-FedAvg on the training rounds (`None`: off).
+    pub differential_privacy: Option<DifferentialPrivacy>,
+}
+
+/// DP-FedAvg settings of a task: every member clips its round update to
+/// `clip_norm`; noise of standard deviation `noise_multiplier x clip_norm`
+/// protects the sum (see [`Task::dp_config`] for who adds it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DifferentialPrivacy {
+    /// The noise multiplier σ each round is charged at.
+    pub noise_multiplier: f64,
+    /// The clip norm C (the sensitivity of the sum).
+    pub clip_norm: f64,
+}
+
+/// What a member has spent of its own privacy budget, as it reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PrivacySpend {
+    /// The round charged.
+    pub round: u32,
+    /// The noise multiplier it was charged at.
+    pub noise_multiplier: f64,
+    /// Total ε after the round (Rényi-DP accountant).
+    pub epsilon: f64,
+    /// The δ at which `epsilon` holds.
+    pub delta: f64,
+    /// Rounds charged in total.
+    pub rounds: u64,
+    /// The member's ε budget.
+    pub budget_epsilon: f64,
+}
+
+/// A member declines a DP round its own budget cannot pay for, and leaves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BudgetRefusal {
+    /// The step declined (0 before training).
+    pub step: u64,
+    /// The round declined (0 before training).
+    pub round: u32,
+    /// ε spent so far.
+    pub spent_epsilon: f64,
+    /// The δ at which the ε values hold.
+    pub delta: f64,
+    /// The total ε the round would have taken the member to.
+    pub epsilon_after_round: f64,
+    /// The member's ε budget.
+    pub budget_epsilon: f64,
+    /// Rounds charged so far.
+    pub rounds_spent: u64,
+}
+
+impl std::fmt::Display for BudgetRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "its privacy budget ε = {} (δ = {:e}) is spent: ε = {:.4} after {} round{}, and one \
+             more round would take it to ε = {:.4}",
+            self.budget_epsilon,
+            self.delta,
+            self.spent_epsilon,
+            self.rounds_spent,
+            if self.rounds_spent == 1 { "" } else { "s" },
+            self.epsilon_after_round
+        )
+    }
 }
 
 /// How the training rounds of a task are securely aggregated.
@@ -66,6 +131,21 @@ pub struct RosterMember {
 }
 
 impl Task {
+    /// The validated DP-FedAvg configuration of the task, or `None` without
+    /// DP. With secure aggregation each member adds its share of the noise
+    /// (σ·C/√t for threshold t); without, the coordinator adds σ·C to the
+    /// sum.
+    pub fn dp_config(&self) -> Option<medfed_secure::dp::DpConfig> {
+        let dp = self.differential_privacy?;
+        let placement = match self.secure_aggregation {
+            Some(settings) => medfed_secure::dp::NoisePlacement::LocalWithSecureAggregation {
+                min_contributors: settings.threshold,
+            },
+            None => medfed_secure::dp::NoisePlacement::Central,
+        };
+        medfed_secure::dp::DpConfig::new(dp.clip_norm, dp.noise_multiplier, placement).ok()
+    }
+
     /// Length of a parameter vector: the intercept plus one weight per
     /// column of the preprocessed design (a one-hot feature or a missing
     /// indicator adds columns).
@@ -245,6 +325,9 @@ pub struct SecAggSubmission {
     pub round: u32,
     /// The stage's message.
     pub message: SecAggMessage,
+    /// DP tasks, with the keys only: the member's spend including this
+    /// round.
+    pub privacy_spend: Option<PrivacySpend>,
 }
 
 /// The message of one secure-aggregation stage.
@@ -327,6 +410,9 @@ pub struct ModelUpdate {
     pub train_loss: f64,
     /// Counts of the global parameters on the held-out rows, when asked.
     pub evaluation: Option<EvaluationCounts>,
+    /// DP tasks: the member's spend including this round (then `num_rows`
+    /// and `train_loss` are 0).
+    pub privacy_spend: Option<PrivacySpend>,
 }
 
 /// A node's answer to [`Instruction::Newton`].

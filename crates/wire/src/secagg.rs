@@ -301,6 +301,10 @@ pub fn submission_to_pb(submission: &SecAggSubmission, task_id: &str) -> pb::Sec
         stage: stage.into(),
         payload,
         evaluation,
+        privacy_spend: submission
+            .privacy_spend
+            .as_ref()
+            .map(crate::privacy::spend_to_pb),
     }
 }
 
@@ -322,11 +326,30 @@ pub fn submission_from_pb(
         stage,
         payload,
         evaluation,
+        privacy_spend,
     } = submission;
     check_task_id(task, task_id)?;
     secagg_settings(task, "secagg")?;
     check_round("secagg.round", round, task)?;
     let stage = pb::SecAggStage::try_from(stage).unwrap_or(pb::SecAggStage::Unspecified);
+    // In a DP task the keys carry the spend the round cost the member
+    // (charged before its noised update was kept for masking).
+    let spend_expected = task.differential_privacy.is_some() && stage == pb::SecAggStage::Keys;
+    let privacy_spend = match (privacy_spend, spend_expected) {
+        (Some(spend), true) => Some(crate::privacy::spend_from_pb(spend, task, round)?),
+        (None, false) => None,
+        (None, true) => {
+            return Err(WireError::MissingField {
+                field: "secagg.privacy_spend",
+            });
+        }
+        (Some(_), false) => {
+            return Err(WireError::Invalid {
+                field: "secagg.privacy_spend",
+                reason: "only the keys of a DP task carry a privacy spend".into(),
+            });
+        }
+    };
     if evaluation.is_some() && stage != pb::SecAggStage::Masked {
         return Err(WireError::Invalid {
             field: "secagg.evaluation",
@@ -372,5 +395,6 @@ pub fn submission_from_pb(
         step,
         round,
         message,
+        privacy_spend,
     })
 }

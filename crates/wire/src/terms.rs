@@ -227,6 +227,7 @@ mod tests {
             score_bins: 10,
             members: vec!["h".into()],
             secure_aggregation: None,
+            differential_privacy: None,
         }
     }
 

@@ -1,0 +1,302 @@
+//! The site's own privacy budget for DP tasks, and the record of every
+//! round charged against it, kept beside the vault.
+//!
+//! The budget belongs to the data, not to a task: one accountant per vault
+//! charges every DP round this node takes part in, whatever the task, and
+//! its state lives in `<vault>.privacy.json`. The file is replaced
+//! atomically (write, fsync, rename, fsync the directory) *before* the
+//! noised update that a round pays for is kept for sending, so a crash can
+//! waste a round's ε but never forget one. A restarted node resumes the
+//! record; the coordinator cannot raise or reset it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use medfed_secure::dp::{Accountant, AccountantState, Budget, Charge, DpError};
+use medfed_wire::{BudgetRefusal, PrivacySpend};
+use serde::{Deserialize, Serialize};
+
+/// Format tag of the privacy file.
+pub const PRIVACY_FORMAT: &str = "medfed-privacy/1";
+
+/// Largest privacy file read (a record per round; 100 000 rounds at most).
+const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// One round charged, as recorded in the privacy file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpendRecord {
+    /// The task the round belonged to.
+    pub task_id: String,
+    /// The task's round.
+    pub round: u32,
+    /// The noise multiplier it was charged at.
+    pub noise_multiplier: f64,
+    /// The site's total ε after it.
+    pub epsilon: f64,
+    /// The δ of the ε.
+    pub delta: f64,
+}
+
+/// The privacy file: the accountant's state and a readable record of what
+/// each charged round was.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrivacyFile {
+    format: String,
+    accountant: AccountantState,
+    spends: Vec<SpendRecord>,
+}
+
+/// The site's accountant, bound to its file.
+#[derive(Debug)]
+pub struct SitePrivacy {
+    path: PathBuf,
+    accountant: Accountant,
+    spends: Vec<SpendRecord>,
+}
+
+/// A DP task's rounds at this site: the task's configuration and the
+/// site's accountant.
+#[derive(Debug)]
+pub struct DpRounds {
+    /// The task.
+    pub task_id: String,
+    /// Clip norm, noise multiplier and placement.
+    pub config: medfed_secure::dp::DpConfig,
+    /// The site's accountant.
+    pub site: SitePrivacy,
+}
+
+impl DpRounds {
+    /// The refusal to send before round `round` (at `step`), if the budget
+    /// cannot pay for it.
+    ///
+    /// # Errors
+    /// A noise multiplier the accountant refuses.
+    pub fn refusal(&self, step: u64, round: u32) -> Result<Option<BudgetRefusal>, DpError> {
+        self.site
+            .refusal(self.config.noise_multiplier(), step, round)
+    }
+
+    /// Charges round `round`, durably, then clips `update` to C and adds
+    /// this site's share of the noise (none with central noise): only then
+    /// may it leave.
+    ///
+    /// # Errors
+    /// The budget does not cover the round, the record cannot be written,
+    /// or the noise cannot be drawn; `update` must not be sent.
+    pub fn release(&mut self, round: u32, update: &mut [f64]) -> Result<PrivacySpend, DpError> {
+        let sigma = self.config.noise_multiplier();
+        let charge = self.site.spend(&self.task_id, round, sigma)?;
+        let spent = charge.spent();
+        let mut rng = medfed_secure::dp::os_seeded_rng()?;
+        self.config.privatise_site_update(update, charge, &mut rng)?;
+        Ok(PrivacySpend {
+            round,
+            noise_multiplier: sigma,
+            epsilon: spent.epsilon,
+            delta: spent.delta,
+            rounds: spent.rounds,
+            budget_epsilon: self.site.accountant().budget().epsilon(),
+        })
+    }
+}
+
+/// `<vault>.privacy.json`.
+pub fn privacy_path(vault: &Path) -> PathBuf {
+    let mut name = vault.as_os_str().to_owned();
+    name.push(".privacy.json");
+    PathBuf::from(name)
+}
+
+impl SitePrivacy {
+    /// Opens the record beside `vault`, or starts one. The budget is the
+    /// one configured now (the hospital may change it); the rounds already
+    /// charged are kept.
+    ///
+    /// # Errors
+    /// A file that cannot be read, is too large, or is not a valid record.
+    pub fn open(vault: &Path, budget: Budget) -> anyhow::Result<SitePrivacy> {
+        let path = privacy_path(vault);
+        let (accountant, spends) = match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Accountant::new(budget), vec![]),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", path.display()));
+            }
+            Ok(meta) if meta.len() > MAX_FILE_BYTES => {
+                anyhow::bail!(
+                    "{} is larger than {MAX_FILE_BYTES} bytes: not a privacy record",
+                    path.display()
+                );
+            }
+            Ok(_) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let file: PrivacyFile = serde_json::from_str(&text).with_context(|| {
+                    format!("{} is not a valid privacy record", path.display())
+                })?;
+                anyhow::ensure!(
+                    file.format == PRIVACY_FORMAT,
+                    "{}: format {:?}, expected {PRIVACY_FORMAT:?}",
+                    path.display(),
+                    file.format
+                );
+                let state = AccountantState {
+                    budget,
+                    noise_multipliers: file.accountant.noise_multipliers,
+                };
+                let accountant = Accountant::from_state(state)
+                    .with_context(|| format!("{} is not a valid privacy record", path.display()))?;
+                (accountant, file.spends)
+            }
+        };
+        Ok(SitePrivacy {
+            path,
+            accountant,
+            spends,
+        })
+    }
+
+    /// The file the record is kept in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The accountant.
+    pub fn accountant(&self) -> &Accountant {
+        &self.accountant
+    }
+
+    /// The rounds charged, oldest first.
+    pub fn spends(&self) -> &[SpendRecord] {
+        &self.spends
+    }
+
+    /// The refusal to send if one more round at `noise_multiplier` would
+    /// take the site past its budget (for `step` and `round`; 0 before
+    /// training), or `None` if it fits.
+    ///
+    /// # Errors
+    /// A noise multiplier the accountant refuses.
+    pub fn refusal(
+        &self,
+        noise_multiplier: f64,
+        step: u64,
+        round: u32,
+    ) -> Result<Option<BudgetRefusal>, DpError> {
+        let after = self.accountant.epsilon_after(noise_multiplier)?;
+        let budget = self.accountant.budget();
+        if after <= budget.epsilon() {
+            return Ok(None);
+        }
+        let spent = self.accountant.spent();
+        Ok(Some(BudgetRefusal {
+            step,
+            round,
+            spent_epsilon: spent.epsilon,
+            delta: budget.delta(),
+            epsilon_after_round: after,
+            budget_epsilon: budget.epsilon(),
+            rounds_spent: spent.rounds,
+        }))
+    }
+
+    /// Charges one round of `task_id` at `noise_multiplier`, writing the
+    /// record durably before the charge is handed back.
+    ///
+    /// # Errors
+    /// [`DpError::BudgetExceeded`] if the round does not fit;
+    /// [`DpError::RecordFailed`] if the record cannot be written (then
+    /// nothing is charged and nothing may be sent).
+    pub fn spend(
+        &mut self,
+        task_id: &str,
+        round: u32,
+        noise_multiplier: f64,
+    ) -> Result<Charge, DpError> {
+        let epsilon = self.accountant.epsilon_after(noise_multiplier)?;
+        let delta = self.accountant.budget().delta();
+        let record = SpendRecord {
+            task_id: task_id.to_owned(),
+            round,
+            noise_multiplier,
+            epsilon,
+            delta,
+        };
+        let mut spends = self.spends.clone();
+        spends.push(record);
+        let path = self.path.clone();
+        let charge = self.accountant.try_spend(noise_multiplier, |state| {
+            write_atomically(
+                &path,
+                &PrivacyFile {
+                    format: PRIVACY_FORMAT.to_owned(),
+                    accountant: state.clone(),
+                    spends: spends.clone(),
+                },
+            )
+        })?;
+        self.spends = spends;
+        Ok(charge)
+    }
+}
+
+/// Writes `file` to a temporary file beside `path`, fsyncs it, renames it
+/// over `path` and fsyncs the directory.
+fn write_atomically(path: &Path, file: &PrivacyFile) -> std::io::Result<()> {
+    let dir = medfed_fsutil::parent_dir(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut buffered = std::io::BufWriter::new(&mut tmp);
+    serde_json::to_writer_pretty(&mut buffered, file)?;
+    buffered.write_all(b"\n")?;
+    buffered.flush()?;
+    drop(buffered);
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    medfed_fsutil::sync_parent_dir(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spends_persist_resume_and_stop_at_the_budget() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vault = dir.path().join("site.vault");
+        let budget = Budget::new(2.0, 1e-5).expect("budget");
+        let sigma = 4.0;
+        let allowed = medfed_secure::dp::max_rounds(&budget, sigma).expect("rounds");
+        assert!(allowed >= 2, "the test needs at least two rounds, got {allowed}");
+        let mut privacy = SitePrivacy::open(&vault, budget).expect("open");
+        for round in 1..=allowed {
+            assert_eq!(privacy.refusal(sigma, 0, 0).expect("check"), None);
+            let charge = privacy.spend("t", round as u32, sigma).expect("spend");
+            assert_eq!(charge.round(), round);
+        }
+        let refusal = privacy.refusal(sigma, 9, 9).expect("check").expect("refused");
+        assert_eq!(refusal.rounds_spent, allowed);
+        assert!(refusal.epsilon_after_round > 2.0 && refusal.spent_epsilon <= 2.0);
+        assert!(matches!(
+            privacy.spend("t", 99, sigma),
+            Err(DpError::BudgetExceeded { .. })
+        ));
+        // A restart resumes every round charged, and refuses the next.
+        let resumed = SitePrivacy::open(&vault, budget).expect("reopen");
+        assert_eq!(resumed.accountant().rounds(), allowed);
+        assert_eq!(resumed.spends().len() as u64, allowed);
+        assert!(resumed.refusal(sigma, 0, 0).expect("check").is_some());
+    }
+
+    #[test]
+    fn a_damaged_record_is_refused_not_reset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vault = dir.path().join("site.vault");
+        std::fs::write(privacy_path(&vault), "{\"format\": 3}").expect("write");
+        let budget = Budget::new(1.0, 1e-5).expect("budget");
+        let err = SitePrivacy::open(&vault, budget).expect_err("refused");
+        assert!(format!("{err:#}").contains("not a valid privacy record"), "{err:#}");
+    }
+}
