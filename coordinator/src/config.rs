@@ -551,9 +551,8 @@ impl TaskConfig {
             ));
         }
         if dp {
-            let refused = |key: &str, problem: &str| {
-                invalid(key, format!("{problem} (privacy.dp is set)"))
-            };
+            let refused =
+                |key: &str, problem: &str| invalid(key, format!("{problem} (privacy.dp is set)"));
             if training.aggregation != Aggregation::Fedavg {
                 return Err(refused(
                     "training.aggregation",
@@ -781,14 +780,14 @@ impl TaskConfig {
         }
         if let Some(dp) = t.dp_config() {
             out.push_str(&format!(
-                "  privacy     DP-FedAvg, {} noise, σ = {}, C = {}: {}\n",
-                match dp.placement() {
-                    medfed_secure::dp::NoisePlacement::Central =>
-                        "central (the coordinator adds it and is trusted)",
-                    _ => "local (each site adds its share under secure aggregation)",
-                },
+                "  privacy     DP-FedAvg, σ = {}, C = {}, {}; {}\n",
                 dp.noise_multiplier(),
                 dp.clip_norm(),
+                match dp.placement() {
+                    medfed_secure::dp::NoisePlacement::Central =>
+                        "central noise (the coordinator adds it and is trusted)",
+                    _ => "local noise (each site adds its share under secure aggregation)",
+                },
                 reference_cost(dp.noise_multiplier(), t.rounds)
             ));
         }
@@ -926,6 +925,35 @@ rounds = 3
         assert!(err.contains("training.clip_norm"), "{err}");
         let err = error_of(&format!("{GOOD}aggregation = \"mean\"\n"));
         assert!(err.contains("mean") && err.contains("median"), "{err}");
+    }
+
+    #[test]
+    fn dp_settings_are_checked_and_named() {
+        let dp = "\n[privacy.dp]\nnoise_multiplier = 1.0\nclip_norm = 0.5\n";
+        let config = TaskConfig::parse(&format!("{GOOD}{dp}"), "task.toml").expect("valid");
+        let settings = config.task.differential_privacy.expect("on");
+        assert_eq!(settings.noise_multiplier, 1.0);
+        assert_eq!(config.algorithm, Algorithm::Fedavg);
+        assert!(
+            config.summary().contains("central noise (the coordinator"),
+            "{}",
+            config.summary()
+        );
+        let err = error_of(&format!(
+            "{GOOD}\n[privacy.dp]\nnoise_multiplier = 0.0\nclip_norm = 0.5\n"
+        ));
+        assert!(err.contains("privacy.dp.noise_multiplier"), "{err}");
+        let err = error_of(&format!("{GOOD}\n[privacy.dp]\nnoise_multiplier = 1.0\n"));
+        assert!(err.contains("clip_norm"), "{err}");
+        let newton = GOOD.replace("[training]", "[training]\nalgorithm = \"newton\"");
+        let err = error_of(&format!("{newton}{dp}"));
+        assert!(
+            err.contains("privacy.dp") && err.contains("newton"),
+            "{err}"
+        );
+        let median = GOOD.replace("[training]", "[training]\naggregation = \"median\"");
+        let err = error_of(&format!("{median}{dp}"));
+        assert!(err.contains("training.aggregation"), "{err}");
     }
 
     #[test]

@@ -92,7 +92,8 @@ impl DpRounds {
         let charge = self.site.spend(&self.task_id, round, sigma)?;
         let spent = charge.spent();
         let mut rng = medfed_secure::dp::os_seeded_rng()?;
-        self.config.privatise_site_update(update, charge, &mut rng)?;
+        self.config
+            .privatise_site_update(update, charge, &mut rng)?;
         Ok(PrivacySpend {
             round,
             noise_multiplier: sigma,
@@ -134,9 +135,8 @@ impl SitePrivacy {
             Ok(_) => {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                let file: PrivacyFile = serde_json::from_str(&text).with_context(|| {
-                    format!("{} is not a valid privacy record", path.display())
-                })?;
+                let file: PrivacyFile = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a valid privacy record", path.display()))?;
                 anyhow::ensure!(
                     file.format == PRIVACY_FORMAT,
                     "{}: format {:?}, expected {PRIVACY_FORMAT:?}",
@@ -269,14 +269,20 @@ mod tests {
         let budget = Budget::new(2.0, 1e-5).expect("budget");
         let sigma = 4.0;
         let allowed = medfed_secure::dp::max_rounds(&budget, sigma).expect("rounds");
-        assert!(allowed >= 2, "the test needs at least two rounds, got {allowed}");
+        assert!(
+            allowed >= 2,
+            "the test needs at least two rounds, got {allowed}"
+        );
         let mut privacy = SitePrivacy::open(&vault, budget).expect("open");
         for round in 1..=allowed {
             assert_eq!(privacy.refusal(sigma, 0, 0).expect("check"), None);
             let charge = privacy.spend("t", round as u32, sigma).expect("spend");
             assert_eq!(charge.round(), round);
         }
-        let refusal = privacy.refusal(sigma, 9, 9).expect("check").expect("refused");
+        let refusal = privacy
+            .refusal(sigma, 9, 9)
+            .expect("check")
+            .expect("refused");
         assert_eq!(refusal.rounds_spent, allowed);
         assert!(refusal.epsilon_after_round > 2.0 && refusal.spent_epsilon <= 2.0);
         assert!(matches!(
@@ -297,6 +303,9 @@ mod tests {
         std::fs::write(privacy_path(&vault), "{\"format\": 3}").expect("write");
         let budget = Budget::new(1.0, 1e-5).expect("budget");
         let err = SitePrivacy::open(&vault, budget).expect_err("refused");
-        assert!(format!("{err:#}").contains("not a valid privacy record"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("not a valid privacy record"),
+            "{err:#}"
+        );
     }
 }

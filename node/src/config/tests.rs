@@ -243,3 +243,43 @@ fn a_bad_coordinator_flag_is_refused_like_the_file_value() {
         .to_string();
     assert!(err.contains("--coordinator"), "{err}");
 }
+
+#[test]
+fn privacy_budget_comes_from_flags_over_the_file_and_needs_both_halves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "[privacy]\nepsilon = 2.0\ndelta = 1e-5\n";
+    let file = NodeFile::parse(text, &dir.path().join("node.toml"), dir.path()).expect("valid");
+    assert_eq!(file.privacy_epsilon, Some(2.0));
+    let bad = NodeFile::parse(
+        "[privacy]\nepsilon = -1\n",
+        &dir.path().join("n.toml"),
+        dir.path(),
+    )
+    .expect_err("refused");
+    assert!(bad.to_string().contains("[privacy] epsilon"), "{bad}");
+    let bad = NodeFile::parse(
+        "[privacy]\ndelta = 1.5\n",
+        &dir.path().join("n.toml"),
+        dir.path(),
+    )
+    .expect_err("refused");
+    assert!(bad.to_string().contains("line 2"), "{bad}");
+    let half = NodeFile::parse(
+        "[privacy]\nepsilon = 1\n",
+        &dir.path().join("n.toml"),
+        dir.path(),
+    )
+    .expect("valid alone");
+    let flags = RunFlags::default();
+    let err = super::privacy_budget(&flags, Some(&half)).expect_err("half a budget");
+    assert!(err.to_string().contains("--dp-delta"), "{err}");
+    let flags = RunFlags {
+        dp_epsilon: Some(0.5),
+        ..RunFlags::default()
+    };
+    let budget = super::privacy_budget(&flags, Some(&file))
+        .expect("valid")
+        .expect("a budget");
+    assert_eq!(budget.epsilon(), 0.5);
+    assert_eq!(budget.delta(), 1e-5);
+}
