@@ -20,6 +20,10 @@ signing_key = "pki/site.sign.key"
 [audit]
 log = "logs/exchange.log"
 key_file = "audit.key"
+
+[privacy]
+epsilon = 3.0
+delta = 1e-5
 "#;
 
 fn parse(text: &str) -> Result<NodeFile, NodeConfigError> {
@@ -86,8 +90,11 @@ fn an_unknown_key_is_named_with_its_table_line_and_the_allowed_keys() {
         err.starts_with("node.toml, line 1: top level unknown key `colour`; allowed: coordinator"),
         "{err}"
     );
-    let err = error_of("[privacy]\nepsilon = 1.0\n");
-    assert!(err.contains("unknown key `privacy`"), "{err}");
+    let err = error_of("[privacy]\nepsilon = 1.0\nbudget = 2\n");
+    assert!(
+        err.contains("[privacy] unknown key `budget`; allowed: epsilon, delta"),
+        "{err}"
+    );
 }
 
 #[test]
