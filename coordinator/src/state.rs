@@ -15,8 +15,9 @@ use medfed_model::preprocess::{ColumnHistogram, HistogramPlan, merge_histograms}
 use medfed_model::{NewtonTerms, NormalTerms};
 use medfed_secure::secagg::{Server, ServerMasking, ServerSharing, ServerUnmasking};
 use medfed_wire::{
-    BaselineModel, BudgetRefusal, EvaluationCounts, EvaluationReport, HistogramReport, ModelUpdate, NewtonReport,
-    NormalReport, PrivacySpend, SecAggMessage, SecAggSubmission, StatisticsReport, Step, Task,
+    BaselineModel, BudgetRefusal, EvaluationCounts, EvaluationReport, HistogramReport, ModelUpdate,
+    NewtonReport, NormalReport, PrivacySpend, SecAggMessage, SecAggSubmission, StatisticsReport,
+    Step, Task,
 };
 use tokio::sync::{Notify, watch};
 

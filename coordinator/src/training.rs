@@ -121,16 +121,23 @@ async fn local_steps(
     let first = rounds.len() as u32 + 1;
     for round in first..=task.rounds {
         let started = Instant::now();
-        let result = local_round(shared, config, strategy, preprocessing, steps, round, &global)
-            .await;
+        let result = local_round(
+            shared,
+            config,
+            strategy,
+            preprocessing,
+            steps,
+            round,
+            &global,
+        )
+        .await;
         let (delta, contributors, missing, train_loss, evaluations) = match result {
             Err(RunError::BudgetSpent { site, refusal }) => {
                 // The model of the last completed round stands; the member
                 // has left, so no later step waits for it.
                 shared.lock().departed.insert(site.clone());
-                stop_reason = format!(
-                    "stopped before round {round}: {site} declined it because {refusal}"
-                );
+                stop_reason =
+                    format!("stopped before round {round}: {site} declined it because {refusal}");
                 tracing::warn!(%site, round, "training stopped: a member's privacy budget is spent");
                 break;
             }

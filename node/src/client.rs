@@ -507,7 +507,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                                 "the update is not a contiguous vector (cannot clip and noise it)",
                             )?;
                             let spend = dp.release(update.round, delta).with_context(|| {
-                                format!("round {}: cannot charge and noise the update", update.round)
+                                format!(
+                                    "round {}: cannot charge and noise the update",
+                                    update.round
+                                )
                             })?;
                             // Nothing data-dependent beside the clipped update.
                             update.num_rows = 0;

@@ -852,7 +852,9 @@ fn privacy_budget(
     let epsilon = flags
         .dp_epsilon
         .or_else(|| file.and_then(|f| f.privacy_epsilon));
-    let delta = flags.dp_delta.or_else(|| file.and_then(|f| f.privacy_delta));
+    let delta = flags
+        .dp_delta
+        .or_else(|| file.and_then(|f| f.privacy_delta));
     match (epsilon, delta) {
         (None, None) => Ok(None),
         (Some(_), None) => Err(NodeConfigError::HalfBudget {

@@ -646,8 +646,7 @@ pub fn update_from_pb(update: pb::ModelUpdate, task: &Task) -> Result<ModelUpdat
         if num_rows != 0 || train_loss != 0.0 {
             return Err(WireError::Invalid {
                 field: "update.num_rows",
-                reason: "a DP update carries no row count or training loss (both must be 0)"
-                    .into(),
+                reason: "a DP update carries no row count or training loss (both must be 0)".into(),
             });
         }
         return Ok(ModelUpdate {

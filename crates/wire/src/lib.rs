@@ -39,9 +39,9 @@ pub mod pb {
 
 pub use convert::WireError;
 pub use message::{
-    BaselineModel, BudgetRefusal, DifferentialPrivacy, EvaluationCounts, EvaluationReport, HistogramReport, Instruction, ModelUpdate,
-    NewtonReport, NormalReport, PrivacySpend, RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation,
-    StatisticsReport, Step, Task,
+    BaselineModel, BudgetRefusal, DifferentialPrivacy, EvaluationCounts, EvaluationReport,
+    HistogramReport, Instruction, ModelUpdate, NewtonReport, NormalReport, PrivacySpend,
+    RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation, StatisticsReport, Step, Task,
 };
 
 /// Wire protocol version spoken by this build.
