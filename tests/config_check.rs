@@ -372,8 +372,8 @@ fn broken_node_files_are_refused_naming_the_key_and_line() {
         &site,
         "unknown-table",
         "[audit]",
-        "[privacy]",
-        &["top level unknown key `privacy`; allowed: coordinator, vault, tls, audit"],
+        "[auditing]",
+        &["top level unknown key `auditing`; allowed: coordinator, vault, tls, audit, privacy"],
     );
     node_refused(
         &site,

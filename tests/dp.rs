@@ -10,6 +10,15 @@ const SIGMA: f64 = 1.0;
 const DELTA: f64 = 1e-5;
 
 fn dp_task(rounds: u32) -> String {
+    dp_task_with(rounds, SIGMA, 1.0)
+}
+
+fn dp_task_with(rounds: u32, sigma: f64, clip_norm: f64) -> String {
+    let dp = if sigma > 0.0 {
+        format!("[privacy.dp]\nnoise_multiplier = {sigma}\nclip_norm = {clip_norm}\n")
+    } else {
+        String::new()
+    };
     format!(
         r#"
 [task]
@@ -40,10 +49,7 @@ step_seconds = 60
 secure_aggregation = true
 threshold = 3
 
-[privacy.dp]
-noise_multiplier = {SIGMA}
-clip_norm = 1.0
-"#
+{dp}"#
     )
 }
 
@@ -200,4 +206,55 @@ fn dp_with_secure_aggregation_trains_and_logs_one_spend_per_round() {
         })
         .collect();
     assert_eq!(spends, (1..=rounds).collect::<Vec<_>>());
+}
+
+/// The figures of docs/BENCHMARKS.md: held-out AUC of the four heart sites
+/// with FedAvg and secure aggregation, without DP and with DP at ε ≈ 1 and
+/// ε ≈ 8 (δ = 1e-5, σ the smallest that fits the rounds run), a few
+/// repeats each. Run with
+/// `cargo test --release -p medfed --test dp -- --ignored --nocapture dp_figures`.
+#[test]
+#[ignore = "measurement: prints the DP figures of docs/BENCHMARKS.md"]
+fn dp_figures() {
+    let rounds = 8;
+    let repeats = 5;
+    let clip_norm = 1.0;
+    for epsilon in [0.0, 1.0, 8.0] {
+        let sigma = if epsilon > 0.0 {
+            let budget = Budget::new(epsilon, DELTA).expect("budget");
+            medfed_secure::dp::smallest_noise_multiplier(&budget, u64::from(rounds)).expect("sigma")
+        } else {
+            0.0
+        };
+        let mut aucs = Vec::new();
+        for _ in 0..repeats {
+            let mut federation =
+                Federation::heart(&HEART_SITES, dp_task_with(rounds, sigma, clip_norm));
+            for site in &mut federation.sites {
+                // A budget just above what the rounds cost.
+                site.node_args = vec![
+                    "--dp-epsilon".into(),
+                    (epsilon.max(1.0) * 1.0001).to_string(),
+                    "--dp-delta".into(),
+                    DELTA.to_string(),
+                ];
+            }
+            let run = federation.run();
+            assert!(run.coordinator.success(), "{}", run.coordinator_stderr);
+            let summary = run.summary.as_ref().expect("summary.json");
+            aucs.push(
+                summary["federated"]["overall"]["auc"]
+                    .as_f64()
+                    .expect("auc"),
+            );
+        }
+        aucs.sort_by(f64::total_cmp);
+        println!(
+            "ε = {epsilon} (σ = {sigma:.4}, C = {clip_norm}, {rounds} rounds): AUC median \
+             {:.4}, range {:.4} to {:.4}, runs {aucs:?}",
+            aucs[aucs.len() / 2],
+            aucs[0],
+            aucs[aucs.len() - 1]
+        );
+    }
 }

@@ -310,7 +310,8 @@ impl NodeFile {
             source: path.to_path_buf(),
             ..NodeFile::default()
         };
-        let top_allowed: &'static [&'static str] = &["coordinator", "vault", "tls", "audit"];
+        let top_allowed: &'static [&'static str] =
+            &["coordinator", "vault", "tls", "audit", "privacy"];
         for (name, value) in in_file_order(document.get_ref()) {
             let Some((table, allowed)) = SCHEMA.iter().find(|(t, _)| *t == name.get_ref()) else {
                 return Err(reader.unknown(name, "top level", top_allowed));
