@@ -151,8 +151,15 @@ fn a_site_stops_the_run_when_its_budget_is_spent() {
             .as_array()
             .expect("rounds")
             .len() as u64;
-        assert_eq!(site["rounds"].as_u64(), Some(charged), "{site}");
-        let expected = epsilon_after(charged);
+        // A site may have charged the declined round before the notice
+        // ended it (its keys then arrive too late to be taken): that
+        // round is spent at the site but never reported.
+        let reported_rounds = site["rounds"].as_u64().expect("rounds");
+        assert!(
+            reported_rounds == charged || reported_rounds + 1 == charged,
+            "{site}: the record holds {charged} rounds"
+        );
+        let expected = epsilon_after(reported_rounds);
         let reported = site["epsilon"].as_f64().expect("epsilon");
         assert!(
             (reported - expected).abs() < 1e-9,
