@@ -30,7 +30,20 @@ fn task() -> medfed_wire::Task {
         rounds: 5,
         score_bins: 16,
         members: vec!["a".into(), "b".into()],
+        secure_aggregation: None,
     }
+}
+
+/// The same task with secure aggregation on (three members, threshold 2),
+/// so the secure-aggregation instructions and submissions are exercised.
+fn secure_task() -> medfed_wire::Task {
+    let mut task = task();
+    task.members = vec!["a".into(), "b".into(), "c".into()];
+    task.secure_aggregation = Some(medfed_wire::SecureAggregation {
+        threshold: 2,
+        fixed_point_bits: 24,
+    });
+    task
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -39,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = convert::task_from_pb(m);
     }
     if let Ok(m) = pb::Instruction::decode(data) {
-        let _ = convert::step_from_pb(m, &task);
+        let _ = convert::step_from_pb(m.clone(), &task);
+        let _ = convert::step_from_pb(m, &secure_task());
+    }
+    if let Ok(m) = pb::SecAggSubmission::decode(data) {
+        let _ = medfed_wire::secagg::submission_from_pb(m, &secure_task());
     }
     if let Ok(m) = pb::StatisticsReport::decode(data) {
         let _ = convert::statistics_from_pb(m, &task);
