@@ -31,6 +31,7 @@ fn task() -> medfed_wire::Task {
         score_bins: 16,
         members: vec!["a".into(), "b".into()],
         secure_aggregation: None,
+        differential_privacy: None,
     }
 }
 
