@@ -144,3 +144,20 @@ fn the_metrics_endpoint_shows_rounds_participants_refusals_and_log_entries_durin
         "{summary:#}"
     );
 }
+
+#[test]
+fn a_metrics_address_off_loopback_is_a_usage_error_before_anything_starts() {
+    let output = std::process::Command::new(medfed::bin("coordinator"))
+        .args(["run", "--task", "absent.toml", "--ca", "absent.pem"])
+        .args(["--cert", "absent.pem", "--key", "absent.key", "--out", "absent"])
+        .args(["--signing-key", "absent.sign.key"])
+        .args(["--metrics-listen", "0.0.0.0:9464"])
+        .output()
+        .expect("run coordinator");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--metrics-listen") && stderr.contains("not a loopback address"),
+        "{stderr}"
+    );
+}

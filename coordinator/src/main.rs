@@ -83,7 +83,7 @@ enum Command {
         audit_sync_every_step: bool,
         /// Serve Prometheus metrics at http://ADDR/metrics while the task runs, e.g.
         /// 127.0.0.1:9464 (loopback only; port 0 picks a free port, written to --ready-file).
-        #[arg(long, value_name = "ADDR")]
+        #[arg(long, value_name = "ADDR", value_parser = loopback_address)]
         metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Check files without starting anything.
@@ -152,6 +152,16 @@ fn exit_code(error: &anyhow::Error) -> Exit {
 }
 
 /// `coordinator config check`: the file checked, then what it defines.
+/// A `--metrics-listen` value: a socket address on the loopback interface
+/// (refused as a usage error before anything starts).
+fn loopback_address(value: &str) -> Result<SocketAddr, String> {
+    let address: SocketAddr = value
+        .parse()
+        .map_err(|e| format!("{e}; expected e.g. 127.0.0.1:9464"))?;
+    medfed_coordinator::metrics::check_address(address).map_err(|e| e.to_string())?;
+    Ok(address)
+}
+
 fn check(task: &std::path::Path) -> anyhow::Result<()> {
     let config = TaskConfig::load(task)?;
     println!(

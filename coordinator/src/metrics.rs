@@ -283,9 +283,9 @@ impl<F: Fn() -> u64 + Send + Sync + 'static> Collector for ReadCounter<F> {
 pub fn check_address(address: SocketAddr) -> anyhow::Result<()> {
     if !address.ip().is_loopback() {
         bail!(
-            "--metrics-listen {address}: the metrics endpoint has no TLS or authentication, so \
-             it only listens on a loopback address (127.0.0.1 or ::1); put a proxy in front of \
-             it to expose it further"
+            "{address} is not a loopback address: the metrics endpoint has no TLS or \
+             authentication, so it only listens on 127.0.0.1 or ::1; put a proxy in front of it \
+             to expose it further"
         );
     }
     Ok(())
