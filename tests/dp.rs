@@ -215,6 +215,61 @@ fn dp_with_secure_aggregation_trains_and_logs_one_spend_per_round() {
     assert_eq!(spends, (1..=rounds).collect::<Vec<_>>());
 }
 
+/// Without secure aggregation the coordinator sees each clipped update and
+/// adds the noise to the sum itself (central noise): the summary says so and
+/// that the coordinator must then be trusted; the sites still charge and log
+/// every round.
+#[test]
+fn dp_without_secure_aggregation_adds_central_noise_and_says_the_coordinator_is_trusted() {
+    let rounds = 6;
+    let task = dp_task(rounds).replace("[privacy]\nsecure_aggregation = true\nthreshold = 3\n", "");
+    assert!(!task.contains("secure_aggregation"), "{task}");
+    let mut federation = Federation::heart(&HEART_SITES, task);
+    for site in &mut federation.sites {
+        site.node_args = vec![
+            "--dp-epsilon".into(),
+            "100".into(),
+            "--dp-delta".into(),
+            DELTA.to_string(),
+        ];
+    }
+    let run = federation.run();
+    assert!(
+        run.coordinator.success(),
+        "{}\n{}",
+        run.coordinator_stderr,
+        run.node("cleveland").stderr
+    );
+    let summary = run.summary.as_ref().expect("summary.json");
+    let dp = &summary["privacy"]["differential_privacy"];
+    assert_eq!(dp["placement"], "central", "{summary:#}");
+    assert_eq!(dp["coordinator_trusted"], true, "{summary:#}");
+    assert_eq!(
+        summary["rounds"].as_array().expect("rounds").len(),
+        rounds as usize
+    );
+    let auc = summary["federated"]["overall"]["auc"]
+        .as_f64()
+        .expect("auc");
+    println!("heart, DP-FedAvg σ = {SIGMA}, C = 1, central noise: AUC {auc:.4}");
+    assert!(auc > 0.6, "AUC {auc}");
+    // Every site charged every round to its own record.
+    let expected = epsilon_after(u64::from(rounds));
+    for site in HEART_SITES {
+        let record = privacy_record(&run, site);
+        let spends = record["spends"].as_array().expect("spends");
+        assert_eq!(spends.len(), rounds as usize, "{site}: {record:#}");
+        let epsilon = spends
+            .last()
+            .and_then(|s| s["epsilon"].as_f64())
+            .expect("epsilon");
+        assert!(
+            (epsilon - expected).abs() < 1e-9,
+            "{site}: {epsilon} vs {expected}"
+        );
+    }
+}
+
 /// The figures of docs/BENCHMARKS.md: held-out AUC of the four heart sites
 /// with FedAvg and secure aggregation, without DP and with DP at ε ≈ 1 and
 /// ε ≈ 8 (δ = 1e-5, σ the smallest that fits the rounds run), a few

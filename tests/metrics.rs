@@ -149,7 +149,14 @@ fn the_metrics_endpoint_shows_rounds_participants_refusals_and_log_entries_durin
 fn a_metrics_address_off_loopback_is_a_usage_error_before_anything_starts() {
     let output = std::process::Command::new(medfed::bin("coordinator"))
         .args(["run", "--task", "absent.toml", "--ca", "absent.pem"])
-        .args(["--cert", "absent.pem", "--key", "absent.key", "--out", "absent"])
+        .args([
+            "--cert",
+            "absent.pem",
+            "--key",
+            "absent.key",
+            "--out",
+            "absent",
+        ])
         .args(["--signing-key", "absent.sign.key"])
         .args(["--metrics-listen", "0.0.0.0:9464"])
         .output()
