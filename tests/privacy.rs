@@ -170,6 +170,180 @@ fn heart_sites_with_secure_aggregation_train_the_same_model_as_without() {
     }
 }
 
+/// Largest absolute difference between two parameter vectors.
+fn largest_difference(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Kinds of the coordinator's log entries that came in from nodes.
+fn kinds_from_nodes(run: &medfed::Outcome) -> Vec<String> {
+    coordinator_log(run)
+        .into_iter()
+        .filter(|(_, _, direction, _)| direction == "In")
+        .map(|(kind, ..)| kind)
+        .collect()
+}
+
+#[test]
+fn heart_sites_with_secure_aggregation_reach_the_same_newton_model_as_without() {
+    let task = |privacy: &str| {
+        heart_task(privacy)
+            .replace("algorithm = \"fedavg\"", "algorithm = \"newton\"")
+            .replace("rounds = 8", "rounds = 12")
+            .replace("tolerance = 0.0", "tolerance = 1e-10")
+    };
+    let clear = Federation::heart(&HEART_SITES, task("")).run();
+    assert!(clear.coordinator.success(), "{}", clear.coordinator_stderr);
+    let secure = Federation::heart(
+        &HEART_SITES,
+        task("[privacy]\nsecure_aggregation = true\nthreshold = 3\n"),
+    )
+    .run();
+    assert!(
+        secure.coordinator.success(),
+        "{}",
+        secure.coordinator_stderr
+    );
+    for node in &secure.nodes {
+        assert!(node.status.success(), "{}: {}", node.name, node.stderr);
+        assert!(node.stdout.contains("Newton terms of"), "{}", node.stdout);
+        assert!(
+            node.stdout.contains("sent masked input for round 1"),
+            "{}",
+            node.stdout
+        );
+    }
+
+    // Each summed value is within m x 2^-(f+1) = 4 x 2^-25 ≈ 1.2e-7 of the
+    // exact sum (f = 24 fractional bits, m = 4 members). Newton stops where
+    // the objective's gradient, sum / N + l2 w, vanishes; a gradient-sum
+    // error e moves that point by at most |e| sqrt(D) / (N l2) (the
+    // objective's curvature is at least l2): with D = 14 parameters,
+    // N ≈ 690 training rows and l2 = 0.001, about 6.4e-7. Hessian errors
+    // change only the path, not the point, and both runs stop within the
+    // 1e-10 tolerance of theirs.
+    let (a, b) = (parameters(&clear), parameters(&secure));
+    let worst = largest_difference(&a, &b);
+    println!("Newton, heart: largest coefficient difference with secure aggregation: {worst:.3e}");
+    for (label, run) in [("clear", &clear), ("secure aggregation", &secure)] {
+        let summary = run.summary.as_ref().expect("summary.json");
+        println!(
+            "heart, newton, {label}: {} rounds, AUC {:.4}, {}",
+            summary["rounds"].as_array().map_or(0, Vec::len),
+            summary["federated"]["overall"]["auc"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            summary["stop_reason"]
+        );
+    }
+    assert!(worst < 1e-6, "models differ by {worst}: {a:?} vs {b:?}");
+    assert!(a.iter().any(|v| *v != 0.0), "{a:?}");
+    let summary = secure.summary.as_ref().expect("summary.json");
+    assert_eq!(summary["algorithm"], "newton", "{summary:#}");
+    for round in summary["rounds"].as_array().expect("rounds") {
+        assert_eq!(round["contributors"], 4, "{round}");
+    }
+
+    // Newton terms reach the coordinator only masked.
+    let from_nodes = kinds_from_nodes(&secure);
+    assert!(
+        !from_nodes.iter().any(|k| k == "newton-terms"),
+        "{from_nodes:?}"
+    );
+    assert!(from_nodes.iter().any(|k| k == "secagg"), "{from_nodes:?}");
+    assert!(
+        kinds_from_nodes(&clear).iter().any(|k| k == "newton-terms"),
+        "the clear run sends Newton terms"
+    );
+}
+
+#[test]
+fn heart_sites_with_secure_aggregation_reach_the_same_closed_form_model_as_without() {
+    let task = |privacy: &str| {
+        format!(
+            r#"
+[task]
+id = "thalach-secagg"
+members = ["cleveland", "hungarian", "switzerland", "va"]
+model = "linear"
+features = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "exang", "oldpeak"]
+target = "thalach"
+
+[training]
+algorithm = "closed-form"
+l2 = 0.01
+
+[evaluation]
+holdout_fraction = 0.25
+split_seed = 5
+
+[timeouts]
+join_seconds = 60
+step_seconds = 60
+{privacy}
+"#
+        )
+    };
+    let run = |toml: String| {
+        let mut federation = Federation::heart(&HEART_SITES, toml);
+        federation.import_args = vec!["--target".into(), "thalach".into()];
+        federation.run()
+    };
+    let clear = run(task(""));
+    assert!(clear.coordinator.success(), "{}", clear.coordinator_stderr);
+    let secure = run(task(
+        "[privacy]\nsecure_aggregation = true\nthreshold = 3\n",
+    ));
+    assert!(
+        secure.coordinator.success(),
+        "{}",
+        secure.coordinator_stderr
+    );
+    for node in &secure.nodes {
+        assert!(node.status.success(), "{}: {}", node.name, node.stderr);
+        assert!(
+            node.stdout.contains("normal-equation terms of"),
+            "{}",
+            node.stdout
+        );
+    }
+
+    // Each summed value is within 4 x 2^-25 ≈ 1.2e-7 of the exact sum. The
+    // solution solves (XᵀX / N + l2 I') w = Xᵀy / N; an error e in the
+    // sums moves it by at most about |e| sqrt(D) (1 + |w|) / (N λ), with λ
+    // the smallest eigenvalue of XᵀX / N + l2 I' (at least l2 = 0.01 on the
+    // weights). With D = 10, N ≈ 690 and |w| around 150 (heart rates),
+    // that is below 1e-5 × (1 + |w|) / 690 x 1e2 < 1e-3; the sums are in
+    // the hundreds of thousands, so rounding is relative 1e-12 and the
+    // models agree far more closely in practice.
+    let (a, b) = (parameters(&clear), parameters(&secure));
+    let worst = largest_difference(&a, &b);
+    println!(
+        "closed form, heart thalach: largest coefficient difference with secure aggregation: \
+         {worst:.3e}"
+    );
+    assert!(worst < 1e-3, "models differ by {worst}: {a:?} vs {b:?}");
+    assert!(a.iter().any(|v| *v != 0.0), "{a:?}");
+    let summary = secure.summary.as_ref().expect("summary.json");
+    assert_eq!(summary["algorithm"], "closed-form", "{summary:#}");
+    assert_eq!(summary["rounds"][0]["contributors"], 4, "{summary:#}");
+
+    let from_nodes = kinds_from_nodes(&secure);
+    assert!(
+        !from_nodes.iter().any(|k| k == "normal-terms"),
+        "{from_nodes:?}"
+    );
+    assert!(from_nodes.iter().any(|k| k == "secagg"), "{from_nodes:?}");
+    assert!(
+        kinds_from_nodes(&clear).iter().any(|k| k == "normal-terms"),
+        "the clear run sends normal-equation terms"
+    );
+}
+
 const FIVE: [&str; 5] = ["site-1", "site-2", "site-3", "site-4", "site-5"];
 
 fn five_sites(dir: &std::path::Path, quorum: usize) -> Federation {

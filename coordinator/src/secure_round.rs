@@ -1,15 +1,17 @@
-//! One FedAvg/FedProx round under secure aggregation: four coordinator
-//! steps (advertise keys, share keys, masked input, unmasking), each with
-//! the step deadline and quorum of every other step. The coordinator drives
-//! the medfed-secure server state machine and ends with the sum over the
-//! surviving members of `[rows x update..., rows, rows x training loss]`;
-//! it never holds one member's update.
+//! One securely aggregated step: four coordinator steps (advertise keys,
+//! share keys, masked input, unmasking), each with the step deadline and
+//! quorum of every other step. The coordinator drives the medfed-secure
+//! server state machine and ends with the sum over the surviving members of
+//! the vectors they masked (see [`MaskedKind`]): a FedAvg/FedProx round's
+//! weighted updates, a Newton round's terms or the normal equations. It
+//! never holds one member's vector.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use medfed_model::FittedPreprocessor;
+use medfed_model::{FittedPreprocessor, NewtonTerms, NormalTerms};
 use medfed_secure::secagg::{FixedPoint, Member, SecAggConfig, SecAggParams, Server};
+use medfed_wire::secagg::MaskedKind;
 use medfed_wire::{EvaluationCounts, Instruction, RosterMember, SecureAggregation, Step};
 use ndarray::Array1;
 
@@ -17,7 +19,7 @@ use crate::config::TaskConfig;
 use crate::orchestrator::{RunError, StepCounter, wait_until};
 use crate::state::{Collecting, SecAggServer, Shared};
 
-/// What a securely aggregated round produced.
+/// What a securely aggregated FedAvg/FedProx round produced.
 pub struct RoundSum {
     /// The row-weighted mean update of the survivors.
     pub delta: Array1<f64>,
@@ -28,6 +30,18 @@ pub struct RoundSum {
     /// Row-weighted mean training loss of the round's starting model.
     pub train_loss: f64,
     /// Held-out counts of the round's model, by member (when asked).
+    pub evaluations: BTreeMap<String, EvaluationCounts>,
+}
+
+/// The unmasked sum of one securely aggregated step.
+pub struct SecureSum {
+    /// The sum of the survivors' vectors, decoded.
+    pub sum: Vec<f64>,
+    /// Members whose masked input is in the sum.
+    pub survivors: BTreeSet<String>,
+    /// Members of the task that are not.
+    pub missing: Vec<String>,
+    /// Held-out counts of the step's model, by member (when asked).
     pub evaluations: BTreeMap<String, EvaluationCounts>,
 }
 
@@ -45,13 +59,11 @@ pub struct TrainSpec<'a> {
     pub evaluate: bool,
 }
 
-/// Runs one securely aggregated round.
+/// Runs one securely aggregated FedAvg/FedProx round.
 ///
 /// # Errors
-/// Fewer members than the threshold, a stage that closes below the quorum
-/// or the threshold, a sum the protocol cannot finish, or a decoded row
-/// count that differs from the survivors' declared rows (a wrong sum is an
-/// error, never a model).
+/// As [`secure_sum`], and a decoded row count that differs from the
+/// survivors' declared rows (a wrong sum is an error, never a model).
 pub async fn secure_round(
     shared: &Arc<Shared>,
     config: &TaskConfig,
@@ -59,8 +71,159 @@ pub async fn secure_round(
     steps: &mut StepCounter,
     train: TrainSpec<'_>,
 ) -> Result<RoundSum, RunError> {
-    let task = &shared.task;
     let round = train.round;
+    let work = Instruction::Train {
+        round,
+        global: train.global.clone(),
+        preprocessing: train.preprocessing.clone(),
+        prox_mu: train.prox_mu,
+        evaluate: train.evaluate,
+    };
+    let SecureSum {
+        sum,
+        survivors,
+        missing,
+        evaluations,
+    } = secure_sum(shared, config, settings, steps, work).await?;
+    let failed = |reason: String| RunError::SecureAggregation { round, reason };
+    let dimension = shared.task.dimension();
+    let rows = sum[dimension];
+    if shared.task.differential_privacy.is_some() {
+        // DP: each member masks [clipped and noised update..., 1, 0], so
+        // the sum weighs members equally and the count must come out as
+        // the number of survivors (which is public).
+        let count = survivors.len() as f64;
+        if (rows - count).abs() > 0.5 {
+            return Err(failed(format!(
+                "the unmasked contributor count {rows} is not the {count} survivors: the sum \
+                 is wrong and no model is made from it"
+            )));
+        }
+        let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / count));
+        return Ok(RoundSum {
+            delta,
+            contributors: survivors.len(),
+            missing,
+            // Not released in DP rounds: data-dependent and not covered.
+            train_loss: f64::NAN,
+            evaluations,
+        });
+    }
+    // The row count travels masked with the update: it must come out as
+    // the survivors' declared rows, or the sum is wrong and is refused.
+    check_rows(shared, round, &survivors, rows)?;
+    let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / rows));
+    let train_loss = sum[dimension + 1] / rows;
+    Ok(RoundSum {
+        delta,
+        contributors: survivors.len(),
+        missing,
+        train_loss,
+        evaluations,
+    })
+}
+
+/// Runs one securely aggregated Newton round at `params` and returns the
+/// pooled terms with the step's survivors.
+///
+/// # Errors
+/// As [`secure_sum`], terms that cannot come from real rows, and a decoded
+/// row count that differs from the survivors' declared rows.
+pub async fn secure_newton(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+    work: Instruction,
+) -> Result<(NewtonTerms, SecureSum), RunError> {
+    let round = work.round();
+    let sum = secure_sum(shared, config, settings, steps, work).await?;
+    let terms = medfed_wire::terms::newton_from_masked(&sum.sum, &shared.task).map_err(|e| {
+        RunError::SecureAggregation {
+            round,
+            reason: format!("the unmasked Newton terms are refused: {e}"),
+        }
+    })?;
+    check_rows(shared, round, &sum.survivors, terms.n as f64)?;
+    Ok((terms, sum))
+}
+
+/// Runs the securely aggregated normal-equation step and returns the
+/// pooled terms with the step's survivors.
+///
+/// # Errors
+/// As [`secure_newton`].
+pub async fn secure_normal(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+    work: Instruction,
+) -> Result<(NormalTerms, SecureSum), RunError> {
+    let round = work.round();
+    let sum = secure_sum(shared, config, settings, steps, work).await?;
+    let terms = medfed_wire::terms::normal_from_masked(&sum.sum, &shared.task).map_err(|e| {
+        RunError::SecureAggregation {
+            round,
+            reason: format!("the unmasked normal-equation terms are refused: {e}"),
+        }
+    })?;
+    check_rows(shared, round, &sum.survivors, terms.n as f64)?;
+    Ok((terms, sum))
+}
+
+/// The row count unmasked with a sum must be positive and equal the
+/// survivors' declared training rows (when all declared them), or the sum
+/// is wrong and no model is made from it.
+fn check_rows(
+    shared: &Arc<Shared>,
+    round: u32,
+    survivors: &BTreeSet<String>,
+    rows: f64,
+) -> Result<(), RunError> {
+    let failed = |reason: String| RunError::SecureAggregation { round, reason };
+    let declared: Option<u64> = {
+        let state = shared.lock();
+        survivors
+            .iter()
+            .map(|m| state.declared_rows.get(m).copied())
+            .sum()
+    };
+    if let Some(declared) = declared
+        && (rows - declared as f64).abs() > 0.5
+    {
+        return Err(failed(format!(
+            "the unmasked row count {rows} is not the survivors' declared {declared} rows: \
+             the sum is wrong and no model is made from it"
+        )));
+    }
+    if rows < 0.5 {
+        return Err(failed(format!(
+            "the unmasked row count {rows} is not positive"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the four stages of secure aggregation for stage-0 `work` (a
+/// training, Newton or normal-equation instruction) and returns the
+/// decoded sum of the survivors' vectors.
+///
+/// # Errors
+/// Fewer members than the threshold, a stage that closes below the quorum
+/// or the threshold, or a sum the protocol cannot finish.
+pub async fn secure_sum(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+    work: Instruction,
+) -> Result<SecureSum, RunError> {
+    let task = &shared.task;
+    let round = work.round();
+    let Some(kind) = MaskedKind::of(&work) else {
+        unreachable!("stage 0 carries a training, Newton or normal-equation step");
+    };
     let failed = |reason: String| RunError::SecureAggregation { round, reason };
     // The roster: members that joined, in task order, with the certificate
     // each presented (members check each against the consortium CA).
@@ -99,13 +262,12 @@ pub async fn secure_round(
             settings.threshold
         )));
     }
-    let dimension = task.dimension();
     let params = SecAggParams::new(SecAggConfig {
         task: task.task_id.clone(),
         round: u64::from(round),
         threshold: settings.threshold,
         members: roster.clone(),
-        vector_len: medfed_wire::secagg::masked_vector_len(task),
+        vector_len: kind.len(task),
         fixed_point: FixedPoint::new(settings.fixed_point_bits)
             .map_err(|e| failed(e.to_string()))?,
     })
@@ -116,11 +278,7 @@ pub async fn secure_round(
     // Stage 0: train and advertise keys.
     let everyone: BTreeSet<String> = ids.keys().cloned().collect();
     let instruction = Instruction::SecAggKeys {
-        round,
-        global: train.global.clone(),
-        preprocessing: train.preprocessing.clone(),
-        prox_mu: train.prox_mu,
-        evaluate: train.evaluate,
+        work: Box::new(work),
         roster: certificates,
     };
     let server = SecAggServer::Keys(Server::new(params.clone()));
@@ -208,69 +366,16 @@ pub async fn secure_round(
         .map_err(|e| failed(e.to_string()))?
         .decode();
 
-    let rows = sum[dimension];
-    if task.differential_privacy.is_some() {
-        // DP: each member masks [clipped and noised update..., 1, 0], so
-        // the sum weighs members equally and the count must come out as
-        // the number of survivors (which is public).
-        let count = survivors.len() as f64;
-        if (rows - count).abs() > 0.5 {
-            return Err(failed(format!(
-                "the unmasked contributor count {rows} is not the {count} survivors: the sum \
-                 is wrong and no model is made from it"
-            )));
-        }
-        let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / count));
-        let missing = task
-            .members
-            .iter()
-            .filter(|m| !survivors.contains(*m))
-            .cloned()
-            .collect();
-        return Ok(RoundSum {
-            delta,
-            contributors: survivors.len(),
-            missing,
-            // Not released in DP rounds: data-dependent and not covered.
-            train_loss: f64::NAN,
-            evaluations,
-        });
-    }
-    // The row count travels masked with the update: it must come out as
-    // the survivors' declared rows, or the sum is wrong and is refused.
-    let declared: Option<u64> = {
-        let state = shared.lock();
-        survivors
-            .iter()
-            .map(|m| state.declared_rows.get(m).copied())
-            .sum()
-    };
-    if let Some(declared) = declared
-        && (rows - declared as f64).abs() > 0.5
-    {
-        return Err(failed(format!(
-            "the unmasked row count {rows} is not the survivors' declared {declared} rows: \
-             the sum is wrong and no model is made from it"
-        )));
-    }
-    if rows < 0.5 {
-        return Err(failed(format!(
-            "the unmasked row count {rows} is not positive"
-        )));
-    }
-    let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / rows));
-    let train_loss = sum[dimension + 1] / rows;
     let missing = task
         .members
         .iter()
         .filter(|m| !survivors.contains(*m))
         .cloned()
         .collect();
-    Ok(RoundSum {
-        delta,
-        contributors: survivors.len(),
+    Ok(SecureSum {
+        sum,
+        survivors,
         missing,
-        train_loss,
         evaluations,
     })
 }

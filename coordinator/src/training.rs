@@ -316,7 +316,7 @@ async fn newton(
     // After a restart the solver starts again from the last accepted point:
     // the line search's history is not kept, the optimum is the same.
     let mut solver = NewtonSolver::new(start.view(), task.l2).map_err(solver_error)?;
-    let tolerances = Tolerances {
+    let mut tolerances = Tolerances {
         objective: config.tolerance * 1e-2,
         params: config.tolerance,
         gradient: config.tolerance,
@@ -326,37 +326,65 @@ async fn newton(
     let first = rounds.len() as u32 + 1;
     for round in first..=task.rounds {
         let started = Instant::now();
-        let s = steps.next_step();
-        shared.publish(
-            Step {
-                step: s,
-                instruction: Instruction::Newton {
-                    round,
-                    params: params.clone(),
-                    preprocessing: preprocessing.clone(),
-                    evaluate: evaluate_round(config, round),
-                },
-            },
-            Collecting::Newton {
-                step: s,
-                round,
-                terms: NewtonTerms::zeros(d),
-                received: BTreeSet::new(),
-                evaluations: Default::default(),
-            },
-        );
-        let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
-        let Collecting::Newton {
-            terms,
-            received,
-            evaluations,
-            ..
-        } = shared.take_collected()
-        else {
-            unreachable!("a Newton step collects Newton terms");
+        let instruction = Instruction::Newton {
+            round,
+            params: params.clone(),
+            preprocessing: preprocessing.clone(),
+            evaluate: evaluate_round(config, round),
         };
-        if received.is_empty() {
-            return Err(RunError::EmptyRound(round));
+        let (terms, contributors, missing, evaluations) = match task.secure_aggregation {
+            Some(settings) => {
+                let (terms, sum) = crate::secure_round::secure_newton(
+                    shared,
+                    config,
+                    settings,
+                    steps,
+                    instruction,
+                )
+                .await?;
+                (terms, sum.survivors.len(), sum.missing, sum.evaluations)
+            }
+            None => {
+                let s = steps.next_step();
+                shared.publish(
+                    Step {
+                        step: s,
+                        instruction,
+                    },
+                    Collecting::Newton {
+                        step: s,
+                        round,
+                        terms: NewtonTerms::zeros(d),
+                        received: BTreeSet::new(),
+                        evaluations: Default::default(),
+                    },
+                );
+                let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
+                let Collecting::Newton {
+                    terms,
+                    received,
+                    evaluations,
+                    ..
+                } = shared.take_collected()
+                else {
+                    unreachable!("a Newton step collects Newton terms");
+                };
+                if received.is_empty() {
+                    return Err(RunError::EmptyRound(round));
+                }
+                (terms, received.len(), missing, evaluations)
+            }
+        };
+        if let Some(settings) = task.secure_aggregation {
+            // A masked sum is exact only to its fixed-point rounding: each
+            // entry within m x 2^-(f+1) for m members, so the mean gradient
+            // within that x sqrt(d + 1) / n. A smaller gradient tolerance
+            // could never be seen to be met.
+            let rounding = medfed_secure::secagg::FixedPoint::new(settings.fixed_point_bits)
+                .map(|fp| fp.sum_error_bound(contributors as u32))
+                .unwrap_or(0.0);
+            let floor = rounding * ((d + 1) as f64).sqrt() / terms.n.max(1) as f64;
+            tolerances.gradient = config.tolerance.max(floor);
         }
         let train_loss = terms.loss_sum / terms.n.max(1) as f64;
         let proposal = solver.propose(&terms).map_err(solver_error)?;
@@ -374,7 +402,7 @@ async fn newton(
         let record = RoundRecord {
             round,
             train_loss,
-            contributors: received.len(),
+            contributors,
             missing,
             millis: started.elapsed().as_secs_f64() * 1e3,
             held_out: held_out(&evaluations),
@@ -421,36 +449,48 @@ async fn closed_form(
 ) -> Result<Trained, RunError> {
     let task = &shared.task;
     let started = Instant::now();
-    let s = steps.next_step();
-    shared.publish(
-        Step {
-            step: s,
-            instruction: Instruction::Normal {
-                preprocessing: preprocessing.clone(),
-            },
-        },
-        Collecting::Normal {
-            step: s,
-            terms: NormalTerms::zeros(task.dimension() - 1),
-            received: BTreeSet::new(),
-        },
-    );
-    let missing = wait_for_answers(shared, config, "normal equations").await?;
-    let Collecting::Normal {
-        terms, received, ..
-    } = shared.take_collected()
-    else {
-        unreachable!("a normal-equation step collects normal terms");
+    let instruction = Instruction::Normal {
+        preprocessing: preprocessing.clone(),
     };
-    if received.is_empty() {
-        return Err(RunError::EmptyRound(1));
-    }
+    let (terms, contributors, missing) = match task.secure_aggregation {
+        Some(settings) => {
+            let (terms, sum) =
+                crate::secure_round::secure_normal(shared, config, settings, steps, instruction)
+                    .await?;
+            (terms, sum.survivors.len(), sum.missing)
+        }
+        None => {
+            let s = steps.next_step();
+            shared.publish(
+                Step {
+                    step: s,
+                    instruction,
+                },
+                Collecting::Normal {
+                    step: s,
+                    terms: NormalTerms::zeros(task.dimension() - 1),
+                    received: BTreeSet::new(),
+                },
+            );
+            let missing = wait_for_answers(shared, config, "normal equations").await?;
+            let Collecting::Normal {
+                terms, received, ..
+            } = shared.take_collected()
+            else {
+                unreachable!("a normal-equation step collects normal terms");
+            };
+            if received.is_empty() {
+                return Err(RunError::EmptyRound(1));
+            }
+            (terms, received.len(), missing)
+        }
+    };
     let (global, train_loss) =
         medfed_model::solve_normal(&terms, task.l2).map_err(|e| RunError::Solver(e.to_string()))?;
     let record = RoundRecord {
         round: 1,
         train_loss,
-        contributors: received.len(),
+        contributors,
         missing,
         millis: started.elapsed().as_secs_f64() * 1e3,
         held_out: None,

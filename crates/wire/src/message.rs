@@ -202,14 +202,21 @@ impl Step {
 
     /// The training round this instruction belongs to (0 outside rounds).
     pub fn round(&self) -> u32 {
-        match self.instruction {
+        self.instruction.round()
+    }
+}
+
+impl Instruction {
+    /// The training round this instruction belongs to (0 outside rounds).
+    pub fn round(&self) -> u32 {
+        match self {
             Instruction::Train { round, .. }
             | Instruction::Newton { round, .. }
-            | Instruction::SecAggKeys { round, .. }
             | Instruction::SecAggShares { round, .. }
             | Instruction::SecAggMask { round, .. }
-            | Instruction::SecAggUnmask { round, .. } => round,
+            | Instruction::SecAggUnmask { round, .. } => *round,
             Instruction::Normal { .. } => 1,
+            Instruction::SecAggKeys { work, .. } => work.round(),
             _ => 0,
         }
     }
@@ -275,19 +282,13 @@ pub enum Instruction {
     },
     /// Nothing new yet: ask again.
     Wait,
-    /// Secure aggregation, stage 0: train as for [`Instruction::Train`],
-    /// keep the update, and advertise fresh keys.
+    /// Secure aggregation, stage 0: compute what `work` asks for, keep it
+    /// for masking, and advertise fresh keys.
     SecAggKeys {
-        /// 1-based round number.
-        round: u32,
-        /// Global parameters (intercept first).
-        global: Array1<f64>,
-        /// The global preprocessing.
-        preprocessing: FittedPreprocessor,
-        /// FedProx proximal weight (0 for FedAvg).
-        prox_mu: f64,
-        /// Also send evaluation counts of `global` on the held-out rows.
-        evaluate: bool,
+        /// What to compute: an [`Instruction::Train`], [`Instruction::Newton`]
+        /// or [`Instruction::Normal`] (checked at the wire); its result is
+        /// the vector masked at stage 2 (see [`crate::secagg::MaskedKind`]).
+        work: Box<Instruction>,
         /// The round's roster; member ids are indexes into it.
         roster: Vec<RosterMember>,
     },

@@ -20,10 +20,44 @@ use crate::pb;
 
 type Result<T> = std::result::Result<T, WireError>;
 
-/// Length of the vector each member masks in a round of `task`:
-/// `[rows x update..., rows, rows x training loss]`.
-pub fn masked_vector_len(task: &Task) -> usize {
-    task.dimension() + 2
+/// What the members of a securely aggregated step mask, and so how the
+/// coordinator reads the sum. For `D` = [`Task::dimension`]:
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MaskedKind {
+    /// A FedAvg/FedProx round: `[rows x update..., rows, rows x training
+    /// loss]`, `D + 2` values.
+    Update,
+    /// A Newton round: `[n, loss sum, gradient sum..., upper triangle of
+    /// the Hessian sum row by row...]`, `2 + D + D(D+1)/2` values (see
+    /// [`crate::terms::newton_to_masked`]).
+    Newton,
+    /// The normal equations: `[n, yᵀy, Xᵀy..., upper triangle of XᵀX row by
+    /// row...]`, `2 + D + D(D+1)/2` values (see
+    /// [`crate::terms::normal_to_masked`]).
+    Normal,
+}
+
+impl MaskedKind {
+    /// The kind a stage-0 `work` instruction masks (`None` for instructions
+    /// that cannot be securely aggregated).
+    pub fn of(work: &Instruction) -> Option<MaskedKind> {
+        match work {
+            Instruction::Train { .. } => Some(MaskedKind::Update),
+            Instruction::Newton { .. } => Some(MaskedKind::Newton),
+            Instruction::Normal { .. } => Some(MaskedKind::Normal),
+            _ => None,
+        }
+    }
+
+    /// Length of the vector each member masks for `task`.
+    pub fn len(self, task: &Task) -> usize {
+        let d = task.dimension();
+        match self {
+            MaskedKind::Update => d + 2,
+            MaskedKind::Newton | MaskedKind::Normal => 2 + d + d * (d + 1) / 2,
+        }
+    }
 }
 
 /// Checks a task's secure-aggregation settings against its member list.
@@ -102,26 +136,16 @@ pub(crate) fn instruction_to_pb(
 ) -> Option<pb::instruction::Kind> {
     use pb::instruction::Kind;
     Some(match instruction {
-        Instruction::SecAggKeys {
-            round,
-            global,
-            preprocessing,
-            prox_mu,
-            evaluate,
-            roster,
-        } => {
-            let train = Instruction::Train {
-                round: *round,
-                global: global.clone(),
-                preprocessing: preprocessing.clone(),
-                prox_mu: *prox_mu,
-                evaluate: *evaluate,
-            };
-            let Kind::Train(train) = crate::convert::kind_to_pb(&train, None) else {
-                unreachable!("a training instruction converts to a training round");
-            };
+        Instruction::SecAggKeys { work, roster } => {
+            let (mut train, mut newton, mut normal) = (None, None, None);
+            match crate::convert::kind_to_pb(work, None) {
+                Kind::Train(t) => train = Some(t),
+                Kind::Newton(n) => newton = Some(n),
+                Kind::Normal(n) => normal = Some(n),
+                _ => unreachable!("stage 0 carries a training, Newton or normal-equation step"),
+            }
             Kind::SecaggKeys(pb::SecAggKeys {
-                train: Some(train),
+                train,
                 roster: roster
                     .iter()
                     .map(|m| pb::RosterMember {
@@ -129,6 +153,8 @@ pub(crate) fn instruction_to_pb(
                         certificate: m.certificate.clone(),
                     })
                     .collect(),
+                newton,
+                normal,
             })
         }
         Instruction::SecAggShares { round, key_list } => Kind::SecaggShares(pb::SecAggShares {
@@ -162,28 +188,32 @@ pub(crate) fn instruction_from_pb(
 ) -> Result<Instruction> {
     use pb::instruction::Kind;
     Ok(match kind {
-        Kind::SecaggKeys(pb::SecAggKeys { train, roster }) => {
+        Kind::SecaggKeys(pb::SecAggKeys {
+            train,
+            roster,
+            newton,
+            normal,
+        }) => {
             secagg_settings(task, "secagg_keys")?;
-            let train = train.ok_or(WireError::MissingField {
-                field: "secagg_keys.train",
-            })?;
-            let Instruction::Train {
-                round,
-                global,
-                preprocessing,
-                prox_mu,
-                evaluate,
-            } = step_from_pb(
+            let work = match (train, newton, normal) {
+                (Some(train), None, None) => Kind::Train(train),
+                (None, Some(newton), None) => Kind::Newton(newton),
+                (None, None, Some(normal)) => Kind::Normal(normal),
+                _ => {
+                    return Err(WireError::Invalid {
+                        field: "secagg_keys",
+                        reason: "expected exactly one of train, newton and normal".into(),
+                    });
+                }
+            };
+            let work = step_from_pb(
                 pb::Instruction {
                     step,
-                    kind: Some(Kind::Train(train)),
+                    kind: Some(work),
                 },
                 task,
             )?
-            .instruction
-            else {
-                unreachable!("a training round converts to a training instruction");
-            };
+            .instruction;
             if roster.len() > task.members.len() {
                 return Err(WireError::TooLarge {
                     field: "secagg_keys.roster",
@@ -213,11 +243,7 @@ pub(crate) fn instruction_from_pb(
                 })
                 .collect::<Result<Vec<_>>>()?;
             Instruction::SecAggKeys {
-                round,
-                global,
-                preprocessing,
-                prox_mu,
-                evaluate,
+                work: Box::new(work),
                 roster,
             }
         }
@@ -310,7 +336,7 @@ pub fn submission_to_pb(submission: &SecAggSubmission, task_id: &str) -> pb::Sec
 
 /// Converts and validates a member's secure-aggregation submission: the
 /// task uses secure aggregation, the round is in range, the payload parses
-/// as the stage's message, a masked input has the task's vector length, and
+/// as the stage's message, a masked input has a length the task can mask, and
 /// only a masked input carries evaluation counts.
 ///
 /// # Errors
@@ -366,12 +392,22 @@ pub fn submission_from_pb(
         }
         pb::SecAggStage::Masked => {
             let input = MaskedInput::from_bytes(&payload).map_err(|e| protocol(field, e))?;
-            let expected = masked_vector_len(task);
-            if input.values.len() != expected {
-                return Err(WireError::Dimension {
+            // The step's kind is not known here: any length the task's
+            // model can mask passes, and the round's secure-aggregation
+            // server holds the input to the exact one.
+            let lengths = [MaskedKind::Update, MaskedKind::Newton, MaskedKind::Normal]
+                .map(|kind| kind.len(task));
+            if !lengths.contains(&input.values.len()) {
+                return Err(WireError::Invalid {
                     field,
-                    expected,
-                    got: input.values.len(),
+                    reason: format!(
+                        "the masked vector has {} values, expected {} (update), {} (Newton \
+                         terms) or {} (normal equations)",
+                        input.values.len(),
+                        lengths[0],
+                        lengths[1],
+                        lengths[2]
+                    ),
                 });
             }
             SecAggMessage::Masked {
