@@ -29,20 +29,23 @@ pub struct RoundSum {
     pub missing: Vec<String>,
     /// Row-weighted mean training loss of the round's starting model.
     pub train_loss: f64,
-    /// Held-out counts of the round's model, by member (when asked).
-    pub evaluations: BTreeMap<String, EvaluationCounts>,
+    /// Held-out counts of the round's model over all survivors' rows (when
+    /// asked).
+    pub evaluation: Option<EvaluationCounts>,
 }
 
 /// The unmasked sum of one securely aggregated step.
 pub struct SecureSum {
-    /// The sum of the survivors' vectors, decoded.
+    /// The sum of the survivors' vectors, decoded, without the held-out
+    /// counts.
     pub sum: Vec<f64>,
     /// Members whose masked input is in the sum.
     pub survivors: BTreeSet<String>,
     /// Members of the task that are not.
     pub missing: Vec<String>,
-    /// Held-out counts of the step's model, by member (when asked).
-    pub evaluations: BTreeMap<String, EvaluationCounts>,
+    /// Held-out counts of the step's model over all survivors' rows (when
+    /// asked); per-member counts are never seen.
+    pub evaluation: Option<EvaluationCounts>,
 }
 
 /// The round's training instruction, as stage 0 carries it.
@@ -83,7 +86,7 @@ pub async fn secure_round(
         sum,
         survivors,
         missing,
-        evaluations,
+        evaluation,
     } = secure_sum(shared, config, settings, steps, work).await?;
     let failed = |reason: String| RunError::SecureAggregation { round, reason };
     let dimension = shared.task.dimension();
@@ -106,7 +109,7 @@ pub async fn secure_round(
             missing,
             // Not released in DP rounds: data-dependent and not covered.
             train_loss: f64::NAN,
-            evaluations,
+            evaluation,
         });
     }
     // The row count travels masked with the update: it must come out as
@@ -119,7 +122,7 @@ pub async fn secure_round(
         contributors: survivors.len(),
         missing,
         train_loss,
-        evaluations,
+        evaluation,
     })
 }
 
@@ -224,6 +227,7 @@ pub async fn secure_sum(
     let Some(kind) = MaskedKind::of(&work) else {
         unreachable!("stage 0 carries a training, Newton or normal-equation step");
     };
+    let evaluate = MaskedKind::evaluates(&work);
     let failed = |reason: String| RunError::SecureAggregation { round, reason };
     // The roster: members that joined, in task order, with the certificate
     // each presented (members check each against the consortium CA).
@@ -267,7 +271,7 @@ pub async fn secure_sum(
         round: u64::from(round),
         threshold: settings.threshold,
         members: roster.clone(),
-        vector_len: kind.len(task),
+        vector_len: kind.len(task, evaluate),
         fixed_point: FixedPoint::new(settings.fixed_point_bits)
             .map_err(|e| failed(e.to_string()))?,
     })
@@ -282,7 +286,7 @@ pub async fn secure_sum(
         roster: certificates,
     };
     let server = SecAggServer::Keys(Server::new(params.clone()));
-    let (server, _) = stage(
+    let server = stage(
         shared,
         config,
         steps,
@@ -302,7 +306,7 @@ pub async fn secure_sum(
     // Stage 1: every advertised key to everyone that advertised.
     let advertised: BTreeSet<String> = key_list.keys.iter().map(|k| name_of(k.sender)).collect();
     let instruction = Instruction::SecAggShares { round, key_list };
-    let (server, _) = stage(
+    let server = stage(
         shared,
         config,
         steps,
@@ -326,7 +330,7 @@ pub async fn secure_sum(
         .collect();
     let shared_keys: BTreeSet<String> = routed.keys().cloned().collect();
     let instruction = Instruction::SecAggMask { round, routed };
-    let (server, evaluations) = stage(
+    let server = stage(
         shared,
         config,
         steps,
@@ -346,7 +350,7 @@ pub async fn secure_sum(
     // Stage 3: the survivors reveal the shares that remove the masks.
     let survivors: BTreeSet<String> = request.survivors.iter().map(|&id| name_of(id)).collect();
     let instruction = Instruction::SecAggUnmask { round, request };
-    let (server, _) = stage(
+    let server = stage(
         shared,
         config,
         steps,
@@ -361,11 +365,22 @@ pub async fn secure_sum(
     let SecAggServer::Unmask(unmasking) = server else {
         unreachable!("stage 3 collects unmasking shares");
     };
-    let sum = unmasking
+    let mut sum = unmasking
         .finish()
         .map_err(|e| failed(e.to_string()))?
         .decode();
-
+    let evaluation = if evaluate {
+        let counts = sum.split_off(kind.len(task, false));
+        Some(
+            medfed_wire::secagg::evaluation_from_masked(&counts, task).map_err(|e| {
+                failed(format!(
+                    "the unmasked held-out counts are refused: {e}: the sum is wrong"
+                ))
+            })?,
+        )
+    } else {
+        None
+    };
     let missing = task
         .members
         .iter()
@@ -376,13 +391,13 @@ pub async fn secure_sum(
         sum,
         survivors,
         missing,
-        evaluations,
+        evaluation,
     })
 }
 
 /// Publishes one stage and waits for the members it expects: all of them,
 /// or at least the quorum by the step deadline. Returns the server with
-/// what arrived, and the evaluation counts sent with masked inputs.
+/// what arrived.
 #[allow(clippy::too_many_arguments)]
 async fn stage(
     shared: &Arc<Shared>,
@@ -394,7 +409,7 @@ async fn stage(
     server: SecAggServer,
     ids: &BTreeMap<String, u32>,
     expected: BTreeSet<String>,
-) -> Result<(SecAggServer, BTreeMap<String, EvaluationCounts>), RunError> {
+) -> Result<SecAggServer, RunError> {
     let s = steps.next_step();
     shared.publish(
         Step {
@@ -408,7 +423,6 @@ async fn stage(
             ids: ids.clone(),
             expected: expected.clone(),
             received: BTreeSet::new(),
-            evaluations: BTreeMap::new(),
         },
     );
     let label = format!("round {round} ({what})");
@@ -432,13 +446,8 @@ async fn stage(
             "deadline passed; closing the stage with a quorum"
         );
     }
-    let Collecting::SecAgg {
-        server,
-        evaluations,
-        ..
-    } = shared.take_collected()
-    else {
+    let Collecting::SecAgg { server, .. } = shared.take_collected() else {
         unreachable!("a secure-aggregation step collects secure-aggregation messages");
     };
-    Ok((server, evaluations))
+    Ok(server)
 }

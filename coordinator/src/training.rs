@@ -99,6 +99,15 @@ fn held_out(
     (!evaluations.is_empty()).then(|| ModelScores::from_sites(evaluations))
 }
 
+/// Scores of a round's model from held-out counts summed under secure
+/// aggregation: overall only, since no member's own counts are seen.
+fn held_out_overall(counts: Option<&medfed_wire::EvaluationCounts>) -> Option<ModelScores> {
+    counts.map(|c| ModelScores {
+        overall: crate::report::Metrics::from_counts(c),
+        per_site: Default::default(),
+    })
+}
+
 /// FedAvg / FedProx: each round, nodes take local steps from the global
 /// model and send the delta; the strategy combines the deltas.
 #[allow(clippy::too_many_arguments)]
@@ -131,7 +140,7 @@ async fn local_steps(
             &global,
         )
         .await;
-        let (delta, contributors, missing, train_loss, evaluations) = match result {
+        let (delta, contributors, missing, train_loss, held_out) = match result {
             Err(RunError::BudgetSpent { site, refusal }) => {
                 // The model of the last completed round stands; the member
                 // has left, so no later step waits for it.
@@ -151,7 +160,7 @@ async fn local_steps(
             contributors,
             missing,
             millis: started.elapsed().as_secs_f64() * 1e3,
-            held_out: held_out(&evaluations),
+            held_out,
             note: None,
         };
         progress.round(&record, task.rounds);
@@ -178,14 +187,8 @@ async fn local_steps(
 
 /// What one FedAvg/FedProx round produced: the global model's change, the
 /// number of contributors, the members missing, the training loss (NaN when
-/// not released: DP rounds) and held-out counts by member.
-type RoundResult = (
-    Array1<f64>,
-    usize,
-    Vec<String>,
-    f64,
-    std::collections::BTreeMap<String, medfed_wire::EvaluationCounts>,
-);
+/// not released: DP rounds) and the held-out scores (when asked).
+type RoundResult = (Array1<f64>, usize, Vec<String>, f64, Option<ModelScores>);
 
 /// One FedAvg/FedProx round, securely aggregated or in clear; in a DP task
 /// with central noise, the coordinator noises the sum here.
@@ -219,7 +222,7 @@ async fn local_round(
             sum.contributors,
             sum.missing,
             sum.train_loss,
-            sum.evaluations,
+            held_out_overall(sum.evaluation.as_ref()),
         ))
     } else {
         let s = steps.next_step();
@@ -266,7 +269,13 @@ async fn local_round(
             }
             None => loss_sum / rows.max(1) as f64,
         };
-        Ok((delta, contributors, missing, train_loss, evaluations))
+        Ok((
+            delta,
+            contributors,
+            missing,
+            train_loss,
+            held_out(&evaluations),
+        ))
     }
 }
 
@@ -332,7 +341,7 @@ async fn newton(
             preprocessing: preprocessing.clone(),
             evaluate: evaluate_round(config, round),
         };
-        let (terms, contributors, missing, evaluations) = match task.secure_aggregation {
+        let (terms, contributors, missing, held_out) = match task.secure_aggregation {
             Some(settings) => {
                 let (terms, sum) = crate::secure_round::secure_newton(
                     shared,
@@ -342,7 +351,8 @@ async fn newton(
                     instruction,
                 )
                 .await?;
-                (terms, sum.survivors.len(), sum.missing, sum.evaluations)
+                let scores = held_out_overall(sum.evaluation.as_ref());
+                (terms, sum.survivors.len(), sum.missing, scores)
             }
             None => {
                 let s = steps.next_step();
@@ -372,7 +382,7 @@ async fn newton(
                 if received.is_empty() {
                     return Err(RunError::EmptyRound(round));
                 }
-                (terms, received.len(), missing, evaluations)
+                (terms, received.len(), missing, held_out(&evaluations))
             }
         };
         if let Some(settings) = task.secure_aggregation {
@@ -405,7 +415,7 @@ async fn newton(
             contributors,
             missing,
             millis: started.elapsed().as_secs_f64() * 1e3,
-            held_out: held_out(&evaluations),
+            held_out,
             note,
         };
         progress.round(&record, task.rounds);

@@ -20,9 +20,7 @@ use medfed_secure::secagg::{
     SecAggParams,
 };
 use medfed_wire::secagg::MaskedKind;
-use medfed_wire::{
-    EvaluationCounts, Instruction, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task,
-};
+use medfed_wire::{Instruction, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task};
 
 use crate::data::SiteData;
 use crate::work::{Answer, answer};
@@ -40,7 +38,6 @@ struct Pending {
     phase: Phase,
     /// The clear vector to mask; never sent as is.
     input: Vec<f64>,
-    evaluation: Option<EvaluationCounts>,
 }
 
 /// A node's secure-aggregation state across the steps of a round.
@@ -110,7 +107,8 @@ impl SecureRounds {
                 let Some(kind) = MaskedKind::of(work) else {
                     anyhow::bail!("round {round}: stage 0 asks for nothing that can be masked");
                 };
-                let params = self.params(task, *round, roster, kind.len(task))?;
+                let length = kind.len(task, MaskedKind::evaluates(work));
+                let params = self.params(task, *round, roster, length)?;
                 let Some(id) = params
                     .config()
                     .members
@@ -127,7 +125,7 @@ impl SecureRounds {
                     step: step.step,
                     instruction: (**work).clone(),
                 };
-                let (input, privacy_spend, evaluation, what) = match (
+                let (mut input, privacy_spend, evaluation, what) = match (
                     answer(site, task, &work)?,
                     dp,
                 ) {
@@ -171,6 +169,18 @@ impl SecureRounds {
                     ),
                     _ => anyhow::bail!("round {round}: stage 0 produced nothing to mask"),
                 };
+                // Held-out counts follow the terms, masked with them: the
+                // coordinator sees only their sum over the members.
+                match (evaluation, MaskedKind::evaluates(&work.instruction)) {
+                    (Some(counts), true) => {
+                        input.extend(medfed_wire::secagg::evaluation_to_masked(&counts));
+                    }
+                    (None, false) => {}
+                    _ => anyhow::bail!(
+                        "round {round}: held-out counts were asked for and not made, or made \
+                         and not asked for"
+                    ),
+                }
                 let (client, message) = Client::new(params.clone(), id as u32)
                     .with_context(|| format!("secure aggregation of round {round}"))?
                     .advertise_keys(self.signer.key_pair());
@@ -179,7 +189,6 @@ impl SecureRounds {
                     params,
                     phase: Phase::Advertised(client),
                     input,
-                    evaluation,
                 });
                 let line = format!(
                     "sent secure-aggregation keys for round {round}: {what} kept here until \
@@ -253,17 +262,13 @@ impl SecureRounds {
                     format!("the shares routed in round {round} are refused (secure aggregation)")
                 })?;
                 let values = message.values.len();
-                let evaluation = pending.evaluation.clone();
                 self.pending = Some(Pending {
                     phase: Phase::Masked(client),
                     ..pending
                 });
                 (
                     *round,
-                    SecAggMessage::Masked {
-                        input: message,
-                        evaluation,
-                    },
+                    SecAggMessage::Masked(message),
                     format!(
                         "sent masked input for round {round}: {values} masked values, none \
                          readable alone"

@@ -338,14 +338,9 @@ pub enum SecAggMessage {
     Keys(AdvertiseKeys),
     /// Stage 1: its shares, encrypted to each other member.
     Shares(ShareKeys),
-    /// Stage 2: its masked input, with held-out counts of the round's
-    /// global model when asked.
-    Masked {
-        /// `[rows x update..., rows, rows x training loss]`, masked.
-        input: MaskedInput,
-        /// Held-out counts of the global model.
-        evaluation: Option<EvaluationCounts>,
-    },
+    /// Stage 2: its masked input (see [`crate::secagg::MaskedKind`]), held-out
+    /// counts of the round's model included when asked.
+    Masked(MaskedInput),
     /// Stage 3: the shares that remove the masks.
     Unmask(UnmaskResponse),
 }
@@ -356,7 +351,7 @@ impl SecAggMessage {
         match self {
             SecAggMessage::Keys(_) => "secagg-keys",
             SecAggMessage::Shares(_) => "secagg-shares",
-            SecAggMessage::Masked { .. } => "secagg-masked-input",
+            SecAggMessage::Masked(_) => "secagg-masked-input",
             SecAggMessage::Unmask(_) => "secagg-unmask",
         }
     }
@@ -366,7 +361,7 @@ impl SecAggMessage {
         match self {
             SecAggMessage::Keys(m) => m.sender,
             SecAggMessage::Shares(m) => m.sender,
-            SecAggMessage::Masked { input, .. } => input.sender,
+            SecAggMessage::Masked(m) => m.sender,
             SecAggMessage::Unmask(m) => m.sender,
         }
     }
