@@ -290,11 +290,11 @@ fn heart_sites_with_secure_aggregation_reach_the_same_newton_model_as_without() 
     );
 }
 
-#[test]
-fn heart_sites_with_secure_aggregation_reach_the_same_closed_form_model_as_without() {
-    let task = |privacy: &str| {
-        format!(
-            r#"
+/// A closed-form linear task on the heart sites' maximum heart rate, with
+/// `privacy` appended.
+fn thalach_task(privacy: &str) -> String {
+    format!(
+        r#"
 [task]
 id = "thalach-secagg"
 members = ["cleveland", "hungarian", "switzerland", "va"]
@@ -315,16 +315,21 @@ join_seconds = 60
 step_seconds = 60
 {privacy}
 "#
-        )
-    };
-    let run = |toml: String| {
-        let mut federation = Federation::heart(&HEART_SITES, toml);
-        federation.import_args = vec!["--target".into(), "thalach".into()];
-        federation.run()
-    };
-    let clear = run(task(""));
+    )
+}
+
+fn thalach_run(task_toml: String) -> medfed::Outcome {
+    let mut federation = Federation::heart(&HEART_SITES, task_toml);
+    federation.import_args = vec!["--target".into(), "thalach".into()];
+    federation.run()
+}
+
+#[test]
+fn heart_sites_with_secure_aggregation_reach_the_same_closed_form_model_as_without() {
+    let task = thalach_task;
+    let clear = thalach_run(task(""));
     assert!(clear.coordinator.success(), "{}", clear.coordinator_stderr);
-    let secure = run(task(
+    let secure = thalach_run(task(
         "[privacy]\nsecure_aggregation = true\nthreshold = 3\n",
     ));
     assert!(
@@ -371,6 +376,30 @@ step_seconds = 60
         kinds_from_nodes(&clear).iter().any(|k| k == "normal-terms"),
         "the clear run sends normal-equation terms"
     );
+}
+
+#[test]
+fn terms_too_large_for_the_fixed_point_stop_the_run_and_write_no_model() {
+    // With 52 fractional bits and 4 members a value may be at most
+    // 2^11 / 4 = 512 in magnitude; each site's sum of squared heart rates
+    // (about 150² per row) is far above it.
+    let run = thalach_run(
+        thalach_task(
+            "[privacy]\nsecure_aggregation = true\nthreshold = 3\nfixed_point_bits = 52\n",
+        )
+        .replace("step_seconds = 60", "step_seconds = 5"),
+    );
+    assert!(!run.coordinator.success(), "{}", run.coordinator_stdout);
+    assert!(run.model.is_none(), "a model was written");
+    for node in &run.nodes {
+        assert!(!node.status.success(), "{}: {}", node.name, node.stdout);
+        assert!(
+            node.stderr.contains("does not fit the fixed-point range"),
+            "{}: {}",
+            node.name,
+            node.stderr
+        );
+    }
 }
 
 const FIVE: [&str; 5] = ["site-1", "site-2", "site-3", "site-4", "site-5"];
