@@ -170,6 +170,238 @@ fn heart_sites_with_secure_aggregation_train_the_same_model_as_without() {
     }
 }
 
+/// Largest absolute difference between two parameter vectors.
+fn largest_difference(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Kinds of the coordinator's log entries that came in from nodes.
+fn kinds_from_nodes(run: &medfed::Outcome) -> Vec<String> {
+    coordinator_log(run)
+        .into_iter()
+        .filter(|(_, _, direction, _)| direction == "In")
+        .map(|(kind, ..)| kind)
+        .collect()
+}
+
+#[test]
+fn heart_sites_with_secure_aggregation_reach_the_same_newton_model_as_without() {
+    let task = |privacy: &str| {
+        heart_task(privacy)
+            .replace("algorithm = \"fedavg\"", "algorithm = \"newton\"")
+            .replace("rounds = 8", "rounds = 12")
+            .replace("tolerance = 0.0", "tolerance = 1e-10")
+    };
+    let clear = Federation::heart(&HEART_SITES, task("")).run();
+    assert!(clear.coordinator.success(), "{}", clear.coordinator_stderr);
+    let secure = Federation::heart(
+        &HEART_SITES,
+        task("[privacy]\nsecure_aggregation = true\nthreshold = 3\n"),
+    )
+    .run();
+    assert!(
+        secure.coordinator.success(),
+        "{}",
+        secure.coordinator_stderr
+    );
+    for node in &secure.nodes {
+        assert!(node.status.success(), "{}: {}", node.name, node.stderr);
+        assert!(node.stdout.contains("Newton terms of"), "{}", node.stdout);
+        assert!(
+            node.stdout.contains("sent masked input for round 1"),
+            "{}",
+            node.stdout
+        );
+    }
+
+    // Each summed value is within m x 2^-(f+1) = 4 x 2^-25 ≈ 1.2e-7 of the
+    // exact sum (f = 24 fractional bits, m = 4 members). Newton stops where
+    // the objective's gradient, sum / N + l2 w, vanishes; a gradient-sum
+    // error e moves that point by at most |e| sqrt(D) / (N l2) (the
+    // objective's curvature is at least l2): with D = 14 parameters,
+    // N ≈ 690 training rows and l2 = 0.001, about 6.4e-7. Hessian errors
+    // change only the path, not the point, and both runs stop within the
+    // 1e-10 tolerance of theirs.
+    let (a, b) = (parameters(&clear), parameters(&secure));
+    let worst = largest_difference(&a, &b);
+    println!("Newton, heart: largest coefficient difference with secure aggregation: {worst:.3e}");
+    for (label, run) in [("clear", &clear), ("secure aggregation", &secure)] {
+        let summary = run.summary.as_ref().expect("summary.json");
+        println!(
+            "heart, newton, {label}: {} rounds, AUC {:.4}, {}",
+            summary["rounds"].as_array().map_or(0, Vec::len),
+            summary["federated"]["overall"]["auc"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            summary["stop_reason"]
+        );
+    }
+    assert!(worst < 1e-6, "models differ by {worst}: {a:?} vs {b:?}");
+    assert!(a.iter().any(|v| *v != 0.0), "{a:?}");
+    let summary = secure.summary.as_ref().expect("summary.json");
+    assert_eq!(summary["algorithm"], "newton", "{summary:#}");
+    for round in summary["rounds"].as_array().expect("rounds") {
+        assert_eq!(round["contributors"], 4, "{round}");
+    }
+
+    // Held-out counts are summed masked too: each round has overall scores
+    // only, the same as the clear run's pooled ones up to the fixed point.
+    for round in 1..=3 {
+        let (loss, rows) = overall_loss(&secure, round);
+        let clear_record = &clear.summary.as_ref().expect("summary.json")["rounds"][round - 1];
+        let clear_loss = clear_record["held_out"]["overall"]["log_loss"]
+            .as_f64()
+            .expect("clear log-loss");
+        assert_eq!(
+            Some(rows),
+            clear_record["held_out"]["overall"]["rows"].as_f64()
+        );
+        assert!(
+            clear_record["held_out"]["per_site"]
+                .as_object()
+                .is_some_and(|p| p.len() == 4),
+            "{clear_record}"
+        );
+        assert!(
+            (loss - clear_loss).abs() < 1e-6,
+            "round {round}: held-out log-loss {loss} vs {clear_loss} in clear"
+        );
+    }
+    assert_eq!(
+        summary["privacy"]["round_held_out"],
+        "overall only: each round's held-out counts are summed masked, so no site's own \
+         per-round scores are seen; the final evaluation reports every site"
+    );
+
+    // Newton terms reach the coordinator only masked.
+    let from_nodes = kinds_from_nodes(&secure);
+    assert!(
+        !from_nodes.iter().any(|k| k == "newton-terms"),
+        "{from_nodes:?}"
+    );
+    assert!(from_nodes.iter().any(|k| k == "secagg"), "{from_nodes:?}");
+    assert!(
+        kinds_from_nodes(&clear).iter().any(|k| k == "newton-terms"),
+        "the clear run sends Newton terms"
+    );
+}
+
+/// A closed-form linear task on the heart sites' maximum heart rate, with
+/// `privacy` appended.
+fn thalach_task(privacy: &str) -> String {
+    format!(
+        r#"
+[task]
+id = "thalach-secagg"
+members = ["cleveland", "hungarian", "switzerland", "va"]
+model = "linear"
+features = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "exang", "oldpeak"]
+target = "thalach"
+
+[training]
+algorithm = "closed-form"
+l2 = 0.01
+
+[evaluation]
+holdout_fraction = 0.25
+split_seed = 5
+
+[timeouts]
+join_seconds = 60
+step_seconds = 60
+{privacy}
+"#
+    )
+}
+
+fn thalach_run(task_toml: String) -> medfed::Outcome {
+    let mut federation = Federation::heart(&HEART_SITES, task_toml);
+    federation.import_args = vec!["--target".into(), "thalach".into()];
+    federation.run()
+}
+
+#[test]
+fn heart_sites_with_secure_aggregation_reach_the_same_closed_form_model_as_without() {
+    let task = thalach_task;
+    let clear = thalach_run(task(""));
+    assert!(clear.coordinator.success(), "{}", clear.coordinator_stderr);
+    let secure = thalach_run(task(
+        "[privacy]\nsecure_aggregation = true\nthreshold = 3\n",
+    ));
+    assert!(
+        secure.coordinator.success(),
+        "{}",
+        secure.coordinator_stderr
+    );
+    for node in &secure.nodes {
+        assert!(node.status.success(), "{}: {}", node.name, node.stderr);
+        assert!(
+            node.stdout.contains("normal-equation terms of"),
+            "{}",
+            node.stdout
+        );
+    }
+
+    // Each summed value is within 4 x 2^-25 ≈ 1.2e-7 of the exact sum. The
+    // solution solves (XᵀX / N + l2 I') w = Xᵀy / N; an error e in the
+    // sums moves it by at most about |e| sqrt(D) (1 + |w|) / (N λ), with λ
+    // the smallest eigenvalue of XᵀX / N + l2 I' (at least l2 = 0.01 on the
+    // weights). With D = 10, N ≈ 690 and |w| around 150 (heart rates),
+    // that is below 1e-5 × (1 + |w|) / 690 x 1e2 < 1e-3; the sums are in
+    // the hundreds of thousands, so rounding is relative 1e-12 and the
+    // models agree far more closely in practice.
+    let (a, b) = (parameters(&clear), parameters(&secure));
+    let worst = largest_difference(&a, &b);
+    println!(
+        "closed form, heart thalach: largest coefficient difference with secure aggregation: \
+         {worst:.3e}"
+    );
+    assert!(worst < 1e-3, "models differ by {worst}: {a:?} vs {b:?}");
+    assert!(a.iter().any(|v| *v != 0.0), "{a:?}");
+    let summary = secure.summary.as_ref().expect("summary.json");
+    assert_eq!(summary["algorithm"], "closed-form", "{summary:#}");
+    assert_eq!(summary["rounds"][0]["contributors"], 4, "{summary:#}");
+
+    let from_nodes = kinds_from_nodes(&secure);
+    assert!(
+        !from_nodes.iter().any(|k| k == "normal-terms"),
+        "{from_nodes:?}"
+    );
+    assert!(from_nodes.iter().any(|k| k == "secagg"), "{from_nodes:?}");
+    assert!(
+        kinds_from_nodes(&clear).iter().any(|k| k == "normal-terms"),
+        "the clear run sends normal-equation terms"
+    );
+}
+
+#[test]
+fn terms_too_large_for_the_fixed_point_stop_the_run_and_write_no_model() {
+    // With 52 fractional bits and 4 members a value may be at most
+    // 2^11 / 4 = 512 in magnitude; each site's sum of squared heart rates
+    // (about 150² per row) is far above it.
+    let run = thalach_run(
+        thalach_task(
+            "[privacy]\nsecure_aggregation = true\nthreshold = 3\nfixed_point_bits = 52\n",
+        )
+        .replace("step_seconds = 60", "step_seconds = 5"),
+    );
+    assert!(!run.coordinator.success(), "{}", run.coordinator_stdout);
+    assert!(run.model.is_none(), "a model was written");
+    for node in &run.nodes {
+        assert!(!node.status.success(), "{}: {}", node.name, node.stdout);
+        assert!(
+            node.stderr.contains("does not fit the fixed-point range"),
+            "{}: {}",
+            node.name,
+            node.stderr
+        );
+    }
+}
+
 const FIVE: [&str; 5] = ["site-1", "site-2", "site-3", "site-4", "site-5"];
 
 fn five_sites(dir: &std::path::Path, quorum: usize) -> Federation {
@@ -224,15 +456,21 @@ threshold = 3
 }
 
 /// Per-site held-out log-loss of a round's starting model.
-fn site_losses(run: &medfed::Outcome, round: usize) -> Vec<(String, f64)> {
+/// A round's held-out log-loss over every contributor's held-out rows and
+/// its row count: under secure aggregation the counts are summed masked, so
+/// there are no per-site scores.
+fn overall_loss(run: &medfed::Outcome, round: usize) -> (f64, f64) {
     let summary = run.summary.as_ref().expect("summary.json");
     let record = &summary["rounds"][round - 1];
-    record["held_out"]["per_site"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no held-out scores in {record}"))
-        .iter()
-        .map(|(site, m)| (site.clone(), m["log_loss"].as_f64().expect("log loss")))
-        .collect()
+    let per_site = record["held_out"]["per_site"].as_object();
+    assert!(per_site.is_none_or(|p| p.is_empty()), "{record}");
+    let overall = &record["held_out"]["overall"];
+    (
+        overall["log_loss"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no held-out log-loss in {record}")),
+        overall["rows"].as_f64().unwrap_or(f64::NAN),
+    )
 }
 
 #[test]
@@ -271,19 +509,17 @@ fn a_member_killed_after_its_masked_input_is_still_summed_and_the_run_completes(
     // never answered the unmasking stage.
     assert_eq!(rounds[2]["contributors"], 5, "{}", rounds[2]);
     // The sum is exact: round 4 starts from the same model as in the
-    // uninterrupted run, so each site scores it the same on its held-out
-    // rows (to the fixed-point precision).
-    let clean_losses: std::collections::BTreeMap<String, f64> =
-        site_losses(&clean, 4).into_iter().collect();
-    let crashed_losses = site_losses(&crashed, 4);
-    assert!(crashed_losses.len() >= 4, "{crashed_losses:?}");
-    for (site, loss) in crashed_losses {
-        let reference = clean_losses[&site];
-        assert!(
-            (loss - reference).abs() < 1e-9,
-            "{site}: held-out log-loss {loss} after the crash, {reference} without"
-        );
-    }
+    // uninterrupted run, so the sites (site-3 back within round 4's key
+    // deadline) score it the same on their held-out rows (to the
+    // fixed-point precision).
+    assert_eq!(rounds[3]["contributors"], 5, "{}", rounds[3]);
+    let (loss, rows) = overall_loss(&crashed, 4);
+    let (reference, reference_rows) = overall_loss(&clean, 4);
+    assert_eq!(rows, reference_rows);
+    assert!(
+        (loss - reference).abs() < 1e-9,
+        "held-out log-loss {loss} after the crash, {reference} without"
+    );
 }
 
 #[test]

@@ -496,20 +496,6 @@ impl TaskConfig {
                     ),
                 ));
             }
-            // Masked sums of updates: the exact-fit terms are not (yet)
-            // aggregated securely, so "auto" means FedAvg here.
-            (Algorithm::Auto, _) if secure => Algorithm::Fedavg,
-            (Algorithm::Newton | Algorithm::ClosedForm, _) if secure => {
-                return Err(invalid(
-                    "training.algorithm",
-                    format!(
-                        "\"{}\" exchanges Hessian or normal-equation sums, which are not \
-                         aggregated securely: with privacy.secure_aggregation = true use \
-                         \"fedavg\" or \"fedprox\" (or \"auto\")",
-                        training.algorithm
-                    ),
-                ));
-            }
             (Algorithm::Auto, ModelKind::Logistic) if exact_fits => Algorithm::Newton,
             (Algorithm::Auto, ModelKind::Linear) if exact_fits => Algorithm::ClosedForm,
             (Algorithm::Auto, _) => Algorithm::Fedavg,
@@ -964,8 +950,9 @@ rounds = 3
         let settings = config.task.secure_aggregation.expect("on");
         assert_eq!(settings.threshold, 3);
         assert_eq!(settings.fixed_point_bits, DEFAULT_FIXED_POINT_BITS);
-        // "auto" means FedAvg under secure aggregation.
-        assert_eq!(config.algorithm, Algorithm::Fedavg);
+        // "auto" picks Newton for a small logistic model, as without
+        // secure aggregation: its terms are masked like updates.
+        assert_eq!(config.algorithm, Algorithm::Newton);
         for bad in ["threshold = 2", "threshold = 6"] {
             let err = error_of(&format!("{on}{bad}\n"));
             assert!(
@@ -977,8 +964,12 @@ rounds = 3
         assert!(err.contains("privacy.fixed_point_bits"), "{err}");
         let err = error_of(&format!("{five}\n[privacy]\nthreshold = 3\n"));
         assert!(err.contains("privacy.threshold"), "{err}");
-        let err = error_of(&on.replace("rounds = 3", "rounds = 3\nalgorithm = \"newton\""));
-        assert!(err.contains("training.algorithm"), "{err}");
+        let newton = on.replace("rounds = 3", "rounds = 3\nalgorithm = \"newton\"");
+        let config = TaskConfig::parse(&newton, "task.toml").unwrap();
+        assert_eq!(config.algorithm, Algorithm::Newton);
+        let linear = on.replace("logistic", "linear");
+        let config = TaskConfig::parse(&linear, "task.toml").unwrap();
+        assert_eq!(config.algorithm, Algorithm::ClosedForm);
         let err = error_of(&on.replace("rounds = 3", "rounds = 3\naggregation = \"median\""));
         assert!(err.contains("training.aggregation"), "{err}");
         let err = error_of(&on.replace("rounds = 3", "rounds = 3\nclip_norm = 1.0"));

@@ -16,8 +16,9 @@
 //!   baselines, evaluation, finish).
 //! - [`training`]: the training phase by algorithm (FedAvg/FedProx rounds,
 //!   federated Newton, closed form).
-//! - [`secure_round`]: one FedAvg/FedProx round under secure aggregation
-//!   (four steps; the coordinator learns only the sum).
+//! - [`secure_round`]: one step under secure aggregation (a FedAvg/FedProx
+//!   round, a Newton round or the normal equations, with the round's
+//!   held-out counts; four steps; the coordinator learns only the sum).
 //! - [`metrics`]: Prometheus metrics and the opt-in endpoint that serves
 //!   them.
 //! - [`report`]: model file, run summary and the final table.

@@ -223,6 +223,9 @@ pub struct PrivacySummary {
     /// the mean update).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sum_error_bound: Option<f64>,
+    /// What the per-round held-out scores cover under secure aggregation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_held_out: Option<&'static str>,
     /// DP-FedAvg on the training rounds (absent: off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differential_privacy: Option<DpSummary>,
@@ -321,6 +324,10 @@ fn privacy_summary(
         sum_error_bound: secure.map(|s| {
             medfed_secure::secagg::FixedPoint::new(s.fixed_point_bits)
                 .map_or(f64::NAN, |f| f.sum_error_bound(task.members.len() as u32))
+        }),
+        round_held_out: secure.map(|_| {
+            "overall only: each round's held-out counts are summed masked, so no site's own \
+             per-round scores are seen; the final evaluation reports every site"
         }),
         differential_privacy,
     })

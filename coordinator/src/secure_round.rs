@@ -1,15 +1,17 @@
-//! One FedAvg/FedProx round under secure aggregation: four coordinator
-//! steps (advertise keys, share keys, masked input, unmasking), each with
-//! the step deadline and quorum of every other step. The coordinator drives
-//! the medfed-secure server state machine and ends with the sum over the
-//! surviving members of `[rows x update..., rows, rows x training loss]`;
-//! it never holds one member's update.
+//! One securely aggregated step: four coordinator steps (advertise keys,
+//! share keys, masked input, unmasking), each with the step deadline and
+//! quorum of every other step. The coordinator drives the medfed-secure
+//! server state machine and ends with the sum over the surviving members of
+//! the vectors they masked (see [`MaskedKind`]): a FedAvg/FedProx round's
+//! weighted updates, a Newton round's terms or the normal equations. It
+//! never holds one member's vector.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use medfed_model::FittedPreprocessor;
+use medfed_model::{FittedPreprocessor, NewtonTerms, NormalTerms};
 use medfed_secure::secagg::{FixedPoint, Member, SecAggConfig, SecAggParams, Server};
+use medfed_wire::secagg::MaskedKind;
 use medfed_wire::{EvaluationCounts, Instruction, RosterMember, SecureAggregation, Step};
 use ndarray::Array1;
 
@@ -17,7 +19,7 @@ use crate::config::TaskConfig;
 use crate::orchestrator::{RunError, StepCounter, wait_until};
 use crate::state::{Collecting, SecAggServer, Shared};
 
-/// What a securely aggregated round produced.
+/// What a securely aggregated FedAvg/FedProx round produced.
 pub struct RoundSum {
     /// The row-weighted mean update of the survivors.
     pub delta: Array1<f64>,
@@ -27,8 +29,23 @@ pub struct RoundSum {
     pub missing: Vec<String>,
     /// Row-weighted mean training loss of the round's starting model.
     pub train_loss: f64,
-    /// Held-out counts of the round's model, by member (when asked).
-    pub evaluations: BTreeMap<String, EvaluationCounts>,
+    /// Held-out counts of the round's model over all survivors' rows (when
+    /// asked).
+    pub evaluation: Option<EvaluationCounts>,
+}
+
+/// The unmasked sum of one securely aggregated step.
+pub struct SecureSum {
+    /// The sum of the survivors' vectors, decoded, without the held-out
+    /// counts.
+    pub sum: Vec<f64>,
+    /// Members whose masked input is in the sum.
+    pub survivors: BTreeSet<String>,
+    /// Members of the task that are not.
+    pub missing: Vec<String>,
+    /// Held-out counts of the step's model over all survivors' rows (when
+    /// asked); per-member counts are never seen.
+    pub evaluation: Option<EvaluationCounts>,
 }
 
 /// The round's training instruction, as stage 0 carries it.
@@ -45,13 +62,11 @@ pub struct TrainSpec<'a> {
     pub evaluate: bool,
 }
 
-/// Runs one securely aggregated round.
+/// Runs one securely aggregated FedAvg/FedProx round.
 ///
 /// # Errors
-/// Fewer members than the threshold, a stage that closes below the quorum
-/// or the threshold, a sum the protocol cannot finish, or a decoded row
-/// count that differs from the survivors' declared rows (a wrong sum is an
-/// error, never a model).
+/// As [`secure_sum`], and a decoded row count that differs from the
+/// survivors' declared rows (a wrong sum is an error, never a model).
 pub async fn secure_round(
     shared: &Arc<Shared>,
     config: &TaskConfig,
@@ -59,8 +74,160 @@ pub async fn secure_round(
     steps: &mut StepCounter,
     train: TrainSpec<'_>,
 ) -> Result<RoundSum, RunError> {
-    let task = &shared.task;
     let round = train.round;
+    let work = Instruction::Train {
+        round,
+        global: train.global.clone(),
+        preprocessing: train.preprocessing.clone(),
+        prox_mu: train.prox_mu,
+        evaluate: train.evaluate,
+    };
+    let SecureSum {
+        sum,
+        survivors,
+        missing,
+        evaluation,
+    } = secure_sum(shared, config, settings, steps, work).await?;
+    let failed = |reason: String| RunError::SecureAggregation { round, reason };
+    let dimension = shared.task.dimension();
+    let rows = sum[dimension];
+    if shared.task.differential_privacy.is_some() {
+        // DP: each member masks [clipped and noised update..., 1, 0], so
+        // the sum weighs members equally and the count must come out as
+        // the number of survivors (which is public).
+        let count = survivors.len() as f64;
+        if (rows - count).abs() > 0.5 {
+            return Err(failed(format!(
+                "the unmasked contributor count {rows} is not the {count} survivors: the sum \
+                 is wrong and no model is made from it"
+            )));
+        }
+        let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / count));
+        return Ok(RoundSum {
+            delta,
+            contributors: survivors.len(),
+            missing,
+            // Not released in DP rounds: data-dependent and not covered.
+            train_loss: f64::NAN,
+            evaluation,
+        });
+    }
+    // The row count travels masked with the update: it must come out as
+    // the survivors' declared rows, or the sum is wrong and is refused.
+    check_rows(shared, round, &survivors, rows)?;
+    let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / rows));
+    let train_loss = sum[dimension + 1] / rows;
+    Ok(RoundSum {
+        delta,
+        contributors: survivors.len(),
+        missing,
+        train_loss,
+        evaluation,
+    })
+}
+
+/// Runs one securely aggregated Newton round at `params` and returns the
+/// pooled terms with the step's survivors.
+///
+/// # Errors
+/// As [`secure_sum`], terms that cannot come from real rows, and a decoded
+/// row count that differs from the survivors' declared rows.
+pub async fn secure_newton(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+    work: Instruction,
+) -> Result<(NewtonTerms, SecureSum), RunError> {
+    let round = work.round();
+    let sum = secure_sum(shared, config, settings, steps, work).await?;
+    let terms = medfed_wire::terms::newton_from_masked(&sum.sum, &shared.task).map_err(|e| {
+        RunError::SecureAggregation {
+            round,
+            reason: format!("the unmasked Newton terms are refused: {e}"),
+        }
+    })?;
+    check_rows(shared, round, &sum.survivors, terms.n as f64)?;
+    Ok((terms, sum))
+}
+
+/// Runs the securely aggregated normal-equation step and returns the
+/// pooled terms with the step's survivors.
+///
+/// # Errors
+/// As [`secure_newton`].
+pub async fn secure_normal(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+    work: Instruction,
+) -> Result<(NormalTerms, SecureSum), RunError> {
+    let round = work.round();
+    let sum = secure_sum(shared, config, settings, steps, work).await?;
+    let terms = medfed_wire::terms::normal_from_masked(&sum.sum, &shared.task).map_err(|e| {
+        RunError::SecureAggregation {
+            round,
+            reason: format!("the unmasked normal-equation terms are refused: {e}"),
+        }
+    })?;
+    check_rows(shared, round, &sum.survivors, terms.n as f64)?;
+    Ok((terms, sum))
+}
+
+/// The row count unmasked with a sum must be positive and equal the
+/// survivors' declared training rows (when all declared them), or the sum
+/// is wrong and no model is made from it.
+fn check_rows(
+    shared: &Arc<Shared>,
+    round: u32,
+    survivors: &BTreeSet<String>,
+    rows: f64,
+) -> Result<(), RunError> {
+    let failed = |reason: String| RunError::SecureAggregation { round, reason };
+    let declared: Option<u64> = {
+        let state = shared.lock();
+        survivors
+            .iter()
+            .map(|m| state.declared_rows.get(m).copied())
+            .sum()
+    };
+    if let Some(declared) = declared
+        && (rows - declared as f64).abs() > 0.5
+    {
+        return Err(failed(format!(
+            "the unmasked row count {rows} is not the survivors' declared {declared} rows: \
+             the sum is wrong and no model is made from it"
+        )));
+    }
+    if rows < 0.5 {
+        return Err(failed(format!(
+            "the unmasked row count {rows} is not positive"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the four stages of secure aggregation for stage-0 `work` (a
+/// training, Newton or normal-equation instruction) and returns the
+/// decoded sum of the survivors' vectors.
+///
+/// # Errors
+/// Fewer members than the threshold, a stage that closes below the quorum
+/// or the threshold, or a sum the protocol cannot finish.
+pub async fn secure_sum(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+    work: Instruction,
+) -> Result<SecureSum, RunError> {
+    let task = &shared.task;
+    let round = work.round();
+    let Some(kind) = MaskedKind::of(&work) else {
+        unreachable!("stage 0 carries a training, Newton or normal-equation step");
+    };
+    let evaluate = MaskedKind::evaluates(&work);
     let failed = |reason: String| RunError::SecureAggregation { round, reason };
     // The roster: members that joined, in task order, with the certificate
     // each presented (members check each against the consortium CA).
@@ -99,13 +266,12 @@ pub async fn secure_round(
             settings.threshold
         )));
     }
-    let dimension = task.dimension();
     let params = SecAggParams::new(SecAggConfig {
         task: task.task_id.clone(),
         round: u64::from(round),
         threshold: settings.threshold,
         members: roster.clone(),
-        vector_len: medfed_wire::secagg::masked_vector_len(task),
+        vector_len: kind.len(task, evaluate),
         fixed_point: FixedPoint::new(settings.fixed_point_bits)
             .map_err(|e| failed(e.to_string()))?,
     })
@@ -116,15 +282,11 @@ pub async fn secure_round(
     // Stage 0: train and advertise keys.
     let everyone: BTreeSet<String> = ids.keys().cloned().collect();
     let instruction = Instruction::SecAggKeys {
-        round,
-        global: train.global.clone(),
-        preprocessing: train.preprocessing.clone(),
-        prox_mu: train.prox_mu,
-        evaluate: train.evaluate,
+        work: Box::new(work),
         roster: certificates,
     };
     let server = SecAggServer::Keys(Server::new(params.clone()));
-    let (server, _) = stage(
+    let server = stage(
         shared,
         config,
         steps,
@@ -144,7 +306,7 @@ pub async fn secure_round(
     // Stage 1: every advertised key to everyone that advertised.
     let advertised: BTreeSet<String> = key_list.keys.iter().map(|k| name_of(k.sender)).collect();
     let instruction = Instruction::SecAggShares { round, key_list };
-    let (server, _) = stage(
+    let server = stage(
         shared,
         config,
         steps,
@@ -168,7 +330,7 @@ pub async fn secure_round(
         .collect();
     let shared_keys: BTreeSet<String> = routed.keys().cloned().collect();
     let instruction = Instruction::SecAggMask { round, routed };
-    let (server, evaluations) = stage(
+    let server = stage(
         shared,
         config,
         steps,
@@ -188,7 +350,7 @@ pub async fn secure_round(
     // Stage 3: the survivors reveal the shares that remove the masks.
     let survivors: BTreeSet<String> = request.survivors.iter().map(|&id| name_of(id)).collect();
     let instruction = Instruction::SecAggUnmask { round, request };
-    let (server, _) = stage(
+    let server = stage(
         shared,
         config,
         steps,
@@ -203,81 +365,39 @@ pub async fn secure_round(
     let SecAggServer::Unmask(unmasking) = server else {
         unreachable!("stage 3 collects unmasking shares");
     };
-    let sum = unmasking
+    let mut sum = unmasking
         .finish()
         .map_err(|e| failed(e.to_string()))?
         .decode();
-
-    let rows = sum[dimension];
-    if task.differential_privacy.is_some() {
-        // DP: each member masks [clipped and noised update..., 1, 0], so
-        // the sum weighs members equally and the count must come out as
-        // the number of survivors (which is public).
-        let count = survivors.len() as f64;
-        if (rows - count).abs() > 0.5 {
-            return Err(failed(format!(
-                "the unmasked contributor count {rows} is not the {count} survivors: the sum \
-                 is wrong and no model is made from it"
-            )));
-        }
-        let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / count));
-        let missing = task
-            .members
-            .iter()
-            .filter(|m| !survivors.contains(*m))
-            .cloned()
-            .collect();
-        return Ok(RoundSum {
-            delta,
-            contributors: survivors.len(),
-            missing,
-            // Not released in DP rounds: data-dependent and not covered.
-            train_loss: f64::NAN,
-            evaluations,
-        });
-    }
-    // The row count travels masked with the update: it must come out as
-    // the survivors' declared rows, or the sum is wrong and is refused.
-    let declared: Option<u64> = {
-        let state = shared.lock();
-        survivors
-            .iter()
-            .map(|m| state.declared_rows.get(m).copied())
-            .sum()
+    let evaluation = if evaluate {
+        let counts = sum.split_off(kind.len(task, false));
+        Some(
+            medfed_wire::secagg::evaluation_from_masked(&counts, task).map_err(|e| {
+                failed(format!(
+                    "the unmasked held-out counts are refused: {e}: the sum is wrong"
+                ))
+            })?,
+        )
+    } else {
+        None
     };
-    if let Some(declared) = declared
-        && (rows - declared as f64).abs() > 0.5
-    {
-        return Err(failed(format!(
-            "the unmasked row count {rows} is not the survivors' declared {declared} rows: \
-             the sum is wrong and no model is made from it"
-        )));
-    }
-    if rows < 0.5 {
-        return Err(failed(format!(
-            "the unmasked row count {rows} is not positive"
-        )));
-    }
-    let delta = Array1::from_iter(sum[..dimension].iter().map(|v| v / rows));
-    let train_loss = sum[dimension + 1] / rows;
     let missing = task
         .members
         .iter()
         .filter(|m| !survivors.contains(*m))
         .cloned()
         .collect();
-    Ok(RoundSum {
-        delta,
-        contributors: survivors.len(),
+    Ok(SecureSum {
+        sum,
+        survivors,
         missing,
-        train_loss,
-        evaluations,
+        evaluation,
     })
 }
 
 /// Publishes one stage and waits for the members it expects: all of them,
 /// or at least the quorum by the step deadline. Returns the server with
-/// what arrived, and the evaluation counts sent with masked inputs.
+/// what arrived.
 #[allow(clippy::too_many_arguments)]
 async fn stage(
     shared: &Arc<Shared>,
@@ -289,7 +409,7 @@ async fn stage(
     server: SecAggServer,
     ids: &BTreeMap<String, u32>,
     expected: BTreeSet<String>,
-) -> Result<(SecAggServer, BTreeMap<String, EvaluationCounts>), RunError> {
+) -> Result<SecAggServer, RunError> {
     let s = steps.next_step();
     shared.publish(
         Step {
@@ -303,7 +423,6 @@ async fn stage(
             ids: ids.clone(),
             expected: expected.clone(),
             received: BTreeSet::new(),
-            evaluations: BTreeMap::new(),
         },
     );
     let label = format!("round {round} ({what})");
@@ -327,13 +446,8 @@ async fn stage(
             "deadline passed; closing the stage with a quorum"
         );
     }
-    let Collecting::SecAgg {
-        server,
-        evaluations,
-        ..
-    } = shared.take_collected()
-    else {
+    let Collecting::SecAgg { server, .. } = shared.take_collected() else {
         unreachable!("a secure-aggregation step collects secure-aggregation messages");
     };
-    Ok((server, evaluations))
+    Ok(server)
 }

@@ -163,8 +163,6 @@ pub enum Collecting {
         expected: BTreeSet<String>,
         /// Who has answered.
         received: BTreeSet<String>,
-        /// Held-out counts of the round's model, by member (when asked).
-        evaluations: BTreeMap<String, EvaluationCounts>,
     },
     /// Evaluation counts.
     Evaluations {
@@ -469,7 +467,6 @@ impl Shared {
                     ids,
                     expected,
                     received,
-                    evaluations,
                 } if *step == submission.step => {
                     if submission.round != *round {
                         return Err(SubmitError::Invalid(format!(
@@ -512,11 +509,8 @@ impl Shared {
                         (SecAggServer::Shares(s), SecAggMessage::Shares(m)) => {
                             s.receive(m).map_err(refused)?;
                         }
-                        (SecAggServer::Masked(s), SecAggMessage::Masked { input, evaluation }) => {
-                            s.receive(input).map_err(refused)?;
-                            if let Some(counts) = evaluation {
-                                evaluations.insert(member.to_owned(), counts);
-                            }
+                        (SecAggServer::Masked(s), SecAggMessage::Masked(m)) => {
+                            s.receive(m).map_err(refused)?;
                         }
                         (SecAggServer::Unmask(s), SecAggMessage::Unmask(m)) => {
                             s.receive(m).map_err(refused)?;

@@ -99,6 +99,15 @@ fn held_out(
     (!evaluations.is_empty()).then(|| ModelScores::from_sites(evaluations))
 }
 
+/// Scores of a round's model from held-out counts summed under secure
+/// aggregation: overall only, since no member's own counts are seen.
+fn held_out_overall(counts: Option<&medfed_wire::EvaluationCounts>) -> Option<ModelScores> {
+    counts.map(|c| ModelScores {
+        overall: crate::report::Metrics::from_counts(c),
+        per_site: Default::default(),
+    })
+}
+
 /// FedAvg / FedProx: each round, nodes take local steps from the global
 /// model and send the delta; the strategy combines the deltas.
 #[allow(clippy::too_many_arguments)]
@@ -131,7 +140,7 @@ async fn local_steps(
             &global,
         )
         .await;
-        let (delta, contributors, missing, train_loss, evaluations) = match result {
+        let (delta, contributors, missing, train_loss, held_out) = match result {
             Err(RunError::BudgetSpent { site, refusal }) => {
                 // The model of the last completed round stands; the member
                 // has left, so no later step waits for it.
@@ -151,7 +160,7 @@ async fn local_steps(
             contributors,
             missing,
             millis: started.elapsed().as_secs_f64() * 1e3,
-            held_out: held_out(&evaluations),
+            held_out,
             note: None,
         };
         progress.round(&record, task.rounds);
@@ -178,14 +187,8 @@ async fn local_steps(
 
 /// What one FedAvg/FedProx round produced: the global model's change, the
 /// number of contributors, the members missing, the training loss (NaN when
-/// not released: DP rounds) and held-out counts by member.
-type RoundResult = (
-    Array1<f64>,
-    usize,
-    Vec<String>,
-    f64,
-    std::collections::BTreeMap<String, medfed_wire::EvaluationCounts>,
-);
+/// not released: DP rounds) and the held-out scores (when asked).
+type RoundResult = (Array1<f64>, usize, Vec<String>, f64, Option<ModelScores>);
 
 /// One FedAvg/FedProx round, securely aggregated or in clear; in a DP task
 /// with central noise, the coordinator noises the sum here.
@@ -219,7 +222,7 @@ async fn local_round(
             sum.contributors,
             sum.missing,
             sum.train_loss,
-            sum.evaluations,
+            held_out_overall(sum.evaluation.as_ref()),
         ))
     } else {
         let s = steps.next_step();
@@ -266,7 +269,13 @@ async fn local_round(
             }
             None => loss_sum / rows.max(1) as f64,
         };
-        Ok((delta, contributors, missing, train_loss, evaluations))
+        Ok((
+            delta,
+            contributors,
+            missing,
+            train_loss,
+            held_out(&evaluations),
+        ))
     }
 }
 
@@ -316,7 +325,7 @@ async fn newton(
     // After a restart the solver starts again from the last accepted point:
     // the line search's history is not kept, the optimum is the same.
     let mut solver = NewtonSolver::new(start.view(), task.l2).map_err(solver_error)?;
-    let tolerances = Tolerances {
+    let mut tolerances = Tolerances {
         objective: config.tolerance * 1e-2,
         params: config.tolerance,
         gradient: config.tolerance,
@@ -326,37 +335,66 @@ async fn newton(
     let first = rounds.len() as u32 + 1;
     for round in first..=task.rounds {
         let started = Instant::now();
-        let s = steps.next_step();
-        shared.publish(
-            Step {
-                step: s,
-                instruction: Instruction::Newton {
-                    round,
-                    params: params.clone(),
-                    preprocessing: preprocessing.clone(),
-                    evaluate: evaluate_round(config, round),
-                },
-            },
-            Collecting::Newton {
-                step: s,
-                round,
-                terms: NewtonTerms::zeros(d),
-                received: BTreeSet::new(),
-                evaluations: Default::default(),
-            },
-        );
-        let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
-        let Collecting::Newton {
-            terms,
-            received,
-            evaluations,
-            ..
-        } = shared.take_collected()
-        else {
-            unreachable!("a Newton step collects Newton terms");
+        let instruction = Instruction::Newton {
+            round,
+            params: params.clone(),
+            preprocessing: preprocessing.clone(),
+            evaluate: evaluate_round(config, round),
         };
-        if received.is_empty() {
-            return Err(RunError::EmptyRound(round));
+        let (terms, contributors, missing, held_out) = match task.secure_aggregation {
+            Some(settings) => {
+                let (terms, sum) = crate::secure_round::secure_newton(
+                    shared,
+                    config,
+                    settings,
+                    steps,
+                    instruction,
+                )
+                .await?;
+                let scores = held_out_overall(sum.evaluation.as_ref());
+                (terms, sum.survivors.len(), sum.missing, scores)
+            }
+            None => {
+                let s = steps.next_step();
+                shared.publish(
+                    Step {
+                        step: s,
+                        instruction,
+                    },
+                    Collecting::Newton {
+                        step: s,
+                        round,
+                        terms: NewtonTerms::zeros(d),
+                        received: BTreeSet::new(),
+                        evaluations: Default::default(),
+                    },
+                );
+                let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
+                let Collecting::Newton {
+                    terms,
+                    received,
+                    evaluations,
+                    ..
+                } = shared.take_collected()
+                else {
+                    unreachable!("a Newton step collects Newton terms");
+                };
+                if received.is_empty() {
+                    return Err(RunError::EmptyRound(round));
+                }
+                (terms, received.len(), missing, held_out(&evaluations))
+            }
+        };
+        if let Some(settings) = task.secure_aggregation {
+            // A masked sum is exact only to its fixed-point rounding: each
+            // entry within m x 2^-(f+1) for m members, so the mean gradient
+            // within that x sqrt(d + 1) / n. A smaller gradient tolerance
+            // could never be seen to be met.
+            let rounding = medfed_secure::secagg::FixedPoint::new(settings.fixed_point_bits)
+                .map(|fp| fp.sum_error_bound(contributors as u32))
+                .unwrap_or(0.0);
+            let floor = rounding * ((d + 1) as f64).sqrt() / terms.n.max(1) as f64;
+            tolerances.gradient = config.tolerance.max(floor);
         }
         let train_loss = terms.loss_sum / terms.n.max(1) as f64;
         let proposal = solver.propose(&terms).map_err(solver_error)?;
@@ -374,10 +412,10 @@ async fn newton(
         let record = RoundRecord {
             round,
             train_loss,
-            contributors: received.len(),
+            contributors,
             missing,
             millis: started.elapsed().as_secs_f64() * 1e3,
-            held_out: held_out(&evaluations),
+            held_out,
             note,
         };
         progress.round(&record, task.rounds);
@@ -421,36 +459,48 @@ async fn closed_form(
 ) -> Result<Trained, RunError> {
     let task = &shared.task;
     let started = Instant::now();
-    let s = steps.next_step();
-    shared.publish(
-        Step {
-            step: s,
-            instruction: Instruction::Normal {
-                preprocessing: preprocessing.clone(),
-            },
-        },
-        Collecting::Normal {
-            step: s,
-            terms: NormalTerms::zeros(task.dimension() - 1),
-            received: BTreeSet::new(),
-        },
-    );
-    let missing = wait_for_answers(shared, config, "normal equations").await?;
-    let Collecting::Normal {
-        terms, received, ..
-    } = shared.take_collected()
-    else {
-        unreachable!("a normal-equation step collects normal terms");
+    let instruction = Instruction::Normal {
+        preprocessing: preprocessing.clone(),
     };
-    if received.is_empty() {
-        return Err(RunError::EmptyRound(1));
-    }
+    let (terms, contributors, missing) = match task.secure_aggregation {
+        Some(settings) => {
+            let (terms, sum) =
+                crate::secure_round::secure_normal(shared, config, settings, steps, instruction)
+                    .await?;
+            (terms, sum.survivors.len(), sum.missing)
+        }
+        None => {
+            let s = steps.next_step();
+            shared.publish(
+                Step {
+                    step: s,
+                    instruction,
+                },
+                Collecting::Normal {
+                    step: s,
+                    terms: NormalTerms::zeros(task.dimension() - 1),
+                    received: BTreeSet::new(),
+                },
+            );
+            let missing = wait_for_answers(shared, config, "normal equations").await?;
+            let Collecting::Normal {
+                terms, received, ..
+            } = shared.take_collected()
+            else {
+                unreachable!("a normal-equation step collects normal terms");
+            };
+            if received.is_empty() {
+                return Err(RunError::EmptyRound(1));
+            }
+            (terms, received.len(), missing)
+        }
+    };
     let (global, train_loss) =
         medfed_model::solve_normal(&terms, task.l2).map_err(|e| RunError::Solver(e.to_string()))?;
     let record = RoundRecord {
         round: 1,
         train_loss,
-        contributors: received.len(),
+        contributors,
         missing,
         millis: started.elapsed().as_secs_f64() * 1e3,
         held_out: None,

@@ -410,10 +410,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
             {
                 Some(*round)
             }
-            medfed_wire::Instruction::SecAggKeys { round, .. }
+            medfed_wire::Instruction::SecAggKeys { work, .. }
                 if !secure.as_ref().is_some_and(|s| s.answered(step.step)) =>
             {
-                Some(*round)
+                Some(work.round())
             }
             _ => None,
         };

@@ -1,10 +1,11 @@
 //! A node's side of secure aggregation: the four stages of a round, with the
 //! medfed-secure client state carried from one instruction to the next.
 //!
-//! The update is computed at stage 0 exactly as for a clear round, then kept
-//! in memory only; what leaves is the masked vector
-//! `[rows x update..., rows, rows x training loss]`, in which every value,
-//! the weight included, is hidden until it is summed with the others.
+//! What stage 0 asks for (a FedAvg/FedProx update, Newton terms or the
+//! normal equations) is computed exactly as for a clear step, then kept in
+//! memory only; what leaves is the masked vector of
+//! [`medfed_wire::secagg::MaskedKind`], in which every value, the row count
+//! included, is hidden until it is summed with the others.
 //!
 //! The roster's signing keys are taken from the members' certificates, each
 //! checked here against the consortium CA, never from the coordinator's
@@ -18,9 +19,8 @@ use medfed_secure::secagg::{
     Client, ClientAdvertised, ClientMasked, ClientShared, FixedPoint, Member, SecAggConfig,
     SecAggParams,
 };
-use medfed_wire::{
-    EvaluationCounts, Instruction, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task,
-};
+use medfed_wire::secagg::MaskedKind;
+use medfed_wire::{Instruction, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task};
 
 use crate::data::SiteData;
 use crate::work::{Answer, answer};
@@ -38,7 +38,6 @@ struct Pending {
     phase: Phase,
     /// The clear vector to mask; never sent as is.
     input: Vec<f64>,
-    evaluation: Option<EvaluationCounts>,
 }
 
 /// A node's secure-aggregation state across the steps of a round.
@@ -103,15 +102,13 @@ impl SecureRounds {
             return Ok(Some((line.clone(), submission.clone())));
         }
         let answered = match &step.instruction {
-            Instruction::SecAggKeys {
-                round,
-                global,
-                preprocessing,
-                prox_mu,
-                evaluate,
-                roster,
-            } => {
-                let params = self.params(task, *round, roster)?;
+            Instruction::SecAggKeys { work, roster } => {
+                let round = &work.round();
+                let Some(kind) = MaskedKind::of(work) else {
+                    anyhow::bail!("round {round}: stage 0 asks for nothing that can be masked");
+                };
+                let length = kind.len(task, MaskedKind::evaluates(work));
+                let params = self.params(task, *round, roster, length)?;
                 let Some(id) = params
                     .config()
                     .members
@@ -124,39 +121,66 @@ impl SecureRounds {
                     );
                     return Ok(None);
                 };
-                let train = Step {
+                let work = Step {
                     step: step.step,
-                    instruction: Instruction::Train {
-                        round: *round,
-                        global: global.clone(),
-                        preprocessing: preprocessing.clone(),
-                        prox_mu: *prox_mu,
-                        evaluate: *evaluate,
-                    },
+                    instruction: (**work).clone(),
                 };
-                let Answer::Update(update) = answer(site, task, &train)? else {
-                    anyhow::bail!("training round {round} produced no update");
-                };
-                let (input, privacy_spend) = match dp {
+                let (mut input, privacy_spend, evaluation, what) = match (
+                    answer(site, task, &work)?,
+                    dp,
+                ) {
                     // DP: [clipped and noised update..., 1, 0]: members weigh
                     // the same, and neither rows nor loss are released.
-                    Some(dp) => {
+                    (Answer::Update(update), Some(dp)) => {
                         let mut input = update.delta.to_vec();
                         let spend = dp.release(*round, &mut input).with_context(|| {
                             format!("round {round}: cannot charge and noise the update")
                         })?;
                         input.push(1.0);
                         input.push(0.0);
-                        (input, Some(spend))
+                        let what = format!(
+                            "trained on {} rows; update clipped and noised (ε spent {:.4} of {} \
+                             at δ = {:e})",
+                            update.num_rows, spend.epsilon, spend.budget_epsilon, spend.delta
+                        );
+                        (input, Some(spend), update.evaluation, what)
                     }
-                    None => {
+                    (Answer::Update(update), None) => {
                         let rows = update.num_rows as f64;
                         let mut input: Vec<f64> = update.delta.iter().map(|v| v * rows).collect();
                         input.push(rows);
                         input.push(update.train_loss * rows);
-                        (input, None)
+                        let what = format!("trained on {} rows, update", update.num_rows);
+                        (input, None, update.evaluation, what)
                     }
+                    (Answer::Newton(report), None) => {
+                        let what = format!("Newton terms of {} rows", report.terms.n);
+                        let input = medfed_wire::terms::newton_to_masked(&report.terms);
+                        (input, None, report.evaluation, what)
+                    }
+                    (Answer::Normal(report), None) => {
+                        let what = format!("normal-equation terms of {} rows", report.terms.n);
+                        let input = medfed_wire::terms::normal_to_masked(&report.terms);
+                        (input, None, None, what)
+                    }
+                    (Answer::Newton(_) | Answer::Normal(_), Some(_)) => anyhow::bail!(
+                        "round {round}: Newton and normal-equation terms are not clipped or \
+                         noised, and this task uses differential privacy"
+                    ),
+                    _ => anyhow::bail!("round {round}: stage 0 produced nothing to mask"),
                 };
+                // Held-out counts follow the terms, masked with them: the
+                // coordinator sees only their sum over the members.
+                match (evaluation, MaskedKind::evaluates(&work.instruction)) {
+                    (Some(counts), true) => {
+                        input.extend(medfed_wire::secagg::evaluation_to_masked(&counts));
+                    }
+                    (None, false) => {}
+                    _ => anyhow::bail!(
+                        "round {round}: held-out counts were asked for and not made, or made \
+                         and not asked for"
+                    ),
+                }
                 let (client, message) = Client::new(params.clone(), id as u32)
                     .with_context(|| format!("secure aggregation of round {round}"))?
                     .advertise_keys(self.signer.key_pair());
@@ -165,21 +189,11 @@ impl SecureRounds {
                     params,
                     phase: Phase::Advertised(client),
                     input,
-                    evaluation: update.evaluation,
                 });
-                let line = match &privacy_spend {
-                    Some(spend) => format!(
-                        "sent secure-aggregation keys for round {round}: trained on {} rows; \
-                         update clipped and noised (ε spent {:.4} of {} at δ = {:e}), kept \
-                         here until masked",
-                        update.num_rows, spend.epsilon, spend.budget_epsilon, spend.delta
-                    ),
-                    None => format!(
-                        "sent secure-aggregation keys for round {round}: trained on {} rows, \
-                         update kept here until masked",
-                        update.num_rows
-                    ),
-                };
+                let line = format!(
+                    "sent secure-aggregation keys for round {round}: {what} kept here until \
+                     masked"
+                );
                 (*round, SecAggMessage::Keys(message), line, privacy_spend)
             }
             Instruction::SecAggShares { round, key_list } => {
@@ -248,20 +262,16 @@ impl SecureRounds {
                     format!("the shares routed in round {round} are refused (secure aggregation)")
                 })?;
                 let values = message.values.len();
-                let evaluation = pending.evaluation.clone();
                 self.pending = Some(Pending {
                     phase: Phase::Masked(client),
                     ..pending
                 });
                 (
                     *round,
-                    SecAggMessage::Masked {
-                        input: message,
-                        evaluation,
-                    },
+                    SecAggMessage::Masked(message),
                     format!(
-                        "sent masked input for round {round}: {values} masked values (update, \
-                         rows and loss, none readable alone)"
+                        "sent masked input for round {round}: {values} masked values, none \
+                         readable alone"
                     ),
                     None,
                 )
@@ -322,6 +332,7 @@ impl SecureRounds {
         task: &Task,
         round: u32,
         roster: &[medfed_wire::RosterMember],
+        vector_len: usize,
     ) -> anyhow::Result<SecAggParams> {
         let members = roster
             .iter()
@@ -346,7 +357,7 @@ impl SecureRounds {
             round: u64::from(round),
             threshold: self.settings.threshold,
             members,
-            vector_len: medfed_wire::secagg::masked_vector_len(task),
+            vector_len,
             fixed_point: FixedPoint::new(self.settings.fixed_point_bits)?,
         })
         .with_context(|| format!("the roster of round {round} is refused"))

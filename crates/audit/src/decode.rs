@@ -484,11 +484,30 @@ fn instruction(instruction: pb::Instruction) -> Value {
         ),
         Some(Kind::Finished(pb::Finished { reason })) => ("finished", json!({ "reason": reason })),
         Some(Kind::Wait(pb::Wait {})) => ("wait", json!({})),
-        Some(Kind::SecaggKeys(pb::SecAggKeys { train, roster })) => (
+        Some(Kind::SecaggKeys(pb::SecAggKeys {
+            train,
+            roster,
+            newton,
+            normal,
+        })) => (
             "secagg-keys-request",
             json!({
-                "round": train.as_ref().map(|t| t.round),
-                "global": train.and_then(|t| t.global).map(parameters),
+                "work": if newton.is_some() {
+                    "newton-round"
+                } else if normal.is_some() {
+                    "normal-equations"
+                } else {
+                    "train"
+                },
+                "round": train
+                    .as_ref()
+                    .map(|t| t.round)
+                    .or(newton.as_ref().map(|n| n.round))
+                    .or(normal.as_ref().map(|_| 1)),
+                "global": train
+                    .and_then(|t| t.global)
+                    .or(newton.and_then(|n| n.params))
+                    .map(parameters),
                 "roster": roster.iter().map(|m| json!({
                     "name": m.name,
                     "certificate_sha256": crate::Digest::of(&m.certificate).to_string(),

@@ -15,7 +15,8 @@
 //! - [`terms`]: checked conversions of the exact-fit terms (Newton sums,
 //!   normal equations), whose matrices travel as upper triangles.
 //! - [`secagg`]: checked conversions of the secure-aggregation
-//!   instructions and submissions (medfed-secure message bytes inside).
+//!   instructions and submissions (medfed-secure message bytes inside), and
+//!   the layout of the vectors members mask.
 //! - [`privacy`]: checked conversions of the differential-privacy settings,
 //!   spends and budget refusals.
 //! - [`limits`]: bounds on everything a peer controls.

@@ -202,14 +202,21 @@ impl Step {
 
     /// The training round this instruction belongs to (0 outside rounds).
     pub fn round(&self) -> u32 {
-        match self.instruction {
+        self.instruction.round()
+    }
+}
+
+impl Instruction {
+    /// The training round this instruction belongs to (0 outside rounds).
+    pub fn round(&self) -> u32 {
+        match self {
             Instruction::Train { round, .. }
             | Instruction::Newton { round, .. }
-            | Instruction::SecAggKeys { round, .. }
             | Instruction::SecAggShares { round, .. }
             | Instruction::SecAggMask { round, .. }
-            | Instruction::SecAggUnmask { round, .. } => round,
+            | Instruction::SecAggUnmask { round, .. } => *round,
             Instruction::Normal { .. } => 1,
+            Instruction::SecAggKeys { work, .. } => work.round(),
             _ => 0,
         }
     }
@@ -275,19 +282,13 @@ pub enum Instruction {
     },
     /// Nothing new yet: ask again.
     Wait,
-    /// Secure aggregation, stage 0: train as for [`Instruction::Train`],
-    /// keep the update, and advertise fresh keys.
+    /// Secure aggregation, stage 0: compute what `work` asks for, keep it
+    /// for masking, and advertise fresh keys.
     SecAggKeys {
-        /// 1-based round number.
-        round: u32,
-        /// Global parameters (intercept first).
-        global: Array1<f64>,
-        /// The global preprocessing.
-        preprocessing: FittedPreprocessor,
-        /// FedProx proximal weight (0 for FedAvg).
-        prox_mu: f64,
-        /// Also send evaluation counts of `global` on the held-out rows.
-        evaluate: bool,
+        /// What to compute: an [`Instruction::Train`], [`Instruction::Newton`]
+        /// or [`Instruction::Normal`] (checked at the wire); its result is
+        /// the vector masked at stage 2 (see [`crate::secagg::MaskedKind`]).
+        work: Box<Instruction>,
         /// The round's roster; member ids are indexes into it.
         roster: Vec<RosterMember>,
     },
@@ -337,14 +338,9 @@ pub enum SecAggMessage {
     Keys(AdvertiseKeys),
     /// Stage 1: its shares, encrypted to each other member.
     Shares(ShareKeys),
-    /// Stage 2: its masked input, with held-out counts of the round's
-    /// global model when asked.
-    Masked {
-        /// `[rows x update..., rows, rows x training loss]`, masked.
-        input: MaskedInput,
-        /// Held-out counts of the global model.
-        evaluation: Option<EvaluationCounts>,
-    },
+    /// Stage 2: its masked input (see [`crate::secagg::MaskedKind`]), held-out
+    /// counts of the round's model included when asked.
+    Masked(MaskedInput),
     /// Stage 3: the shares that remove the masks.
     Unmask(UnmaskResponse),
 }
@@ -355,7 +351,7 @@ impl SecAggMessage {
         match self {
             SecAggMessage::Keys(_) => "secagg-keys",
             SecAggMessage::Shares(_) => "secagg-shares",
-            SecAggMessage::Masked { .. } => "secagg-masked-input",
+            SecAggMessage::Masked(_) => "secagg-masked-input",
             SecAggMessage::Unmask(_) => "secagg-unmask",
         }
     }
@@ -365,7 +361,7 @@ impl SecAggMessage {
         match self {
             SecAggMessage::Keys(m) => m.sender,
             SecAggMessage::Shares(m) => m.sender,
-            SecAggMessage::Masked { input, .. } => input.sender,
+            SecAggMessage::Masked(m) => m.sender,
             SecAggMessage::Unmask(m) => m.sender,
         }
     }

@@ -5,25 +5,176 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use medfed_model::{BinaryCounts, ModelKind, RegressionCounts};
 use medfed_secure::secagg::{
     AdvertiseKeys, FixedPoint, KeyList, MaskedInput, RoutedShares, SecAggError, ShareKeys,
     UnmaskRequest, UnmaskResponse,
 };
 
 use crate::WireError;
-use crate::convert::{check_task_id, counts_from_pb, counts_to_pb, step_from_pb};
+use crate::convert::{check_task_id, step_from_pb};
 use crate::limits::MAX_CERTIFICATE_BYTES;
 use crate::message::{
-    Instruction, RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation, Task,
+    EvaluationCounts, Instruction, RosterMember, SecAggMessage, SecAggSubmission,
+    SecureAggregation, Task,
 };
 use crate::pb;
 
 type Result<T> = std::result::Result<T, WireError>;
 
-/// Length of the vector each member masks in a round of `task`:
-/// `[rows x update..., rows, rows x training loss]`.
-pub fn masked_vector_len(task: &Task) -> usize {
-    task.dimension() + 2
+/// What the members of a securely aggregated step mask, and so how the
+/// coordinator reads the sum. For `D` = [`Task::dimension`]:
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MaskedKind {
+    /// A FedAvg/FedProx round: `[rows x update..., rows, rows x training
+    /// loss]`, `D + 2` values.
+    Update,
+    /// A Newton round: `[n, loss sum, gradient sum..., upper triangle of
+    /// the Hessian sum row by row...]`, `2 + D + D(D+1)/2` values (see
+    /// [`crate::terms::newton_to_masked`]).
+    Newton,
+    /// The normal equations: `[n, yᵀy, Xᵀy..., upper triangle of XᵀX row by
+    /// row...]`, `2 + D + D(D+1)/2` values (see
+    /// [`crate::terms::normal_to_masked`]).
+    Normal,
+}
+
+impl MaskedKind {
+    /// The kind a stage-0 `work` instruction masks (`None` for instructions
+    /// that cannot be securely aggregated).
+    pub fn of(work: &Instruction) -> Option<MaskedKind> {
+        match work {
+            Instruction::Train { .. } => Some(MaskedKind::Update),
+            Instruction::Newton { .. } => Some(MaskedKind::Newton),
+            Instruction::Normal { .. } => Some(MaskedKind::Normal),
+            _ => None,
+        }
+    }
+
+    /// Whether a stage-0 `work` instruction asks for held-out counts, which
+    /// then follow the kind's values in the masked vector.
+    pub fn evaluates(work: &Instruction) -> bool {
+        matches!(
+            work,
+            Instruction::Train { evaluate: true, .. } | Instruction::Newton { evaluate: true, .. }
+        )
+    }
+
+    /// Length of the vector each member masks for `task`, with the
+    /// held-out counts of [`evaluation_to_masked`] appended when
+    /// `evaluate`.
+    pub fn len(self, task: &Task, evaluate: bool) -> usize {
+        let d = task.dimension();
+        let terms = match self {
+            MaskedKind::Update => d + 2,
+            MaskedKind::Newton | MaskedKind::Normal => 2 + d + d * (d + 1) / 2,
+        };
+        terms + if evaluate { evaluation_len(task) } else { 0 }
+    }
+}
+
+/// Length of a round's held-out counts in a masked vector: for a logistic
+/// task `[n, tp, fp, tn, fn, log-loss sum, positive histogram...,
+/// negative histogram...]` over [`Task::round_score_bins`] bins, for a
+/// linear one `[n, sse, sae, Σy, Σy²]`.
+pub fn evaluation_len(task: &Task) -> usize {
+    match task.model {
+        ModelKind::Logistic => 6 + 2 * task.round_score_bins() as usize,
+        ModelKind::Linear => 5,
+    }
+}
+
+/// A round's held-out counts as the values a member appends to its masked
+/// vector (see [`evaluation_len`]): summed, they are the counts over every
+/// member's held-out rows, and no member's own counts are seen.
+pub fn evaluation_to_masked(counts: &EvaluationCounts) -> Vec<f64> {
+    match counts {
+        EvaluationCounts::Binary(c) => {
+            let mut out = vec![
+                c.n as f64,
+                c.tp as f64,
+                c.fp as f64,
+                c.tn as f64,
+                c.fn_ as f64,
+                c.log_loss_sum,
+            ];
+            out.extend(c.pos_hist.iter().map(|&v| v as f64));
+            out.extend(c.neg_hist.iter().map(|&v| v as f64));
+            out
+        }
+        EvaluationCounts::Regression(c) => vec![c.n as f64, c.sse, c.sae, c.sum_y, c.sum_y2],
+    }
+}
+
+/// Reads the unmasked sum of the members' [`evaluation_to_masked`] values
+/// as the held-out counts over all their rows.
+///
+/// # Errors
+/// A wrong length, non-finite values, a count that is negative or not a
+/// whole number (fixed-point rounding leaves sums of whole numbers exact),
+/// or counts that do not add up.
+pub fn evaluation_from_masked(values: &[f64], task: &Task) -> Result<EvaluationCounts> {
+    let field = "secagg.evaluation";
+    let expected = evaluation_len(task);
+    if values.len() != expected {
+        return Err(WireError::Dimension {
+            field,
+            expected,
+            got: values.len(),
+        });
+    }
+    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+        return Err(WireError::NonFinite { field, index });
+    }
+    let count = |v: f64| -> Result<u64> {
+        if v >= 0.0 && v < u64::MAX as f64 && v.fract() == 0.0 {
+            Ok(v as u64)
+        } else {
+            Err(WireError::Invalid {
+                field,
+                reason: format!("the summed count {v} is not a whole number >= 0"),
+            })
+        }
+    };
+    let invalid = |e: medfed_model::ModelError| WireError::Invalid {
+        field,
+        reason: e.to_string(),
+    };
+    Ok(match task.model {
+        ModelKind::Logistic => {
+            let bins = task.round_score_bins() as usize;
+            let hist = |from: usize| {
+                values[from..from + bins]
+                    .iter()
+                    .map(|&v| count(v))
+                    .collect::<Result<Vec<u64>>>()
+            };
+            let counts = BinaryCounts {
+                n: count(values[0])?,
+                tp: count(values[1])?,
+                fp: count(values[2])?,
+                tn: count(values[3])?,
+                fn_: count(values[4])?,
+                log_loss_sum: values[5],
+                pos_hist: hist(6)?,
+                neg_hist: hist(6 + bins)?,
+            };
+            counts.validate().map_err(invalid)?;
+            EvaluationCounts::Binary(counts)
+        }
+        ModelKind::Linear => {
+            let counts = RegressionCounts {
+                n: count(values[0])?,
+                sse: values[1],
+                sae: values[2],
+                sum_y: values[3],
+                sum_y2: values[4],
+            };
+            counts.validate().map_err(invalid)?;
+            EvaluationCounts::Regression(counts)
+        }
+    })
 }
 
 /// Checks a task's secure-aggregation settings against its member list.
@@ -102,26 +253,16 @@ pub(crate) fn instruction_to_pb(
 ) -> Option<pb::instruction::Kind> {
     use pb::instruction::Kind;
     Some(match instruction {
-        Instruction::SecAggKeys {
-            round,
-            global,
-            preprocessing,
-            prox_mu,
-            evaluate,
-            roster,
-        } => {
-            let train = Instruction::Train {
-                round: *round,
-                global: global.clone(),
-                preprocessing: preprocessing.clone(),
-                prox_mu: *prox_mu,
-                evaluate: *evaluate,
-            };
-            let Kind::Train(train) = crate::convert::kind_to_pb(&train, None) else {
-                unreachable!("a training instruction converts to a training round");
-            };
+        Instruction::SecAggKeys { work, roster } => {
+            let (mut train, mut newton, mut normal) = (None, None, None);
+            match crate::convert::kind_to_pb(work, None) {
+                Kind::Train(t) => train = Some(t),
+                Kind::Newton(n) => newton = Some(n),
+                Kind::Normal(n) => normal = Some(n),
+                _ => unreachable!("stage 0 carries a training, Newton or normal-equation step"),
+            }
             Kind::SecaggKeys(pb::SecAggKeys {
-                train: Some(train),
+                train,
                 roster: roster
                     .iter()
                     .map(|m| pb::RosterMember {
@@ -129,6 +270,8 @@ pub(crate) fn instruction_to_pb(
                         certificate: m.certificate.clone(),
                     })
                     .collect(),
+                newton,
+                normal,
             })
         }
         Instruction::SecAggShares { round, key_list } => Kind::SecaggShares(pb::SecAggShares {
@@ -162,28 +305,32 @@ pub(crate) fn instruction_from_pb(
 ) -> Result<Instruction> {
     use pb::instruction::Kind;
     Ok(match kind {
-        Kind::SecaggKeys(pb::SecAggKeys { train, roster }) => {
+        Kind::SecaggKeys(pb::SecAggKeys {
+            train,
+            roster,
+            newton,
+            normal,
+        }) => {
             secagg_settings(task, "secagg_keys")?;
-            let train = train.ok_or(WireError::MissingField {
-                field: "secagg_keys.train",
-            })?;
-            let Instruction::Train {
-                round,
-                global,
-                preprocessing,
-                prox_mu,
-                evaluate,
-            } = step_from_pb(
+            let work = match (train, newton, normal) {
+                (Some(train), None, None) => Kind::Train(train),
+                (None, Some(newton), None) => Kind::Newton(newton),
+                (None, None, Some(normal)) => Kind::Normal(normal),
+                _ => {
+                    return Err(WireError::Invalid {
+                        field: "secagg_keys",
+                        reason: "expected exactly one of train, newton and normal".into(),
+                    });
+                }
+            };
+            let work = step_from_pb(
                 pb::Instruction {
                     step,
-                    kind: Some(Kind::Train(train)),
+                    kind: Some(work),
                 },
                 task,
             )?
-            .instruction
-            else {
-                unreachable!("a training round converts to a training instruction");
-            };
+            .instruction;
             if roster.len() > task.members.len() {
                 return Err(WireError::TooLarge {
                     field: "secagg_keys.roster",
@@ -213,11 +360,7 @@ pub(crate) fn instruction_from_pb(
                 })
                 .collect::<Result<Vec<_>>>()?;
             Instruction::SecAggKeys {
-                round,
-                global,
-                preprocessing,
-                prox_mu,
-                evaluate,
+                work: Box::new(work),
                 roster,
             }
         }
@@ -287,11 +430,7 @@ pub fn submission_to_pb(submission: &SecAggSubmission, task_id: &str) -> pb::Sec
     let (stage, payload, evaluation) = match &submission.message {
         SecAggMessage::Keys(m) => (pb::SecAggStage::Keys, m.to_bytes(), None),
         SecAggMessage::Shares(m) => (pb::SecAggStage::Shares, m.to_bytes(), None),
-        SecAggMessage::Masked { input, evaluation } => (
-            pb::SecAggStage::Masked,
-            input.to_bytes(),
-            evaluation.as_ref().map(counts_to_pb),
-        ),
+        SecAggMessage::Masked(m) => (pb::SecAggStage::Masked, m.to_bytes(), None),
         SecAggMessage::Unmask(m) => (pb::SecAggStage::Unmask, m.to_bytes(), None),
     };
     pb::SecAggSubmission {
@@ -310,8 +449,8 @@ pub fn submission_to_pb(submission: &SecAggSubmission, task_id: &str) -> pb::Sec
 
 /// Converts and validates a member's secure-aggregation submission: the
 /// task uses secure aggregation, the round is in range, the payload parses
-/// as the stage's message, a masked input has the task's vector length, and
-/// only a masked input carries evaluation counts.
+/// as the stage's message, a masked input has a length the task can mask, and
+/// no evaluation counts travel in clear.
 ///
 /// # Errors
 /// Any of the above, naming the field.
@@ -350,10 +489,10 @@ pub fn submission_from_pb(
             });
         }
     };
-    if evaluation.is_some() && stage != pb::SecAggStage::Masked {
+    if evaluation.is_some() {
         return Err(WireError::Invalid {
             field: "secagg.evaluation",
-            reason: "only the masked input carries evaluation counts".into(),
+            reason: "held-out counts travel masked, inside the masked input, never in clear".into(),
         });
     }
     let field = "secagg.payload";
@@ -366,20 +505,25 @@ pub fn submission_from_pb(
         }
         pb::SecAggStage::Masked => {
             let input = MaskedInput::from_bytes(&payload).map_err(|e| protocol(field, e))?;
-            let expected = masked_vector_len(task);
-            if input.values.len() != expected {
-                return Err(WireError::Dimension {
+            // The step's kind is not known here: any length the task's
+            // model can mask passes, and the round's secure-aggregation
+            // server holds the input to the exact one.
+            let lengths = [MaskedKind::Update, MaskedKind::Newton, MaskedKind::Normal]
+                .map(|kind| kind.len(task, false));
+            let counts = evaluation_len(task);
+            let got = input.values.len();
+            if !lengths.iter().any(|&l| got == l || got == l + counts) {
+                return Err(WireError::Invalid {
                     field,
-                    expected,
-                    got: input.values.len(),
+                    reason: format!(
+                        "the masked vector has {got} values, expected {} (update), {} (Newton \
+                         terms) or {} (normal equations), each plus {counts} with held-out \
+                         counts",
+                        lengths[0], lengths[1], lengths[2]
+                    ),
                 });
             }
-            SecAggMessage::Masked {
-                input,
-                evaluation: evaluation
-                    .map(|c| counts_from_pb(c, task, task.round_score_bins()))
-                    .transpose()?,
-            }
+            SecAggMessage::Masked(input)
         }
         pb::SecAggStage::Unmask => SecAggMessage::Unmask(
             UnmaskResponse::from_bytes(&payload).map_err(|e| protocol(field, e))?,
@@ -397,4 +541,89 @@ pub fn submission_from_pb(
         message,
         privacy_spend,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn task(model: ModelKind) -> Task {
+        Task {
+            task_id: "t".into(),
+            features: vec!["a".into()],
+            columns: vec![medfed_model::ColumnSpec::numeric("a")],
+            target: "y".into(),
+            model,
+            l2: 0.0,
+            local_steps: 1,
+            learning_rate: 0.1,
+            holdout_fraction: 0.2,
+            split_seed: 1,
+            rounds: 5,
+            score_bins: 4,
+            members: vec!["h".into(), "k".into()],
+            secure_aggregation: None,
+            differential_privacy: None,
+        }
+    }
+
+    fn add(a: &[f64], b: &[f64]) -> Vec<f64> {
+        a.iter().zip(b).map(|(x, y)| x + y).collect()
+    }
+
+    #[test]
+    fn masked_held_out_counts_sum_to_the_pooled_counts_and_are_checked() {
+        let logistic = task(ModelKind::Logistic);
+        let bins = logistic.round_score_bins() as usize;
+        let scores = (array![0.1, 0.8, 0.6], array![0.3, 0.9]);
+        let labels = (array![0.0, 1.0, 0.0], array![1.0, 1.0]);
+        let a = BinaryCounts::from_scores(scores.0.view(), labels.0.view(), bins).unwrap();
+        let b = BinaryCounts::from_scores(scores.1.view(), labels.1.view(), bins).unwrap();
+        let mut pooled = a.clone();
+        pooled.merge(&b).unwrap();
+        let (va, vb) = (
+            evaluation_to_masked(&EvaluationCounts::Binary(a)),
+            evaluation_to_masked(&EvaluationCounts::Binary(b)),
+        );
+        assert_eq!(va.len(), evaluation_len(&logistic));
+        let sum = add(&va, &vb);
+        assert_eq!(
+            evaluation_from_masked(&sum, &logistic).unwrap(),
+            EvaluationCounts::Binary(pooled)
+        );
+        // Counts that are not whole, or that do not add up, are refused.
+        let mut fractional = sum.clone();
+        fractional[1] += 0.5;
+        assert!(evaluation_from_masked(&fractional, &logistic).is_err());
+        let mut inconsistent = sum.clone();
+        inconsistent[0] += 1.0;
+        assert!(evaluation_from_masked(&inconsistent, &logistic).is_err());
+        assert!(evaluation_from_masked(&sum[1..], &logistic).is_err());
+
+        let linear = task(ModelKind::Linear);
+        let counts =
+            RegressionCounts::from_predictions(array![1.0, 2.0].view(), array![1.5, 1.0].view())
+                .unwrap();
+        let v = evaluation_to_masked(&EvaluationCounts::Regression(counts));
+        assert_eq!(v.len(), evaluation_len(&linear));
+        assert_eq!(
+            evaluation_from_masked(&v, &linear).unwrap(),
+            EvaluationCounts::Regression(counts)
+        );
+    }
+
+    #[test]
+    fn masked_lengths_follow_the_kind_and_the_held_out_counts() {
+        let t = task(ModelKind::Logistic);
+        // d = 2 parameters: intercept and one feature.
+        assert_eq!(MaskedKind::Update.len(&t, false), 4);
+        assert_eq!(MaskedKind::Newton.len(&t, false), 2 + 2 + 3);
+        assert_eq!(
+            MaskedKind::Newton.len(&t, true),
+            7 + 6 + 2 * t.round_score_bins() as usize
+        );
+        assert_eq!(MaskedKind::of(&Instruction::Wait), None);
+        assert!(!MaskedKind::evaluates(&Instruction::Wait));
+    }
 }
