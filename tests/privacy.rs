@@ -428,7 +428,7 @@ split_seed = 7
 
 [timeouts]
 join_seconds = 30
-step_seconds = 2
+step_seconds = 4
 
 [privacy]
 secure_aggregation = true
@@ -483,9 +483,11 @@ fn a_member_killed_after_its_masked_input_is_still_summed_and_the_run_completes(
     crashed.crash = Some(Crash {
         node: "site-3".into(),
         after: "sent masked input for round 3:".into(),
-        // Longer than the 2 s stage deadline: round 3's unmasking closes on
-        // the 4 others, who hold shares of site-3's self-mask seed.
-        restart_after: Duration::from_millis(2500),
+        // Longer than the 4 s stage deadline: round 3's unmasking closes on
+        // the 4 others, who hold shares of site-3's self-mask seed. Round
+        // 4's key stage then waits up to 4 s more, ample time for site-3
+        // to start again and rejoin.
+        restart_after: Duration::from_millis(4500),
     });
     let crashed = crashed.run();
     assert!(
