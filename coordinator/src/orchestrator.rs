@@ -520,6 +520,18 @@ pub(crate) async fn wait_for_answers(
     what: &str,
 ) -> Result<Vec<String>, RunError> {
     let members: BTreeSet<String> = shared.task.members.iter().cloned().collect();
+    wait_for_members(shared, config, what, &members).await
+}
+
+/// [`wait_for_answers`] for a step that only `members` are asked to
+/// answer. Every step closes here, so this is also where the exchange log
+/// is flushed under the once-per-step policy, before the answers are used.
+pub(crate) async fn wait_for_members(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    what: &str,
+    members: &BTreeSet<String>,
+) -> Result<Vec<String>, RunError> {
     let waited = wait_until(shared, config.step_timeout, what, |s| {
         members
             .difference(&s.collecting.answered())

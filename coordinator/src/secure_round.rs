@@ -16,7 +16,7 @@ use medfed_wire::{EvaluationCounts, Instruction, RosterMember, SecureAggregation
 use ndarray::Array1;
 
 use crate::config::TaskConfig;
-use crate::orchestrator::{RunError, StepCounter, wait_until};
+use crate::orchestrator::{RunError, StepCounter, wait_for_members};
 use crate::state::{Collecting, SecAggServer, Shared};
 
 /// What a securely aggregated FedAvg/FedProx round produced.
@@ -426,26 +426,7 @@ async fn stage(
         },
     );
     let label = format!("round {round} ({what})");
-    let waited = wait_until(shared, config.step_timeout, &label, |state| {
-        expected
-            .difference(&state.collecting.answered())
-            .cloned()
-            .collect()
-    })
-    .await;
-    if let Err(error) = waited {
-        let answered = shared.lock().collecting.answered();
-        if answered.len() < config.quorum {
-            return Err(error);
-        }
-        tracing::warn!(
-            step = %label,
-            answered = answered.len(),
-            quorum = config.quorum,
-            missing = %expected.difference(&answered).cloned().collect::<Vec<_>>().join(", "),
-            "deadline passed; closing the stage with a quorum"
-        );
-    }
+    wait_for_members(shared, config, &label, &expected).await?;
     let Collecting::SecAgg { server, .. } = shared.take_collected() else {
         unreachable!("a secure-aggregation step collects secure-aggregation messages");
     };
