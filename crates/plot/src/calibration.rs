@@ -9,10 +9,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::PlotError;
-use crate::figure::{
-    self, AXIS_DESC_SIZE, Drawn, Figure, INK, LegendEntry, LegendKind, SeriesStyle, Span,
-    TICK_SIZE, fail,
-};
+use crate::figure::{self, Drawn, Figure, LegendEntry, LegendKind, SeriesStyle, fail};
 use crate::output;
 
 /// Most bins one chart accepts (medfed uses ten).
@@ -113,43 +110,12 @@ impl Figure for CalibrationFigure<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn {
         let body = figure::titled(root, &self.plot.title)?;
         let (plot, legend) = figure::with_legend_strip(&body);
-        let axis = Span {
-            low: -0.02,
-            high: 1.02,
-        };
-        let labels = figure::value_labeller(Span {
-            low: 0.0,
-            high: 1.0,
-        });
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(14)
-            .x_label_area_size(56)
-            .y_label_area_size(76)
-            .build_cartesian_2d(axis.range(), axis.range())
-            .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .x_desc("mean predicted probability")
-            .y_desc("observed rate of positives")
-            .x_labels(11)
-            .y_labels(11)
-            .x_label_formatter(&labels)
-            .y_label_formatter(&labels)
-            .label_style(figure::text(TICK_SIZE))
-            .axis_desc_style(figure::text(AXIS_DESC_SIZE))
-            .axis_style(INK)
-            .light_line_style(WHITE)
-            .bold_line_style(RGBColor(225, 225, 225))
-            .draw()
-            .map_err(fail)?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(0.0, 0.0), (1.0, 1.0)],
-                8,
-                6,
-                figure::REFERENCE.stroke_width(2),
-            ))
-            .map_err(fail)?;
+        let mut chart = figure::unit_square_chart(
+            &plot,
+            0.02,
+            "mean predicted probability",
+            "observed rate of positives",
+        )?;
         let style = SeriesStyle::site(3);
         if !self.dots.is_empty() {
             chart

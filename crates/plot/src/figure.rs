@@ -444,6 +444,63 @@ pub(crate) fn finite_points(points: impl IntoIterator<Item = (f64, f64)>) -> Vec
         .collect()
 }
 
+/// A chart over the unit square (rates or probabilities on both axes), with
+/// `pad` of room around it, ticks every 0.1, the axis descriptions, and the
+/// dashed diagonal that means "no better than chance" (ROC) or "perfectly
+/// calibrated" (calibration) already drawn.
+pub(crate) fn unit_square_chart<'a, DB: DrawingBackend>(
+    plot: &DrawingArea<DB, Shift>,
+    pad: f64,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    String,
+> {
+    let axis = Span {
+        low: -pad,
+        high: 1.0 + pad,
+    };
+    let labels = value_labeller(Span {
+        low: 0.0,
+        high: 1.0,
+    });
+    let mut chart = ChartBuilder::on(plot)
+        .margin(14)
+        .x_label_area_size(56)
+        .y_label_area_size(76)
+        .build_cartesian_2d(axis.range(), axis.range())
+        .map_err(fail)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(11)
+        .y_labels(11)
+        .x_label_formatter(&labels)
+        .y_label_formatter(&labels)
+        .label_style(text(TICK_SIZE))
+        .axis_desc_style(text(AXIS_DESC_SIZE))
+        .axis_style(INK)
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()
+        .map_err(fail)?;
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            8,
+            6,
+            REFERENCE.stroke_width(2),
+        ))
+        .map_err(fail)?;
+    Ok(chart)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

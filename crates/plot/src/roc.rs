@@ -8,10 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::PlotError;
-use crate::figure::{
-    self, AXIS_DESC_SIZE, Drawn, Figure, INK, LegendEntry, LegendKind, REFERENCE, SeriesStyle,
-    Span, TICK_SIZE, fail,
-};
+use crate::figure::{self, Drawn, Figure, LegendEntry, LegendKind, SeriesStyle, fail};
 use crate::output;
 
 /// Most points one ROC curve may have: a curve from the largest score
@@ -163,43 +160,12 @@ impl Figure for RocFigure<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn {
         let body = figure::titled(root, self.title)?;
         let (plot, legend) = figure::with_legend_strip(&body);
-        let axis = Span {
-            low: -0.01,
-            high: 1.01,
-        };
-        let labels = figure::value_labeller(Span {
-            low: 0.0,
-            high: 1.0,
-        });
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(14)
-            .x_label_area_size(56)
-            .y_label_area_size(76)
-            .build_cartesian_2d(axis.range(), axis.range())
-            .map_err(fail)?;
-        chart
-            .configure_mesh()
-            .x_desc("false positive rate (1 − specificity)")
-            .y_desc("true positive rate (sensitivity)")
-            .x_labels(11)
-            .y_labels(11)
-            .x_label_formatter(&labels)
-            .y_label_formatter(&labels)
-            .label_style(figure::text(TICK_SIZE))
-            .axis_desc_style(figure::text(AXIS_DESC_SIZE))
-            .axis_style(INK)
-            .light_line_style(WHITE)
-            .bold_line_style(RGBColor(225, 225, 225))
-            .draw()
-            .map_err(fail)?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(0.0, 0.0), (1.0, 1.0)],
-                8,
-                6,
-                REFERENCE.stroke_width(2),
-            ))
-            .map_err(fail)?;
+        let mut chart = figure::unit_square_chart(
+            &plot,
+            0.01,
+            "false positive rate (1 − specificity)",
+            "true positive rate (sensitivity)",
+        )?;
         for curve in self.curves.iter().filter(|c| c.points.len() >= 2) {
             chart
                 .draw_series(LineSeries::new(
