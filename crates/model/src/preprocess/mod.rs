@@ -30,11 +30,14 @@
 //! - `fitted`: [`FittedPreprocessor`], what sites apply.
 //! - `bounds`: [`coarse_bounds`], the outward-rounded ranges a site sends
 //!   instead of its exact minimum and maximum (single records' values).
+//! - `masked`: both passes as sums a secure aggregation can add up
+//!   ([`statistics_to_masked`], [`moments_to_masked`]).
 //! - `note`: [`ColumnNote`].
 
 mod bounds;
 mod fitted;
 mod histogram;
+mod masked;
 mod note;
 mod spec;
 mod split;
@@ -47,6 +50,10 @@ pub use fitted::{Encoding, FittedColumn, FittedPreprocessor, Scaling};
 pub use histogram::{
     ColumnHistogram, DEFAULT_MEDIAN_BINS, HistogramPlan, MAX_MEDIAN_BINS, MIN_MEDIAN_BINS,
     ValueRange, merge_histograms,
+};
+pub use masked::{
+    PooledCounts, RowCounts, median_plan, moments_len, moments_to_masked, range_grid,
+    statistics_from_masked, statistics_len, statistics_to_masked,
 };
 pub use note::ColumnNote;
 pub use spec::{ColumnSpec, Impute, MAX_CATEGORIES, MAX_NAME_LEN, Transform, validate_specs};
