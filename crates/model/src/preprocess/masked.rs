@@ -162,7 +162,7 @@ fn whole(value: f64, what: &'static str) -> Result<u64, ModelError> {
 /// # Errors
 /// [`ModelError::Dimension`] for a wrong length;
 /// [`ModelError::InvalidAggregate`] for a count that is not a whole number
-/// >= 0; [`ModelError::InvalidColumnAggregate`] for counts that do not add
+/// at least 0; [`ModelError::InvalidColumnAggregate`] for counts that do not add
 /// up (range ends of a different number of sites, a column with values
 /// and no range or a range and no values, category counts not summing to
 /// the count, more values than rows).
