@@ -96,7 +96,10 @@ fn roc(summary: &Summary, outcome: &Outcome) -> RocPlot {
             _ => None,
         })
         .collect();
-    let mut all: Option<BinaryCounts> = None;
+    let mut all: Option<BinaryCounts> = match &outcome.pooled_evaluation {
+        Some(EvaluationCounts::Binary(pooled)) => Some(pooled.clone()),
+        _ => None,
+    };
     for (_, counts) in &sites {
         match &mut all {
             Some(total) => {

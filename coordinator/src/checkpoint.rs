@@ -44,8 +44,12 @@ pub struct Checkpoint {
     pub preprocessing: FittedPreprocessor,
     /// Notes from the statistics steps.
     pub notes: Vec<String>,
-    /// Training rows per member.
+    /// Training rows per member (empty under secure aggregation, where
+    /// only their total is known).
     pub train_rows: Vec<(String, u64)>,
+    /// Training rows over all members.
+    #[serde(default)]
+    pub total_train_rows: u64,
     /// The global model after the last completed round (intercept first).
     pub global: Vec<f64>,
     /// Records of the completed rounds.

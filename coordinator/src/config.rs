@@ -589,6 +589,15 @@ impl TaskConfig {
                     "refusing long updates at the coordinator",
                 ));
             }
+            if evaluation.baselines {
+                return Err(invalid(
+                    "evaluation.baselines",
+                    "a site-alone model is one site's model, sent in clear; with \
+                     privacy.secure_aggregation = true the coordinator sees only sums over the \
+                     sites: set evaluation.baselines = false"
+                        .into(),
+                ));
+            }
         }
         Ok(TaskConfig {
             algorithm,

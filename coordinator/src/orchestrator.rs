@@ -46,10 +46,10 @@ pub enum RunError {
     #[error("the solver refused the round's terms: {0}")]
     Solver(String),
     /// A securely aggregated round could not produce a correct sum.
-    #[error("round {round}: secure aggregation failed: {reason}")]
+    #[error("{step}: secure aggregation failed: {reason}")]
     SecureAggregation {
-        /// The round.
-        round: u32,
+        /// The step: a round, or a pass outside training.
+        step: String,
         /// Why.
         reason: String,
     },
@@ -133,8 +133,14 @@ pub struct Outcome {
     /// Evaluation counts: `evaluations[site][model]`, sites in member order;
     /// model 0 is the federated model, then the baselines.
     pub evaluations: Vec<(String, Vec<EvaluationCounts>)>,
-    /// Training rows per member.
+    /// Training rows per member (empty under secure aggregation).
     pub train_rows: Vec<(String, u64)>,
+    /// Training rows over all members.
+    pub total_train_rows: u64,
+    /// Evaluation counts of the federated model over all held-out rows,
+    /// under secure aggregation (where `evaluations` is empty: no
+    /// member's own counts are seen).
+    pub pooled_evaluation: Option<EvaluationCounts>,
     /// DP tasks: the last spend each member reported, by member.
     pub privacy_spent: std::collections::BTreeMap<String, medfed_wire::PrivacySpend>,
     /// The algorithm that fitted the model.
@@ -185,7 +191,7 @@ pub async fn orchestrate(
     let save = |step: u64,
                 preprocessing: &FittedPreprocessor,
                 notes: &[String],
-                train_rows: &[(String, u64)],
+                train_rows: &(Vec<(String, u64)>, u64),
                 global: &Array1<f64>,
                 rounds: &[RoundRecord],
                 stop_reason: Option<&str>| {
@@ -196,7 +202,8 @@ pub async fn orchestrate(
                 step,
                 preprocessing: preprocessing.clone(),
                 notes: notes.to_vec(),
-                train_rows: train_rows.to_vec(),
+                train_rows: train_rows.0.clone(),
+                total_train_rows: train_rows.1,
                 global: global.to_vec(),
                 rounds: rounds.to_vec(),
                 stop_reason: stop_reason.map(str::to_owned),
@@ -224,7 +231,14 @@ pub async fn orchestrate(
                 StepCounter(checkpoint.step + RESTART_STEP_GAP),
                 checkpoint.preprocessing.clone(),
                 checkpoint.notes.clone(),
-                checkpoint.train_rows.clone(),
+                (
+                    checkpoint.train_rows.clone(),
+                    if checkpoint.total_train_rows > 0 {
+                        checkpoint.total_train_rows
+                    } else {
+                        checkpoint.train_rows.iter().map(|(_, r)| r).sum()
+                    },
+                ),
                 Some(checkpoint),
             )
         }
@@ -336,6 +350,85 @@ pub async fn orchestrate(
 
     // Federated evaluation on every site's held-out rows.
     progress.message("evaluating on every site's held-out rows");
+    let (evaluations, pooled_evaluation, calibration) = match task.secure_aggregation {
+        Some(settings) => {
+            let (counts, calibration) = crate::secure_round::secure_evaluate(
+                shared,
+                config,
+                settings,
+                &mut steps,
+                &preprocessing,
+                &global,
+            )
+            .await?;
+            (Vec::new(), Some(counts), calibration)
+        }
+        None => {
+            let (evaluations, calibration) = evaluate(
+                shared,
+                config,
+                &mut steps,
+                &preprocessing,
+                &global,
+                &baselines,
+            )
+            .await?;
+            (evaluations, None, calibration)
+        }
+    };
+
+    // Tell everyone; give them a moment to hear it, but do not wait on a
+    // member that has already gone.
+    let s = steps.next_step();
+    shared.publish(
+        Step {
+            step: s,
+            instruction: Instruction::Finished {
+                reason: "training complete".into(),
+            },
+        },
+        Collecting::Nothing,
+    );
+    let _ = wait_until(shared, Duration::from_secs(5), "finish", |st| {
+        members.difference(&st.told_finished).cloned().collect()
+    })
+    .await;
+
+    Ok(Outcome {
+        preprocessing,
+        notes,
+        global,
+        rounds,
+        baselines,
+        evaluations,
+        pooled_evaluation,
+        train_rows: train_rows.0,
+        total_train_rows: train_rows.1,
+        privacy_spent: shared.lock().privacy_spent.clone(),
+        algorithm: config.algorithm.to_string(),
+        stop_reason: trained.stop_reason,
+        calibration,
+    })
+}
+
+/// The clear evaluation step: every member's counts for the federated
+/// model and the baselines, by member, with the federated model's
+/// calibration over every site's held-out rows.
+async fn evaluate(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    steps: &mut StepCounter,
+    preprocessing: &FittedPreprocessor,
+    global: &Array1<f64>,
+    baselines: &[(String, Array1<f64>)],
+) -> Result<
+    (
+        Vec<(String, Vec<EvaluationCounts>)>,
+        Option<CalibrationCounts>,
+    ),
+    RunError,
+> {
+    let task = &shared.task;
     let mut models = vec![global.clone()];
     models.extend(baselines.iter().map(|(_, m)| m.clone()));
     let model_count = models.len();
@@ -375,37 +468,7 @@ pub async fn orchestrate(
         .iter()
         .filter_map(|m| reports.remove(m).map(|r| (m.clone(), r.models)))
         .collect();
-
-    // Tell everyone; give them a moment to hear it, but do not wait on a
-    // member that has already gone.
-    let s = steps.next_step();
-    shared.publish(
-        Step {
-            step: s,
-            instruction: Instruction::Finished {
-                reason: "training complete".into(),
-            },
-        },
-        Collecting::Nothing,
-    );
-    let _ = wait_until(shared, Duration::from_secs(5), "finish", |st| {
-        members.difference(&st.told_finished).cloned().collect()
-    })
-    .await;
-
-    Ok(Outcome {
-        preprocessing,
-        notes,
-        global,
-        rounds,
-        baselines,
-        evaluations,
-        train_rows,
-        privacy_spent: shared.lock().privacy_spent.clone(),
-        algorithm: config.algorithm.to_string(),
-        stop_reason: trained.stop_reason,
-        calibration,
-    })
+    Ok((evaluations, calibration))
 }
 
 /// The statistics step (and the histogram step when a median is asked
@@ -417,7 +480,72 @@ async fn preprocess(
     config: &TaskConfig,
     steps: &mut StepCounter,
     progress: &Progress,
-) -> Result<(FittedPreprocessor, Vec<String>, Vec<(String, u64)>), RunError> {
+) -> Result<(FittedPreprocessor, Vec<String>, TrainRows), RunError> {
+    let task = &shared.task;
+    let statistics_error = |e: medfed_model::ModelError| RunError::Statistics(e.to_string());
+    let (merged, histograms, train_rows, mut notes) = match task.secure_aggregation {
+        Some(settings) => {
+            // Both passes as sums: no member's own figures are seen, so
+            // notes are about all sites together only.
+            let pooled =
+                crate::secure_round::secure_preprocess(shared, config, settings, steps).await?;
+            (
+                pooled.summaries,
+                pooled.histograms,
+                (Vec::new(), pooled.rows.train),
+                Vec::new(),
+            )
+        }
+        None => clear_statistics(shared, config, steps).await?,
+    };
+    let (preprocessing, column_notes) =
+        FittedPreprocessor::fit(&task.columns, &merged, histograms.as_deref())
+            .map_err(statistics_error)?;
+    notes.extend(
+        column_notes
+            .iter()
+            .map(|n| format!("across all sites: {n}")),
+    );
+    if let Some(histograms) = &histograms {
+        for (spec, h) in task.columns.iter().zip(histograms) {
+            if let (Impute::Median, Some(h)) = (spec.missing, h) {
+                notes.push(format!(
+                    "{}: missing values filled with the approximate global median, within {:.3e} \
+                     of the exact one ({} bins)",
+                    spec.name,
+                    h.median_error_bound(),
+                    h.counts.len()
+                ));
+            }
+        }
+    }
+    for note in &notes {
+        progress.message(note);
+    }
+
+    Ok((preprocessing, notes, train_rows))
+}
+
+/// Training rows per member (empty under secure aggregation) and over all
+/// members.
+type TrainRows = (Vec<(String, u64)>, u64);
+
+/// The clear statistics pass, and the histogram pass when a median is asked
+/// for: each member's summaries merged, the merged histograms, the training
+/// rows, and notes on columns missing or constant at one site.
+async fn clear_statistics(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    steps: &mut StepCounter,
+) -> Result<
+    (
+        Vec<ColumnSummary>,
+        Option<Vec<Option<ColumnHistogram>>>,
+        TrainRows,
+        Vec<String>,
+    ),
+    RunError,
+> {
     let task = &shared.task;
     // Statistics round: aggregates only, never rows.
     let s = steps.next_step();
@@ -483,32 +611,8 @@ async fn preprocess(
     } else {
         None
     };
-    let (preprocessing, column_notes) =
-        FittedPreprocessor::fit(&task.columns, &merged, histograms.as_deref())
-            .map_err(statistics_error)?;
-    notes.extend(
-        column_notes
-            .iter()
-            .map(|n| format!("across all sites: {n}")),
-    );
-    if let Some(histograms) = &histograms {
-        for (spec, h) in task.columns.iter().zip(histograms) {
-            if let (Impute::Median, Some(h)) = (spec.missing, h) {
-                notes.push(format!(
-                    "{}: missing values filled with the approximate global median, within {:.3e} \
-                     of the exact one ({} bins)",
-                    spec.name,
-                    h.median_error_bound(),
-                    h.counts.len()
-                ));
-            }
-        }
-    }
-    for note in &notes {
-        progress.message(note);
-    }
-
-    Ok((preprocessing, notes, train_rows))
+    let total = train_rows.iter().map(|(_, r)| r).sum();
+    Ok((merged, histograms, (train_rows, total), notes))
 }
 
 /// Waits until every member has answered the current step, or until its

@@ -118,6 +118,17 @@ impl ModelScores {
 }
 
 fn scores(outcome: &Outcome, model: usize) -> ModelScores {
+    if let Some(pooled) = &outcome.pooled_evaluation {
+        // Under secure aggregation only the sum over the sites is known.
+        return ModelScores {
+            overall: if model == 0 {
+                Metrics::from_counts(pooled)
+            } else {
+                Metrics::default()
+            },
+            per_site: BTreeMap::new(),
+        };
+    }
     let overall = merge(
         outcome
             .evaluations
@@ -163,8 +174,11 @@ pub struct Summary {
     pub stop_reason: String,
     /// Members, in task order.
     pub members: Vec<String>,
-    /// Training rows per member.
+    /// Training rows per member (empty under secure aggregation, where the
+    /// coordinator sees only their total).
     pub train_rows: BTreeMap<String, u64>,
+    /// Training rows over all members.
+    pub total_train_rows: u64,
     /// Preprocessing notes (all-missing or constant features).
     pub notes: Vec<String>,
     /// Per-round records.
@@ -226,6 +240,10 @@ pub struct PrivacySummary {
     /// What the per-round held-out scores cover under secure aggregation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub round_held_out: Option<&'static str>,
+    /// What travels masked under secure aggregation, and what the
+    /// coordinator learns instead of each member's figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked: Option<&'static str>,
     /// DP-FedAvg on the training rounds (absent: off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differential_privacy: Option<DpSummary>,
@@ -327,7 +345,14 @@ fn privacy_summary(
         }),
         round_held_out: secure.map(|_| {
             "overall only: each round's held-out counts are summed masked, so no site's own \
-             per-round scores are seen; the final evaluation reports every site"
+             per-round scores are seen"
+        }),
+        masked: secure.map(|_| {
+            "everything the members send is summed masked: the preprocessing statistics (row \
+             and category counts, coarse ranges as counts of sites per 1-2-5 grid value, \
+             range-scaled sums and median histograms), every training round's update or terms \
+             with its held-out counts, and the final evaluation; per-site rows, notes and \
+             scores are not seen, only totals"
         }),
         differential_privacy,
     })
@@ -415,6 +440,7 @@ pub fn build(
         stop_reason: outcome.stop_reason.clone(),
         members: task.members.clone(),
         train_rows: outcome.train_rows.iter().cloned().collect(),
+        total_train_rows: outcome.total_train_rows,
         notes: outcome.notes.clone(),
         rounds: outcome.rounds.clone(),
         median_round_ms,
@@ -519,10 +545,17 @@ pub fn render_table(summary: &Summary) -> String {
             fmt(Some(mean))
         ));
     }
-    out.push_str(&format!(
-        "\nEach site's own held-out rows ({h1}):\n  {:<16} {:>6} {:>10} {:>12}\n",
-        "site", "rows", "federated", "site alone"
-    ));
+    if summary.federated.per_site.is_empty() {
+        out.push_str(
+            "\nEach site's own held-out rows: not known (secure aggregation: the coordinator \
+             sees only the sum over the sites).\n",
+        );
+    } else {
+        out.push_str(&format!(
+            "\nEach site's own held-out rows ({h1}):\n  {:<16} {:>6} {:>10} {:>12}\n",
+            "site", "rows", "federated", "site alone"
+        ));
+    }
     for (site, m) in &summary.federated.per_site {
         let alone = summary
             .baselines

@@ -2,14 +2,18 @@
 //! share keys, masked input, unmasking), each with the step deadline and
 //! quorum of every other step. The coordinator drives the medfed-secure
 //! server state machine and ends with the sum over the surviving members of
-//! the vectors they masked (see [`MaskedKind`]): a FedAvg/FedProx round's
-//! weighted updates, a Newton round's terms or the normal equations. It
+//! the vectors they masked (see [`MaskedKind`]): the preprocessing's two
+//! statistics passes, a FedAvg/FedProx round's weighted updates, a Newton
+//! round's terms or the normal equations, and the final evaluation. It
 //! never holds one member's vector.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use medfed_model::{FittedPreprocessor, NewtonTerms, NormalTerms};
+use medfed_model::preprocess::{
+    ColumnHistogram, ColumnSummary, DEFAULT_MEDIAN_BINS, RowCounts, statistics_from_masked,
+};
+use medfed_model::{CalibrationCounts, FittedPreprocessor, NewtonTerms, NormalTerms};
 use medfed_secure::secagg::{FixedPoint, Member, SecAggConfig, SecAggParams, Server};
 use medfed_wire::secagg::MaskedKind;
 use medfed_wire::{EvaluationCounts, Instruction, RosterMember, SecureAggregation, Step};
@@ -75,6 +79,7 @@ pub async fn secure_round(
     train: TrainSpec<'_>,
 ) -> Result<RoundSum, RunError> {
     let round = train.round;
+    let step = format!("round {round}");
     let work = Instruction::Train {
         round,
         global: train.global.clone(),
@@ -88,7 +93,10 @@ pub async fn secure_round(
         missing,
         evaluation,
     } = secure_sum(shared, config, settings, steps, work).await?;
-    let failed = |reason: String| RunError::SecureAggregation { round, reason };
+    let failed = |reason: String| RunError::SecureAggregation {
+        step: step.clone(),
+        reason,
+    };
     let dimension = shared.task.dimension();
     let rows = sum[dimension];
     if shared.task.differential_privacy.is_some() {
@@ -143,7 +151,7 @@ pub async fn secure_newton(
     let sum = secure_sum(shared, config, settings, steps, work).await?;
     let terms = medfed_wire::terms::newton_from_masked(&sum.sum, &shared.task).map_err(|e| {
         RunError::SecureAggregation {
-            round,
+            step: format!("round {round}"),
             reason: format!("the unmasked Newton terms are refused: {e}"),
         }
     })?;
@@ -167,7 +175,7 @@ pub async fn secure_normal(
     let sum = secure_sum(shared, config, settings, steps, work).await?;
     let terms = medfed_wire::terms::normal_from_masked(&sum.sum, &shared.task).map_err(|e| {
         RunError::SecureAggregation {
-            round,
+            step: format!("round {round}"),
             reason: format!("the unmasked normal-equation terms are refused: {e}"),
         }
     })?;
@@ -184,7 +192,10 @@ fn check_rows(
     survivors: &BTreeSet<String>,
     rows: f64,
 ) -> Result<(), RunError> {
-    let failed = |reason: String| RunError::SecureAggregation { round, reason };
+    let failed = |reason: String| RunError::SecureAggregation {
+        step: format!("round {round}"),
+        reason,
+    };
     let declared: Option<u64> = {
         let state = shared.lock();
         survivors
@@ -224,11 +235,17 @@ pub async fn secure_sum(
 ) -> Result<SecureSum, RunError> {
     let task = &shared.task;
     let round = work.round();
-    let Some(kind) = MaskedKind::of(&work) else {
-        unreachable!("stage 0 carries a training, Newton or normal-equation step");
-    };
+    let label = step_label(&work);
     let evaluate = MaskedKind::evaluates(&work);
-    let failed = |reason: String| RunError::SecureAggregation { round, reason };
+    let failed = |reason: String| RunError::SecureAggregation {
+        step: label.clone(),
+        reason,
+    };
+    let Some(vector_len) = MaskedKind::vector_len(&work, task) else {
+        return Err(failed(
+            "this step cannot be securely aggregated for this task".into(),
+        ));
+    };
     // The roster: members that joined, in task order, with the certificate
     // each presented (members check each against the consortium CA).
     let (roster, certificates) = {
@@ -268,10 +285,10 @@ pub async fn secure_sum(
     }
     let params = SecAggParams::new(SecAggConfig {
         task: task.task_id.clone(),
-        round: u64::from(round),
+        round: MaskedKind::session(&work),
         threshold: settings.threshold,
         members: roster.clone(),
-        vector_len: kind.len(task, evaluate),
+        vector_len,
         fixed_point: FixedPoint::new(settings.fixed_point_bits)
             .map_err(|e| failed(e.to_string()))?,
     })
@@ -290,7 +307,7 @@ pub async fn secure_sum(
         shared,
         config,
         steps,
-        round,
+        (round, &label),
         "keys",
         instruction,
         server,
@@ -310,7 +327,7 @@ pub async fn secure_sum(
         shared,
         config,
         steps,
-        round,
+        (round, &label),
         "shares",
         instruction,
         SecAggServer::Shares(sharing),
@@ -334,7 +351,7 @@ pub async fn secure_sum(
         shared,
         config,
         steps,
-        round,
+        (round, &label),
         "masked inputs",
         instruction,
         SecAggServer::Masked(masking),
@@ -354,7 +371,7 @@ pub async fn secure_sum(
         shared,
         config,
         steps,
-        round,
+        (round, &label),
         "unmasking",
         instruction,
         SecAggServer::Unmask(unmasking),
@@ -370,7 +387,7 @@ pub async fn secure_sum(
         .map_err(|e| failed(e.to_string()))?
         .decode();
     let evaluation = if evaluate {
-        let counts = sum.split_off(kind.len(task, false));
+        let counts = sum.split_off(vector_len - medfed_wire::secagg::evaluation_len(task));
         Some(
             medfed_wire::secagg::evaluation_from_masked(&counts, task).map_err(|e| {
                 failed(format!(
@@ -403,7 +420,7 @@ async fn stage(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     steps: &mut StepCounter,
-    round: u32,
+    (round, label): (u32, &str),
     what: &str,
     instruction: Instruction,
     server: SecAggServer,
@@ -425,10 +442,141 @@ async fn stage(
             received: BTreeSet::new(),
         },
     );
-    let label = format!("round {round} ({what})");
+    let label = format!("{label} ({what})");
     wait_for_members(shared, config, &label, &expected).await?;
     let Collecting::SecAgg { server, .. } = shared.take_collected() else {
         unreachable!("a secure-aggregation step collects secure-aggregation messages");
     };
     Ok(server)
+}
+
+/// How a securely aggregated step is named in messages: its round, or the
+/// pass outside training.
+fn step_label(work: &Instruction) -> String {
+    match MaskedKind::of(work) {
+        Some(MaskedKind::Statistics) => "the statistics pass".into(),
+        Some(MaskedKind::Moments) => "the column moments pass".into(),
+        Some(MaskedKind::Evaluation) => "the final evaluation".into(),
+        _ => format!("round {}", work.round()),
+    }
+}
+
+/// What the securely aggregated preprocessing passes produced.
+pub struct SecurePreprocessing {
+    /// The pooled column summaries, as the clear pass would have merged
+    /// them (sums within the fixed-point precision).
+    pub summaries: Vec<ColumnSummary>,
+    /// The pooled median histograms (when a column is imputed by its
+    /// median).
+    pub histograms: Option<Vec<Option<ColumnHistogram>>>,
+    /// Row counts over the members in the sum.
+    pub rows: RowCounts,
+}
+
+/// The preprocessing's statistics under secure aggregation: a first
+/// securely aggregated pass for counts and coarse ranges, then (when a
+/// numeric column has a range) a second over the pooled ranges for the
+/// range-scaled sums and the median histograms. Both must sum the same
+/// members, or the pooled figures would mix different sites' rows.
+///
+/// # Errors
+/// As [`secure_sum`]; sums that could not come from real rows; a member in
+/// one pass's sum and not the other's.
+pub async fn secure_preprocess(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+) -> Result<SecurePreprocessing, RunError> {
+    let task = &shared.task;
+    let refused = |step: &str, e: medfed_model::ModelError| RunError::SecureAggregation {
+        step: step.into(),
+        reason: format!("the unmasked sums are refused: {e}: the sum is wrong"),
+    };
+    let first = secure_sum(
+        shared,
+        config,
+        settings,
+        steps,
+        Instruction::CollectStatistics,
+    )
+    .await?;
+    let pooled = statistics_from_masked(&task.columns, &first.sum)
+        .map_err(|e| refused("the statistics pass", e))?;
+    let rows = pooled.rows;
+    let plan = pooled.plan(&task.columns, DEFAULT_MEDIAN_BINS);
+    if plan.is_empty() {
+        let (summaries, _) = pooled
+            .finish(&task.columns, &plan, &[])
+            .map_err(|e| refused("the statistics pass", e))?;
+        return Ok(SecurePreprocessing {
+            summaries,
+            histograms: None,
+            rows,
+        });
+    }
+    let second = secure_sum(
+        shared,
+        config,
+        settings,
+        steps,
+        Instruction::CollectHistograms { plan: plan.clone() },
+    )
+    .await?;
+    if second.survivors != first.survivors {
+        let differ: Vec<&str> = first
+            .survivors
+            .symmetric_difference(&second.survivors)
+            .map(String::as_str)
+            .collect();
+        return Err(RunError::SecureAggregation {
+            step: "the column moments pass".into(),
+            reason: format!(
+                "{} took part in only one of the two statistics passes, so their sums would \
+                 mix different sites' rows",
+                differ.join(", ")
+            ),
+        });
+    }
+    let (summaries, histograms) = pooled
+        .finish(&task.columns, &plan, &second.sum)
+        .map_err(|e| refused("the column moments pass", e))?;
+    let needs_histograms = histograms.iter().any(Option::is_some);
+    Ok(SecurePreprocessing {
+        summaries,
+        histograms: needs_histograms.then_some(histograms),
+        rows,
+    })
+}
+
+/// The final held-out evaluation of `model` under secure aggregation: the
+/// counts (and, for a logistic model, calibration counts) over every
+/// surviving member's held-out rows. No member's own counts are seen.
+///
+/// # Errors
+/// As [`secure_sum`], and counts that do not add up.
+pub async fn secure_evaluate(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+    preprocessing: &FittedPreprocessor,
+    model: &Array1<f64>,
+) -> Result<(EvaluationCounts, Option<CalibrationCounts>), RunError> {
+    let work = Instruction::Evaluate {
+        preprocessing: preprocessing.clone(),
+        models: vec![model.clone()],
+    };
+    let sum = secure_sum(shared, config, settings, steps, work).await?;
+    let (mut counts, mut calibration) =
+        medfed_wire::secagg::final_evaluation_from_masked(&sum.sum, &shared.task, 1).map_err(
+            |e| RunError::SecureAggregation {
+                step: "the final evaluation".into(),
+                reason: format!("the unmasked held-out counts are refused: {e}: the sum is wrong"),
+            },
+        )?;
+    let Some(counts) = counts.pop() else {
+        unreachable!("one model was asked for and its counts were read");
+    };
+    Ok((counts, calibration.pop()))
 }

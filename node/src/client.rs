@@ -411,7 +411,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 Some(*round)
             }
             medfed_wire::Instruction::SecAggKeys { work, .. }
-                if !secure.as_ref().is_some_and(|s| s.answered(step.step)) =>
+                if matches!(**work, medfed_wire::Instruction::Train { .. })
+                    && !secure.as_ref().is_some_and(|s| s.answered(step.step)) =>
             {
                 Some(work.round())
             }
@@ -467,6 +468,26 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 Delivered::ConnectionLost => session.rejoin(&task).await?,
             }
             continue;
+        }
+        // Under secure aggregation nothing computed from the rows leaves in
+        // clear, whatever the coordinator asks.
+        let from_rows = matches!(
+            step.instruction,
+            medfed_wire::Instruction::CollectStatistics
+                | medfed_wire::Instruction::CollectHistograms { .. }
+                | medfed_wire::Instruction::Train { .. }
+                | medfed_wire::Instruction::Newton { .. }
+                | medfed_wire::Instruction::Normal { .. }
+                | medfed_wire::Instruction::Baseline { .. }
+                | medfed_wire::Instruction::Evaluate { .. }
+        );
+        if secure.is_some() && from_rows {
+            anyhow::bail!(
+                "the coordinator asked for {} in clear (step {}), but task {task_id} uses \
+                 secure aggregation: refused, nothing sent (only masked inputs leave this node)",
+                step.kind(),
+                step.step
+            );
         }
         let (line, outcome) = match answer(&mut site, &task, &step)? {
             Answer::Nothing => {

@@ -24,6 +24,25 @@ use medfed_wire::{Instruction, SecAggMessage, SecAggSubmission, SecureAggregatio
 
 use crate::data::SiteData;
 use crate::work::{Answer, answer};
+use medfed_model::preprocess::{RowCounts, median_plan, moments_to_masked, statistics_to_masked};
+
+/// The second statistics pass at this site: its exact column sums scaled to
+/// the pooled ranges of `plan`, and the histograms of the columns imputed
+/// by their median.
+fn moments(
+    site: &SiteData,
+    task: &Task,
+    plan: &medfed_model::preprocess::HistogramPlan,
+) -> anyhow::Result<Vec<f64>> {
+    let summaries = site.statistics(task)?;
+    let histograms = site.histograms(task, &median_plan(&task.columns, plan))?;
+    Ok(moments_to_masked(
+        &task.columns,
+        plan,
+        &summaries,
+        &histograms,
+    )?)
+}
 
 /// Where this node is in the current round.
 enum Phase {
@@ -104,11 +123,11 @@ impl SecureRounds {
         let answered = match &step.instruction {
             Instruction::SecAggKeys { work, roster } => {
                 let round = &work.round();
-                let Some(kind) = MaskedKind::of(work) else {
+                let Some(length) = MaskedKind::vector_len(work, task) else {
                     anyhow::bail!("round {round}: stage 0 asks for nothing that can be masked");
                 };
-                let length = kind.len(task, MaskedKind::evaluates(work));
-                let params = self.params(task, *round, roster, length)?;
+                let params =
+                    self.params(task, (*round, MaskedKind::session(work)), roster, length)?;
                 let Some(id) = params
                     .config()
                     .members
@@ -125,50 +144,85 @@ impl SecureRounds {
                     step: step.step,
                     instruction: (**work).clone(),
                 };
-                let (mut input, privacy_spend, evaluation, what) = match (
-                    answer(site, task, &work)?,
-                    dp,
-                ) {
-                    // DP: [clipped and noised update..., 1, 0]: members weigh
-                    // the same, and neither rows nor loss are released.
-                    (Answer::Update(update), Some(dp)) => {
-                        let mut input = update.delta.to_vec();
-                        let spend = dp.release(*round, &mut input).with_context(|| {
-                            format!("round {round}: cannot charge and noise the update")
-                        })?;
-                        input.push(1.0);
-                        input.push(0.0);
-                        let what = format!(
-                            "trained on {} rows; update clipped and noised (ε spent {:.4} of {} \
-                             at δ = {:e})",
-                            update.num_rows, spend.epsilon, spend.budget_epsilon, spend.delta
-                        );
-                        (input, Some(spend), update.evaluation, what)
-                    }
-                    (Answer::Update(update), None) => {
-                        let rows = update.num_rows as f64;
-                        let mut input: Vec<f64> = update.delta.iter().map(|v| v * rows).collect();
-                        input.push(rows);
-                        input.push(update.train_loss * rows);
-                        let what = format!("trained on {} rows, update", update.num_rows);
-                        (input, None, update.evaluation, what)
-                    }
-                    (Answer::Newton(report), None) => {
-                        let what = format!("Newton terms of {} rows", report.terms.n);
-                        let input = medfed_wire::terms::newton_to_masked(&report.terms);
-                        (input, None, report.evaluation, what)
-                    }
-                    (Answer::Normal(report), None) => {
-                        let what = format!("normal-equation terms of {} rows", report.terms.n);
-                        let input = medfed_wire::terms::normal_to_masked(&report.terms);
+                let (mut input, privacy_spend, evaluation, what) =
+                    if let Instruction::CollectHistograms { plan } = &work.instruction {
+                        // The second statistics pass: sums scaled to the pooled
+                        // ranges and the median histograms (not the clear
+                        // pass's histograms of every ranged column).
+                        let input = moments(site, task, plan)
+                            .context("the column moments pass (secure aggregation)")?;
+                        let what =
+                            "column sums over the pooled ranges and median histograms".into();
                         (input, None, None, what)
-                    }
-                    (Answer::Newton(_) | Answer::Normal(_), Some(_)) => anyhow::bail!(
-                        "round {round}: Newton and normal-equation terms are not clipped or \
-                         noised, and this task uses differential privacy"
-                    ),
-                    _ => anyhow::bail!("round {round}: stage 0 produced nothing to mask"),
-                };
+                    } else {
+                        match (answer(site, task, &work)?, dp) {
+                            // DP: [clipped and noised update..., 1, 0]: members weigh
+                            // the same, and neither rows nor loss are released.
+                            (Answer::Update(update), Some(dp)) => {
+                                let mut input = update.delta.to_vec();
+                                let spend = dp.release(*round, &mut input).with_context(|| {
+                                    format!("round {round}: cannot charge and noise the update")
+                                })?;
+                                input.push(1.0);
+                                input.push(0.0);
+                                let what = format!(
+                                    "trained on {} rows; update clipped and noised (ε spent {:.4} of {} \
+                                 at δ = {:e})",
+                                    update.num_rows,
+                                    spend.epsilon,
+                                    spend.budget_epsilon,
+                                    spend.delta
+                                );
+                                (input, Some(spend), update.evaluation, what)
+                            }
+                            (Answer::Update(update), None) => {
+                                let rows = update.num_rows as f64;
+                                let mut input: Vec<f64> =
+                                    update.delta.iter().map(|v| v * rows).collect();
+                                input.push(rows);
+                                input.push(update.train_loss * rows);
+                                let what = format!("trained on {} rows, update", update.num_rows);
+                                (input, None, update.evaluation, what)
+                            }
+                            (Answer::Newton(report), None) => {
+                                let what = format!("Newton terms of {} rows", report.terms.n);
+                                let input = medfed_wire::terms::newton_to_masked(&report.terms);
+                                (input, None, report.evaluation, what)
+                            }
+                            (Answer::Normal(report), None) => {
+                                let what =
+                                    format!("normal-equation terms of {} rows", report.terms.n);
+                                let input = medfed_wire::terms::normal_to_masked(&report.terms);
+                                (input, None, None, what)
+                            }
+                            (Answer::Newton(_) | Answer::Normal(_), Some(_)) => anyhow::bail!(
+                                "round {round}: Newton and normal-equation terms are not clipped or \
+                             noised, and this task uses differential privacy"
+                            ),
+                            (Answer::Statistics(report), _) => {
+                                let rows = RowCounts {
+                                    train: report.train_rows,
+                                    holdout: report.holdout_rows,
+                                    missing_target: report.rows_missing_target,
+                                };
+                                let input =
+                                    statistics_to_masked(&task.columns, &report.summaries, rows)
+                                        .context("the statistics pass (secure aggregation)")?;
+                                let what = format!(
+                                    "column counts and coarse ranges of {} rows",
+                                    report.train_rows
+                                );
+                                (input, None, None, what)
+                            }
+                            (Answer::Evaluation(report), _) => {
+                                let input =
+                                    medfed_wire::secagg::final_evaluation_to_masked(&report);
+                                let what = "held-out counts of the federated model".into();
+                                (input, None, None, what)
+                            }
+                            _ => anyhow::bail!("round {round}: stage 0 produced nothing to mask"),
+                        }
+                    };
                 // Held-out counts follow the terms, masked with them: the
                 // coordinator sees only their sum over the members.
                 match (evaluation, MaskedKind::evaluates(&work.instruction)) {
@@ -330,7 +384,7 @@ impl SecureRounds {
     fn params(
         &self,
         task: &Task,
-        round: u32,
+        (round, session): (u32, u64),
         roster: &[medfed_wire::RosterMember],
         vector_len: usize,
     ) -> anyhow::Result<SecAggParams> {
@@ -354,7 +408,7 @@ impl SecureRounds {
         }
         SecAggParams::new(SecAggConfig {
             task: task.task_id.clone(),
-            round: u64::from(round),
+            round: session,
             threshold: self.settings.threshold,
             members,
             vector_len,

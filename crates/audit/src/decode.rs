@@ -489,6 +489,9 @@ fn instruction(instruction: pb::Instruction) -> Value {
             roster,
             newton,
             normal,
+            statistics,
+            histograms,
+            evaluate,
         })) => (
             "secagg-keys-request",
             json!({
@@ -496,6 +499,12 @@ fn instruction(instruction: pb::Instruction) -> Value {
                     "newton-round"
                 } else if normal.is_some() {
                     "normal-equations"
+                } else if statistics.is_some() {
+                    "collect-statistics"
+                } else if histograms.is_some() {
+                    "collect-histograms"
+                } else if evaluate.is_some() {
+                    "evaluate"
                 } else {
                     "train"
                 },
@@ -503,7 +512,8 @@ fn instruction(instruction: pb::Instruction) -> Value {
                     .as_ref()
                     .map(|t| t.round)
                     .or(newton.as_ref().map(|n| n.round))
-                    .or(normal.as_ref().map(|_| 1)),
+                    .or(normal.as_ref().map(|_| 1))
+                    .unwrap_or(0),
                 "global": train
                     .and_then(|t| t.global)
                     .or(newton.and_then(|n| n.params))

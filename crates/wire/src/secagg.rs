@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use medfed_model::{BinaryCounts, ModelKind, RegressionCounts};
+use medfed_model::counts::CALIBRATION_BINS;
+use medfed_model::preprocess::{moments_len, statistics_len};
+use medfed_model::{BinaryCounts, CalibrationCounts, ModelKind, RegressionCounts};
 use medfed_secure::secagg::{
     AdvertiseKeys, FixedPoint, KeyList, MaskedInput, RoutedShares, SecAggError, ShareKeys,
     UnmaskRequest, UnmaskResponse,
@@ -15,7 +17,7 @@ use crate::WireError;
 use crate::convert::{check_task_id, step_from_pb};
 use crate::limits::MAX_CERTIFICATE_BYTES;
 use crate::message::{
-    EvaluationCounts, Instruction, RosterMember, SecAggMessage, SecAggSubmission,
+    EvaluationCounts, EvaluationReport, Instruction, RosterMember, SecAggMessage, SecAggSubmission,
     SecureAggregation, Task,
 };
 use crate::pb;
@@ -38,7 +40,24 @@ pub enum MaskedKind {
     /// row...]`, `2 + D + D(D+1)/2` values (see
     /// [`crate::terms::normal_to_masked`]).
     Normal,
+    /// The preprocessing's first pass: row counts, non-missing and
+    /// category counts, and coarse ranges as one-hot grid positions (see
+    /// [`medfed_model::preprocess::statistics_to_masked`]).
+    Statistics,
+    /// Its second pass over the pooled ranges: range-scaled sums and
+    /// median histograms (see
+    /// [`medfed_model::preprocess::moments_to_masked`]).
+    Moments,
+    /// The final held-out evaluation: per model, its counts at the task's
+    /// full score resolution, then (logistic) its calibration counts (see
+    /// [`final_evaluation_to_masked`]).
+    Evaluation,
 }
+
+/// Sessions of the passes outside training start here, above any round
+/// number, so no two securely aggregated steps of a task share a session
+/// (each signs its keys for its own session).
+const FIRST_OTHER_SESSION: u64 = 1 << 32;
 
 impl MaskedKind {
     /// The kind a stage-0 `work` instruction masks (`None` for instructions
@@ -48,6 +67,9 @@ impl MaskedKind {
             Instruction::Train { .. } => Some(MaskedKind::Update),
             Instruction::Newton { .. } => Some(MaskedKind::Newton),
             Instruction::Normal { .. } => Some(MaskedKind::Normal),
+            Instruction::CollectStatistics => Some(MaskedKind::Statistics),
+            Instruction::CollectHistograms { .. } => Some(MaskedKind::Moments),
+            Instruction::Evaluate { .. } => Some(MaskedKind::Evaluation),
             _ => None,
         }
     }
@@ -61,17 +83,76 @@ impl MaskedKind {
         )
     }
 
-    /// Length of the vector each member masks for `task`, with the
-    /// held-out counts of [`evaluation_to_masked`] appended when
-    /// `evaluate`.
-    pub fn len(self, task: &Task, evaluate: bool) -> usize {
-        let d = task.dimension();
-        let terms = match self {
-            MaskedKind::Update => d + 2,
-            MaskedKind::Newton | MaskedKind::Normal => 2 + d + d * (d + 1) / 2,
-        };
-        terms + if evaluate { evaluation_len(task) } else { 0 }
+    /// The secure-aggregation session of a stage-0 `work` instruction, which
+    /// members sign their keys for: a training step's round number, and
+    /// for the preprocessing passes and the final evaluation fixed numbers
+    /// above every round.
+    pub fn session(work: &Instruction) -> u64 {
+        match MaskedKind::of(work) {
+            Some(MaskedKind::Statistics) => FIRST_OTHER_SESSION,
+            Some(MaskedKind::Moments) => FIRST_OTHER_SESSION + 1,
+            Some(MaskedKind::Evaluation) => FIRST_OTHER_SESSION + 2,
+            _ => u64::from(work.round()),
+        }
     }
+
+    /// Length of the vector each member masks for stage-0 `work` (`None`
+    /// for instructions that cannot be securely aggregated, or a plan that
+    /// does not fit the task's columns).
+    pub fn vector_len(work: &Instruction, task: &Task) -> Option<usize> {
+        let kind = MaskedKind::of(work)?;
+        let d = task.dimension();
+        let terms = terms_len(task);
+        let round_counts = if MaskedKind::evaluates(work) {
+            evaluation_len(task)
+        } else {
+            0
+        };
+        Some(match (kind, work) {
+            (MaskedKind::Update, _) => d + 2 + round_counts,
+            (MaskedKind::Newton, _) => terms + round_counts,
+            (MaskedKind::Normal, _) => terms,
+            (MaskedKind::Statistics, _) => statistics_len(&task.columns),
+            (MaskedKind::Moments, Instruction::CollectHistograms { plan }) => {
+                moments_len(&task.columns, plan).ok()?
+            }
+            (MaskedKind::Evaluation, Instruction::Evaluate { models, .. }) => {
+                models.len() * final_evaluation_len(task)
+            }
+            _ => return None,
+        })
+    }
+
+    /// The longest vector any securely aggregated step of `task` masks,
+    /// with the second preprocessing pass at
+    /// [`DEFAULT_MEDIAN_BINS`](medfed_model::preprocess::DEFAULT_MEDIAN_BINS)
+    /// and the final evaluation of one model (what the coordinator asks).
+    pub fn longest(task: &Task) -> usize {
+        let every_column = medfed_model::preprocess::HistogramPlan {
+            bins: medfed_model::preprocess::DEFAULT_MEDIAN_BINS,
+            ranges: vec![
+                Some(medfed_model::preprocess::ValueRange { min: 0.0, max: 1.0 });
+                task.columns.len()
+            ],
+        };
+        [
+            task.dimension() + 2 + evaluation_len(task),
+            terms_len(task) + evaluation_len(task),
+            statistics_len(&task.columns),
+            moments_len(&task.columns, &every_column).unwrap_or(0),
+            final_evaluation_len(task),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+    }
+}
+
+/// Length of Newton terms or normal equations in a masked vector, `2 + D +
+/// D(D+1)/2` for `D` = [`Task::dimension`].
+pub fn terms_len(task: &Task) -> usize {
+    let d = task.dimension();
+    2 + d + d * (d + 1) / 2
 }
 
 /// Length of a round's held-out counts in a masked vector: for a logistic
@@ -79,9 +160,104 @@ impl MaskedKind {
 /// negative histogram...]` over [`Task::round_score_bins`] bins, for a
 /// linear one `[n, sse, sae, Σy, Σy²]`.
 pub fn evaluation_len(task: &Task) -> usize {
+    counts_len(task, task.round_score_bins())
+}
+
+fn counts_len(task: &Task, bins: u32) -> usize {
     match task.model {
-        ModelKind::Logistic => 6 + 2 * task.round_score_bins() as usize,
+        ModelKind::Logistic => 6 + 2 * bins as usize,
         ModelKind::Linear => 5,
+    }
+}
+
+/// Length of one model's final held-out evaluation in a masked vector: its
+/// counts at [`Task::score_bins`] (as [`evaluation_len`] describes), then
+/// for a logistic task its calibration counts `[rows per bin..., predicted
+/// probability sum per bin..., positives per bin...]`.
+pub fn final_evaluation_len(task: &Task) -> usize {
+    counts_len(task, task.score_bins)
+        + match task.model {
+            ModelKind::Logistic => 3 * CALIBRATION_BINS,
+            ModelKind::Linear => 0,
+        }
+}
+
+/// A member's final evaluation as the values it masks (see
+/// [`final_evaluation_len`]): summed, they are the counts over every
+/// member's held-out rows.
+pub fn final_evaluation_to_masked(report: &EvaluationReport) -> Vec<f64> {
+    let mut out = Vec::new();
+    for (i, counts) in report.models.iter().enumerate() {
+        out.extend(evaluation_to_masked(counts));
+        if let Some(c) = report.calibration.get(i) {
+            out.extend(c.count.iter().map(|&v| v as f64));
+            out.extend(c.prediction_sum.iter().copied());
+            out.extend(c.label_sum.iter().map(|&v| v as f64));
+        }
+    }
+    out
+}
+
+/// Reads the unmasked sum of the members' [`final_evaluation_to_masked`]
+/// values for `models` models: the counts of each over all held-out rows,
+/// and (logistic) each one's calibration counts.
+///
+/// # Errors
+/// A wrong length, and as [`evaluation_from_masked`] for each model's
+/// counts; calibration counts that are not whole or do not add up.
+pub fn final_evaluation_from_masked(
+    values: &[f64],
+    task: &Task,
+    models: usize,
+) -> Result<(Vec<EvaluationCounts>, Vec<CalibrationCounts>)> {
+    let field = "secagg.final_evaluation";
+    let per_model = final_evaluation_len(task);
+    if values.len() != per_model * models {
+        return Err(WireError::Dimension {
+            field,
+            expected: per_model * models,
+            got: values.len(),
+        });
+    }
+    let counts = counts_len(task, task.score_bins);
+    let mut evaluations = Vec::with_capacity(models);
+    let mut calibrations = Vec::new();
+    for chunk in values.chunks(per_model) {
+        evaluations.push(counts_from_masked(&chunk[..counts], task, task.score_bins)?);
+        if task.model == ModelKind::Logistic {
+            let rest = &chunk[counts..];
+            let bins = CALIBRATION_BINS;
+            let calibration = CalibrationCounts {
+                count: rest[..bins]
+                    .iter()
+                    .map(|&v| whole(v, field))
+                    .collect::<Result<_>>()?,
+                prediction_sum: rest[bins..2 * bins].to_vec(),
+                label_sum: rest[2 * bins..]
+                    .iter()
+                    .map(|&v| whole(v, field))
+                    .collect::<Result<_>>()?,
+            };
+            calibration.validate().map_err(|e| WireError::Invalid {
+                field,
+                reason: e.to_string(),
+            })?;
+            calibrations.push(calibration);
+        }
+    }
+    Ok((evaluations, calibrations))
+}
+
+/// A summed count: a finite whole number >= 0 (fixed-point rounding leaves
+/// sums of whole numbers exact).
+fn whole(v: f64, field: &'static str) -> Result<u64> {
+    if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 && v.fract() == 0.0 {
+        Ok(v as u64)
+    } else {
+        Err(WireError::Invalid {
+            field,
+            reason: format!("the summed count {v} is not a whole number >= 0"),
+        })
     }
 }
 
@@ -115,8 +291,12 @@ pub fn evaluation_to_masked(counts: &EvaluationCounts) -> Vec<f64> {
 /// whole number (fixed-point rounding leaves sums of whole numbers exact),
 /// or counts that do not add up.
 pub fn evaluation_from_masked(values: &[f64], task: &Task) -> Result<EvaluationCounts> {
+    counts_from_masked(values, task, task.round_score_bins())
+}
+
+fn counts_from_masked(values: &[f64], task: &Task, bins: u32) -> Result<EvaluationCounts> {
     let field = "secagg.evaluation";
-    let expected = evaluation_len(task);
+    let expected = counts_len(task, bins);
     if values.len() != expected {
         return Err(WireError::Dimension {
             field,
@@ -127,23 +307,14 @@ pub fn evaluation_from_masked(values: &[f64], task: &Task) -> Result<EvaluationC
     if let Some(index) = values.iter().position(|v| !v.is_finite()) {
         return Err(WireError::NonFinite { field, index });
     }
-    let count = |v: f64| -> Result<u64> {
-        if v >= 0.0 && v < u64::MAX as f64 && v.fract() == 0.0 {
-            Ok(v as u64)
-        } else {
-            Err(WireError::Invalid {
-                field,
-                reason: format!("the summed count {v} is not a whole number >= 0"),
-            })
-        }
-    };
+    let count = |v: f64| whole(v, field);
     let invalid = |e: medfed_model::ModelError| WireError::Invalid {
         field,
         reason: e.to_string(),
     };
     Ok(match task.model {
         ModelKind::Logistic => {
-            let bins = task.round_score_bins() as usize;
+            let bins = bins as usize;
             let hist = |from: usize| {
                 values[from..from + bins]
                     .iter()
@@ -254,15 +425,17 @@ pub(crate) fn instruction_to_pb(
     use pb::instruction::Kind;
     Some(match instruction {
         Instruction::SecAggKeys { work, roster } => {
-            let (mut train, mut newton, mut normal) = (None, None, None);
+            let mut keys = pb::SecAggKeys::default();
             match crate::convert::kind_to_pb(work, None) {
-                Kind::Train(t) => train = Some(t),
-                Kind::Newton(n) => newton = Some(n),
-                Kind::Normal(n) => normal = Some(n),
-                _ => unreachable!("stage 0 carries a training, Newton or normal-equation step"),
+                Kind::Train(t) => keys.train = Some(t),
+                Kind::Newton(n) => keys.newton = Some(n),
+                Kind::Normal(n) => keys.normal = Some(n),
+                Kind::Statistics(s) => keys.statistics = Some(s),
+                Kind::Histograms(h) => keys.histograms = Some(h),
+                Kind::Evaluate(e) => keys.evaluate = Some(e),
+                _ => unreachable!("stage 0 carries a step that can be masked"),
             }
             Kind::SecaggKeys(pb::SecAggKeys {
-                train,
                 roster: roster
                     .iter()
                     .map(|m| pb::RosterMember {
@@ -270,8 +443,7 @@ pub(crate) fn instruction_to_pb(
                         certificate: m.certificate.clone(),
                     })
                     .collect(),
-                newton,
-                normal,
+                ..keys
             })
         }
         Instruction::SecAggShares { round, key_list } => Kind::SecaggShares(pb::SecAggShares {
@@ -310,18 +482,27 @@ pub(crate) fn instruction_from_pb(
             roster,
             newton,
             normal,
+            statistics,
+            histograms,
+            evaluate,
         }) => {
             secagg_settings(task, "secagg_keys")?;
-            let work = match (train, newton, normal) {
-                (Some(train), None, None) => Kind::Train(train),
-                (None, Some(newton), None) => Kind::Newton(newton),
-                (None, None, Some(normal)) => Kind::Normal(normal),
-                _ => {
-                    return Err(WireError::Invalid {
-                        field: "secagg_keys",
-                        reason: "expected exactly one of train, newton and normal".into(),
-                    });
-                }
+            let works = [
+                train.map(Kind::Train),
+                newton.map(Kind::Newton),
+                normal.map(Kind::Normal),
+                statistics.map(Kind::Statistics),
+                histograms.map(Kind::Histograms),
+                evaluate.map(Kind::Evaluate),
+            ];
+            let mut works = works.into_iter().flatten();
+            let (Some(work), None) = (works.next(), works.next()) else {
+                return Err(WireError::Invalid {
+                    field: "secagg_keys",
+                    reason: "expected exactly one of train, newton, normal, statistics, \
+                             histograms and evaluate"
+                        .into(),
+                });
             };
             let work = step_from_pb(
                 pb::Instruction {
@@ -415,11 +596,13 @@ pub(crate) fn instruction_from_pb(
     })
 }
 
+/// A training round in range, or 0 for the steps outside training (the
+/// preprocessing passes and the final evaluation).
 fn check_round(field: &'static str, round: u32, task: &Task) -> Result<()> {
-    if round == 0 || round > task.rounds {
+    if round > task.rounds {
         return Err(WireError::Invalid {
             field,
-            reason: format!("round {round} is outside 1..={}", task.rounds),
+            reason: format!("round {round} is outside 0..={}", task.rounds),
         });
     }
     Ok(())
@@ -505,21 +688,17 @@ pub fn submission_from_pb(
         }
         pb::SecAggStage::Masked => {
             let input = MaskedInput::from_bytes(&payload).map_err(|e| protocol(field, e))?;
-            // The step's kind is not known here: any length the task's
-            // model can mask passes, and the round's secure-aggregation
-            // server holds the input to the exact one.
-            let lengths = [MaskedKind::Update, MaskedKind::Newton, MaskedKind::Normal]
-                .map(|kind| kind.len(task, false));
-            let counts = evaluation_len(task);
+            // The step's kind is not known here: any length up to the
+            // longest step of the task passes, and the step's
+            // secure-aggregation server holds the input to the exact one.
+            let longest = MaskedKind::longest(task);
             let got = input.values.len();
-            if !lengths.iter().any(|&l| got == l || got == l + counts) {
+            if got == 0 || got > longest {
                 return Err(WireError::Invalid {
                     field,
                     reason: format!(
-                        "the masked vector has {got} values, expected {} (update), {} (Newton \
-                         terms) or {} (normal equations), each plus {counts} with held-out \
-                         counts",
-                        lengths[0], lengths[1], lengths[2]
+                        "the masked vector has {got} values, expected 1 to {longest} (the \
+                         longest vector this task masks)"
                     ),
                 });
             }
@@ -616,14 +795,54 @@ mod tests {
     #[test]
     fn masked_lengths_follow_the_kind_and_the_held_out_counts() {
         let t = task(ModelKind::Logistic);
+        let global = ndarray::Array1::zeros(t.dimension());
+        let preprocessing = medfed_model::FittedPreprocessor::fit(
+            &t.columns,
+            &[medfed_model::preprocess::ColumnSummary::empty(
+                &t.columns[0],
+            )],
+            None,
+        )
+        .unwrap()
+        .0;
+        let train = |evaluate| Instruction::Train {
+            round: 2,
+            global: global.clone(),
+            preprocessing: preprocessing.clone(),
+            prox_mu: 0.0,
+            evaluate,
+        };
         // d = 2 parameters: intercept and one feature.
-        assert_eq!(MaskedKind::Update.len(&t, false), 4);
-        assert_eq!(MaskedKind::Newton.len(&t, false), 2 + 2 + 3);
+        assert_eq!(MaskedKind::vector_len(&train(false), &t), Some(4));
         assert_eq!(
-            MaskedKind::Newton.len(&t, true),
-            7 + 6 + 2 * t.round_score_bins() as usize
+            MaskedKind::vector_len(&train(true), &t),
+            Some(4 + 6 + 2 * t.round_score_bins() as usize)
         );
+        assert_eq!(terms_len(&t), 2 + 2 + 3);
+        assert_eq!(
+            MaskedKind::vector_len(&Instruction::CollectStatistics, &t),
+            Some(3 + 1 + 2 * medfed_model::preprocess::range_grid().len())
+        );
+        let evaluate = Instruction::Evaluate {
+            preprocessing: preprocessing.clone(),
+            models: vec![global.clone(), global.clone()],
+        };
+        assert_eq!(
+            MaskedKind::vector_len(&evaluate, &t),
+            Some(2 * (6 + 2 * t.score_bins as usize + 30))
+        );
+        // Every step has its own session: rounds by number, the others
+        // above every round.
+        assert_eq!(MaskedKind::session(&train(false)), 2);
+        let others = [
+            MaskedKind::session(&Instruction::CollectStatistics),
+            MaskedKind::session(&evaluate),
+        ];
+        assert!(others.iter().all(|&s| s > u64::from(u32::MAX)));
+        assert_ne!(others[0], others[1]);
+        assert!(MaskedKind::longest(&t) >= MaskedKind::vector_len(&evaluate, &t).unwrap() / 2);
         assert_eq!(MaskedKind::of(&Instruction::Wait), None);
+        assert_eq!(MaskedKind::vector_len(&Instruction::Wait, &t), None);
         assert!(!MaskedKind::evaluates(&Instruction::Wait));
     }
 }

@@ -226,7 +226,7 @@ pub fn normal_to_masked(terms: &NormalTerms) -> Vec<f64> {
 /// Splits an unmasked sum into its row count (rounded to the nearest
 /// integer) and the rest, checking its length.
 fn masked_rows(field: &'static str, sum: &[f64], task: &Task) -> Result<(u64, Vec<f64>)> {
-    let expected = crate::secagg::MaskedKind::Newton.len(task, false);
+    let expected = crate::secagg::terms_len(task);
     if sum.len() != expected {
         return Err(WireError::Dimension {
             field,
@@ -373,10 +373,7 @@ mod tests {
             NewtonTerms::from_rows(b, yb, params.view()).unwrap(),
         );
         let (va, vb) = (newton_to_masked(&ta), newton_to_masked(&tb));
-        assert_eq!(
-            va.len(),
-            crate::secagg::MaskedKind::Newton.len(&logistic, false)
-        );
+        assert_eq!(va.len(), crate::secagg::terms_len(&logistic));
         let sum: Vec<f64> = va.iter().zip(&vb).map(|(p, q)| p + q).collect();
         let got = newton_from_masked(&sum, &logistic).unwrap();
         assert_eq!(got.n, 4);
@@ -407,10 +404,7 @@ mod tests {
             normal_to_masked(&NormalTerms::from_rows(a, ya).unwrap()),
             normal_to_masked(&NormalTerms::from_rows(b, yb).unwrap()),
         );
-        assert_eq!(
-            va.len(),
-            crate::secagg::MaskedKind::Normal.len(&linear, false)
-        );
+        assert_eq!(va.len(), crate::secagg::terms_len(&linear));
         let sum: Vec<f64> = va.iter().zip(&vb).map(|(p, q)| p + q).collect();
         let got = normal_from_masked(&sum, &linear).unwrap();
         assert_eq!(got.n, 4);
