@@ -983,6 +983,12 @@ rounds = 3
         assert!(err.contains("training.aggregation"), "{err}");
         let err = error_of(&on.replace("rounds = 3", "rounds = 3\nclip_norm = 1.0"));
         assert!(err.contains("training.clip_norm"), "{err}");
+        // Site-alone models are each one site's: not with secure
+        // aggregation.
+        let err = error_of(&format!(
+            "{five}\n[evaluation]\nbaselines = true\n[privacy]\nsecure_aggregation = true\n"
+        ));
+        assert!(err.contains("evaluation.baselines"), "{err}");
     }
 
     #[test]

@@ -184,8 +184,9 @@ pub async fn secure_normal(
 }
 
 /// The row count unmasked with a sum must be positive and equal the
-/// survivors' declared training rows (when all declared them), or the sum
-/// is wrong and no model is made from it.
+/// survivors' declared training rows (when all declared them, or, under
+/// secure aggregation, when they are the statistics passes' members), or
+/// the sum is wrong and no model is made from it.
 fn check_rows(
     shared: &Arc<Shared>,
     round: u32,
@@ -198,10 +199,19 @@ fn check_rows(
     };
     let declared: Option<u64> = {
         let state = shared.lock();
-        survivors
+        let declared: Option<u64> = survivors
             .iter()
             .map(|m| state.declared_rows.get(m).copied())
-            .sum()
+            .sum();
+        // Under secure aggregation no member declares its own rows, but
+        // the statistics passes summed them over their members.
+        declared.or_else(|| {
+            state
+                .pooled_rows
+                .as_ref()
+                .filter(|(members, _)| members == survivors)
+                .map(|(_, rows)| *rows)
+        })
     };
     if let Some(declared) = declared
         && (rows - declared as f64).abs() > 0.5
@@ -504,6 +514,7 @@ pub async fn secure_preprocess(
     let pooled = statistics_from_masked(&task.columns, &first.sum)
         .map_err(|e| refused("the statistics pass", e))?;
     let rows = pooled.rows;
+    shared.lock().pooled_rows = Some((first.survivors.clone(), rows.train));
     let plan = pooled.plan(&task.columns, DEFAULT_MEDIAN_BINS);
     if plan.is_empty() {
         let (summaries, _) = pooled

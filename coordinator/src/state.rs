@@ -233,6 +233,10 @@ pub struct State {
     /// Training rows each member declared with its statistics; its updates
     /// must claim the same weight.
     pub declared_rows: BTreeMap<String, u64>,
+    /// Under secure aggregation: the members of the statistics passes'
+    /// sum and their total training rows. A round summed over the same
+    /// members must unmask the same row count.
+    pub pooled_rows: Option<(BTreeSet<String>, u64)>,
     /// Each member's certificate (DER) as presented at its last join: sent
     /// in secure-aggregation rosters, where every member checks it.
     pub certificates: BTreeMap<String, Vec<u8>>,
@@ -279,6 +283,7 @@ impl Shared {
                 collecting: Collecting::Nothing,
                 refused_calls: 0,
                 declared_rows: BTreeMap::new(),
+                pooled_rows: None,
                 certificates: BTreeMap::new(),
                 privacy_spent: BTreeMap::new(),
                 budget_refusals: BTreeMap::new(),

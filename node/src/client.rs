@@ -469,26 +469,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
             }
             continue;
         }
-        // Under secure aggregation nothing computed from the rows leaves in
-        // clear, whatever the coordinator asks.
-        let from_rows = matches!(
-            step.instruction,
-            medfed_wire::Instruction::CollectStatistics
-                | medfed_wire::Instruction::CollectHistograms { .. }
-                | medfed_wire::Instruction::Train { .. }
-                | medfed_wire::Instruction::Newton { .. }
-                | medfed_wire::Instruction::Normal { .. }
-                | medfed_wire::Instruction::Baseline { .. }
-                | medfed_wire::Instruction::Evaluate { .. }
-        );
-        if secure.is_some() && from_rows {
-            anyhow::bail!(
-                "the coordinator asked for {} in clear (step {}), but task {task_id} uses \
-                 secure aggregation: refused, nothing sent (only masked inputs leave this node)",
-                step.kind(),
-                step.step
-            );
-        }
+        crate::secagg::refuse_in_clear(&task, &step)?;
         let (line, outcome) = match answer(&mut site, &task, &step)? {
             Answer::Nothing => {
                 after_step = step.step;

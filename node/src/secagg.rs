@@ -418,6 +418,36 @@ impl SecureRounds {
     }
 }
 
+/// Refuses a request for anything computed from the rows in clear when the
+/// task uses secure aggregation: whatever the coordinator asks, only
+/// masked inputs leave the node.
+///
+/// # Errors
+/// A statistics, histogram, training, Newton, normal-equation, baseline or
+/// evaluation step outside secure aggregation in such a task, naming it.
+pub fn refuse_in_clear(task: &Task, step: &Step) -> anyhow::Result<()> {
+    let from_rows = matches!(
+        step.instruction,
+        Instruction::CollectStatistics
+            | Instruction::CollectHistograms { .. }
+            | Instruction::Train { .. }
+            | Instruction::Newton { .. }
+            | Instruction::Normal { .. }
+            | Instruction::Baseline { .. }
+            | Instruction::Evaluate { .. }
+    );
+    if task.secure_aggregation.is_some() && from_rows {
+        anyhow::bail!(
+            "the coordinator asked for {} in clear (step {}), but task {} uses secure \
+             aggregation: refused, nothing sent (only masked inputs leave this node)",
+            step.kind(),
+            step.step,
+            task.task_id
+        );
+    }
+    Ok(())
+}
+
 fn client_id(params: &SecAggParams, me: &str) -> Option<u32> {
     params
         .config()
@@ -425,4 +455,53 @@ fn client_id(params: &SecAggParams, me: &str) -> Option<u32> {
         .iter()
         .position(|m| m.name == me)
         .map(|i| i as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(secure: bool) -> Task {
+        Task {
+            task_id: "t".into(),
+            features: vec!["a".into()],
+            columns: vec![medfed_model::ColumnSpec::numeric("a")],
+            target: "y".into(),
+            model: medfed_model::ModelKind::Logistic,
+            l2: 0.0,
+            local_steps: 1,
+            learning_rate: 0.1,
+            holdout_fraction: 0.2,
+            split_seed: 1,
+            rounds: 5,
+            score_bins: 4,
+            members: vec!["h".into(), "k".into()],
+            secure_aggregation: secure.then_some(SecureAggregation {
+                threshold: 2,
+                fixed_point_bits: 24,
+            }),
+            differential_privacy: None,
+        }
+    }
+
+    #[test]
+    fn clear_requests_for_aggregates_are_refused_in_a_secure_task() {
+        let statistics = Step {
+            step: 3,
+            instruction: Instruction::CollectStatistics,
+        };
+        let wait = Step {
+            step: 4,
+            instruction: Instruction::Wait,
+        };
+        let refused = refuse_in_clear(&task(true), &statistics).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("collect-statistics in clear (step 3)"),
+            "{refused}"
+        );
+        assert!(refuse_in_clear(&task(true), &wait).is_ok());
+        assert!(refuse_in_clear(&task(false), &statistics).is_ok());
+    }
 }

@@ -793,6 +793,47 @@ mod tests {
     }
 
     #[test]
+    fn masked_final_evaluations_sum_to_the_pooled_counts_and_calibration() {
+        let t = task(ModelKind::Logistic);
+        let site = |scores: ndarray::Array1<f64>, labels: ndarray::Array1<f64>| {
+            let counts =
+                BinaryCounts::from_scores(scores.view(), labels.view(), t.score_bins as usize)
+                    .unwrap();
+            let calibration = CalibrationCounts::from_scores(scores.view(), labels.view()).unwrap();
+            EvaluationReport {
+                step: 9,
+                models: vec![EvaluationCounts::Binary(counts)],
+                calibration: vec![calibration],
+            }
+        };
+        let a = site(array![0.1, 0.8, 0.6], array![0.0, 1.0, 0.0]);
+        let b = site(array![0.3, 0.95], array![1.0, 1.0]);
+        let (va, vb) = (
+            final_evaluation_to_masked(&a),
+            final_evaluation_to_masked(&b),
+        );
+        assert_eq!(va.len(), final_evaluation_len(&t));
+        let sum = add(&va, &vb);
+        let (counts, calibration) = final_evaluation_from_masked(&sum, &t, 1).unwrap();
+        let (EvaluationCounts::Binary(mut pooled), EvaluationCounts::Binary(other)) =
+            (a.models[0].clone(), &b.models[0])
+        else {
+            unreachable!("logistic counts");
+        };
+        pooled.merge(other).unwrap();
+        assert_eq!(counts, vec![EvaluationCounts::Binary(pooled)]);
+        let mut pooled_calibration = a.calibration[0].clone();
+        pooled_calibration.merge(&b.calibration[0]).unwrap();
+        assert_eq!(calibration, vec![pooled_calibration]);
+        // Positives beyond a bin's rows, or a wrong length, are refused.
+        let mut inconsistent = sum.clone();
+        let labels_at = counts_len(&t, t.score_bins) + 2 * CALIBRATION_BINS;
+        inconsistent[labels_at] += 5.0;
+        assert!(final_evaluation_from_masked(&inconsistent, &t, 1).is_err());
+        assert!(final_evaluation_from_masked(&sum, &t, 2).is_err());
+    }
+
+    #[test]
     fn masked_lengths_follow_the_kind_and_the_held_out_counts() {
         let t = task(ModelKind::Logistic);
         let global = ndarray::Array1::zeros(t.dimension());
