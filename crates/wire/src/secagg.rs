@@ -654,9 +654,11 @@ pub fn submission_from_pb(
     secagg_settings(task, "secagg")?;
     check_round("secagg.round", round, task)?;
     let stage = pb::SecAggStage::try_from(stage).unwrap_or(pb::SecAggStage::Unspecified);
-    // In a DP task the keys carry the spend the round cost the member
-    // (charged before its noised update was kept for masking).
-    let spend_expected = task.differential_privacy.is_some() && stage == pb::SecAggStage::Keys;
+    // In a DP task the keys of a training round carry the spend the round
+    // cost the member (charged before its noised update was kept for
+    // masking); the steps outside training (round 0) spend nothing.
+    let spend_expected =
+        task.differential_privacy.is_some() && stage == pb::SecAggStage::Keys && round > 0;
     let privacy_spend = match (privacy_spend, spend_expected) {
         (Some(spend), true) => Some(crate::privacy::spend_from_pb(spend, task, round)?),
         (None, false) => None,
@@ -668,7 +670,7 @@ pub fn submission_from_pb(
         (Some(_), false) => {
             return Err(WireError::Invalid {
                 field: "secagg.privacy_spend",
-                reason: "only the keys of a DP task carry a privacy spend".into(),
+                reason: "only the keys of a DP task's training rounds carry a privacy spend".into(),
             });
         }
     };
