@@ -243,8 +243,11 @@ fn delivered(result: Result<tonic::Response<pb::Ack>, tonic::Status>) -> anyhow:
 ///
 /// # Errors
 /// Unreadable vault or certificates, an unreachable coordinator, a refusal
-/// (not a member, wrong task), a vault that lacks the task's columns, or a
-/// message the coordinator refuses.
+/// (not a member, wrong task), a vault that lacks the task's columns, a
+/// message the coordinator refuses, or a differential-privacy task while
+/// this node has no privacy budget ([`crate::privacy::NoBudget`], after
+/// telling the coordinator). A spent budget is not an error: the node
+/// declines and reports it.
 pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
     let table = medfed_vault::read_vault(&options.vault, &options.vault_key)?;
     let certs = medfed_tls::load_certs(&options.cert)?;
