@@ -1,8 +1,17 @@
 //! DP-FedAvg end to end: real `coordinator` and `node` processes on
 //! 127.0.0.1 over mutual TLS, every site clipping and noising its update
-//! under secure aggregation and charging each round to its own budget.
+//! under secure aggregation and charging each round to its own budget. A
+//! site that cannot take part (no budget set, or its budget spent) says so
+//! in a signed notice, and the run stops at once.
 
-use medfed::Federation;
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use medfed::{Federation, bin};
+use medfed_audit::{Direction, Entry};
 use medfed_secure::dp::{Accountant, Budget, max_rounds};
 
 const HEART_SITES: [&str; 4] = ["cleveland", "hungarian", "switzerland", "va"];
@@ -53,6 +62,35 @@ threshold = 3
     )
 }
 
+/// `dp_task(rounds)` with task id `id` and join and step deadlines of
+/// `seconds`.
+fn dp_task_named(id: &str, rounds: u32, seconds: u64) -> String {
+    let task = dp_task(rounds)
+        .replace("id = \"heart-dp\"", &format!("id = {id:?}"))
+        .replace(
+            "join_seconds = 60\nstep_seconds = 60",
+            &format!("join_seconds = {seconds}\nstep_seconds = {seconds}"),
+        );
+    assert!(
+        task.contains(&format!("id = {id:?}"))
+            && task.contains(&format!(
+                "join_seconds = {seconds}\nstep_seconds = {seconds}"
+            )),
+        "{task}"
+    );
+    task
+}
+
+/// `node run` flags that give a site the budget ε at δ = [`DELTA`].
+fn budget_args(epsilon: f64) -> Vec<String> {
+    vec![
+        "--dp-epsilon".into(),
+        epsilon.to_string(),
+        "--dp-delta".into(),
+        DELTA.to_string(),
+    ]
+}
+
 /// ε after `rounds` rounds at σ, by the accountant the nodes use.
 fn epsilon_after(rounds: u64) -> f64 {
     let budget = Budget::new(f64::MAX, DELTA).expect("budget");
@@ -66,12 +104,7 @@ fn epsilon_after(rounds: u64) -> f64 {
 }
 
 fn privacy_record(run: &medfed::Outcome, site: &str) -> serde_json::Value {
-    let path = run
-        .dir
-        .path()
-        .join("sites")
-        .join(site)
-        .join("records.vault.privacy.json");
+    let path = privacy_path(run.dir.path(), site);
     let text = std::fs::read_to_string(&path).expect("privacy record");
     serde_json::from_str(&text).expect("privacy record is JSON")
 }
@@ -267,6 +300,461 @@ fn dp_without_secure_aggregation_adds_central_noise_and_says_the_coordinator_is_
             (epsilon - expected).abs() < 1e-9,
             "{site}: {epsilon} vs {expected}"
         );
+    }
+}
+
+/// A site with no privacy budget set declines the DP task as soon as it has
+/// joined, in a signed notice that both exchange logs hold; the coordinator
+/// stops waiting for it at once (its deadlines are 120 s) and ends the run
+/// naming the site and how to set a budget; the node exits with status 3
+/// (configuration).
+#[test]
+fn a_site_without_a_budget_says_so_and_the_run_ends_at_once() {
+    let deadline_seconds = 120;
+    let mut federation =
+        Federation::heart(&HEART_SITES, dp_task_named("heart-dp", 4, deadline_seconds));
+    for site in &mut federation.sites {
+        if site.name != "va" {
+            site.node_args = budget_args(100.0);
+        }
+    }
+    let started = Instant::now();
+    let run = federation.run();
+    let took = started.elapsed();
+    let stderr = &run.coordinator_stderr;
+    // Waiting for va until a deadline would alone take 120 s.
+    assert!(
+        took < Duration::from_secs(deadline_seconds),
+        "the run took {took:?}: {stderr}"
+    );
+    assert!(!stderr.contains("no answer within"), "{stderr}");
+    // Exit status 5: the run failed with a member.
+    assert_eq!(run.coordinator.code(), Some(5), "{stderr}");
+    for needed in [
+        "va left: it has no privacy budget set",
+        "[privacy] table of its node file",
+        "--dp-epsilon",
+    ] {
+        assert!(stderr.contains(needed), "{needed:?} missing: {stderr}");
+    }
+    // No round ran, so there is no model to publish.
+    assert!(run.summary.is_none() && run.model.is_none());
+
+    let va = run.node("va");
+    assert_eq!(va.status.code(), Some(3), "{}\n{}", va.stdout, va.stderr);
+    for needed in [
+        "task heart-dp uses differential privacy",
+        "this node has no privacy budget set",
+        "--dp-epsilon and --dp-delta",
+    ] {
+        assert!(va.stderr.contains(needed), "{needed:?}: {}", va.stderr);
+    }
+    assert!(
+        va.stdout.contains(
+            "told the coordinator this site declines task heart-dp: it has no privacy budget set"
+        ),
+        "{}",
+        va.stdout
+    );
+    // Training never started: no site charged anything.
+    let root = run.dir.path();
+    for site in HEART_SITES {
+        assert!(
+            !privacy_path(root, site).exists(),
+            "{site} has a privacy record"
+        );
+    }
+
+    // va's log: it joined, was told the task, and sent the notice, signed.
+    let node_log = verified_node_log(root, "va");
+    let sent: Vec<&str> = node_log
+        .iter()
+        .filter(|e| e.direction == Direction::Out)
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(sent, ["join", "budget-refusal"]);
+    let site_key = root.join("sites/va/audit.key");
+    let notice = only_notice(&node_log, "heart-dp", Direction::Out);
+    let content = decoded(&site_key, notice);
+    assert_eq!(content["reason"], "no-budget", "{content:#}");
+    assert_eq!(content["task_id"], "heart-dp", "{content:#}");
+    assert_eq!(content["delta"], 0.0, "{content:#}");
+
+    // The coordinator's log holds the same notice, received from va.
+    let coordinator_log = verified_coordinator_log(root, &root.join("run"));
+    let received = only_notice(&coordinator_log, "heart-dp", Direction::In);
+    assert_eq!(received.peer, "va");
+    assert_eq!(received.sha256, notice.sha256);
+    let content = decoded(&root.join("coordinator-audit.key"), received);
+    assert_eq!(content["reason"], "no-budget", "{content:#}");
+    // And the two logs agree on everything va and the coordinator exchanged.
+    let crossed = audit(&[
+        "cross-check".as_ref(),
+        "--node".as_ref(),
+        node_log_path(root, "va").as_os_str(),
+        "--coordinator".as_ref(),
+        root.join("run/exchange.log").as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(crossed.status.success(), "{}", text(&crossed));
+}
+
+/// A site spends its whole budget in one task; when the consortium starts
+/// another task, the node restarted on the same vault declines before
+/// releasing anything: its privacy record is unchanged to the byte, its
+/// signed notice is in both exchange logs, its log verifies, and the new run
+/// stops at once naming the site and its spent budget.
+#[test]
+fn a_restarted_node_whose_budget_is_spent_refuses_before_releasing_anything() {
+    // va's budget pays for exactly the first task's 2 rounds.
+    let k = 2;
+    let tight = (epsilon_after(k) + epsilon_after(k + 1)) / 2.0;
+    let budget = Budget::new(tight, DELTA).expect("budget");
+    assert_eq!(max_rounds(&budget, SIGMA).expect("rounds"), k);
+    let budget_of = |site: &str| if site == "va" { tight } else { 100.0 };
+    let mut federation = Federation::heart(&HEART_SITES, dp_task(k as u32));
+    for site in &mut federation.sites {
+        site.node_args = budget_args(budget_of(&site.name));
+    }
+    let first = federation.run();
+    assert!(first.coordinator.success(), "{}", first.coordinator_stderr);
+    let summary = first.summary.as_ref().expect("summary.json");
+    assert_eq!(
+        summary["rounds"].as_array().expect("rounds").len() as u64,
+        k,
+        "{summary:#}"
+    );
+    let root = first.dir.path();
+    let records: Vec<Vec<u8>> = HEART_SITES
+        .iter()
+        .map(|site| fs::read(privacy_path(root, site)).expect("privacy record"))
+        .collect();
+    let record = privacy_record(&first, "va");
+    assert_eq!(
+        record["spends"].as_array().expect("spends").len() as u64,
+        k,
+        "{record:#}"
+    );
+
+    // A new task for the same hospitals, with the same vaults and keys.
+    let deadline_seconds = 120;
+    let started = Instant::now();
+    let again = run_again(
+        root,
+        &dp_task_named("heart-dp-again", 4, deadline_seconds),
+        &budget_of,
+    );
+    let took = started.elapsed();
+    let stderr = &again.coordinator_stderr;
+    assert!(
+        took < Duration::from_secs(deadline_seconds),
+        "the run took {took:?}: {stderr}"
+    );
+    assert_eq!(again.coordinator.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("va left: its privacy budget ε = ")
+            && stderr.contains(&format!(
+                "is spent: ε = {:.4} after {k} rounds",
+                epsilon_after(k)
+            )),
+        "{stderr}"
+    );
+    assert!(!again.out_dir.join("summary.json").exists());
+    let va = again.node("va");
+    assert!(va.status.success(), "{}\n{}", va.stdout, va.stderr);
+    for needed in [
+        "told the coordinator this site declines the next round",
+        "stopped: this site's privacy budget is spent",
+        &format!("over {k} rounds"),
+    ] {
+        assert!(va.stdout.contains(needed), "{needed:?}: {}", va.stdout);
+    }
+    assert!(
+        !va.stdout.contains("training rows"),
+        "the records were used: {}",
+        va.stdout
+    );
+
+    // Nothing was charged anywhere: every record is unchanged to the byte.
+    for (site, before) in HEART_SITES.iter().zip(&records) {
+        let after = fs::read(privacy_path(root, site)).expect("privacy record");
+        assert!(&after == before, "{site}'s privacy record changed");
+    }
+
+    // va's log, continued across the restart, verifies; in the new task it
+    // sent only its join and the notice, and charged nothing.
+    let node_log = verified_node_log(root, "va");
+    let second: Vec<&Entry> = node_log
+        .iter()
+        .filter(|e| e.task == "heart-dp-again")
+        .collect();
+    let sent: Vec<&str> = second
+        .iter()
+        .filter(|e| e.direction == Direction::Out)
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(sent, ["join", "budget-refusal"]);
+    assert!(
+        !second.iter().any(|e| e.kind == "privacy-spend"),
+        "a spend was recorded in the new task"
+    );
+    let notice = only_notice(&node_log, "heart-dp-again", Direction::Out);
+    let content = decoded(&root.join("sites/va/audit.key"), notice);
+    assert_eq!(content["reason"], "budget-spent", "{content:#}");
+    assert_eq!(content["rounds_spent"], k, "{content:#}");
+    assert_eq!(content["budget_epsilon"], tight, "{content:#}");
+
+    let coordinator_log = verified_coordinator_log(root, &again.out_dir);
+    let received = only_notice(&coordinator_log, "heart-dp-again", Direction::In);
+    assert_eq!(received.peer, "va");
+    assert_eq!(received.sha256, notice.sha256);
+}
+
+/// `<vault>.privacy.json` of `site` in a run folder.
+fn privacy_path(root: &Path, site: &str) -> PathBuf {
+    root.join("sites")
+        .join(site)
+        .join("records.vault.privacy.json")
+}
+
+/// The exchange log of `site` (beside its vault).
+fn node_log_path(root: &Path, site: &str) -> PathBuf {
+    root.join("sites").join(site).join("exchange.log")
+}
+
+fn audit(args: &[&OsStr]) -> Output {
+    Command::new(bin("medfed-audit"))
+        .args(args)
+        .output()
+        .expect("run medfed-audit")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The signing key a certificate certifies, as hex.
+fn certified_key(cert: &Path) -> String {
+    let certs = medfed_tls::load_certs(cert).expect("certificate");
+    let key = medfed_tls::signing_key_from_der(&certs[0])
+        .expect("readable certificate")
+        .expect("a certified signing key");
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `log`, checked by `medfed-audit verify` against the writer key that
+/// `cert` certifies (payloads and member signatures too, with
+/// `audit_key`), then read.
+fn verified_log(log: &Path, audit_key: &Path, cert: &Path) -> Vec<Entry> {
+    let writer_key = certified_key(cert);
+    let verified = audit(&[
+        "verify".as_ref(),
+        log.as_os_str(),
+        "--audit-key-file".as_ref(),
+        audit_key.as_os_str(),
+        "--writer-key".as_ref(),
+        writer_key.as_ref(),
+    ]);
+    assert!(
+        verified.status.success(),
+        "{}: {}",
+        log.display(),
+        text(&verified)
+    );
+    medfed_audit::read_log(log).expect("log")
+}
+
+fn verified_node_log(root: &Path, site: &str) -> Vec<Entry> {
+    verified_log(
+        &node_log_path(root, site),
+        &root.join("sites").join(site).join("audit.key"),
+        &root.join("pki").join(site).join(format!("{site}.pem")),
+    )
+}
+
+fn verified_coordinator_log(root: &Path, out_dir: &Path) -> Vec<Entry> {
+    verified_log(
+        &out_dir.join("exchange.log"),
+        &root.join("coordinator-audit.key"),
+        &root.join("pki/coordinator/coordinator.pem"),
+    )
+}
+
+/// The one budget notice of `task` that went `direction`, signed by its
+/// member.
+fn only_notice<'a>(log: &'a [Entry], task: &str, direction: Direction) -> &'a Entry {
+    let notices: Vec<&Entry> = log
+        .iter()
+        .filter(|e| e.kind == "budget-refusal" && e.task == task && e.direction == direction)
+        .collect();
+    assert_eq!(notices.len(), 1, "budget notices of {task}: {notices:#?}");
+    assert!(
+        notices[0].member_signature.is_some(),
+        "the notice is not signed"
+    );
+    notices[0]
+}
+
+/// `entry`'s payload, decrypted with the audit key in `key_file` and
+/// decoded as `medfed-audit` shows it.
+fn decoded(key_file: &Path, entry: &Entry) -> serde_json::Value {
+    let key = medfed_audit::AuditKey::from_file(key_file).expect("audit key");
+    let bytes = key.decrypt(&entry.payload).expect("payload decrypts");
+    let decoded = medfed_audit::describe_payload(&entry.kind, &bytes);
+    assert_eq!(decoded.message_type, "medfed.v1.BudgetRefusal");
+    decoded.content
+}
+
+/// A process killed when dropped, so a failing test leaves nothing behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not finish within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A second run in the folder of a finished one: a new coordinator with
+/// `task_toml` (output in `run-again/`), and every site's node restarted on
+/// its own vault, keys and exchange log, with the budget `budget_of(site)`.
+struct Again {
+    out_dir: PathBuf,
+    coordinator: ExitStatus,
+    coordinator_stderr: String,
+    nodes: Vec<medfed::NodeRun>,
+}
+
+impl Again {
+    fn node(&self, name: &str) -> &medfed::NodeRun {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+}
+
+fn run_again(root: &Path, task_toml: &str, budget_of: &dyn Fn(&str) -> f64) -> Again {
+    let pki = root.join("pki");
+    let out_dir = root.join("run-again");
+    fs::create_dir_all(&out_dir).expect("run folder");
+    let task = root.join("task-again.toml");
+    fs::write(&task, task_toml).expect("task file");
+    let ready = out_dir.join("ready.json");
+    let coordinator_err = out_dir.join("coordinator.stderr");
+    let mut coordinator = Running(
+        Command::new(bin("coordinator"))
+            .arg("run")
+            .arg("--task")
+            .arg(&task)
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--ca")
+            .arg(pki.join("coordinator/ca.pem"))
+            .arg("--cert")
+            .arg(pki.join("coordinator/coordinator.pem"))
+            .arg("--key")
+            .arg(pki.join("coordinator/coordinator.key"))
+            .arg("--signing-key")
+            .arg(pki.join("coordinator/coordinator.sign.key"))
+            .arg("--audit-key-file")
+            .arg(root.join("coordinator-audit.key"))
+            .arg("--out")
+            .arg(&out_dir)
+            .arg("--ready-file")
+            .arg(&ready)
+            .stdout(fs::File::create(out_dir.join("coordinator.stdout")).expect("stdout"))
+            .stderr(fs::File::create(&coordinator_err).expect("stderr"))
+            .spawn()
+            .expect("start coordinator"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let address = loop {
+        if let Ok(text) = fs::read_to_string(&ready)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            break v["address"].as_str().expect("address").to_owned();
+        }
+        assert!(
+            coordinator.0.try_wait().expect("try_wait").is_none(),
+            "coordinator exited early: {}",
+            fs::read_to_string(&coordinator_err).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "coordinator never became ready");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut nodes = Vec::new();
+    for site in HEART_SITES {
+        let dir = root.join("sites").join(site);
+        let out = dir.join("node-again.stdout");
+        let err = dir.join("node-again.stderr");
+        let child = Running(
+            Command::new(bin("node"))
+                .arg("run")
+                .arg("--coordinator")
+                .arg(format!("https://{address}"))
+                // The others lose the coordinator when the run ends: give
+                // up on it soon.
+                .args(["--server-name", "localhost", "--connect-timeout", "5"])
+                .arg("--ca")
+                .arg(pki.join("coordinator/ca.pem"))
+                .arg("--cert")
+                .arg(pki.join(site).join(format!("{site}.pem")))
+                .arg("--key")
+                .arg(pki.join(site).join(format!("{site}.key")))
+                .arg("--signing-key")
+                .arg(pki.join(site).join(format!("{site}.sign.key")))
+                .arg("--vault")
+                .arg(dir.join("records.vault"))
+                .arg("--key-file")
+                .arg(dir.join("vault.key"))
+                .arg("--audit-key-file")
+                .arg(dir.join("audit.key"))
+                .args(budget_args(budget_of(site)))
+                .stdout(fs::File::create(&out).expect("stdout"))
+                .stderr(fs::File::create(&err).expect("stderr"))
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("start node"),
+        );
+        nodes.push((site, child, out, err));
+    }
+    let timeout = Duration::from_secs(180);
+    let coordinator_status = coordinator.wait(timeout);
+    let nodes = nodes
+        .into_iter()
+        .map(|(name, mut child, out, err)| medfed::NodeRun {
+            name: name.to_owned(),
+            status: child.wait(timeout),
+            stdout: fs::read_to_string(out).unwrap_or_default(),
+            stderr: fs::read_to_string(err).unwrap_or_default(),
+            killed_stdout: None,
+        })
+        .collect();
+    Again {
+        out_dir,
+        coordinator: coordinator_status,
+        coordinator_stderr: fs::read_to_string(&coordinator_err).unwrap_or_default(),
+        nodes,
     }
 }
 

@@ -64,8 +64,11 @@ pub enum RunError {
         /// Why.
         reason: String,
     },
-    /// A member of a DP task declined a round its own privacy budget cannot
-    /// pay for, and left.
+    /// A member of a DP task declined and left: its own privacy budget
+    /// cannot pay for the next round, or it has no budget set at all (the
+    /// refusal's reason says which). Before training this ends the run; a
+    /// member that leaves during training ends training with the last
+    /// model.
     #[error("{site} left: {refusal}")]
     BudgetSpent {
         /// The member.
@@ -176,7 +179,9 @@ pub async fn orchestrate(
         members.difference(&s.joined).cloned().collect()
     })
     .await;
-    if let Err(error) = joined {
+    // Only a deadline may start the task without some members: a member
+    // that declined (its privacy budget) ends the run, whatever the quorum.
+    if let Err(error @ RunError::Timeout { .. }) = joined {
         let joined = shared.lock().joined.len();
         if joined < config.quorum {
             return Err(error);
@@ -186,6 +191,8 @@ pub async fn orchestrate(
             members.len(),
             config.quorum
         ));
+    } else {
+        joined?;
     }
 
     let save = |step: u64,
@@ -645,7 +652,9 @@ pub(crate) async fn wait_for_members(
     .await;
     let closed = match waited {
         Ok(()) => Ok(Vec::new()),
-        Err(error) => {
+        // Only a deadline closes a step with a quorum; a member that
+        // declined (its privacy budget) is reported at once.
+        Err(error @ RunError::Timeout { .. }) => {
             let state = shared.lock();
             let answered = state.collecting.answered();
             if answered.len() >= config.quorum {
@@ -662,6 +671,7 @@ pub(crate) async fn wait_for_members(
                 Err(error)
             }
         }
+        Err(error) => Err(error),
     }?;
     shared
         .step_closed()
@@ -685,8 +695,8 @@ pub(crate) async fn wait_until(
         notified.as_mut().enable();
         let absent = {
             let state = shared.lock();
-            // A member whose budget is spent will not answer again: stop
-            // waiting now rather than at the deadline.
+            // A member that declined (budget spent, or none set) will not
+            // answer again: stop waiting now rather than at the deadline.
             let refused = state
                 .budget_refusals
                 .iter()

@@ -504,7 +504,8 @@ impl pb::federation_server::Federation for FederationService {
             epsilon_after_round = refusal.epsilon_after_round,
             budget_epsilon = refusal.budget_epsilon,
             delta = refusal.delta,
-            "a member declined a round: its privacy budget is spent"
+            reason = %refusal,
+            "a member declined a differential-privacy task or round and left"
         );
         self.shared
             .refuse_budget(&member, refusal)

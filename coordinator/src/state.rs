@@ -868,6 +868,62 @@ mod tests {
         );
     }
 
+    /// A member that declines (its privacy budget) ends the wait at once,
+    /// even when the others already make a quorum: the quorum closes a step
+    /// at its deadline, it does not drop a member that has said it leaves.
+    #[tokio::test]
+    async fn a_budget_refusal_is_reported_even_with_a_quorum_in() {
+        let mut task = task();
+        task.members.push("c".into());
+        let config = crate::config::TaskConfig {
+            task: task.clone(),
+            baselines: false,
+            join_timeout: std::time::Duration::from_secs(600),
+            step_timeout: std::time::Duration::from_secs(600),
+            quorum: 2,
+            aggregation: crate::config::Aggregation::Fedavg,
+            trim_fraction: 0.0,
+            clip_norm: None,
+            max_update_norm: None,
+            algorithm: crate::config::Algorithm::Fedavg,
+            prox_mu: 0.0,
+            tolerance: 0.0,
+            evaluate_every: 0,
+        };
+        let shared = Shared::new(task, None);
+        open_round(&shared, 5, 1);
+        shared
+            .submit_update("a", update(5, 1, vec![1.0, 2.0], 1))
+            .unwrap();
+        shared
+            .submit_update("b", update(5, 1, vec![1.0, 2.0], 1))
+            .unwrap();
+        shared
+            .refuse_budget("c", BudgetRefusal::no_budget())
+            .unwrap();
+        assert!(matches!(
+            shared.refuse_budget("c", BudgetRefusal::no_budget()),
+            Err(SubmitError::Duplicate { .. })
+        ));
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            crate::orchestrator::wait_for_answers(&shared, &config, "round 1"),
+        )
+        .await
+        .expect("the wait ends at once");
+        match waited {
+            Err(crate::orchestrator::RunError::BudgetSpent { site, refusal }) => {
+                assert_eq!(site, "c");
+                assert_eq!(refusal, BudgetRefusal::no_budget());
+            }
+            other => panic!("expected the refusal, got {other:?}"),
+        }
+        // Once it has departed, nobody waits for it.
+        shared.lock().departed.insert("c".into());
+        let waited = crate::orchestrator::wait_for_answers(&shared, &config, "round 1").await;
+        assert_eq!(waited.unwrap(), Vec::<String>::new());
+    }
+
     #[test]
     fn updates_must_claim_the_declared_rows_and_respect_the_norm_bound() {
         let shared = Shared::new(task(), Some(10.0));

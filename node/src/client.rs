@@ -243,8 +243,11 @@ fn delivered(result: Result<tonic::Response<pb::Ack>, tonic::Status>) -> anyhow:
 ///
 /// # Errors
 /// Unreadable vault or certificates, an unreachable coordinator, a refusal
-/// (not a member, wrong task), a vault that lacks the task's columns, or a
-/// message the coordinator refuses.
+/// (not a member, wrong task), a vault that lacks the task's columns, a
+/// message the coordinator refuses, or a differential-privacy task while
+/// this node has no privacy budget ([`crate::privacy::NoBudget`], after
+/// telling the coordinator). A spent budget is not an error: the node
+/// declines and reports it.
 pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
     let table = medfed_vault::read_vault(&options.vault, &options.vault_key)?;
     let certs = medfed_tls::load_certs(&options.cert)?;
@@ -303,6 +306,50 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         task.features.len(),
         task.rounds
     );
+    // A DP task is settled first, before the records are used: a site
+    // without a budget, or whose budget cannot pay for a round, declines.
+    let task_id = task.task_id.clone();
+    let mut dp = match task.dp_config() {
+        None => None,
+        Some(config) => {
+            let Some(budget) = options.privacy_budget else {
+                // Say so before leaving, so the coordinator stops waiting
+                // for this site now rather than at its deadline. A notice
+                // that cannot be delivered does not hide the reason.
+                let refusal = medfed_wire::BudgetRefusal::no_budget();
+                let what = format!("task {task_id}: it has no privacy budget set");
+                if let Err(error) =
+                    send_refusal(&mut session, &signer, &task, &refusal, &what).await
+                {
+                    println!("{me}: could not tell the coordinator: {error:#}");
+                }
+                return Err(crate::privacy::NoBudget {
+                    task_id,
+                    noise_multiplier: config.noise_multiplier(),
+                    clip_norm: config.clip_norm(),
+                }
+                .into());
+            };
+            let site = crate::privacy::SitePrivacy::open(&options.vault, budget)?;
+            let spent = site.accountant().spent();
+            println!(
+                "{me}: differential privacy is on ({} noise, σ = {}, C = {}); this site's \
+                 budget is {budget}, spent so far {spent} (record {})",
+                config.placement(),
+                config.noise_multiplier(),
+                config.clip_norm(),
+                site.path().display()
+            );
+            Some(crate::privacy::DpRounds {
+                task_id: task_id.clone(),
+                config,
+                site,
+            })
+        }
+    };
+    if let Some(refusal) = dp.as_ref().map(|d| d.refusal(0, 0)).transpose()?.flatten() {
+        return decline(&mut session, &signer, &task, refusal).await;
+    }
     let mut site = SiteData::new(&table, &task)?;
     drop(table);
     println!(
@@ -331,40 +378,6 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         }
         None => None,
     };
-    let task_id = task.task_id.clone();
-    let mut dp = match task.dp_config() {
-        None => None,
-        Some(config) => {
-            let Some(budget) = options.privacy_budget else {
-                anyhow::bail!(
-                    "task {task_id} uses differential privacy (noise multiplier {}, clip norm \
-                     {}), but this node has no privacy budget of its own: set epsilon and delta \
-                     in the [privacy] table of the node file, or pass --dp-epsilon and \
-                     --dp-delta. Not taking part.",
-                    config.noise_multiplier(),
-                    config.clip_norm()
-                );
-            };
-            let site = crate::privacy::SitePrivacy::open(&options.vault, budget)?;
-            let spent = site.accountant().spent();
-            println!(
-                "{me}: differential privacy is on ({} noise, σ = {}, C = {}); this site's \
-                 budget is {budget}, spent so far {spent} (record {})",
-                config.placement(),
-                config.noise_multiplier(),
-                config.clip_norm(),
-                site.path().display()
-            );
-            Some(crate::privacy::DpRounds {
-                task_id: task_id.clone(),
-                config,
-                site,
-            })
-        }
-    };
-    if let Some(refusal) = dp.as_ref().map(|d| d.refusal(0, 0)).transpose()?.flatten() {
-        return decline(&mut session, &signer, &task, refusal).await;
-    }
     // The DP update of the last step answered in clear, sent again as is if
     // the step is asked again after a lost connection (never charged twice).
     let mut last_dp_update: Option<medfed_wire::ModelUpdate> = None;
@@ -676,7 +689,27 @@ async fn decline(
         refusal.epsilon_after_round - refusal.spent_epsilon,
         refusal.epsilon_after_round
     );
-    let pb = medfed_wire::privacy::refusal_to_pb(&refusal, &task.task_id);
+    send_refusal(session, signer, task, &refusal, &round).await?;
+    println!("{me}: {message}");
+    Ok(NodeReport {
+        sent: Vec::new(),
+        finished: message,
+        reconnects: session.reconnects,
+    })
+}
+
+/// Sends `refusal`, signed and recorded in the exchange log, reconnecting
+/// if the connection drops (three attempts); `what` names what is declined
+/// in the line printed.
+async fn send_refusal(
+    session: &mut Session<'_>,
+    signer: &SigningKey,
+    task: &Task,
+    refusal: &medfed_wire::BudgetRefusal,
+    what: &str,
+) -> anyhow::Result<()> {
+    let me = session.me.clone();
+    let pb = medfed_wire::privacy::refusal_to_pb(refusal, &task.task_id);
     for _attempt in 0..3 {
         let sent = signed(
             signer,
@@ -697,17 +730,12 @@ async fn decline(
                 break;
             }
             Ok(_) => {
-                println!("{me}: told the coordinator this site declines {round}");
+                println!("{me}: told the coordinator this site declines {what}");
                 break;
             }
         }
     }
-    println!("{me}: {message}");
-    Ok(NodeReport {
-        sent: Vec::new(),
-        finished: message,
-        reconnects: session.reconnects,
-    })
+    Ok(())
 }
 
 /// `message` encoded and signed with the hospital's signing key, and

@@ -20,7 +20,7 @@ use medfed_node::import::KeySource;
     version,
     about,
     after_help = "Exit status: 0 success, 2 usage, 3 configuration (node file, missing \
-                  setting), 4 data (CSV, vault, keys, certificates, model files), 5 the \
+                  setting, no privacy budget for a DP task), 4 data (CSV, vault, keys, certificates, model files), 5 the \
                   coordinator could not be reached or refused the node, 1 anything else."
 )]
 struct Cli {
@@ -193,7 +193,7 @@ struct RunArgs {
     connect_timeout: Option<u64>,
     /// This site's privacy budget ε for DP tasks, e.g. 1.0 (file: `[privacy]
     /// epsilon`); with --dp-delta. Without a budget the node takes part in
-    /// no DP task.
+    /// no DP task: it tells the coordinator so and exits with status 3.
     #[arg(long, value_name = "EPSILON")]
     dp_epsilon: Option<f64>,
     /// The δ of the privacy budget, e.g. 1e-5 (file: `[privacy] delta`).
@@ -221,6 +221,7 @@ fn exit_code(error: &anyhow::Error) -> Exit {
     use medfed_vault::VaultError;
     for cause in error.chain() {
         if cause.is::<medfed_node::config::NodeConfigError>()
+            || cause.is::<medfed_node::privacy::NoBudget>()
             || matches!(
                 cause.downcast_ref::<VaultError>(),
                 Some(VaultError::KeyEnvUnset { .. })

@@ -8,12 +8,16 @@
 //! noised update that a round pays for is kept for sending, so a crash can
 //! waste a round's ε but never forget one. A restarted node resumes the
 //! record; the coordinator cannot raise or reset it.
+//!
+//! A node with no budget set takes part in no DP task: it tells the
+//! coordinator so (a signed notice) and stops with [`NoBudget`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use medfed_secure::dp::{Accountant, AccountantState, Budget, Charge, DpError};
+use medfed_wire::message::RefusalReason;
 use medfed_wire::{BudgetRefusal, PrivacySpend};
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +26,24 @@ pub const PRIVACY_FORMAT: &str = "medfed-privacy/1";
 
 /// Largest privacy file read (a record per round; 100 000 rounds at most).
 const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A DP task reached a node that has no privacy budget of its own: a
+/// configuration problem (exit code 3 of `node`), told to the coordinator
+/// before the node stops.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "task {task_id} uses differential privacy (noise multiplier {noise_multiplier}, clip norm \
+     {clip_norm}), but this node has no privacy budget set: set `epsilon` and `delta` in the \
+     [privacy] table of the node file, or pass --dp-epsilon and --dp-delta. Not taking part"
+)]
+pub struct NoBudget {
+    /// The task declined.
+    pub task_id: String,
+    /// Its noise multiplier σ.
+    pub noise_multiplier: f64,
+    /// Its clip norm C.
+    pub clip_norm: f64,
+}
 
 /// One round charged, as recorded in the privacy file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -200,6 +222,7 @@ impl SitePrivacy {
             epsilon_after_round: after,
             budget_epsilon: budget.epsilon(),
             rounds_spent: spent.rounds,
+            reason: RefusalReason::BudgetSpent,
         }))
     }
 
@@ -284,6 +307,7 @@ mod tests {
             .expect("check")
             .expect("refused");
         assert_eq!(refusal.rounds_spent, allowed);
+        assert_eq!(refusal.reason, RefusalReason::BudgetSpent);
         assert!(refusal.epsilon_after_round > 2.0 && refusal.spent_epsilon <= 2.0);
         assert!(matches!(
             privacy.spend("t", 99, sigma),

@@ -215,7 +215,15 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
                 epsilon_after_round,
                 budget_epsilon,
                 rounds_spent,
+                reason,
             } = pb::BudgetRefusal::decode(bytes).map_err(error)?;
+            // An unknown value is shown as its number: the auditor sees
+            // what was sent, not a guess.
+            let reason = match pb::budget_refusal::Reason::try_from(reason) {
+                Ok(pb::budget_refusal::Reason::BudgetSpent) => json!("budget-spent"),
+                Ok(pb::budget_refusal::Reason::NoBudget) => json!("no-budget"),
+                Err(_) => json!(reason),
+            };
             json!({
                 "task_id": task_id,
                 "step": step,
@@ -225,6 +233,7 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
                 "epsilon_after_round": number(epsilon_after_round),
                 "budget_epsilon": number(budget_epsilon),
                 "rounds_spent": rounds_spent,
+                "reason": reason,
             })
         }
         Type::NewtonTermsReport => {
@@ -752,6 +761,31 @@ mod tests {
         assert_eq!(decoded.message_type, "medfed.v1.NewtonTermsReport");
         assert_eq!(decoded.content["gradient_sum"]["l2_norm"], 5.0);
         assert_eq!(decoded.content["hessian_upper"]["dimension"], 6);
+    }
+
+    #[test]
+    fn budget_refusals_show_their_reason() {
+        let spent = pb::BudgetRefusal {
+            task_id: "t".into(),
+            round: 4,
+            delta: 1e-5,
+            budget_epsilon: 2.0,
+            ..pb::BudgetRefusal::default()
+        };
+        let decoded = describe_payload("budget-refusal", &spent.encode_to_vec());
+        assert_eq!(decoded.message_type, "medfed.v1.BudgetRefusal");
+        assert_eq!(decoded.content["reason"], "budget-spent");
+        assert_eq!(decoded.content["budget_epsilon"], 2.0);
+        let none = pb::BudgetRefusal {
+            task_id: "t".into(),
+            reason: pb::budget_refusal::Reason::NoBudget.into(),
+            ..pb::BudgetRefusal::default()
+        };
+        let decoded = describe_payload("budget-refusal", &none.encode_to_vec());
+        assert_eq!(decoded.content["reason"], "no-budget");
+        let unknown = pb::BudgetRefusal { reason: 9, ..none };
+        let decoded = describe_payload("budget-refusal", &unknown.encode_to_vec());
+        assert_eq!(decoded.content["reason"], 9);
     }
 
     #[test]

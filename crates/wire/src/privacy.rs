@@ -1,10 +1,11 @@
 //! Checked conversions of the differential-privacy messages: a task's
 //! DP-FedAvg settings, the spend a member reports with its update, and a
-//! member's refusal of a round its budget cannot pay for.
+//! member's refusal of a round its budget cannot pay for (or of a DP task
+//! it has no budget for).
 
 use crate::WireError;
 use crate::convert::check_task_id;
-use crate::message::{BudgetRefusal, DifferentialPrivacy, PrivacySpend, Task};
+use crate::message::{BudgetRefusal, DifferentialPrivacy, PrivacySpend, RefusalReason, Task};
 use crate::pb;
 
 type Result<T> = std::result::Result<T, WireError>;
@@ -146,6 +147,10 @@ pub fn spend_from_pb(spend: pb::PrivacySpend, task: &Task, round: u32) -> Result
 
 /// Converts a budget refusal for the wire.
 pub fn refusal_to_pb(refusal: &BudgetRefusal, task_id: &str) -> pb::BudgetRefusal {
+    let reason = match refusal.reason {
+        RefusalReason::BudgetSpent => pb::budget_refusal::Reason::BudgetSpent,
+        RefusalReason::NoBudget => pb::budget_refusal::Reason::NoBudget,
+    };
     pb::BudgetRefusal {
         task_id: task_id.to_owned(),
         step: refusal.step,
@@ -155,12 +160,14 @@ pub fn refusal_to_pb(refusal: &BudgetRefusal, task_id: &str) -> pb::BudgetRefusa
         epsilon_after_round: refusal.epsilon_after_round,
         budget_epsilon: refusal.budget_epsilon,
         rounds_spent: refusal.rounds_spent,
+        reason: reason.into(),
     }
 }
 
-/// Converts and validates a member's budget refusal: the task uses DP, the
-/// round is 0 (before training) or in range, the ε values are finite and
-/// non-negative and `0 < δ < 1`.
+/// Converts and validates a member's budget refusal: the task uses DP and
+/// the reason is a known one. A spent budget names a round of 0 (before
+/// training) or in range, finite non-negative ε values and `0 < δ < 1`; a
+/// missing budget says nothing else (step, round, ε, δ and rounds all 0).
 ///
 /// # Errors
 /// [`WireError::Invalid`] naming the field.
@@ -174,6 +181,7 @@ pub fn refusal_from_pb(refusal: pb::BudgetRefusal, task: &Task) -> Result<Budget
         epsilon_after_round,
         budget_epsilon,
         rounds_spent,
+        reason,
     } = refusal;
     check_task_id(task, task_id)?;
     let invalid = |field: &'static str, reason: String| WireError::Invalid { field, reason };
@@ -182,6 +190,43 @@ pub fn refusal_from_pb(refusal: pb::BudgetRefusal, task: &Task) -> Result<Budget
             "budget_refusal",
             "this task does not use differential privacy".into(),
         ));
+    }
+    let reason = match pb::budget_refusal::Reason::try_from(reason) {
+        Ok(pb::budget_refusal::Reason::BudgetSpent) => RefusalReason::BudgetSpent,
+        Ok(pb::budget_refusal::Reason::NoBudget) => RefusalReason::NoBudget,
+        Err(_) => {
+            return Err(invalid(
+                "budget_refusal.reason",
+                format!("{reason} is not a known reason (0 budget spent, 1 no budget)"),
+            ));
+        }
+    };
+    if reason == RefusalReason::NoBudget {
+        let no_budget = BudgetRefusal::no_budget();
+        let said = BudgetRefusal {
+            step,
+            round,
+            spent_epsilon,
+            delta,
+            epsilon_after_round,
+            budget_epsilon,
+            rounds_spent,
+            reason,
+        };
+        // Exact: a site without a budget has nothing to report, and a
+        // notice that says more is not one this build writes.
+        if said != no_budget {
+            return Err(invalid(
+                "budget_refusal",
+                format!(
+                    "a notice of no budget must carry nothing else (step, round, ε, δ and \
+                     rounds all 0); got step {step}, round {round}, spent ε {spent_epsilon}, \
+                     δ {delta}, ε after the round {epsilon_after_round}, budget ε \
+                     {budget_epsilon}, {rounds_spent} rounds"
+                ),
+            ));
+        }
+        return Ok(no_budget);
     }
     if round > task.rounds {
         return Err(invalid(
@@ -212,5 +257,136 @@ pub fn refusal_from_pb(refusal: pb::BudgetRefusal, task: &Task) -> Result<Budget
         epsilon_after_round,
         budget_epsilon,
         rounds_spent,
+        reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dp_task() -> Task {
+        Task {
+            task_id: "t1".into(),
+            features: vec!["a".into()],
+            columns: vec![medfed_model::ColumnSpec::numeric("a")],
+            target: "y".into(),
+            model: medfed_model::ModelKind::Logistic,
+            l2: 0.0,
+            local_steps: 1,
+            learning_rate: 0.5,
+            holdout_fraction: 0.25,
+            split_seed: 7,
+            rounds: 5,
+            score_bins: 4,
+            members: vec!["h1".into(), "h2".into()],
+            secure_aggregation: None,
+            differential_privacy: Some(DifferentialPrivacy {
+                noise_multiplier: 1.0,
+                clip_norm: 1.0,
+            }),
+        }
+    }
+
+    fn spent() -> BudgetRefusal {
+        BudgetRefusal {
+            step: 9,
+            round: 4,
+            spent_epsilon: 1.5,
+            delta: 1e-5,
+            epsilon_after_round: 2.1,
+            budget_epsilon: 2.0,
+            rounds_spent: 3,
+            reason: RefusalReason::BudgetSpent,
+        }
+    }
+
+    #[test]
+    fn both_reasons_round_trip() {
+        let task = dp_task();
+        for refusal in [spent(), BudgetRefusal::no_budget()] {
+            let wire = refusal_to_pb(&refusal, "t1");
+            assert_eq!(refusal_from_pb(wire, &task), Ok(refusal));
+        }
+    }
+
+    #[test]
+    fn a_notice_without_a_reason_keeps_its_old_meaning() {
+        // Field 9 absent on the wire decodes as 0: a spent budget, with the
+        // ε values it always carried.
+        let mut wire = refusal_to_pb(&spent(), "t1");
+        wire.reason = 0;
+        use prost::Message;
+        let bytes = wire.encode_to_vec();
+        let decoded = pb::BudgetRefusal::decode(bytes.as_slice()).expect("decode");
+        let refusal = refusal_from_pb(decoded, &dp_task()).expect("valid");
+        assert_eq!(refusal.reason, RefusalReason::BudgetSpent);
+        assert_eq!(refusal, spent());
+        assert!(refusal.to_string().contains("is spent"), "{refusal}");
+    }
+
+    #[test]
+    fn an_unknown_reason_is_refused_by_name() {
+        let mut wire = refusal_to_pb(&spent(), "t1");
+        wire.reason = 7;
+        let err = refusal_from_pb(wire, &dp_task()).expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                WireError::Invalid {
+                    field: "budget_refusal.reason",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_notice_of_no_budget_carries_nothing_else() {
+        let changes: [fn(&mut pb::BudgetRefusal); 7] = [
+            |w| w.step = 3,
+            |w| w.round = 1,
+            |w| w.spent_epsilon = 0.5,
+            |w| w.delta = 1e-5,
+            |w| w.epsilon_after_round = f64::NAN,
+            |w| w.budget_epsilon = 1.0,
+            |w| w.rounds_spent = 2,
+        ];
+        for change in changes {
+            let mut wire = refusal_to_pb(&BudgetRefusal::no_budget(), "t1");
+            change(&mut wire);
+            let err = refusal_from_pb(wire.clone(), &dp_task()).expect_err("refused");
+            assert!(
+                err.to_string().contains("must carry nothing else"),
+                "{wire:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_budget_reads_as_such_and_says_how_to_set_one() {
+        let text = BudgetRefusal::no_budget().to_string();
+        for needed in [
+            "no privacy budget set",
+            "[privacy]",
+            "--dp-epsilon",
+            "--dp-delta",
+        ] {
+            assert!(text.contains(needed), "{needed:?} missing from {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_in_a_task_without_dp_is_refused() {
+        let mut task = dp_task();
+        task.differential_privacy = None;
+        let wire = refusal_to_pb(&BudgetRefusal::no_budget(), "t1");
+        let err = refusal_from_pb(wire, &task).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("does not use differential privacy"),
+            "{err}"
+        );
+    }
 }
