@@ -141,6 +141,11 @@ async fn local_steps(
         )
         .await;
         let (delta, contributors, missing, train_loss, held_out) = match result {
+            Err(RunError::BudgetSpent { site, refusal }) if rounds.is_empty() => {
+                // No round completed: there is no model to stand, and the
+                // untrained start must not be published as one.
+                return Err(RunError::BudgetSpent { site, refusal });
+            }
             Err(RunError::BudgetSpent { site, refusal }) => {
                 // The model of the last completed round stands; the member
                 // has left, so no later step waits for it.
