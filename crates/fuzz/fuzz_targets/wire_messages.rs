@@ -47,6 +47,17 @@ fn secure_task() -> medfed_wire::Task {
     task
 }
 
+/// The secure task with DP-FedAvg on, so privacy spends and budget
+/// refusals are converted too.
+fn dp_task() -> medfed_wire::Task {
+    let mut task = secure_task();
+    task.differential_privacy = Some(medfed_wire::DifferentialPrivacy {
+        noise_multiplier: 1.0,
+        clip_norm: 1.0,
+    });
+    task
+}
+
 fuzz_target!(|data: &[u8]| {
     let task = task();
     if let Ok(m) = pb::TaskSpec::decode(data) {
@@ -57,7 +68,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = convert::step_from_pb(m, &secure_task());
     }
     if let Ok(m) = pb::SecAggSubmission::decode(data) {
-        let _ = medfed_wire::secagg::submission_from_pb(m, &secure_task());
+        let _ = medfed_wire::secagg::submission_from_pb(m.clone(), &secure_task());
+        let _ = medfed_wire::secagg::submission_from_pb(m, &dp_task());
+    }
+    if let Ok(m) = pb::BudgetRefusal::decode(data) {
+        let _ = medfed_wire::privacy::refusal_from_pb(m, &dp_task());
     }
     if let Ok(m) = pb::StatisticsReport::decode(data) {
         let _ = convert::statistics_from_pb(m, &task);
