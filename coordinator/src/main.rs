@@ -17,7 +17,8 @@ use medfed_coordinator::exchange::LogSync;
     about,
     after_help = "Exit status: 0 success, 2 usage, 3 configuration (the task file, a missing \
                   setting), 4 data (keys, certificates, logs), 5 the run failed with the \
-                  members (too few answered, the solver refused their terms), 1 anything else."
+                  members (too few answered, a member declined for its privacy budget, a secure \
+                  sum could not be made, the solver refused their terms), 1 anything else."
 )]
 struct Cli {
     #[command(subcommand)]
