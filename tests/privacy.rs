@@ -579,6 +579,7 @@ fn three_of_five_vanishing_fail_the_round_and_write_no_model() {
         .map(|node| Vanish {
             node: (*node).into(),
             after: "sent encrypted key shares for round 2".into(),
+            restart_after: None,
         })
         .collect();
     let run = run.run();
@@ -589,4 +590,51 @@ fn three_of_five_vanishing_fail_the_round_and_write_no_model() {
         error.contains("round 2") && error.contains("threshold"),
         "{error}"
     );
+}
+
+#[test]
+fn with_failed_round_skip_a_round_three_of_five_miss_is_skipped_and_training_goes_on() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut run = five_sites(data.path(), 2);
+    // The task file ends in its [privacy] table.
+    run.task_toml.push_str("failed_round = \"skip\"\n");
+    // Three members die after sharing their keys for round 2 and come back
+    // a moment later, with no state for round 2: its masked inputs are 2,
+    // below the threshold 3.
+    run.vanish = ["site-1", "site-2", "site-3"]
+        .iter()
+        .map(|node| Vanish {
+            node: (*node).into(),
+            after: "sent encrypted key shares for round 2".into(),
+            restart_after: Some(Duration::from_millis(300)),
+        })
+        .collect();
+    let run = run.run();
+    assert!(
+        run.coordinator.success(),
+        "{}\n{}",
+        run.coordinator_stdout,
+        run.coordinator_stderr
+    );
+    let summary = run.summary.as_ref().expect("summary.json");
+    let rounds = summary["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 6, "{summary:#}");
+    let failed = &rounds[1];
+    assert_eq!(failed["round"], 2, "{failed}");
+    assert_eq!(failed["contributors"], 0, "{failed}");
+    assert!(
+        failed["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("skipped") && n.contains("threshold")),
+        "{failed}"
+    );
+    // The members came back: later rounds sum all five again.
+    assert_eq!(rounds[5]["contributors"], 5, "{summary:#}");
+    assert!(
+        summary["stop_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("round 2 failed and was skipped")),
+        "{summary:#}"
+    );
+    assert!(run.model.is_some(), "a model was written");
 }

@@ -102,8 +102,27 @@ struct PrivacySection {
     threshold: Option<u32>,
     /// Fractional bits of the fixed-point encoding; default 24.
     fixed_point_bits: Option<u32>,
+    /// What a training round that cannot be summed does: `"stop"` the run
+    /// (default) or `"skip"` the round, keeping the model, and go on.
+    failed_round: Option<FailedRound>,
     /// `[privacy.dp]`: DP-FedAvg on the training rounds.
     dp: Option<DpSection>,
+}
+
+/// What a securely aggregated training round that cannot be summed (fewer
+/// than the threshold survive a stage, or the sum is refused) does to the
+/// run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailedRound {
+    /// The run stops with an error and writes no model (the checkpoint
+    /// keeps the last completed round).
+    #[default]
+    Stop,
+    /// The round is recorded as failed, the model stays as it was, and
+    /// training goes on with the next round (members that come back take
+    /// part again).
+    Skip,
 }
 
 /// `[privacy.dp]`: DP-FedAvg (McMahan et al., ICLR 2018).
@@ -302,6 +321,9 @@ pub struct TaskConfig {
     /// Score the round's model on the held-out rows every this many rounds
     /// (0: only after training).
     pub evaluate_every: u32,
+    /// Under secure aggregation: what a training round that cannot be
+    /// summed does to the run.
+    pub failed_round: FailedRound,
 }
 
 impl TaskConfig {
@@ -589,6 +611,18 @@ impl TaskConfig {
                     "refusing long updates at the coordinator",
                 ));
             }
+            if privacy.failed_round == Some(FailedRound::Skip)
+                && !matches!(algorithm, Algorithm::Fedavg | Algorithm::Fedprox)
+            {
+                return Err(invalid(
+                    "privacy.failed_round",
+                    format!(
+                        "\"skip\" applies to \"fedavg\" and \"fedprox\" rounds; a {} step \
+                         that cannot be summed stops the run",
+                        algorithm
+                    ),
+                ));
+            }
             if evaluation.baselines {
                 return Err(invalid(
                     "evaluation.baselines",
@@ -608,6 +642,7 @@ impl TaskConfig {
             },
             tolerance: training.tolerance,
             evaluate_every: evaluation.every_rounds,
+            failed_round: privacy.failed_round.unwrap_or_default(),
             task,
             baselines: evaluation.baselines,
             join_timeout: Duration::from_secs(timeouts.join_seconds),
@@ -660,6 +695,7 @@ fn privacy_settings(
                 "privacy.fixed_point_bits",
                 privacy.fixed_point_bits.is_some(),
             ),
+            ("privacy.failed_round", privacy.failed_round.is_some()),
         ] {
             if set {
                 return Err(invalid(
@@ -973,6 +1009,18 @@ rounds = 3
         assert!(err.contains("privacy.fixed_point_bits"), "{err}");
         let err = error_of(&format!("{five}\n[privacy]\nthreshold = 3\n"));
         assert!(err.contains("privacy.threshold"), "{err}");
+        assert_eq!(config.failed_round, FailedRound::Stop);
+        let fedavg = on.replace("rounds = 3", "rounds = 3\nalgorithm = \"fedavg\"");
+        let skip =
+            TaskConfig::parse(&format!("{fedavg}failed_round = \"skip\"\n"), "task.toml").unwrap();
+        assert_eq!(skip.failed_round, FailedRound::Skip);
+        // "auto" picks Newton here.
+        let err = error_of(&format!("{on}failed_round = \"skip\"\n"));
+        assert!(err.contains("privacy.failed_round"), "{err}");
+        let err = error_of(&format!("{on}failed_round = \"retry\"\n"));
+        assert!(err.contains("failed_round"), "{err}");
+        let err = error_of(&format!("{five}\n[privacy]\nfailed_round = \"skip\"\n"));
+        assert!(err.contains("privacy.failed_round"), "{err}");
         let newton = on.replace("rounds = 3", "rounds = 3\nalgorithm = \"newton\"");
         let config = TaskConfig::parse(&newton, "task.toml").unwrap();
         assert_eq!(config.algorithm, Algorithm::Newton);

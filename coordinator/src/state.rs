@@ -889,6 +889,7 @@ mod tests {
             prox_mu: 0.0,
             tolerance: 0.0,
             evaluate_every: 0,
+            failed_round: Default::default(),
         };
         let shared = Shared::new(task, None);
         open_round(&shared, 5, 1);

@@ -13,7 +13,7 @@ use medfed_model::{
 use medfed_wire::{Instruction, Step};
 use ndarray::Array1;
 
-use crate::config::{Algorithm, TaskConfig};
+use crate::config::{Algorithm, FailedRound, TaskConfig};
 use crate::orchestrator::{RoundRecord, RunError, StepCounter, wait_for_answers};
 use crate::progress::Progress;
 use crate::report::ModelScores;
@@ -141,6 +141,27 @@ async fn local_steps(
         )
         .await;
         let (delta, contributors, missing, train_loss, held_out) = match result {
+            Err(error @ (RunError::SecureAggregation { .. } | RunError::Timeout { .. }))
+                if task.secure_aggregation.is_some()
+                    && config.failed_round == FailedRound::Skip =>
+            {
+                // No wrong model: the round is recorded as failed and the
+                // global model stays as it was.
+                let note = format!("failed and skipped ({error}); the model is unchanged");
+                progress.message(&format!("round {round} {note}"));
+                tracing::warn!(round, %error, "secure round failed; skipping it");
+                rounds.push(RoundRecord {
+                    round,
+                    train_loss: f64::NAN,
+                    contributors: 0,
+                    missing: Vec::new(),
+                    millis: started.elapsed().as_secs_f64() * 1e3,
+                    held_out: None,
+                    note: Some(note),
+                });
+                on_round(steps.current(), &global, &rounds)?;
+                continue;
+            }
             Err(RunError::BudgetSpent { site, refusal }) if rounds.is_empty() => {
                 // No round completed: there is no model to stand, and the
                 // untrained start must not be published as one.
@@ -182,6 +203,28 @@ async fn local_steps(
             );
             break;
         }
+    }
+    let failed: Vec<String> = rounds
+        .iter()
+        .filter(|r| r.contributors == 0)
+        .map(|r| r.round.to_string())
+        .collect();
+    if !failed.is_empty() {
+        if failed.len() == rounds.len() {
+            return Err(RunError::SecureAggregation {
+                step: "training".into(),
+                reason: format!(
+                    "every round failed (rounds {}), so there is no model",
+                    failed.join(", ")
+                ),
+            });
+        }
+        stop_reason = format!(
+            "{stop_reason}; round{} {} failed and {} skipped",
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", "),
+            if failed.len() == 1 { "was" } else { "were" }
+        );
     }
     Ok(Trained {
         global,

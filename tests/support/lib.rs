@@ -126,13 +126,16 @@ pub struct Federation {
 }
 
 /// Kill a node with SIGKILL once its output shows `after`, and leave it
-/// dead.
+/// dead, or start it again `restart_after` later.
 #[derive(Clone, Debug)]
 pub struct Vanish {
     /// The member to kill.
     pub node: String,
     /// Text in its standard output that triggers the kill.
     pub after: String,
+    /// Start it again (same command) this long after the kill; `None`:
+    /// never.
+    pub restart_after: Option<Duration>,
 }
 
 /// Pause a node with SIGSTOP once its output shows `after`, wait `hold`,
@@ -493,24 +496,37 @@ impl Federation {
         }
 
         let mut vanishing: Vec<&Vanish> = self.vanish.iter().collect();
+        let mut restarts: Vec<(Instant, usize)> = Vec::new();
         let deadline = Instant::now() + timeout;
-        while !vanishing.is_empty() {
+        while !vanishing.is_empty() || !restarts.is_empty() {
             vanishing.retain(|v| {
-                let child = children
-                    .iter_mut()
-                    .find(|c| c.0 == v.node)
+                let index = children
+                    .iter()
+                    .position(|c| c.0 == v.node)
                     .unwrap_or_else(|| panic!("no node {} to kill", v.node));
+                let child = &mut children[index];
                 if fs::read_to_string(&child.2)
                     .unwrap_or_default()
                     .contains(&v.after)
                 {
                     child.1.0.kill().expect("kill node");
                     child.1.0.wait().expect("reap node");
+                    if let Some(after) = v.restart_after {
+                        restarts.push((Instant::now() + after, index));
+                    }
                     false
                 } else {
                     true
                 }
             });
+            let now = Instant::now();
+            for &(_, index) in restarts.iter().filter(|(at, _)| *at <= now) {
+                let victim = &mut children[index];
+                let killed_stdout = fs::read_to_string(&victim.2).unwrap_or_default();
+                let (child, out, err) = spawn_node(&planned[index], ".restarted");
+                *victim = (victim.0.clone(), child, out, err, Some(killed_stdout));
+            }
+            restarts.retain(|(at, _)| *at > now);
             assert!(
                 Instant::now() < deadline,
                 "nodes never printed what they were to vanish after: {vanishing:?}"
