@@ -13,7 +13,7 @@
 //!   (the coordinator logs every message before it leaves); the nodes are
 //!   spawned as soon as the coordinator's ready file names its address;
 //! - peak RSS of every process: `VmHWM` polled until it exits (see
-//!   [`crate::rss`]).
+//!   [`crate::rss`]); its CPU time likewise (see [`crate::cpu`]).
 //!
 //! One provisioning serves several task files ([`Prepared::variant`]: e.g.
 //! the same members with secure aggregation on), and a run can kill one
@@ -29,6 +29,7 @@ use anyhow::{Context, bail, ensure};
 use medfed_vault::{ImportOptions, VaultKey};
 use serde::Deserialize;
 
+use crate::cpu::cpu_seconds;
 use crate::rss::peak_kib;
 use crate::synthetic::Generator;
 use crate::timeline;
@@ -351,6 +352,10 @@ pub struct RunResult {
     pub coordinator_kib: u64,
     /// Peak RSS of each node, in KiB.
     pub node_kib: Vec<u64>,
+    /// User plus system CPU time of the coordinator, in seconds.
+    pub coordinator_cpu: f64,
+    /// User plus system CPU time of each node, in seconds.
+    pub node_cpu: Vec<f64>,
     /// Seconds from spawning the coordinator to every process exiting.
     pub wall_seconds: f64,
     /// Members whose update is in each round, from the coordinator's
@@ -467,6 +472,7 @@ pub fn run(
         .with_context(|| format!("cannot start {}", bins.coordinator.display()))?;
     let mut processes = Processes(vec![("coordinator".into(), child)]);
     let mut peaks = vec![0u64];
+    let mut cpu = vec![0.0f64];
     let address = loop {
         if let Ok(text) = fs::read_to_string(&ready)
             && let Some(address) = ready_address(&text)
@@ -519,6 +525,7 @@ pub fn run(
             .with_context(|| format!("cannot start {}", bins.node.display()))?;
         processes.0.push((member.clone(), child));
         peaks.push(0);
+        cpu.push(0.0);
     }
 
     let checkpoint = out.join("state.json");
@@ -553,6 +560,9 @@ pub fn run(
             // process has no status file left to read.
             if let Some(kib) = peak_kib(child.id()) {
                 peaks[i] = peaks[i].max(kib);
+            }
+            if let Some(seconds) = cpu_seconds(child.id()) {
+                cpu[i] = seconds;
             }
             if let Some(status) = child.try_wait()? {
                 exited[i] = Some(status);
@@ -616,6 +626,8 @@ pub fn run(
         period_ms,
         coordinator_kib: peaks[0],
         node_kib: peaks[1..].to_vec(),
+        coordinator_cpu: cpu[0],
+        node_cpu: cpu[1..].to_vec(),
         wall_seconds,
         contributors: summary.rounds.iter().map(|r| r.contributors).collect(),
         killed: match (killed_at, victim) {

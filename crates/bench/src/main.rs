@@ -19,6 +19,7 @@
 //! - `secagg`: secure aggregation against clear updates at several sizes,
 //!   and a run with a member killed.
 //! - `rss`: peak resident memory from `/proc`.
+//! - `cpu`: CPU time of a process from `/proc`.
 //! - `synthetic`: seeded logistic data with known coefficients.
 //! - `stats`: median, minimum and maximum of repeats.
 //! - `table`: the printed table and its verdicts.
@@ -27,6 +28,7 @@
 
 mod aggregation;
 mod compute;
+mod cpu;
 mod federation;
 mod machine;
 mod rss;

@@ -11,10 +11,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::federation::{self, Binaries, Job, Kill, LogPolicy, RunOptions, RunResult, TaskOptions};
-use crate::progress;
 use crate::stats::{Sample, median};
 use crate::table::{self, Goal, Row, Unit};
 use crate::timeline::{self, SECURE_STAGES, SecureRound};
+use crate::{machine, progress};
 
 /// Sizes and repeats of the section.
 pub struct Plan {
@@ -146,7 +146,7 @@ pub fn measure(
         ));
         // Read the logs now: a later job of the same size clears the folder.
         for ((_, policy, _), runs) in POLICIES.iter().zip(&by_policy) {
-            let values = column(job.rounds, &runs.secure).unwrap_or_else(|error| {
+            let values = column(job.rounds, runs).unwrap_or_else(|error| {
                 progress(&format!(
                     "{nodes} nodes: no stage breakdown of the secure rounds: {error:#}"
                 ));
@@ -336,16 +336,24 @@ fn labels() -> Vec<String> {
     for stage in &SECURE_STAGES {
         labels.push(format!("at one node: {}", stage.name));
     }
+    labels.push("CPU added per round, all nodes (secure run minus clear run)".to_owned());
+    labels.push("CPU added per round, coordinator (secure run minus clear run)".to_owned());
+    labels.push(format!(
+        "  both, over the {} available cores (the least added time)",
+        machine::cores()
+    ));
     labels
 }
 
 /// The values of [`labels`] for one size: medians over all rounds of all
-/// its secure runs (and, at the nodes, over all nodes).
-fn column(rounds: u32, runs: &[RunResult]) -> anyhow::Result<Vec<f64>> {
+/// its secure runs (and, at the nodes, over all nodes); the CPU lines from
+/// the medians over runs of each setting's total CPU time, which includes
+/// the same start-up (joins, vault decryption, statistics) in both.
+fn column(rounds: u32, runs: &Runs) -> anyhow::Result<Vec<f64>> {
     // (round at the coordinator, its time in summary.json)
     let mut coordinator: Vec<(SecureRound, f64)> = Vec::new();
     let mut nodes: Vec<[Option<f64>; 4]> = Vec::new();
-    for run in runs {
+    for run in &runs.secure {
         let events = timeline::events(&run.dir.join("exchange.log"))?;
         let logged = timeline::secure_rounds(&events, rounds)?;
         coordinator.extend(logged.into_iter().zip(run.round_ms.iter().copied()));
@@ -373,5 +381,14 @@ fn column(rounds: u32, runs: &[RunResult]) -> anyhow::Result<Vec<f64>> {
     for k in 0..SECURE_STAGES.len() {
         values.push(pooled(&nodes, |stages| stages[k]));
     }
+    let added_ms = |cpu: &dyn Fn(&RunResult) -> f64| {
+        let of = |runs: &[RunResult]| median(&runs.iter().map(cpu).collect::<Vec<_>>());
+        (of(&runs.secure) - of(&runs.clear)) * 1e3 / f64::from(rounds)
+    };
+    let node_cpu = added_ms(&|r| r.node_cpu.iter().sum());
+    let coordinator_cpu = added_ms(&|r| r.coordinator_cpu);
+    values.push(node_cpu);
+    values.push(coordinator_cpu);
+    values.push((node_cpu + coordinator_cpu) / machine::cores() as f64);
     Ok(values)
 }
