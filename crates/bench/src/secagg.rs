@@ -1,6 +1,7 @@
 //! Secure aggregation end to end, on real processes: the bench's FedAvg job
-//! with clear and with securely aggregated updates at each size, the two
-//! run alternately from the same provisioning; the overhead ratio; the
+//! with clear and with securely aggregated updates at each size, run
+//! alternately from the same provisioning, under the coordinator's
+//! per-entry and per-step log policies; the overhead ratio; the
 //! coordinator's memory; where a secure round's time goes, stage by stage
 //! (read back from the exchange logs, see [`crate::timeline`]); and one run
 //! in which a member is killed with SIGKILL while training is under way.
