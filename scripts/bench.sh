@@ -2,9 +2,11 @@
 # Measures medfed against its performance targets and prints one table:
 # round latency (3 and 10 nodes, exchange log synced per entry and flushed at
 # the end), launch to first round, peak RSS, the local compute kernels against
-# a streaming-read baseline, vault load, FedAvg aggregation, and scale (nodes
-# and features). Builds the release binaries first; extra arguments go to
-# medfed-bench (e.g. --quick for a smoke run, --only latency).
+# a streaming-read baseline, vault load, FedAvg aggregation, scale (nodes
+# and features), and secure aggregation against clear updates at 4, 20 and
+# 100 nodes with one run losing a member. Builds the release binaries first;
+# extra arguments go to medfed-bench (e.g. --quick for a smoke run, --only
+# latency, --only secagg).
 # The federations' files land in ./bench-run (or $MEDFED_BENCH_DIR): a real
 # disk is needed for the fsync figures, so not a tmpfs. Each job clears its own
 # n<nodes>-d<features> folder there before it is prepared.

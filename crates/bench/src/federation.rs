@@ -13,7 +13,11 @@
 //!   (the coordinator logs every message before it leaves); the nodes are
 //!   spawned as soon as the coordinator's ready file names its address;
 //! - peak RSS of every process: `VmHWM` polled until it exits (see
-//!   [`crate::rss`]).
+//!   [`crate::rss`]); its CPU time likewise (see [`crate::cpu`]).
+//!
+//! One provisioning serves several task files ([`Prepared::variant`]: e.g.
+//! the same members with secure aggregation on), and a run can kill one
+//! node with SIGKILL once a number of rounds is done ([`Kill`]).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -22,12 +26,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail, ensure};
-use medfed_audit::{Direction, read_log};
 use medfed_vault::{ImportOptions, VaultKey};
 use serde::Deserialize;
 
+use crate::cpu::cpu_seconds;
 use crate::rss::peak_kib;
 use crate::synthetic::Generator;
+use crate::timeline;
 
 /// Rows each node holds (190 x 3 nodes is about the 569 rows of the
 /// reference job).
@@ -83,12 +88,55 @@ pub struct Job {
     pub rounds: u32,
 }
 
+/// What a task file sets beyond the job's shape.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskOptions {
+    /// `[privacy] secure_aggregation`, with the default threshold and
+    /// fixed point.
+    pub secure_aggregation: bool,
+    /// `[training] quorum` (`None`: every member).
+    pub quorum: Option<usize>,
+    /// `[timeouts] step_seconds`: how long a step waits for a member that
+    /// does not answer.
+    pub step_seconds: u64,
+}
+
+impl Default for TaskOptions {
+    /// Clear updates, every member required, a step deadline no healthy
+    /// run of the bench comes near.
+    fn default() -> TaskOptions {
+        TaskOptions {
+            secure_aggregation: false,
+            quorum: None,
+            step_seconds: 120,
+        }
+    }
+}
+
 /// A job whose certificates, vaults, keys and task file exist.
+#[derive(Clone)]
 pub struct Prepared {
     job: Job,
     dir: PathBuf,
     members: Vec<String>,
     task: PathBuf,
+}
+
+impl Prepared {
+    /// The same members, vaults and keys with another task file,
+    /// `task-<name>.toml`, written beside the first.
+    ///
+    /// # Errors
+    /// The task file cannot be written.
+    pub fn variant(&self, name: &str, options: TaskOptions) -> anyhow::Result<Prepared> {
+        let task = self.dir.join(format!("task-{name}.toml"));
+        fs::write(&task, task_file(self.job, &self.members, options))
+            .with_context(|| format!("cannot write {}", task.display()))?;
+        Ok(Prepared {
+            task,
+            ..self.clone()
+        })
+    }
 }
 
 /// Runs `command` to completion, failing with its output if it fails.
@@ -167,7 +215,7 @@ pub fn prepare(bins: &Binaries, root: &Path, job: Job) -> anyhow::Result<Prepare
         "medfed-audit keygen",
     )?;
     let task = dir.join("task.toml");
-    fs::write(&task, task_file(job, &members))
+    fs::write(&task, task_file(job, &members, TaskOptions::default()))
         .with_context(|| format!("cannot write {}", task.display()))?;
     Ok(Prepared {
         job,
@@ -210,25 +258,35 @@ fn write_csv(path: &Path, generator: &mut Generator, d: usize, rows: usize) -> a
     out.flush().map_err(write_error)
 }
 
-fn task_file(job: Job, members: &[String]) -> String {
+fn task_file(job: Job, members: &[String], options: TaskOptions) -> String {
     let quoted = |names: &mut dyn Iterator<Item = String>| {
         names
             .map(|n| format!("\"{n}\""))
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let quorum = options
+        .quorum
+        .map(|q| format!("quorum = {q}\n"))
+        .unwrap_or_default();
+    let privacy = if options.secure_aggregation {
+        "\n[privacy]\nsecure_aggregation = true\n"
+    } else {
+        ""
+    };
     format!(
         "[task]\nid = \"bench-n{n}-d{d}\"\nmembers = [{members}]\nmodel = \"logistic\"\n\
          features = [{features}]\ntarget = \"target\"\n\n\
          [training]\nalgorithm = \"fedavg\"\nrounds = {rounds}\ntolerance = 0.0\n\
-         local_steps = 5\nlearning_rate = 0.5\nl2 = 0.001\naggregation = \"fedavg\"\n\n\
+         local_steps = 5\nlearning_rate = 0.5\nl2 = 0.001\naggregation = \"fedavg\"\n{quorum}\n\
          [evaluation]\nholdout_fraction = 0.25\nsplit_seed = 2026\nevery_rounds = 0\n\
-         baselines = false\n\n[timeouts]\njoin_seconds = 120\nstep_seconds = 120\n",
+         baselines = false\n\n[timeouts]\njoin_seconds = 120\nstep_seconds = {step}\n{privacy}",
         n = job.nodes,
         d = job.features,
         members = quoted(&mut members.iter().cloned()),
         features = quoted(&mut (1..=job.features).map(|j| format!("f{j}"))),
         rounds = job.rounds,
+        step = options.step_seconds,
     )
 }
 
@@ -250,6 +308,31 @@ pub struct RunOptions {
     pub sync: LogPolicy,
     /// How often every process's peak RSS is read.
     pub poll: Duration,
+    /// A node to kill during the run.
+    pub kill: Option<Kill>,
+}
+
+/// A node killed with SIGKILL (no chance to say goodbye) during a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Kill {
+    /// Index of the node among the members (0 is `site001`).
+    pub member: usize,
+    /// Killed as soon as the coordinator's checkpoint (`state.json`,
+    /// written after every completed round) records this many rounds.
+    pub after_rounds: u32,
+}
+
+/// What happened to the node of a [`Kill`].
+#[derive(Debug)]
+pub struct Killed {
+    /// Its member name.
+    pub member: String,
+    /// Seconds from spawning the coordinator to the kill.
+    pub at_seconds: f64,
+    /// The last instruction it received, its round, and whether it
+    /// answered it, from its own exchange log (`None` if the log cannot be
+    /// read, e.g. torn by the kill).
+    pub last_instruction: Option<(String, u32, bool)>,
 }
 
 /// What one run measured.
@@ -269,8 +352,20 @@ pub struct RunResult {
     pub coordinator_kib: u64,
     /// Peak RSS of each node, in KiB.
     pub node_kib: Vec<u64>,
+    /// User plus system CPU time of the coordinator, in seconds.
+    pub coordinator_cpu: f64,
+    /// User plus system CPU time of each node, in seconds.
+    pub node_cpu: Vec<f64>,
     /// Seconds from spawning the coordinator to every process exiting.
     pub wall_seconds: f64,
+    /// Members whose update is in each round, from the coordinator's
+    /// summary.
+    pub contributors: Vec<usize>,
+    /// The node killed during the run, if one was.
+    pub killed: Option<Killed>,
+    /// The run's folder: the coordinator's `exchange.log` and
+    /// `summary.json`, and `<member>.exchange.log` of every node.
+    pub dir: PathBuf,
 }
 
 /// The processes of a run, killed if the run is abandoned.
@@ -295,6 +390,22 @@ struct Summary {
 #[derive(Deserialize)]
 struct SummaryRound {
     millis: f64,
+    contributors: usize,
+}
+
+/// The part of the coordinator's checkpoint a [`Kill`] waits on.
+#[derive(Deserialize)]
+struct Checkpoint {
+    rounds: Vec<serde::de::IgnoredAny>,
+}
+
+/// Rounds the checkpoint at `path` records; 0 while there is none. The
+/// coordinator replaces it by renaming, so it is never read half-written.
+fn checkpointed_rounds(path: &Path) -> usize {
+    fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Checkpoint>(&bytes).ok())
+        .map_or(0, |c| c.rounds.len())
 }
 
 /// Runs `prepared` once; `label` names the output folder.
@@ -361,6 +472,7 @@ pub fn run(
         .with_context(|| format!("cannot start {}", bins.coordinator.display()))?;
     let mut processes = Processes(vec![("coordinator".into(), child)]);
     let mut peaks = vec![0u64];
+    let mut cpu = vec![0.0f64];
     let address = loop {
         if let Ok(text) = fs::read_to_string(&ready)
             && let Some(address) = ready_address(&text)
@@ -413,10 +525,33 @@ pub fn run(
             .with_context(|| format!("cannot start {}", bins.node.display()))?;
         processes.0.push((member.clone(), child));
         peaks.push(0);
+        cpu.push(0.0);
     }
 
+    let checkpoint = out.join("state.json");
+    // Index in `processes` of the node to kill (0 is the coordinator).
+    let victim = options.kill.map(|k| k.member + 1);
+    if let (Some(kill), Some(i)) = (options.kill, victim) {
+        ensure!(
+            i < processes.0.len(),
+            "cannot kill member {} of {}",
+            kill.member,
+            prepared.members.len()
+        );
+    }
+    let mut killed_at = None;
     let mut exited = vec![None; processes.0.len()];
     while exited.iter().any(Option::is_none) {
+        if let (Some(kill), Some(i), None) = (options.kill, victim, killed_at)
+            && checkpointed_rounds(&checkpoint) >= kill.after_rounds as usize
+        {
+            // Child::kill sends SIGKILL on Unix.
+            processes.0[i]
+                .1
+                .kill()
+                .with_context(|| format!("cannot kill {}", processes.0[i].0))?;
+            killed_at = Some(started.elapsed().as_secs_f64());
+        }
         for (i, (_, child)) in processes.0.iter_mut().enumerate() {
             if exited[i].is_some() {
                 continue;
@@ -425,6 +560,9 @@ pub fn run(
             // process has no status file left to read.
             if let Some(kib) = peak_kib(child.id()) {
                 peaks[i] = peaks[i].max(kib);
+            }
+            if let Some(seconds) = cpu_seconds(child.id()) {
+                cpu[i] = seconds;
             }
             if let Some(status) = child.try_wait()? {
                 exited[i] = Some(status);
@@ -438,7 +576,10 @@ pub fn run(
         std::thread::sleep(options.poll);
     }
     let wall_seconds = started.elapsed().as_secs_f64();
-    for ((name, _), status) in processes.0.iter().zip(&exited) {
+    for (i, ((name, _), status)) in processes.0.iter().zip(&exited).enumerate() {
+        if killed_at.is_some() && Some(i) == victim {
+            continue;
+        }
         if let Some(status) = status
             && !status.success()
         {
@@ -462,7 +603,16 @@ pub fn run(
         summary.rounds.len(),
         prepared.job.rounds
     );
-    let starts = round_starts(&out.join("exchange.log"), prepared.job.rounds)?;
+    if let (Some(kill), None) = (options.kill, killed_at) {
+        bail!(
+            "the run {} ended before {} rounds were checkpointed, so nobody was killed",
+            out.display(),
+            kill.after_rounds
+        );
+    }
+    let log = out.join("exchange.log");
+    let starts = timeline::round_starts(&timeline::events(&log)?, prepared.job.rounds)
+        .with_context(|| format!("in {}", log.display()))?;
     let spawned = time::OffsetDateTime::from(spawned_at);
     let first_round_seconds = (starts[0] - spawned).as_seconds_f64();
     let period_ms = starts
@@ -476,7 +626,25 @@ pub fn run(
         period_ms,
         coordinator_kib: peaks[0],
         node_kib: peaks[1..].to_vec(),
+        coordinator_cpu: cpu[0],
+        node_cpu: cpu[1..].to_vec(),
         wall_seconds,
+        contributors: summary.rounds.iter().map(|r| r.contributors).collect(),
+        killed: match (killed_at, victim) {
+            (Some(at_seconds), Some(i)) => {
+                let member = processes.0[i].0.clone();
+                let log = out.join(format!("{member}.exchange.log"));
+                Some(Killed {
+                    last_instruction: timeline::events(&log)
+                        .ok()
+                        .and_then(|events| timeline::last_instruction(&events)),
+                    member,
+                    at_seconds,
+                })
+            }
+            _ => None,
+        },
+        dir: out,
     })
 }
 
@@ -490,34 +658,6 @@ fn ready_address(text: &str) -> Option<String> {
     serde_json::from_str::<Ready>(text).ok().map(|r| r.address)
 }
 
-/// When each round `1..=rounds` first reached a node: the time of its
-/// first `out` entry of kind `train` in the coordinator's exchange log
-/// (written just before the instruction leaves).
-fn round_starts(log: &Path, rounds: u32) -> anyhow::Result<Vec<time::OffsetDateTime>> {
-    let entries = read_log(log)?;
-    let mut starts = Vec::with_capacity(rounds as usize);
-    for round in 1..=rounds {
-        let entry = entries
-            .iter()
-            .find(|e| e.direction == Direction::Out && e.kind == "train" && e.round == round)
-            .with_context(|| format!("{} has no train entry for round {round}", log.display()))?;
-        let at = time::OffsetDateTime::parse(
-            &entry.time,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .with_context(|| {
-            format!(
-                "{}: entry {} has the time {:?}",
-                log.display(),
-                entry.seq,
-                entry.time
-            )
-        })?;
-        starts.push(at);
-    }
-    Ok(starts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,7 +669,8 @@ mod tests {
             features: 3,
             rounds: 20,
         };
-        let file: toml::Table = task_file(job, &["a".into(), "b".into()]).parse()?;
+        let members = ["a".to_owned(), "b".to_owned()];
+        let file: toml::Table = task_file(job, &members, TaskOptions::default()).parse()?;
         let get = |section: &str, key: &str| {
             file.get(section)
                 .and_then(|s| s.get(key))
@@ -544,6 +685,57 @@ mod tests {
         assert_eq!(get("training", "rounds").as_deref(), Some("20"));
         assert_eq!(get("evaluation", "every_rounds").as_deref(), Some("0"));
         assert_eq!(get("evaluation", "baselines").as_deref(), Some("false"));
+        assert_eq!(get("training", "quorum"), None);
+        assert_eq!(get("timeouts", "step_seconds").as_deref(), Some("120"));
+        assert!(file.get("privacy").is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn task_file_with_secure_aggregation_and_a_quorum() -> anyhow::Result<()> {
+        let job = Job {
+            nodes: 3,
+            features: 2,
+            rounds: 5,
+        };
+        let members = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let options = TaskOptions {
+            secure_aggregation: true,
+            quorum: Some(2),
+            step_seconds: 3,
+        };
+        let file: toml::Table = task_file(job, &members, options).parse()?;
+        let get = |section: &str, key: &str| {
+            file.get(section)
+                .and_then(|s| s.get(key))
+                .map(ToString::to_string)
+        };
+        assert_eq!(
+            get("privacy", "secure_aggregation").as_deref(),
+            Some("true")
+        );
+        assert_eq!(get("privacy", "threshold"), None);
+        assert_eq!(get("training", "quorum").as_deref(), Some("2"));
+        assert_eq!(
+            get("training", "aggregation").as_deref(),
+            Some(r#""fedavg""#)
+        );
+        assert_eq!(get("timeouts", "step_seconds").as_deref(), Some("3"));
+        Ok(())
+    }
+
+    #[test]
+    fn checkpoint_rounds() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("state.json");
+        assert_eq!(checkpointed_rounds(&path), 0);
+        fs::write(
+            &path,
+            r#"{"rounds": [{"round": 1}, {"round": 2}], "step": 9}"#,
+        )?;
+        assert_eq!(checkpointed_rounds(&path), 2);
+        fs::write(&path, r#"{"rounds": [{"round": 1}"#)?;
+        assert_eq!(checkpointed_rounds(&path), 0);
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! `medfed-bench`: measures medfed against its performance targets (round
-//! latency, launch time, memory, local compute, vault load, aggregation and
-//! scale) and prints one table. See docs/BENCHMARKS.md for what each figure
+//! latency, launch time, memory, local compute, vault load, aggregation,
+//! scale, and the cost of secure aggregation) and prints one table. See docs/BENCHMARKS.md for what each figure
 //! means and the results on the reference machine.
 //!
 //! ```text
@@ -14,7 +14,12 @@
 //! - `aggregation`: FedAvg over many updates, time and memory.
 //! - `federation`: provisioning and running real coordinator and node
 //!   processes on loopback, measured from outside.
+//! - `timeline`: round starts and secure-aggregation stage times read back
+//!   from the exchange logs.
+//! - `secagg`: secure aggregation against clear updates at several sizes,
+//!   and a run with a member killed.
 //! - `rss`: peak resident memory from `/proc`.
+//! - `cpu`: CPU time of a process from `/proc`.
 //! - `synthetic`: seeded logistic data with known coefficients.
 //! - `stats`: median, minimum and maximum of repeats.
 //! - `table`: the printed table and its verdicts.
@@ -23,12 +28,15 @@
 
 mod aggregation;
 mod compute;
+mod cpu;
 mod federation;
 mod machine;
 mod rss;
+mod secagg;
 mod stats;
 mod synthetic;
 mod table;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +83,9 @@ enum Part {
     Latency,
     /// Growth with nodes and features.
     Scale,
+    /// Secure aggregation against clear updates (4, 20 and 100 nodes), and
+    /// a run with one member killed.
+    Secagg,
 }
 
 /// Sizes and repeats of one mode.
@@ -88,6 +99,7 @@ struct Plan {
     scale_nodes: Vec<usize>,
     scale_features: Vec<usize>,
     scale_repeats: usize,
+    secagg: secagg::Plan,
 }
 
 impl Plan {
@@ -103,6 +115,10 @@ impl Plan {
                 scale_nodes: vec![4, 20],
                 scale_features: vec![30, 1_000],
                 scale_repeats: 1,
+                secagg: secagg::Plan {
+                    nodes: vec![4, 20],
+                    repeats: 1,
+                },
             }
         } else {
             Plan {
@@ -115,6 +131,10 @@ impl Plan {
                 scale_nodes: vec![4, 20, 100],
                 scale_features: vec![30, 1_000, 10_000],
                 scale_repeats: 3,
+                secagg: secagg::Plan {
+                    nodes: vec![4, 20, 100],
+                    repeats: 3,
+                },
             }
         }
     }
@@ -250,7 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ));
     }
 
-    let needs_processes = wants(Part::Latency) || wants(Part::Scale);
+    let needs_processes = wants(Part::Latency) || wants(Part::Scale) || wants(Part::Secagg);
     let bins = if needs_processes {
         let dir = match &cli.bin_dir {
             Some(dir) => dir.clone(),
@@ -270,6 +290,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let (true, Some(bins)) = (wants(Part::Scale), &bins) {
         scale(bins, &work_dir, &plan, &mut rows)?;
+    }
+    let mut stages = None;
+    if let (true, Some(bins)) = (wants(Part::Secagg), &bins) {
+        stages = Some(secagg::measure(bins, &work_dir, &plan.secagg, &mut rows)?);
     }
 
     println!();
@@ -291,6 +315,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     );
     println!();
     print!("{}", table::render(&rows));
+    if let Some(stages) = stages {
+        println!();
+        print!("{stages}");
+    }
     Ok(())
 }
 
@@ -331,6 +359,7 @@ fn latency(
                 let options = RunOptions {
                     sync,
                     poll: Duration::from_millis(10),
+                    kill: None,
                 };
                 let result = federation::run(bins, &prepared, options, &label, RUN_DEADLINE)?;
                 progress(&format!(
@@ -467,6 +496,7 @@ fn scale(
             let options = RunOptions {
                 sync: LogPolicy::Entry,
                 poll: Duration::from_millis(if job.nodes > 20 { 50 } else { 10 }),
+                kill: None,
             };
             match federation::run(
                 bins,

@@ -31,6 +31,8 @@ pub enum Unit {
     MbPerS,
     /// A plain count.
     Count,
+    /// A ratio of two figures, shown as `N.NNx`.
+    Ratio,
 }
 
 impl Unit {
@@ -39,7 +41,7 @@ impl Unit {
             Unit::Mib => value / 1024.0,
             Unit::GbPerS => value / 1e9,
             Unit::MbPerS => value / 1e6,
-            Unit::Ms | Unit::S | Unit::Kib | Unit::Count => value,
+            Unit::Ms | Unit::S | Unit::Kib | Unit::Count | Unit::Ratio => value,
         }
     }
 
@@ -52,6 +54,7 @@ impl Unit {
             Unit::GbPerS => " GB/s",
             Unit::MbPerS => " MB/s",
             Unit::Count => "",
+            Unit::Ratio => "x",
         }
     }
 
@@ -64,6 +67,11 @@ impl Unit {
             _ => 3,
         };
         format!("{v:.digits$}")
+    }
+
+    /// `value` with the unit's digits and suffix, e.g. `12.5 ms`.
+    pub fn format(self, value: f64) -> String {
+        format!("{}{}", self.show(value), self.suffix())
     }
 }
 
@@ -140,34 +148,47 @@ impl Row {
 
 /// The rows as a Markdown table (readable as text, pasteable into docs).
 pub fn render(rows: &[Row]) -> String {
-    let cells: Vec<[String; 4]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| [r.figure.clone(), r.measured(), r.target(), r.verdict()])
+        .map(|r| vec![r.figure.clone(), r.measured(), r.target(), r.verdict()])
         .collect();
     let header = [
-        "target".to_owned(),
-        "measured: median (min–max)".to_owned(),
-        "target value".to_owned(),
-        "result".to_owned(),
-    ];
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
+        "target",
+        "measured: median (min–max)",
+        "target value",
+        "result",
+    ]
+    .map(str::to_owned);
+    grid(&header, &cells)
+}
+
+/// A Markdown table with columns padded to their widest cell; short rows
+/// are padded with empty cells.
+pub fn grid(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            if i == widths.len() {
+                widths.push(0);
+            }
+            widths[i] = widths[i].max(c.chars().count());
         }
     }
-    let line = |row: &[String; 4]| {
-        let padded: Vec<String> = row
+    let line = |row: &[String]| {
+        let padded: Vec<String> = widths
             .iter()
-            .zip(&widths)
-            .map(|(c, &w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .enumerate()
+            .map(|(i, &w)| {
+                let c = row.get(i).map_or("", String::as_str);
+                format!("{c}{}", " ".repeat(w - c.chars().count()))
+            })
             .collect();
         format!("| {} |\n", padded.join(" | "))
     };
-    let mut out = line(&header);
+    let mut out = line(header);
     let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
     out.push_str(&format!("|-{}-|\n", rule.join("-|-")));
-    for row in &cells {
+    for row in rows {
         out.push_str(&line(row));
     }
     out
@@ -194,5 +215,19 @@ mod tests {
         let text = render(&[row(vec![1.0, 2.0, 3.0], Goal::AtMost(2.5))]);
         assert!(text.contains("| 2.00 (1.00–3.00) ms"), "{text}");
         assert!(text.contains("≤ 2.50 ms"), "{text}");
+        let ratio = Row::new("r", Sample::of(vec![4.0, 4.5]), Unit::Ratio, Goal::Info);
+        assert_eq!(ratio.measured(), "4.25 (4.00–4.50)x");
+    }
+
+    #[test]
+    fn grid_pads_columns_and_short_rows() {
+        let text = grid(
+            &["a".to_owned(), "bb".to_owned()],
+            &[vec!["ccc".to_owned()], vec!["d".to_owned(), "e".to_owned()]],
+        );
+        assert_eq!(
+            text,
+            "| a   | bb |\n|-----|----|\n| ccc |    |\n| d   | e  |\n"
+        );
     }
 }
