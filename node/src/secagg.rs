@@ -13,6 +13,9 @@
 //! could impersonate that member in the key exchange, receive the shares
 //! meant for it, and unmask another member's input.
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use anyhow::Context;
 use medfed_audit::SigningKey;
 use medfed_secure::secagg::{
@@ -69,7 +72,22 @@ pub struct SecureRounds {
     /// The last submission, by step: sent again unchanged if the step is
     /// asked again after a lost connection (the state behind it is spent).
     last: Option<(u64, SecAggSubmission, String)>,
+    /// Roster certificates already checked against the CA, by member: the
+    /// same bytes are not checked again every round until
+    /// [`RECHECK_AFTER`] has passed (a certificate can expire mid-task).
+    checked: BTreeMap<String, Checked>,
 }
+
+/// A roster certificate that checked out, and the key it certifies.
+struct Checked {
+    der: Vec<u8>,
+    key: [u8; 32],
+    at: Instant,
+}
+
+/// How long a checked roster certificate is trusted before it is checked
+/// again.
+const RECHECK_AFTER: Duration = Duration::from_secs(600);
 
 impl SecureRounds {
     /// State for `me`, checking roster certificates with `verifier`.
@@ -86,6 +104,7 @@ impl SecureRounds {
             signer,
             pending: None,
             last: None,
+            checked: BTreeMap::new(),
         }
     }
 
@@ -382,7 +401,7 @@ impl SecureRounds {
     /// The round's parameters: the roster's keys from certificates checked
     /// against the consortium CA, the threshold and encoding from the task.
     fn params(
-        &self,
+        &mut self,
         task: &Task,
         (round, session): (u32, u64),
         roster: &[medfed_wire::RosterMember],
@@ -393,7 +412,7 @@ impl SecureRounds {
             .map(|m| {
                 Ok(Member {
                     name: m.name.clone(),
-                    verify_key: self.verifier.signing_key(&m.name, &m.certificate)?,
+                    verify_key: self.checked_key(&m.name, &m.certificate)?,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()
@@ -415,6 +434,29 @@ impl SecureRounds {
             fixed_point: FixedPoint::new(self.settings.fixed_point_bits)?,
         })
         .with_context(|| format!("the roster of round {round} is refused"))
+    }
+}
+
+impl SecureRounds {
+    /// The signing key `der` certifies for `member`, checked against the
+    /// consortium CA unless the same certificate checked out recently.
+    fn checked_key(&mut self, member: &str, der: &[u8]) -> anyhow::Result<[u8; 32]> {
+        if let Some(c) = self.checked.get(member)
+            && c.der == der
+            && c.at.elapsed() < RECHECK_AFTER
+        {
+            return Ok(c.key);
+        }
+        let key = self.verifier.signing_key(member, der)?;
+        self.checked.insert(
+            member.to_owned(),
+            Checked {
+                der: der.to_vec(),
+                key,
+                at: Instant::now(),
+            },
+        );
+        Ok(key)
     }
 }
 
