@@ -149,6 +149,25 @@ fn list_prints_entries_and_a_round_summary() -> Result {
 }
 
 #[test]
+fn list_into_a_closed_pipe_stops_quietly() -> Result {
+    // `medfed-audit list log | head -1`: the reader goes away early. Here
+    // it is gone before the first line is written.
+    let (f, _) = setup(Fault::None)?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medfed-audit"))
+        .args(["list", path(&f.coordinator_log)])
+        .env_remove(AUDIT_KEY_ENV)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    drop(child.stdout.take());
+    let out = child.wait_with_output()?;
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), Some(0), "{errors}");
+    assert!(errors.is_empty(), "{errors}");
+    Ok(())
+}
+
+#[test]
 fn show_decrypts_and_decodes() -> Result {
     let (f, key_file) = setup(Fault::None)?;
     let log = path(&f.coordinator_log);

@@ -11,6 +11,16 @@ use medfed_audit::{
 use serde_json::{Value, json};
 
 use crate::args::{AuditKeyArg, Command};
+
+/// Writes a line to standard output. A reader that closes the pipe early
+/// (`medfed-audit list log | head`) ends the command quietly: the error
+/// carries [`crate::StdoutClosed`], which `main` treats as success.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(crate::StdoutClosed::or_io)?
+    }};
+}
 use crate::{NeedsAuditKey, Outcome};
 
 pub(crate) fn run(command: Command) -> Result<Outcome> {
@@ -54,7 +64,7 @@ fn audit_key(arg: &AuditKeyArg) -> Result<Option<AuditKey>> {
 }
 
 fn print_json(value: &Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -87,12 +97,12 @@ fn verify_command(
             "report": report,
         }))?;
     } else {
-        print_verify(log, &report);
+        print_verify(log, &report)?;
     }
     Ok(outcome(report.is_ok()))
 }
 
-fn print_verify(log: &Path, report: &VerifyReport) {
+fn print_verify(log: &Path, report: &VerifyReport) -> Result<()> {
     let writer = match (&report.writer, &report.writer_key) {
         (Some(name), Some(key)) => format!("writer {name:?}, key {key}"),
         _ => "writer unknown".to_owned(),
@@ -103,19 +113,20 @@ fn print_verify(log: &Path, report: &VerifyReport) {
         "chain and signatures checked; payloads and member signatures NOT checked (no audit key)"
     };
     match &report.first_problem {
-        None => println!(
+        None => out!(
             "OK {}: {} entries verified ({writer}; {scope})",
             log.display(),
             report.entries
         ),
         Some(problem) => {
-            println!("FAILED {}: {problem}", log.display());
-            println!(
+            out!("FAILED {}: {problem}", log.display());
+            out!(
                 "  the {} entries before it verified ({writer}; {scope})",
                 report.entries
             );
         }
     }
+    Ok(())
 }
 
 fn list(log: &Path, json: bool) -> Result<Outcome> {
@@ -123,9 +134,15 @@ fn list(log: &Path, json: bool) -> Result<Outcome> {
     let mut rows = Vec::new();
     let mut failure = None;
     if !json {
-        println!(
+        out!(
             "{:>6}  {:<30}  {:>5}  {:<5}  {:<20}  {:<18}  {:>9}  sha256",
-            "seq", "time", "round", "dir", "peer", "kind", "bytes"
+            "seq",
+            "time",
+            "round",
+            "dir",
+            "peer",
+            "kind",
+            "bytes"
         );
     }
     for entry in LogReader::open(log)? {
@@ -141,7 +158,7 @@ fn list(log: &Path, json: bool) -> Result<Outcome> {
         if json {
             rows.push(entry_json(&entry));
         } else {
-            println!(
+            out!(
                 "{:>6}  {:<30}  {:>5}  {:<5}  {:<20}  {:<18}  {:>9}  {}",
                 entry.seq,
                 entry.time,
@@ -163,10 +180,10 @@ fn list(log: &Path, json: bool) -> Result<Outcome> {
             "error": failure.as_ref().map(|e| format!("{e:#}")),
         }))?;
     } else {
-        println!();
-        println!("Per round (from: received from the peer; to: sent to it):");
+        out!();
+        out!("Per round (from: received from the peer; to: sent to it):");
         for round in &rounds {
-            println!("  task {:?} round {}:", round.task, round.round);
+            out!("  task {:?} round {}:", round.task, round.round);
             for peer in &round.peers {
                 let kinds = |list: &[medfed_audit::KindCount]| {
                     let parts: Vec<String> = list
@@ -185,7 +202,7 @@ fn list(log: &Path, json: bool) -> Result<Outcome> {
                         parts.join(", ")
                     }
                 };
-                println!(
+                out!(
                     "    {}: from {}; to {}",
                     peer.peer,
                     kinds(&peer.from_peer),
@@ -259,29 +276,33 @@ fn show(log: &Path, seq: u64, key: &AuditKeyArg, json: bool) -> Result<Outcome> 
             Direction::Out => format!("out to {}", entry.peer),
             Direction::Local => format!("local {}", entry.peer),
         };
-        println!(
+        out!(
             "entry {}  {}  task {:?}  round {}  {arrow}  kind {}",
-            entry.seq, entry.time, entry.task, entry.round, entry.kind
+            entry.seq,
+            entry.time,
+            entry.task,
+            entry.round,
+            entry.kind
         );
         for (key, value) in &entry.meta {
-            println!("meta {key}: {value}");
+            out!("meta {key}: {value}");
         }
         if hash_ok {
-            println!("sha256 {} (matches the payload)", entry.sha256);
+            out!("sha256 {} (matches the payload)", entry.sha256);
         } else {
-            println!(
+            out!(
                 "sha256 {} DOES NOT MATCH the payload's {computed}",
                 entry.sha256
             );
         }
         match &entry.member_signature {
-            Some(signature) => println!("member signature {signature} (run verify to check it)"),
-            None => println!("member signature: none"),
+            Some(signature) => out!("member signature {signature} (run verify to check it)"),
+            None => out!("member signature: none"),
         }
-        println!("payload: {} bytes, {}", decoded.bytes, decoded.message_type);
+        out!("payload: {} bytes, {}", decoded.bytes, decoded.message_type);
         let text = render_text(&decoded.content);
         for line in text.lines() {
-            println!("  {line}");
+            out!("  {line}");
         }
     }
     Ok(outcome(hash_ok))
@@ -325,17 +346,17 @@ fn cross_check_command(
         }))?;
         return Ok(outcome(clean));
     }
-    print_verify(node, &node_report);
-    print_verify(coordinator, &coordinator_report);
+    print_verify(node, &node_report)?;
+    print_verify(coordinator, &coordinator_report)?;
     match &compared {
-        Err(error) => println!("cannot compare the logs: {error}"),
-        Ok(report) => print_cross_check(report),
+        Err(error) => out!("cannot compare the logs: {error}"),
+        Ok(report) => print_cross_check(report)?,
     }
     Ok(outcome(clean))
 }
 
-fn print_cross_check(report: &CrossCheckReport) {
-    println!(
+fn print_cross_check(report: &CrossCheckReport) -> Result<()> {
+    out!(
         "node {:?} vs coordinator {:?}: {} {} match, {} {}",
         report.node,
         report.coordinator,
@@ -353,9 +374,10 @@ fn print_cross_check(report: &CrossCheckReport) {
         }
     );
     if report.node_entries_skipped > 0 {
-        println!(
+        out!(
             "  note: {} node entries have a peer other than {:?} and were not compared",
-            report.node_entries_skipped, report.coordinator
+            report.node_entries_skipped,
+            report.coordinator
         );
     }
     for d in &report.discrepancies {
@@ -365,7 +387,7 @@ fn print_cross_check(report: &CrossCheckReport) {
                 |s| format!("seq {} sha256 {}", s.seq, s.sha256.short()),
             )
         };
-        println!(
+        out!(
             "  {}: {} task {:?} round {} kind {}: node {}; coordinator {}",
             d.kind.as_str(),
             d.flow.as_str(),
@@ -376,13 +398,14 @@ fn print_cross_check(report: &CrossCheckReport) {
             side(&d.coordinator)
         );
     }
+    Ok(())
 }
 
 fn keygen(audit_key: Option<&Path>, signing_key: Option<&Path>) -> Result<Outcome> {
     if let Some(path) = audit_key {
         let key = AuditKey::generate();
         key.write_new(path)?;
-        println!(
+        out!(
             "wrote a new audit key to {} (fingerprint {}); give it to the auditor and the \
              log writers only, and keep a backup: payloads are unreadable without it",
             path.display(),
@@ -392,7 +415,7 @@ fn keygen(audit_key: Option<&Path>, signing_key: Option<&Path>) -> Result<Outcom
     if let Some(path) = signing_key {
         let key = SigningKey::generate()?;
         key.write_new(path)?;
-        println!(
+        out!(
             "wrote a new Ed25519 writer key to {}; its public key (for verify --writer-key) is\n{}",
             path.display(),
             key.public_key()

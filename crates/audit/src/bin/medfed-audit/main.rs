@@ -55,11 +55,29 @@ fn exit_code(error: &anyhow::Error) -> Exit {
     Exit::Unexpected
 }
 
+/// Standard output was closed by its reader: nothing more can be shown,
+/// and nothing went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub(crate) struct StdoutClosed;
+
+impl StdoutClosed {
+    /// `StdoutClosed` for a broken pipe, the error itself otherwise.
+    pub(crate) fn or_io(error: std::io::Error) -> anyhow::Error {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            StdoutClosed.into()
+        } else {
+            anyhow::Error::new(error).context("cannot write to standard output")
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match commands::run(cli.command) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(Exit::VerificationFailed as u8),
+        Err(error) if error.is::<StdoutClosed>() => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("medfed-audit: error: {error:#}");
             ExitCode::from(exit_code(&error) as u8)
