@@ -43,7 +43,10 @@ struct PeerKeys {
 pub struct ClientShared {
     params: SecAggParams,
     id: u32,
-    cipher_secret: Zeroizing<[u8; 32]>,
+    /// The key agreed with each peer of U1 for sealing shares, kept from
+    /// sealing this member's shares to open theirs (the agreement is the
+    /// same both ways).
+    cipher_keys: BTreeMap<u32, Zeroizing<[u8; 32]>>,
     mask_secret: Zeroizing<[u8; 32]>,
     self_seed: Zeroizing<[u8; 32]>,
     /// U1 without this member.
@@ -206,6 +209,7 @@ impl ClientAdvertised {
         let mask_key_shares = crypto::split(&mask_secret, params.threshold(), n)?;
         let self_mask_shares = crypto::split(&self_seed, params.threshold(), n)?;
         let mut sealed = Vec::with_capacity(peers.len());
+        let mut cipher_keys = BTreeMap::new();
         for (&peer, keys) in &peers {
             let agreed =
                 crypto::agree(&cipher_secret, &keys.cipher).ok_or(SecAggError::WeakKey {
@@ -224,6 +228,7 @@ impl ClientAdvertised {
                 recipient: peer,
                 ciphertext,
             });
+            cipher_keys.insert(peer, agreed);
         }
         let own_shares = (
             Zeroizing::new(*share_at(&mask_key_shares, id)?),
@@ -236,7 +241,7 @@ impl ClientAdvertised {
         let state = ClientShared {
             params,
             id,
-            cipher_secret,
+            cipher_keys,
             mask_secret,
             self_seed,
             peers,
@@ -332,7 +337,7 @@ impl ClientShared {
         for entry in &routed.shares {
             let sender = entry.sender;
             params.check_id(stage, "routed share sender", sender)?;
-            let Some(keys) = self.peers.get(&sender) else {
+            if !self.peers.contains_key(&sender) {
                 return Err(SecAggError::UnexpectedMember {
                     stage,
                     member: sender,
@@ -342,7 +347,7 @@ impl ClientShared {
                         "not in the key list".into()
                     },
                 });
-            };
+            }
             if held.contains_key(&sender) {
                 return Err(SecAggError::Duplicate {
                     stage,
@@ -359,12 +364,16 @@ impl ClientShared {
                     got: format!("{} bytes", entry.ciphertext.len()),
                 });
             }
-            let agreed =
-                crypto::agree(&self.cipher_secret, &keys.cipher).ok_or(SecAggError::WeakKey {
+            // Every member of U1 was agreed with when this member sealed
+            // its own shares.
+            let Some(agreed) = self.cipher_keys.get(&sender) else {
+                return Err(SecAggError::UnexpectedMember {
                     stage,
                     member: sender,
-                })?;
-            let opened = crypto::open_shares(params, &agreed, sender, id, &entry.ciphertext)?
+                    reason: "no key was agreed with it".into(),
+                });
+            };
+            let opened = crypto::open_shares(params, agreed, sender, id, &entry.ciphertext)?
                 .ok_or(SecAggError::DecryptionFailed {
                     sender,
                     recipient: id,
