@@ -803,10 +803,15 @@ impl TaskConfig {
         ));
         if let Some(secure) = &t.secure_aggregation {
             out.push_str(&format!(
-                "  privacy     secure aggregation, threshold {} of {}, {} fixed-point bits\n",
+                "  privacy     secure aggregation, threshold {} of {}, {} fixed-point bits; a \
+                 round that cannot be summed {}\n",
                 secure.threshold,
                 t.members.len(),
-                secure.fixed_point_bits
+                secure.fixed_point_bits,
+                match self.failed_round {
+                    FailedRound::Stop => "stops the run",
+                    FailedRound::Skip => "is skipped, the model kept",
+                }
             ));
         }
         if let Some(dp) = t.dp_config() {
