@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use medfed_audit::SigningKey;
+use medfed_model::preprocess::{
+    HistogramPlan, RowCounts, median_plan, moments_to_masked, statistics_to_masked,
+};
 use medfed_secure::secagg::{
     Client, ClientAdvertised, ClientMasked, ClientShared, FixedPoint, Member, SecAggConfig,
     SecAggParams,
@@ -27,25 +30,6 @@ use medfed_wire::{Instruction, SecAggMessage, SecAggSubmission, SecureAggregatio
 
 use crate::data::SiteData;
 use crate::work::{Answer, answer};
-use medfed_model::preprocess::{RowCounts, median_plan, moments_to_masked, statistics_to_masked};
-
-/// The second statistics pass at this site: its exact column sums scaled to
-/// the pooled ranges of `plan`, and the histograms of the columns imputed
-/// by their median.
-fn moments(
-    site: &SiteData,
-    task: &Task,
-    plan: &medfed_model::preprocess::HistogramPlan,
-) -> anyhow::Result<Vec<f64>> {
-    let summaries = site.statistics(task)?;
-    let histograms = site.histograms(task, &median_plan(&task.columns, plan))?;
-    Ok(moments_to_masked(
-        &task.columns,
-        plan,
-        &summaries,
-        &histograms,
-    )?)
-}
 
 /// Where this node is in the current round.
 enum Phase {
@@ -163,85 +147,12 @@ impl SecureRounds {
                     step: step.step,
                     instruction: (**work).clone(),
                 };
-                let (mut input, privacy_spend, evaluation, what) =
-                    if let Instruction::CollectHistograms { plan } = &work.instruction {
-                        // The second statistics pass: sums scaled to the pooled
-                        // ranges and the median histograms (not the clear
-                        // pass's histograms of every ranged column).
-                        let input = moments(site, task, plan)
-                            .context("the column moments pass (secure aggregation)")?;
-                        let what =
-                            "column sums over the pooled ranges and median histograms".into();
-                        (input, None, None, what)
-                    } else {
-                        match (answer(site, task, &work)?, dp) {
-                            // DP: [clipped and noised update..., 1, 0]: members weigh
-                            // the same, and neither rows nor loss are released.
-                            (Answer::Update(update), Some(dp)) => {
-                                let mut input = update.delta.to_vec();
-                                let spend = dp.release(*round, &mut input).with_context(|| {
-                                    format!("round {round}: cannot charge and noise the update")
-                                })?;
-                                input.push(1.0);
-                                input.push(0.0);
-                                let what = format!(
-                                    "trained on {} rows; update clipped and noised (ε spent {:.4} of {} \
-                                 at δ = {:e})",
-                                    update.num_rows,
-                                    spend.epsilon,
-                                    spend.budget_epsilon,
-                                    spend.delta
-                                );
-                                (input, Some(spend), update.evaluation, what)
-                            }
-                            (Answer::Update(update), None) => {
-                                let rows = update.num_rows as f64;
-                                let mut input: Vec<f64> =
-                                    update.delta.iter().map(|v| v * rows).collect();
-                                input.push(rows);
-                                input.push(update.train_loss * rows);
-                                let what = format!("trained on {} rows, update", update.num_rows);
-                                (input, None, update.evaluation, what)
-                            }
-                            (Answer::Newton(report), None) => {
-                                let what = format!("Newton terms of {} rows", report.terms.n);
-                                let input = medfed_wire::terms::newton_to_masked(&report.terms);
-                                (input, None, report.evaluation, what)
-                            }
-                            (Answer::Normal(report), None) => {
-                                let what =
-                                    format!("normal-equation terms of {} rows", report.terms.n);
-                                let input = medfed_wire::terms::normal_to_masked(&report.terms);
-                                (input, None, None, what)
-                            }
-                            (Answer::Newton(_) | Answer::Normal(_), Some(_)) => anyhow::bail!(
-                                "round {round}: Newton and normal-equation terms are not clipped or \
-                             noised, and this task uses differential privacy"
-                            ),
-                            (Answer::Statistics(report), _) => {
-                                let rows = RowCounts {
-                                    train: report.train_rows,
-                                    holdout: report.holdout_rows,
-                                    missing_target: report.rows_missing_target,
-                                };
-                                let input =
-                                    statistics_to_masked(&task.columns, &report.summaries, rows)
-                                        .context("the statistics pass (secure aggregation)")?;
-                                let what = format!(
-                                    "column counts and coarse ranges of {} rows",
-                                    report.train_rows
-                                );
-                                (input, None, None, what)
-                            }
-                            (Answer::Evaluation(report), _) => {
-                                let input =
-                                    medfed_wire::secagg::final_evaluation_to_masked(&report);
-                                let what = "held-out counts of the federated model".into();
-                                (input, None, None, what)
-                            }
-                            _ => anyhow::bail!("round {round}: stage 0 produced nothing to mask"),
-                        }
-                    };
+                let Stage0 {
+                    mut input,
+                    privacy_spend,
+                    evaluation,
+                    what,
+                } = stage0_input(site, task, &work, dp)?;
                 // Held-out counts follow the terms, masked with them: the
                 // coordinator sees only their sum over the members.
                 match (evaluation, MaskedKind::evaluates(&work.instruction)) {
@@ -458,6 +369,129 @@ impl SecureRounds {
         );
         Ok(key)
     }
+}
+
+/// What stage 0 of a securely aggregated step keeps to mask.
+struct Stage0 {
+    /// The clear vector to mask (without the round's held-out counts).
+    input: Vec<f64>,
+    /// In a DP training round, what it cost this site.
+    privacy_spend: Option<medfed_wire::PrivacySpend>,
+    /// The round's held-out counts, when asked for.
+    evaluation: Option<medfed_wire::EvaluationCounts>,
+    /// What the vector holds, for the node's output.
+    what: String,
+}
+
+/// Computes what stage 0's `work` asks for, exactly as for a clear step,
+/// as the vector to mask (see [`MaskedKind`]).
+///
+/// # Errors
+/// As the work itself; a DP task asking for Newton or normal-equation
+/// terms (they are not clipped or noised); work that makes nothing to mask.
+fn stage0_input(
+    site: &mut SiteData,
+    task: &Task,
+    work: &Step,
+    dp: Option<&mut crate::privacy::DpRounds>,
+) -> anyhow::Result<Stage0> {
+    let round = work.round();
+    let plain = |input: Vec<f64>, what: String| Stage0 {
+        input,
+        privacy_spend: None,
+        evaluation: None,
+        what,
+    };
+    if let Instruction::CollectHistograms { plan } = &work.instruction {
+        // The second statistics pass: sums scaled to the pooled ranges and
+        // the median histograms (not the clear pass's histograms of every
+        // ranged column).
+        let input =
+            moments(site, task, plan).context("the column moments pass (secure aggregation)")?;
+        let what = "column sums over the pooled ranges and median histograms";
+        return Ok(plain(input, what.into()));
+    }
+    Ok(match (answer(site, task, work)?, dp) {
+        // DP: [clipped and noised update..., 1, 0]: members weigh the same,
+        // and neither rows nor loss are released.
+        (Answer::Update(update), Some(dp)) => {
+            let mut input = update.delta.to_vec();
+            let spend = dp
+                .release(round, &mut input)
+                .with_context(|| format!("round {round}: cannot charge and noise the update"))?;
+            input.extend([1.0, 0.0]);
+            let what = format!(
+                "trained on {} rows; update clipped and noised (ε spent {:.4} of {} at δ = {:e})",
+                update.num_rows, spend.epsilon, spend.budget_epsilon, spend.delta
+            );
+            Stage0 {
+                input,
+                privacy_spend: Some(spend),
+                evaluation: update.evaluation,
+                what,
+            }
+        }
+        (Answer::Update(update), None) => {
+            let rows = update.num_rows as f64;
+            let mut input: Vec<f64> = update.delta.iter().map(|v| v * rows).collect();
+            input.extend([rows, update.train_loss * rows]);
+            Stage0 {
+                evaluation: update.evaluation,
+                ..plain(
+                    input,
+                    format!("trained on {} rows, update", update.num_rows),
+                )
+            }
+        }
+        (Answer::Newton(report), None) => {
+            let input = medfed_wire::terms::newton_to_masked(&report.terms);
+            Stage0 {
+                evaluation: report.evaluation,
+                ..plain(input, format!("Newton terms of {} rows", report.terms.n))
+            }
+        }
+        (Answer::Normal(report), None) => plain(
+            medfed_wire::terms::normal_to_masked(&report.terms),
+            format!("normal-equation terms of {} rows", report.terms.n),
+        ),
+        (Answer::Newton(_) | Answer::Normal(_), Some(_)) => anyhow::bail!(
+            "round {round}: Newton and normal-equation terms are not clipped or noised, and \
+             this task uses differential privacy"
+        ),
+        (Answer::Statistics(report), _) => {
+            let rows = RowCounts {
+                train: report.train_rows,
+                holdout: report.holdout_rows,
+                missing_target: report.rows_missing_target,
+            };
+            let input = statistics_to_masked(&task.columns, &report.summaries, rows)
+                .context("the statistics pass (secure aggregation)")?;
+            let what = format!(
+                "column counts and coarse ranges of {} rows",
+                report.train_rows
+            );
+            plain(input, what)
+        }
+        (Answer::Evaluation(report), _) => plain(
+            medfed_wire::secagg::final_evaluation_to_masked(&report),
+            "held-out counts of the federated model".into(),
+        ),
+        _ => anyhow::bail!("round {round}: stage 0 produced nothing to mask"),
+    })
+}
+
+/// The second statistics pass at this site: its exact column sums scaled to
+/// the pooled ranges of `plan`, and the histograms of the columns imputed
+/// by their median.
+fn moments(site: &SiteData, task: &Task, plan: &HistogramPlan) -> anyhow::Result<Vec<f64>> {
+    let summaries = site.statistics(task)?;
+    let histograms = site.histograms(task, &median_plan(&task.columns, plan))?;
+    Ok(moments_to_masked(
+        &task.columns,
+        plan,
+        &summaries,
+        &histograms,
+    )?)
 }
 
 /// Refuses a request for anything computed from the rows in clear when the
