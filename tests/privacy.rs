@@ -186,6 +186,29 @@ fn heart_sites_with_secure_aggregation_train_the_same_model_as_without() {
             );
         }
     }
+    // Roster certificates go to each member in full once; later key
+    // requests name them by digest.
+    let mut key_requests: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (kind, peer, direction, payload) in &log {
+        if kind == "secagg-keys-request" && direction == "Out" {
+            let decoded = medfed_audit::describe_payload(kind, payload);
+            let roster = decoded.content["body"]["roster"]
+                .as_array()
+                .expect("roster");
+            assert_eq!(roster.len(), 4, "{decoded:?}");
+            let full = roster
+                .iter()
+                .filter(|m| m["certificate_bytes"].as_u64().is_some_and(|b| b > 0))
+                .count();
+            key_requests.entry(peer.as_str()).or_default().push(full);
+        }
+    }
+    assert_eq!(key_requests.len(), 4, "{key_requests:?}");
+    for (peer, full) in &key_requests {
+        assert_eq!(full.len(), 11, "{peer}: {full:?}");
+        assert_eq!(full[0], 4, "{peer}: {full:?}");
+        assert!(full[1..].iter().all(|&f| f == 0), "{peer}: {full:?}");
+    }
     // Each member received only the shares encrypted for it.
     for (kind, peer, direction, payload) in &log {
         if kind == "secagg-routed-shares" && direction == "Out" {

@@ -272,9 +272,13 @@ pub async fn secure_sum(
                         name: name.clone(),
                         verify_key: key,
                     });
+                    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+                    let mut certificate_sha256 = [0u8; 32];
+                    certificate_sha256.copy_from_slice(digest.as_ref());
                     certificates.push(RosterMember {
                         name: name.clone(),
-                        certificate: der.clone(),
+                        certificate: Some(der.clone()),
+                        certificate_sha256,
                     });
                 }
             }

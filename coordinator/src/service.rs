@@ -327,7 +327,9 @@ impl pb::federation_server::Federation for FederationService {
                 instruction: Instruction::Wait,
             }),
         };
-        // Routed secure-aggregation shares: each member gets only its own.
+        // Routed secure-aggregation shares: each member gets only its own;
+        // roster certificates it already has go by digest.
+        let step = self.shared.step_for(&step, &member);
         let instruction = step_to_pb_for(&step, &member);
         if !matches!(step.instruction, Instruction::Wait) {
             self.log(

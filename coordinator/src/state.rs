@@ -15,9 +15,9 @@ use medfed_model::preprocess::{ColumnHistogram, HistogramPlan, merge_histograms}
 use medfed_model::{NewtonTerms, NormalTerms};
 use medfed_secure::secagg::{Server, ServerMasking, ServerSharing, ServerUnmasking};
 use medfed_wire::{
-    BaselineModel, BudgetRefusal, EvaluationCounts, EvaluationReport, HistogramReport, ModelUpdate,
-    NewtonReport, NormalReport, PrivacySpend, SecAggMessage, SecAggSubmission, StatisticsReport,
-    Step, Task,
+    BaselineModel, BudgetRefusal, EvaluationCounts, EvaluationReport, HistogramReport, Instruction,
+    ModelUpdate, NewtonReport, NormalReport, PrivacySpend, RosterMember, SecAggMessage,
+    SecAggSubmission, StatisticsReport, Step, Task,
 };
 use tokio::sync::{Notify, watch};
 
@@ -240,6 +240,9 @@ pub struct State {
     /// Each member's certificate (DER) as presented at its last join: sent
     /// in secure-aggregation rosters, where every member checks it.
     pub certificates: BTreeMap<String, Vec<u8>>,
+    /// By recipient: the SHA-256 of each roster certificate sent to it in
+    /// full since it last joined; later rosters name those by digest only.
+    pub sent_certificates: BTreeMap<String, BTreeSet<[u8; 32]>>,
     /// DP tasks: the last spend each member reported with its update.
     pub privacy_spent: BTreeMap<String, PrivacySpend>,
     /// DP tasks: members that declined a round their budget cannot pay for,
@@ -285,6 +288,7 @@ impl Shared {
                 declared_rows: BTreeMap::new(),
                 pooled_rows: None,
                 certificates: BTreeMap::new(),
+                sent_certificates: BTreeMap::new(),
                 privacy_spent: BTreeMap::new(),
                 budget_refusals: BTreeMap::new(),
                 departed: BTreeSet::new(),
@@ -333,15 +337,49 @@ impl Shared {
         self.steps.send_replace(Arc::new(step));
     }
 
-    /// Records a join.
+    /// Records a join. A member that joins again (after a restart or a
+    /// lost connection) may have lost what it was sent: roster
+    /// certificates go to it in full again.
     pub fn join(&self, member: &str) {
         let joined = {
             let mut state = self.lock();
             state.joined.insert(member.to_owned());
+            state.sent_certificates.remove(member);
             state.joined.len()
         };
         self.metrics.set_joined(joined);
         self.progress.notify_waiters();
+    }
+
+    /// `step` as `recipient` is to receive it: a secure-aggregation key
+    /// request names the roster certificates already sent to it by digest
+    /// only, and the others in full (remembered as sent).
+    pub fn step_for(&self, step: &Arc<Step>, recipient: &str) -> Arc<Step> {
+        let Instruction::SecAggKeys { work, roster } = &step.instruction else {
+            return Arc::clone(step);
+        };
+        let mut state = self.lock();
+        let sent = state
+            .sent_certificates
+            .entry(recipient.to_owned())
+            .or_default();
+        let roster = roster
+            .iter()
+            .map(|m| RosterMember {
+                certificate: m
+                    .certificate
+                    .clone()
+                    .filter(|_| sent.insert(m.certificate_sha256)),
+                ..m.clone()
+            })
+            .collect();
+        Arc::new(Step {
+            step: step.step,
+            instruction: Instruction::SecAggKeys {
+                work: work.clone(),
+                roster,
+            },
+        })
     }
 
     /// Applies `f` to the state and wakes the orchestrator if it succeeded.

@@ -65,6 +65,7 @@ pub struct SecureRounds {
 /// A roster certificate that checked out, and the key it certifies.
 struct Checked {
     der: Vec<u8>,
+    sha256: [u8; 32],
     key: [u8; 32],
     at: Instant,
 }
@@ -323,7 +324,7 @@ impl SecureRounds {
             .map(|m| {
                 Ok(Member {
                     name: m.name.clone(),
-                    verify_key: self.checked_key(&m.name, &m.certificate)?,
+                    verify_key: self.checked_key(m)?,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()
@@ -349,26 +350,59 @@ impl SecureRounds {
 }
 
 impl SecureRounds {
-    /// The signing key `der` certifies for `member`, checked against the
-    /// consortium CA unless the same certificate checked out recently.
-    fn checked_key(&mut self, member: &str, der: &[u8]) -> anyhow::Result<[u8; 32]> {
-        if let Some(c) = self.checked.get(member)
-            && c.der == der
-            && c.at.elapsed() < RECHECK_AFTER
-        {
-            return Ok(c.key);
-        }
-        let key = self.verifier.signing_key(member, der)?;
+    /// The signing key `m`'s certificate certifies, checked against the
+    /// consortium CA unless the same certificate checked out recently. A
+    /// roster entry without the certificate names one sent earlier by its
+    /// digest.
+    fn checked_key(&mut self, m: &medfed_wire::RosterMember) -> anyhow::Result<[u8; 32]> {
+        let held = self
+            .checked
+            .get(&m.name)
+            .filter(|c| c.sha256 == m.certificate_sha256);
+        let der = match (&m.certificate, held) {
+            (Some(der), _) => {
+                if sha256(der) != m.certificate_sha256 {
+                    anyhow::bail!(
+                        "the roster's certificate for {} does not match its digest",
+                        m.name
+                    );
+                }
+                if let Some(c) = held
+                    && c.der == *der
+                    && c.at.elapsed() < RECHECK_AFTER
+                {
+                    return Ok(c.key);
+                }
+                der.clone()
+            }
+            (None, Some(c)) if c.at.elapsed() < RECHECK_AFTER => return Ok(c.key),
+            (None, Some(c)) => c.der.clone(),
+            (None, None) => anyhow::bail!(
+                "the roster names {}'s certificate by digest only, and this node holds no \
+                 certificate with that digest",
+                m.name
+            ),
+        };
+        let key = self.verifier.signing_key(&m.name, &der)?;
         self.checked.insert(
-            member.to_owned(),
+            m.name.clone(),
             Checked {
-                der: der.to_vec(),
+                der,
+                sha256: m.certificate_sha256,
                 key,
                 at: Instant::now(),
             },
         );
         Ok(key)
     }
+}
+
+/// SHA-256 of `bytes`.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
 }
 
 /// What stage 0 of a securely aggregated step keeps to mask.

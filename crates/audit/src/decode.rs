@@ -529,7 +529,8 @@ fn instruction(instruction: pb::Instruction) -> Value {
                     .map(parameters),
                 "roster": roster.iter().map(|m| json!({
                     "name": m.name,
-                    "certificate_sha256": crate::Digest::of(&m.certificate).to_string(),
+                    "certificate_sha256": crate::hex::encode(&m.certificate_sha256),
+                    "certificate_bytes": m.certificate.len(),
                 })).collect::<Vec<_>>(),
             }),
         ),

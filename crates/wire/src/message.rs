@@ -166,8 +166,13 @@ pub struct SecureAggregation {
 pub struct RosterMember {
     /// Certificate name.
     pub name: String,
-    /// The DER certificate the consortium CA issued it.
-    pub certificate: Vec<u8>,
+    /// The DER certificate the consortium CA issued it; `None` when the
+    /// coordinator already sent this certificate to the recipient since the
+    /// recipient last joined (it then checks the digest against the one it
+    /// holds).
+    pub certificate: Option<Vec<u8>>,
+    /// SHA-256 of the certificate's DER.
+    pub certificate_sha256: [u8; 32],
 }
 
 impl Task {

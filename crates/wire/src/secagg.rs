@@ -440,7 +440,8 @@ pub(crate) fn instruction_to_pb(
                     .iter()
                     .map(|m| pb::RosterMember {
                         name: m.name.clone(),
-                        certificate: m.certificate.clone(),
+                        certificate: m.certificate.clone().unwrap_or_default(),
+                        certificate_sha256: m.certificate_sha256.to_vec(),
                     })
                     .collect(),
                 ..keys
@@ -522,23 +523,43 @@ pub(crate) fn instruction_from_pb(
             let mut seen = BTreeSet::new();
             let roster = roster
                 .into_iter()
-                .map(|pb::RosterMember { name, certificate }| {
-                    check_member("secagg_keys.roster.name", &name, task)?;
-                    if !seen.insert(name.clone()) {
-                        return Err(WireError::Invalid {
-                            field: "secagg_keys.roster.name",
-                            reason: format!("{name:?} is listed twice"),
-                        });
-                    }
-                    if certificate.is_empty() || certificate.len() > MAX_CERTIFICATE_BYTES {
-                        return Err(WireError::TooLarge {
-                            field: "secagg_keys.roster.certificate",
-                            max: MAX_CERTIFICATE_BYTES as u64,
-                            got: certificate.len() as u64,
-                        });
-                    }
-                    Ok(RosterMember { name, certificate })
-                })
+                .map(
+                    |pb::RosterMember {
+                         name,
+                         certificate,
+                         certificate_sha256,
+                     }| {
+                        check_member("secagg_keys.roster.name", &name, task)?;
+                        if !seen.insert(name.clone()) {
+                            return Err(WireError::Invalid {
+                                field: "secagg_keys.roster.name",
+                                reason: format!("{name:?} is listed twice"),
+                            });
+                        }
+                        if certificate.len() > MAX_CERTIFICATE_BYTES {
+                            return Err(WireError::TooLarge {
+                                field: "secagg_keys.roster.certificate",
+                                max: MAX_CERTIFICATE_BYTES as u64,
+                                got: certificate.len() as u64,
+                            });
+                        }
+                        let certificate_sha256 =
+                            <[u8; 32]>::try_from(certificate_sha256.as_slice()).map_err(|_| {
+                                WireError::Invalid {
+                                    field: "secagg_keys.roster.certificate_sha256",
+                                    reason: format!(
+                                        "{} bytes, expected 32 (SHA-256)",
+                                        certificate_sha256.len()
+                                    ),
+                                }
+                            })?;
+                        Ok(RosterMember {
+                            name,
+                            certificate: (!certificate.is_empty()).then_some(certificate),
+                            certificate_sha256,
+                        })
+                    },
+                )
                 .collect::<Result<Vec<_>>>()?;
             Instruction::SecAggKeys {
                 work: Box::new(work),
@@ -792,6 +813,42 @@ mod tests {
             evaluation_from_masked(&v, &linear).unwrap(),
             EvaluationCounts::Regression(counts)
         );
+    }
+
+    #[test]
+    fn roster_entries_carry_a_32_byte_digest_and_the_certificate_or_not() {
+        let mut t = task(ModelKind::Logistic);
+        t.secure_aggregation = Some(SecureAggregation {
+            threshold: 2,
+            fixed_point_bits: 24,
+        });
+        let keys = |certificate: Vec<u8>, digest: Vec<u8>| pb::Instruction {
+            step: 3,
+            kind: Some(pb::instruction::Kind::SecaggKeys(pb::SecAggKeys {
+                statistics: Some(pb::CollectStatistics {}),
+                roster: vec![pb::RosterMember {
+                    name: "h".into(),
+                    certificate,
+                    certificate_sha256: digest,
+                }],
+                ..Default::default()
+            })),
+        };
+        let roster = |i: pb::Instruction| match crate::convert::step_from_pb(i, &t) {
+            Ok(crate::Step {
+                instruction: Instruction::SecAggKeys { roster, .. },
+                ..
+            }) => Ok(roster),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        let full = roster(keys(vec![1, 2, 3], vec![7; 32])).unwrap();
+        assert_eq!(full[0].certificate.as_deref(), Some(&[1u8, 2, 3][..]));
+        assert_eq!(full[0].certificate_sha256, [7; 32]);
+        let by_digest = roster(keys(Vec::new(), vec![7; 32])).unwrap();
+        assert_eq!(by_digest[0].certificate, None);
+        assert!(roster(keys(vec![1, 2, 3], vec![7; 31])).is_err());
+        assert!(roster(keys(vec![0; MAX_CERTIFICATE_BYTES + 1], vec![7; 32])).is_err());
     }
 
     #[test]
