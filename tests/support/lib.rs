@@ -459,11 +459,26 @@ impl Federation {
             );
             (child, out, err)
         };
+        // Intruders first, each to its refusal: a run of members can end
+        // in well under a second, and an intruder that only reached a
+        // coordinator already gone would show nothing about its refusal.
+        let members = self.sites.len();
+        let mut intruders = Vec::new();
+        for p in &planned[members..] {
+            let (mut child, out, err) = spawn_node(p, "");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while child.0.try_wait().expect("poll intruder").is_none() && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            intruders.push((p.name.clone(), child, out, err, None));
+        }
         let mut children = Vec::new();
-        for p in &planned {
+        for p in &planned[..members] {
             let (child, out, err) = spawn_node(p, "");
             children.push((p.name.clone(), child, out, err, None));
         }
+        children.extend(intruders);
 
         let timeout = Duration::from_secs(180);
         if let Some(crash) = &self.crash {
