@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use medfed::{Federation, bin};
@@ -439,10 +439,10 @@ fn a_restarted_node_whose_budget_is_spent_refuses_before_releasing_anything() {
     // A new task for the same hospitals, with the same vaults and keys.
     let deadline_seconds = 120;
     let started = Instant::now();
-    let again = run_again(
-        root,
+    let again = first.run_again(
         &dp_task_named("heart-dp-again", 4, deadline_seconds),
-        &budget_of,
+        &HEART_SITES,
+        &|site| budget_args(budget_of(site)),
     );
     let took = started.elapsed();
     let stderr = &again.coordinator_stderr;
@@ -609,160 +609,6 @@ fn decoded(key_file: &Path, entry: &Entry) -> serde_json::Value {
     decoded.content
 }
 
-/// A process killed when dropped, so a failing test leaves nothing behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Running {
-    fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.0.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "process did not finish within {timeout:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// A second run in the folder of a finished one: a new coordinator with
-/// `task_toml` (output in `run-again/`), and every site's node restarted on
-/// its own vault, keys and exchange log, with the budget `budget_of(site)`.
-struct Again {
-    out_dir: PathBuf,
-    coordinator: ExitStatus,
-    coordinator_stderr: String,
-    nodes: Vec<medfed::NodeRun>,
-}
-
-impl Again {
-    fn node(&self, name: &str) -> &medfed::NodeRun {
-        self.nodes
-            .iter()
-            .find(|n| n.name == name)
-            .unwrap_or_else(|| panic!("no node {name}"))
-    }
-}
-
-fn run_again(root: &Path, task_toml: &str, budget_of: &dyn Fn(&str) -> f64) -> Again {
-    let pki = root.join("pki");
-    let out_dir = root.join("run-again");
-    fs::create_dir_all(&out_dir).expect("run folder");
-    let task = root.join("task-again.toml");
-    fs::write(&task, task_toml).expect("task file");
-    let ready = out_dir.join("ready.json");
-    let coordinator_err = out_dir.join("coordinator.stderr");
-    let mut coordinator = Running(
-        Command::new(bin("coordinator"))
-            .arg("run")
-            .arg("--task")
-            .arg(&task)
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--ca")
-            .arg(pki.join("coordinator/ca.pem"))
-            .arg("--cert")
-            .arg(pki.join("coordinator/coordinator.pem"))
-            .arg("--key")
-            .arg(pki.join("coordinator/coordinator.key"))
-            .arg("--signing-key")
-            .arg(pki.join("coordinator/coordinator.sign.key"))
-            .arg("--audit-key-file")
-            .arg(root.join("coordinator-audit.key"))
-            .arg("--out")
-            .arg(&out_dir)
-            .arg("--ready-file")
-            .arg(&ready)
-            .stdout(fs::File::create(out_dir.join("coordinator.stdout")).expect("stdout"))
-            .stderr(fs::File::create(&coordinator_err).expect("stderr"))
-            .spawn()
-            .expect("start coordinator"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let address = loop {
-        if let Ok(text) = fs::read_to_string(&ready)
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-        {
-            break v["address"].as_str().expect("address").to_owned();
-        }
-        assert!(
-            coordinator.0.try_wait().expect("try_wait").is_none(),
-            "coordinator exited early: {}",
-            fs::read_to_string(&coordinator_err).unwrap_or_default()
-        );
-        assert!(Instant::now() < deadline, "coordinator never became ready");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut nodes = Vec::new();
-    for site in HEART_SITES {
-        let dir = root.join("sites").join(site);
-        let out = dir.join("node-again.stdout");
-        let err = dir.join("node-again.stderr");
-        let child = Running(
-            Command::new(bin("node"))
-                .arg("run")
-                .arg("--coordinator")
-                .arg(format!("https://{address}"))
-                // The others lose the coordinator when the run ends: give
-                // up on it soon.
-                .args(["--server-name", "localhost", "--connect-timeout", "5"])
-                .arg("--ca")
-                .arg(pki.join("coordinator/ca.pem"))
-                .arg("--cert")
-                .arg(pki.join(site).join(format!("{site}.pem")))
-                .arg("--key")
-                .arg(pki.join(site).join(format!("{site}.key")))
-                .arg("--signing-key")
-                .arg(pki.join(site).join(format!("{site}.sign.key")))
-                .arg("--vault")
-                .arg(dir.join("records.vault"))
-                .arg("--key-file")
-                .arg(dir.join("vault.key"))
-                .arg("--audit-key-file")
-                .arg(dir.join("audit.key"))
-                .args(budget_args(budget_of(site)))
-                .stdout(fs::File::create(&out).expect("stdout"))
-                .stderr(fs::File::create(&err).expect("stderr"))
-                .stdin(Stdio::null())
-                .spawn()
-                .expect("start node"),
-        );
-        nodes.push((site, child, out, err));
-    }
-    let timeout = Duration::from_secs(180);
-    let coordinator_status = coordinator.wait(timeout);
-    let nodes = nodes
-        .into_iter()
-        .map(|(name, mut child, out, err)| medfed::NodeRun {
-            name: name.to_owned(),
-            status: child.wait(timeout),
-            stdout: fs::read_to_string(out).unwrap_or_default(),
-            stderr: fs::read_to_string(err).unwrap_or_default(),
-            killed_stdout: None,
-        })
-        .collect();
-    Again {
-        out_dir,
-        coordinator: coordinator_status,
-        coordinator_stderr: fs::read_to_string(&coordinator_err).unwrap_or_default(),
-        nodes,
-    }
-}
-
-/// The figures of docs/BENCHMARKS.md: held-out AUC of the four heart sites
-/// with FedAvg and secure aggregation, without DP and with DP at ε ≈ 1 and
-/// ε ≈ 8 (δ = 1e-5, σ the smallest that fits the rounds run), a few
-/// repeats each. Run with
-/// `cargo test --release -p medfed --test dp -- --ignored --nocapture dp_figures`.
 #[test]
 #[ignore = "measurement: prints the DP figures of docs/BENCHMARKS.md"]
 fn dp_figures() {

@@ -225,6 +225,189 @@ impl Outcome {
     }
 }
 
+/// `coordinator run` on `task` in the run folder `out_dir` of the
+/// provisioned folder `root`, with the consortium's keys, writing its
+/// address to `out_dir/ready.json`.
+fn coordinator_command(root: &Path, task: &Path, out_dir: &Path, listen: &str) -> Command {
+    let pki = root.join("pki");
+    let mut command = Command::new(bin("coordinator"));
+    command
+        .arg("run")
+        .arg("--task")
+        .arg(task)
+        .args(["--listen", listen])
+        .arg("--ca")
+        .arg(pki.join("coordinator/ca.pem"))
+        .arg("--cert")
+        .arg(pki.join("coordinator/coordinator.pem"))
+        .arg("--key")
+        .arg(pki.join("coordinator/coordinator.key"))
+        .arg("--signing-key")
+        .arg(pki.join("coordinator/coordinator.sign.key"))
+        .arg("--audit-key-file")
+        .arg(root.join("coordinator-audit.key"))
+        .arg("--out")
+        .arg(out_dir)
+        .arg("--ready-file")
+        .arg(out_dir.join("ready.json"));
+    command
+}
+
+/// Waits for a coordinator's ready file and returns its address and
+/// metrics address.
+///
+/// # Panics
+/// If the coordinator exits first (showing `err`) or is not ready in 30 s.
+fn wait_ready(coordinator: &mut Guard, ready: &Path, err: &Path) -> (String, Option<String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = fs::read_to_string(ready)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            return (
+                v["address"].as_str().expect("address").to_owned(),
+                v["metrics_address"].as_str().map(str::to_owned),
+            );
+        }
+        if let Some(status) = coordinator.0.try_wait().expect("try_wait") {
+            panic!(
+                "coordinator exited early ({status}): {}",
+                fs::read_to_string(err).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "coordinator never became ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `node run` against the coordinator at `address` for the site whose
+/// vault, vault key and audit key are in `site_dir`, with the certificate
+/// `cert` (its key and signing key beside it).
+fn node_command(
+    root: &Path,
+    address: &str,
+    site_dir: &Path,
+    cert: &Path,
+    connect_timeout_seconds: u32,
+) -> Command {
+    let key = cert.with_extension("key");
+    let mut command = Command::new(bin("node"));
+    command
+        .arg("run")
+        .arg("--coordinator")
+        .arg(format!("https://{address}"))
+        .args(["--server-name", "localhost", "--connect-timeout"])
+        .arg(connect_timeout_seconds.to_string())
+        .arg("--ca")
+        .arg(root.join("pki/coordinator/ca.pem"))
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(&key)
+        .arg("--signing-key")
+        .arg(key.with_extension("sign.key"))
+        .arg("--vault")
+        .arg(site_dir.join("records.vault"))
+        .arg("--key-file")
+        .arg(site_dir.join("vault.key"))
+        .arg("--audit-key-file")
+        .arg(site_dir.join("audit.key"));
+    command
+}
+
+/// A second run in the folder of a finished one (see
+/// [`Outcome::run_again`]).
+#[derive(Debug)]
+pub struct Rerun {
+    /// Its run folder (`run-again/` beside the first run's).
+    pub out_dir: PathBuf,
+    /// Coordinator exit status.
+    pub coordinator: ExitStatus,
+    /// Coordinator standard error.
+    pub coordinator_stderr: String,
+    /// Every restarted site.
+    pub nodes: Vec<NodeRun>,
+}
+
+impl Rerun {
+    /// The node run called `name`.
+    ///
+    /// # Panics
+    /// If there is none.
+    pub fn node(&self, name: &str) -> &NodeRun {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+}
+
+impl Outcome {
+    /// A second task in this run's folder: a new coordinator with
+    /// `task_toml` (output in `run-again/`), and each of `sites` restarted on
+    /// its own vault, keys and exchange log with `args_of(site)` added. The
+    /// nodes give up on the coordinator 5 s after it has gone.
+    ///
+    /// # Panics
+    /// When a process cannot start or hangs past a generous timeout.
+    pub fn run_again(
+        &self,
+        task_toml: &str,
+        sites: &[&str],
+        args_of: &dyn Fn(&str) -> Vec<String>,
+    ) -> Rerun {
+        let root = self.dir.path();
+        let out_dir = root.join("run-again");
+        fs::create_dir_all(&out_dir).expect("run folder");
+        let task = root.join("task-again.toml");
+        fs::write(&task, task_toml).expect("task file");
+        let err = out_dir.join("coordinator.stderr");
+        let mut coordinator = Guard(
+            coordinator_command(root, &task, &out_dir, "127.0.0.1:0")
+                .stdout(fs::File::create(out_dir.join("coordinator.stdout")).expect("stdout"))
+                .stderr(fs::File::create(&err).expect("stderr"))
+                .spawn()
+                .expect("start coordinator"),
+        );
+        let (address, _) = wait_ready(&mut coordinator, &out_dir.join("ready.json"), &err);
+        let mut nodes = Vec::new();
+        for site in sites {
+            let dir = root.join("sites").join(site);
+            let cert = root.join("pki").join(site).join(format!("{site}.pem"));
+            let out = dir.join("node-again.stdout");
+            let node_err = dir.join("node-again.stderr");
+            let child = Guard(
+                node_command(root, &address, &dir, &cert, 5)
+                    .args(args_of(site))
+                    .stdout(fs::File::create(&out).expect("stdout"))
+                    .stderr(fs::File::create(&node_err).expect("stderr"))
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .expect("start node"),
+            );
+            nodes.push((site, child, out, node_err));
+        }
+        let timeout = Duration::from_secs(180);
+        let coordinator_status = wait_with_timeout(&mut coordinator, timeout);
+        let nodes = nodes
+            .into_iter()
+            .map(|(name, mut child, out, node_err)| NodeRun {
+                name: (*name).to_owned(),
+                status: wait_with_timeout(&mut child, timeout),
+                stdout: fs::read_to_string(out).unwrap_or_default(),
+                stderr: fs::read_to_string(node_err).unwrap_or_default(),
+                killed_stdout: None,
+            })
+            .collect();
+        Rerun {
+            out_dir,
+            coordinator: coordinator_status,
+            coordinator_stderr: fs::read_to_string(&err).unwrap_or_default(),
+            nodes,
+        }
+    }
+}
+
 fn wait_with_timeout(child: &mut Guard, timeout: Duration) -> ExitStatus {
     let deadline = Instant::now() + timeout;
     loop {
@@ -310,7 +493,6 @@ impl Federation {
         struct Planned {
             name: String,
             cert: PathBuf,
-            key: PathBuf,
             csv: PathBuf,
             args: Vec<String>,
         }
@@ -320,7 +502,6 @@ impl Federation {
             .map(|s| Planned {
                 name: s.name.clone(),
                 cert: pki.join(&s.name).join(format!("{}.pem", s.name)),
-                key: pki.join(&s.name).join(format!("{}.key", s.name)),
                 csv: s.csv.clone(),
                 args: s.node_args.clone(),
             })
@@ -335,7 +516,6 @@ impl Federation {
             planned.push(Planned {
                 name: format!("intruder-{name}"),
                 cert: base.join(format!("{name}.pem")),
-                key: base.join(format!("{name}.key")),
                 csv: intruder_csv.clone(),
                 args: Vec::new(),
             });
@@ -379,25 +559,7 @@ impl Federation {
         let coordinator_err = run_dir.join("coordinator.stderr");
         let spawn_coordinator = |listen: &str, out: &Path, err: &Path| {
             Guard(
-                Command::new(bin("coordinator"))
-                    .arg("run")
-                    .arg("--task")
-                    .arg(&task)
-                    .args(["--listen", listen])
-                    .arg("--ca")
-                    .arg(pki.join("coordinator/ca.pem"))
-                    .arg("--cert")
-                    .arg(pki.join("coordinator/coordinator.pem"))
-                    .arg("--key")
-                    .arg(pki.join("coordinator/coordinator.key"))
-                    .arg("--signing-key")
-                    .arg(pki.join("coordinator/coordinator.sign.key"))
-                    .arg("--audit-key-file")
-                    .arg(&coordinator_audit_key)
-                    .arg("--out")
-                    .arg(&run_dir)
-                    .arg("--ready-file")
-                    .arg(&ready)
+                coordinator_command(root, &task, &run_dir, listen)
                     .args(&self.coordinator_args)
                     .stdout(fs::File::create(out).expect("stdout file"))
                     .stderr(fs::File::create(err).expect("stderr file"))
@@ -406,50 +568,14 @@ impl Federation {
             )
         };
         let mut coordinator = spawn_coordinator("127.0.0.1:0", &coordinator_out, &coordinator_err);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let (address, metrics_address) = loop {
-            if let Ok(text) = fs::read_to_string(&ready)
-                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-            {
-                break (
-                    v["address"].as_str().expect("address").to_owned(),
-                    v["metrics_address"].as_str().map(str::to_owned),
-                );
-            }
-            if let Some(status) = coordinator.0.try_wait().expect("try_wait") {
-                panic!(
-                    "coordinator exited early ({status}): {}",
-                    fs::read_to_string(&coordinator_err).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "coordinator never became ready");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let (address, metrics_address) = wait_ready(&mut coordinator, &ready, &coordinator_err);
 
         let spawn_node = |p: &Planned, attempt: &str| {
             let site_dir = root.join("sites").join(&p.name);
             let out = site_dir.join(format!("node{attempt}.stdout"));
             let err = site_dir.join(format!("node{attempt}.stderr"));
             let child = Guard(
-                Command::new(&node)
-                    .arg("run")
-                    .arg("--coordinator")
-                    .arg(format!("https://{address}"))
-                    .args(["--server-name", "localhost", "--connect-timeout", "20"])
-                    .arg("--ca")
-                    .arg(pki.join("coordinator/ca.pem"))
-                    .arg("--cert")
-                    .arg(&p.cert)
-                    .arg("--key")
-                    .arg(&p.key)
-                    .arg("--signing-key")
-                    .arg(p.key.with_extension("sign.key"))
-                    .arg("--vault")
-                    .arg(site_dir.join("records.vault"))
-                    .arg("--key-file")
-                    .arg(site_dir.join("vault.key"))
-                    .arg("--audit-key-file")
-                    .arg(site_dir.join("audit.key"))
+                node_command(root, &address, &site_dir, &p.cert, 20)
                     .args(&p.args)
                     .stdout(fs::File::create(&out).expect("stdout file"))
                     .stderr(fs::File::create(&err).expect("stderr file"))
