@@ -134,7 +134,11 @@ fn check_name(field: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn finite_vector(field: &'static str, values: Vec<f64>, expected: usize) -> Result<Array1<f64>> {
+/// Checks that `values` has `expected` entries, all finite.
+///
+/// # Errors
+/// [`WireError::Dimension`] or [`WireError::NonFinite`] naming `field`.
+pub(crate) fn check_finite(field: &'static str, values: &[f64], expected: usize) -> Result<()> {
     if values.len() != expected {
         return Err(WireError::Dimension {
             field,
@@ -145,6 +149,16 @@ fn finite_vector(field: &'static str, values: Vec<f64>, expected: usize) -> Resu
     if let Some(index) = values.iter().position(|v| !v.is_finite()) {
         return Err(WireError::NonFinite { field, index });
     }
+    Ok(())
+}
+
+/// `values` as a vector, checked as [`check_finite`] does.
+pub(crate) fn finite_vector(
+    field: &'static str,
+    values: Vec<f64>,
+    expected: usize,
+) -> Result<Array1<f64>> {
+    check_finite(field, &values, expected)?;
     Ok(Array1::from(values))
 }
 

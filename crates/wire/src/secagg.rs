@@ -296,17 +296,7 @@ pub fn evaluation_from_masked(values: &[f64], task: &Task) -> Result<EvaluationC
 
 fn counts_from_masked(values: &[f64], task: &Task, bins: u32) -> Result<EvaluationCounts> {
     let field = "secagg.evaluation";
-    let expected = counts_len(task, bins);
-    if values.len() != expected {
-        return Err(WireError::Dimension {
-            field,
-            expected,
-            got: values.len(),
-        });
-    }
-    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-        return Err(WireError::NonFinite { field, index });
-    }
+    crate::convert::check_finite(field, values, counts_len(task, bins))?;
     let count = |v: f64| whole(v, field);
     let invalid = |e: medfed_model::ModelError| WireError::Invalid {
         field,

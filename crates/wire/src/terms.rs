@@ -3,9 +3,9 @@
 //! regression. Symmetric matrices travel as their upper triangle, row by row.
 
 use medfed_model::{ModelKind, NewtonTerms, NormalTerms};
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 
-use crate::convert::{WireError, counts_from_pb, counts_to_pb};
+use crate::convert::{WireError, check_finite, counts_from_pb, counts_to_pb, finite_vector};
 use crate::message::{NewtonReport, NormalReport, Task};
 use crate::pb;
 
@@ -25,17 +25,7 @@ fn upper(matrix: &Array2<f64>) -> Vec<f64> {
 
 /// The symmetric `n x n` matrix whose upper triangle is `values`.
 fn symmetric(field: &'static str, values: Vec<f64>, n: usize) -> Result<Array2<f64>> {
-    let expected = n * (n + 1) / 2;
-    if values.len() != expected {
-        return Err(WireError::Dimension {
-            field,
-            expected,
-            got: values.len(),
-        });
-    }
-    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-        return Err(WireError::NonFinite { field, index });
-    }
+    check_finite(field, &values, n * (n + 1) / 2)?;
     let mut matrix = Array2::zeros((n, n));
     let mut next = values.into_iter();
     for i in 0..n {
@@ -46,20 +36,6 @@ fn symmetric(field: &'static str, values: Vec<f64>, n: usize) -> Result<Array2<f
         }
     }
     Ok(matrix)
-}
-
-fn vector(field: &'static str, values: Vec<f64>, n: usize) -> Result<Array1<f64>> {
-    if values.len() != n {
-        return Err(WireError::Dimension {
-            field,
-            expected: n,
-            got: values.len(),
-        });
-    }
-    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-        return Err(WireError::NonFinite { field, index });
-    }
-    Ok(Array1::from(values))
 }
 
 fn check_task_id(task: &Task, got: &str) -> Result<()> {
@@ -117,7 +93,7 @@ pub fn newton_from_pb(report: pb::NewtonTermsReport, task: &Task) -> Result<Newt
     let terms = NewtonTerms {
         n,
         loss_sum,
-        gradient_sum: vector("newton.gradient_sum", gradient_sum, dim)?,
+        gradient_sum: finite_vector("newton.gradient_sum", gradient_sum, dim)?,
         hessian_sum: symmetric("newton.hessian_upper", hessian_upper, dim)?,
     };
     if n == 0 {
@@ -190,7 +166,7 @@ pub fn normal_from_pb(report: pb::NormalTermsReport, task: &Task) -> Result<Norm
     let terms = NormalTerms {
         n,
         xtx: symmetric("normal.xtx_upper", xtx_upper, dim)?,
-        xty: vector("normal.xty", xty, dim)?,
+        xty: finite_vector("normal.xty", xty, dim)?,
         yty,
         y_sum,
     };
@@ -226,17 +202,7 @@ pub fn normal_to_masked(terms: &NormalTerms) -> Vec<f64> {
 /// Splits an unmasked sum into its row count (rounded to the nearest
 /// integer) and the rest, checking its length.
 fn masked_rows(field: &'static str, sum: &[f64], task: &Task) -> Result<(u64, Vec<f64>)> {
-    let expected = crate::secagg::terms_len(task);
-    if sum.len() != expected {
-        return Err(WireError::Dimension {
-            field,
-            expected,
-            got: sum.len(),
-        });
-    }
-    if let Some(index) = sum.iter().position(|v| !v.is_finite()) {
-        return Err(WireError::NonFinite { field, index });
-    }
+    check_finite(field, sum, crate::secagg::terms_len(task))?;
     let n = sum[0].round();
     if !(n >= 1.0 && n < u64::MAX as f64) {
         return Err(WireError::Invalid {
@@ -262,7 +228,7 @@ pub fn newton_from_masked(sum: &[f64], task: &Task) -> Result<NewtonTerms> {
     let terms = NewtonTerms {
         n,
         loss_sum: rest[0],
-        gradient_sum: vector(field, gradient, dim)?,
+        gradient_sum: finite_vector(field, gradient, dim)?,
         hessian_sum: symmetric(field, hessian, dim)?,
     };
     terms.validate(dim - 1).map_err(|e| WireError::Invalid {
@@ -284,7 +250,7 @@ pub fn normal_from_masked(sum: &[f64], task: &Task) -> Result<NormalTerms> {
     let (n, mut rest) = masked_rows(field, sum, task)?;
     let xtx = rest.split_off(1 + dim);
     let xty = rest.split_off(1);
-    let xty = vector(field, xty, dim)?;
+    let xty = finite_vector(field, xty, dim)?;
     let terms = NormalTerms {
         n,
         yty: rest[0],
