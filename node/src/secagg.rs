@@ -347,9 +347,7 @@ impl SecureRounds {
         })
         .with_context(|| format!("the roster of round {round} is refused"))
     }
-}
 
-impl SecureRounds {
     /// The signing key `m`'s certificate certifies, checked against the
     /// consortium CA unless the same certificate checked out recently. A
     /// roster entry without the certificate names one sent earlier by its
