@@ -377,7 +377,8 @@ impl SecureRounds {
             (None, Some(c)) => c.der.clone(),
             (None, None) => anyhow::bail!(
                 "the roster names {}'s certificate by digest only, and this node holds no \
-                 certificate with that digest",
+                 certificate with that digest (a coordinator sends every certificate in full \
+                 after a join: restart the node to join again)",
                 m.name
             ),
         };
