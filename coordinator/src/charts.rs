@@ -14,7 +14,7 @@ use medfed_plot::{
 };
 use medfed_wire::EvaluationCounts;
 
-use crate::orchestrator::Outcome;
+use crate::outcome::Outcome;
 use crate::report::{Metrics, Summary};
 
 /// Writes every chart of the run into `dir` and returns the file names

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use medfed_model::FittedPreprocessor;
 use serde::{Deserialize, Serialize};
 
-use crate::orchestrator::RoundRecord;
+use crate::step::RoundRecord;
 
 /// Format tag of checkpoint files.
 pub const CHECKPOINT_FORMAT: &str = "medfed-checkpoint/1";

@@ -2,26 +2,38 @@
 //! rounds, combines updates and publishes the model.
 //!
 //! # Layout
-//! - [`charts`]: training curves, ROC and calibration charts of a
-//!   finished run.
-//! - [`checkpoint`]: the durable task state a restarted coordinator
-//!   resumes from.
 //! - [`config`]: the operator's task file (TOML), checked at start-up.
 //! - [`state`]: state shared by the service and the orchestrator.
 //! - [`service`]: the gRPC service; authorisation and the mapping of domain
 //!   errors to `tonic::Status` live here only.
 //! - [`exchange`]: the coordinator's exchange log (every message in and
 //!   out, hash-chained and signed, see `medfed-audit`).
-//! - [`orchestrator`]: the sequence of steps (statistics, training,
-//!   baselines, evaluation, finish).
-//! - [`training`]: the training phase by algorithm (FedAvg/FedProx rounds,
-//!   federated Newton, closed form).
-//! - [`secure_round`]: one step under secure aggregation (a FedAvg/FedProx
-//!   round, a Newton round or the normal equations, with the round's
-//!   held-out counts; four steps; the coordinator learns only the sum).
+//!
+//! The vocabulary every phase speaks:
+//! - [`run_error`]: why a run stops before its end.
+//! - [`step`]: step numbers and the record of one training round.
+//! - [`wait`]: waiting for the members' answers, with deadline and quorum.
+//! - [`outcome`]: everything a finished run produced.
+//!
+//! The round code, each layer using only the ones below it:
+//! - [`orchestrator`]: the sequence of phases, and the checkpoints between
+//!   them; only [`server`] calls it.
+//! - [`phase`]: one file per phase (statistics, training by algorithm,
+//!   baselines, evaluation).
+//! - [`secure_round`]: a training round under secure aggregation (a
+//!   FedAvg/FedProx round, a Newton round or the normal equations), decoded
+//!   and checked against the members' declared rows.
+//! - [`secure_sum`]: one securely aggregated sum (four steps; the
+//!   coordinator learns only the sum).
+//!
+//! Around a run:
+//! - [`checkpoint`]: the durable task state a restarted coordinator
+//!   resumes from.
 //! - [`metrics`]: Prometheus metrics and the opt-in endpoint that serves
 //!   them.
 //! - [`report`]: model file, run summary and the final table.
+//! - [`charts`]: training curves, ROC and calibration charts of a
+//!   finished run.
 //! - [`progress`]: progress bar or plain lines.
 //! - [`server`]: wires it all together for `coordinator run`.
 
@@ -34,12 +46,17 @@ pub mod config;
 pub mod exchange;
 pub mod metrics;
 pub mod orchestrator;
+pub mod outcome;
+pub mod phase;
 pub mod progress;
 pub mod report;
+pub mod run_error;
 pub mod secure_round;
+pub mod secure_sum;
 pub mod server;
 pub mod service;
 pub mod state;
-pub mod training;
+pub mod step;
+pub mod wait;
 
 pub use server::{RunOptions, run};

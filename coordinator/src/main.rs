@@ -142,7 +142,7 @@ fn exit_code(error: &anyhow::Error) -> Exit {
         {
             return Exit::Config;
         }
-        if cause.is::<medfed_coordinator::orchestrator::RunError>() {
+        if cause.is::<medfed_coordinator::run_error::RunError>() {
             return Exit::Peer;
         }
         if cause.is::<medfed_tls::TlsError>() || cause.is::<AuditError>() {

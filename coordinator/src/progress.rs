@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::orchestrator::RoundRecord;
+use crate::step::RoundRecord;
 
 /// Where round progress goes.
 pub struct Progress {

@@ -10,7 +10,8 @@ use medfed_model::ModelKind;
 use medfed_wire::{EvaluationCounts, Task};
 use serde::Serialize;
 
-use crate::orchestrator::{Outcome, RoundRecord};
+use crate::outcome::Outcome;
+use crate::step::RoundRecord;
 
 /// Metrics of one model on some held-out rows.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]

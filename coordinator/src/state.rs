@@ -946,12 +946,12 @@ mod tests {
         ));
         let waited = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            crate::orchestrator::wait_for_answers(&shared, &config, "round 1"),
+            crate::wait::wait_for_answers(&shared, &config, "round 1"),
         )
         .await
         .expect("the wait ends at once");
         match waited {
-            Err(crate::orchestrator::RunError::BudgetSpent { site, refusal }) => {
+            Err(crate::run_error::RunError::BudgetSpent { site, refusal }) => {
                 assert_eq!(site, "c");
                 assert_eq!(refusal, BudgetRefusal::no_budget());
             }
@@ -959,7 +959,7 @@ mod tests {
         }
         // Once it has departed, nobody waits for it.
         shared.lock().departed.insert("c".into());
-        let waited = crate::orchestrator::wait_for_answers(&shared, &config, "round 1").await;
+        let waited = crate::wait::wait_for_answers(&shared, &config, "round 1").await;
         assert_eq!(waited.unwrap(), Vec::<String>::new());
     }
 

@@ -1,0 +1,293 @@
+//! One securely aggregated sum: four coordinator steps (advertise keys,
+//! share keys, masked input, unmasking), each with the step deadline and
+//! quorum of every other step. The coordinator drives the medfed-secure
+//! server state machine and ends with the sum over the surviving members of
+//! the vectors they masked (see [`MaskedKind`]): the preprocessing's two
+//! statistics passes, a training round's update or terms, and the final
+//! evaluation. It never holds one member's vector.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use medfed_secure::secagg::{FixedPoint, Member, SecAggConfig, SecAggParams, Server};
+use medfed_wire::secagg::MaskedKind;
+use medfed_wire::{EvaluationCounts, Instruction, RosterMember, SecureAggregation, Step, Task};
+
+use crate::config::TaskConfig;
+use crate::run_error::RunError;
+use crate::state::{Collecting, SecAggServer, Shared};
+use crate::step::StepCounter;
+use crate::wait::wait_for_members;
+
+/// The unmasked sum of one securely aggregated step.
+pub struct SecureSum {
+    /// The sum of the survivors' vectors, decoded, without the held-out
+    /// counts.
+    pub sum: Vec<f64>,
+    /// Members whose masked input is in the sum.
+    pub survivors: BTreeSet<String>,
+    /// Members of the task that are not.
+    pub missing: Vec<String>,
+    /// Held-out counts of the step's model over all survivors' rows (when
+    /// asked); per-member counts are never seen.
+    pub evaluation: Option<EvaluationCounts>,
+}
+
+/// Runs the four stages of secure aggregation for stage-0 `work` (a
+/// training, Newton or normal-equation instruction) and returns the
+/// decoded sum of the survivors' vectors.
+///
+/// # Errors
+/// Fewer members than the threshold, a stage that closes below the quorum
+/// or the threshold, or a sum the protocol cannot finish.
+pub async fn secure_sum(
+    shared: &Arc<Shared>,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    steps: &mut StepCounter,
+    work: Instruction,
+) -> Result<SecureSum, RunError> {
+    let task = &shared.task;
+    let round = work.round();
+    let label = step_label(&work);
+    let evaluate = MaskedKind::evaluates(&work);
+    let failed = |reason: String| RunError::SecureAggregation {
+        step: label.clone(),
+        reason,
+    };
+    let Some(vector_len) = MaskedKind::vector_len(&work, task) else {
+        return Err(failed(
+            "this step cannot be securely aggregated for this task".into(),
+        ));
+    };
+    let (roster, certificates) = roster(shared);
+    let params = session_params(task, settings, &work, &roster, vector_len).map_err(failed)?;
+    let ids: BTreeMap<String, u32> = roster.iter().map(|m| m.name.clone()).zip(0..).collect();
+    let name_of = |id: u32| roster[id as usize].name.clone();
+    let stages = Stages {
+        shared,
+        config,
+        round,
+        label: &label,
+        ids: &ids,
+    };
+
+    // Stage 0: train and advertise keys.
+    let everyone: BTreeSet<String> = ids.keys().cloned().collect();
+    let instruction = Instruction::SecAggKeys {
+        work: Box::new(work),
+        roster: certificates,
+    };
+    let server = SecAggServer::Keys(Server::new(params.clone()));
+    let server = stages
+        .run(steps, "keys", instruction, server, everyone)
+        .await?;
+    let SecAggServer::Keys(server) = server else {
+        unreachable!("stage 0 collects keys");
+    };
+    let (sharing, key_list) = server.finish().map_err(|e| failed(e.to_string()))?;
+
+    // Stage 1: every advertised key to everyone that advertised.
+    let advertised: BTreeSet<String> = key_list.keys.iter().map(|k| name_of(k.sender)).collect();
+    let instruction = Instruction::SecAggShares { round, key_list };
+    let server = stages
+        .run(
+            steps,
+            "shares",
+            instruction,
+            SecAggServer::Shares(sharing),
+            advertised,
+        )
+        .await?;
+    let SecAggServer::Shares(sharing) = server else {
+        unreachable!("stage 1 collects shares");
+    };
+    let (masking, routed) = sharing.finish().map_err(|e| failed(e.to_string()))?;
+
+    // Stage 2: each member its own shares; masked inputs are added up.
+    let routed: BTreeMap<String, _> = routed
+        .into_iter()
+        .map(|r| (name_of(r.recipient), r))
+        .collect();
+    let shared_keys: BTreeSet<String> = routed.keys().cloned().collect();
+    let instruction = Instruction::SecAggMask { round, routed };
+    let server = stages
+        .run(
+            steps,
+            "masked inputs",
+            instruction,
+            SecAggServer::Masked(masking),
+            shared_keys,
+        )
+        .await?;
+    let SecAggServer::Masked(masking) = server else {
+        unreachable!("stage 2 collects masked inputs");
+    };
+    let (unmasking, request) = masking.finish().map_err(|e| failed(e.to_string()))?;
+
+    // Stage 3: the survivors reveal the shares that remove the masks.
+    let survivors: BTreeSet<String> = request.survivors.iter().map(|&id| name_of(id)).collect();
+    let instruction = Instruction::SecAggUnmask { round, request };
+    let server = stages
+        .run(
+            steps,
+            "unmasking",
+            instruction,
+            SecAggServer::Unmask(unmasking),
+            survivors.clone(),
+        )
+        .await?;
+    let SecAggServer::Unmask(unmasking) = server else {
+        unreachable!("stage 3 collects unmasking shares");
+    };
+    let mut sum = unmasking
+        .finish()
+        .map_err(|e| failed(e.to_string()))?
+        .decode();
+    let evaluation = if evaluate {
+        let counts = sum.split_off(vector_len - medfed_wire::secagg::evaluation_len(task));
+        Some(
+            medfed_wire::secagg::evaluation_from_masked(&counts, task).map_err(|e| {
+                failed(format!(
+                    "the unmasked held-out counts are refused: {e}: the sum is wrong"
+                ))
+            })?,
+        )
+    } else {
+        None
+    };
+    let missing = task
+        .members
+        .iter()
+        .filter(|m| !survivors.contains(*m))
+        .cloned()
+        .collect();
+    Ok(SecureSum {
+        sum,
+        survivors,
+        missing,
+        evaluation,
+    })
+}
+
+/// The roster: members that joined, in task order, with the certificate
+/// each presented (members check each against the consortium CA).
+fn roster(shared: &Shared) -> (Vec<Member>, Vec<RosterMember>) {
+    let state = shared.lock();
+    let mut roster = Vec::new();
+    let mut certificates = Vec::new();
+    for name in &shared.task.members {
+        if let Some(der) = state.certificates.get(name) {
+            let key = medfed_tls::signing_key_from_der(&der.as_slice().into())
+                .ok()
+                .flatten();
+            if let Some(key) = key {
+                roster.push(Member {
+                    name: name.clone(),
+                    verify_key: key,
+                });
+                let digest = ring::digest::digest(&ring::digest::SHA256, der);
+                let mut certificate_sha256 = [0u8; 32];
+                certificate_sha256.copy_from_slice(digest.as_ref());
+                certificates.push(RosterMember {
+                    name: name.clone(),
+                    certificate: Some(der.clone()),
+                    certificate_sha256,
+                });
+            }
+        }
+    }
+    (roster, certificates)
+}
+
+/// The protocol's parameters for this sum.
+///
+/// # Errors
+/// Fewer members on the roster than the threshold, or settings the
+/// protocol refuses.
+fn session_params(
+    task: &Task,
+    settings: SecureAggregation,
+    work: &Instruction,
+    roster: &[Member],
+    vector_len: usize,
+) -> Result<SecAggParams, String> {
+    if roster.len() < settings.threshold as usize {
+        return Err(format!(
+            "only {} members have joined ({}), fewer than the threshold {}",
+            roster.len(),
+            roster
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            settings.threshold
+        ));
+    }
+    SecAggParams::new(SecAggConfig {
+        task: task.task_id.clone(),
+        round: MaskedKind::session(work),
+        threshold: settings.threshold,
+        members: roster.to_vec(),
+        vector_len,
+        fixed_point: FixedPoint::new(settings.fixed_point_bits).map_err(|e| e.to_string())?,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// What every stage of one sum shares: where it is published, its round
+/// and name in messages, and the members' protocol ids.
+struct Stages<'a> {
+    shared: &'a Arc<Shared>,
+    config: &'a TaskConfig,
+    round: u32,
+    label: &'a str,
+    ids: &'a BTreeMap<String, u32>,
+}
+
+impl Stages<'_> {
+    /// Publishes one stage and waits for the members it expects: all of
+    /// them, or at least the quorum by the step deadline. Returns the
+    /// server with what arrived.
+    async fn run(
+        &self,
+        steps: &mut StepCounter,
+        what: &str,
+        instruction: Instruction,
+        server: SecAggServer,
+        expected: BTreeSet<String>,
+    ) -> Result<SecAggServer, RunError> {
+        let s = steps.next_step();
+        self.shared.publish(
+            Step {
+                step: s,
+                instruction,
+            },
+            Collecting::SecAgg {
+                step: s,
+                round: self.round,
+                server,
+                ids: self.ids.clone(),
+                expected: expected.clone(),
+                received: BTreeSet::new(),
+            },
+        );
+        let label = format!("{} ({what})", self.label);
+        wait_for_members(self.shared, self.config, &label, &expected).await?;
+        let Collecting::SecAgg { server, .. } = self.shared.take_collected() else {
+            unreachable!("a secure-aggregation step collects secure-aggregation messages");
+        };
+        Ok(server)
+    }
+}
+
+/// How a securely aggregated step is named in messages: its round, or the
+/// pass outside training.
+fn step_label(work: &Instruction) -> String {
+    match MaskedKind::of(work) {
+        Some(MaskedKind::Statistics) => "the statistics pass".into(),
+        Some(MaskedKind::Moments) => "the column moments pass".into(),
+        Some(MaskedKind::Evaluation) => "the final evaluation".into(),
+        _ => format!("round {}", work.round()),
+    }
+}
