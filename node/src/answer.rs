@@ -117,3 +117,74 @@ pub(crate) fn next(answer: Answer, holdout_rows: usize) -> Next {
     };
     Next::Send(Reply { outgoing, line })
 }
+
+#[cfg(test)]
+mod tests {
+    use medfed_model::NormalTerms;
+    use medfed_wire::{BudgetRefusal, ModelUpdate, NormalReport};
+    use ndarray::{Array1, Array2, array};
+
+    use super::*;
+
+    fn sent(answer: Answer) -> Reply {
+        match next(answer, 7) {
+            Next::Send(reply) => reply,
+            other => panic!("expected a message to send, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_update_leaves_with_its_round_and_the_line_the_tests_read() {
+        let reply = sent(Answer::Update(ModelUpdate {
+            step: 4,
+            round: 2,
+            delta: array![3.0, 4.0],
+            num_rows: 120,
+            train_loss: 0.5,
+            evaluation: None,
+            privacy_spend: None,
+        }));
+        assert_eq!(
+            reply.line,
+            "sent update for round 2: 2 parameter deltas (norm 5.0000), 120 rows"
+        );
+        assert_eq!(
+            (reply.outgoing.kind(), reply.outgoing.round()),
+            ("update", 2)
+        );
+        assert!(!reply.is_secure());
+    }
+
+    #[test]
+    fn normal_terms_are_filed_under_round_one() {
+        let reply = sent(Answer::Normal(NormalReport {
+            step: 3,
+            terms: NormalTerms {
+                n: 50,
+                xtx: Array2::zeros((3, 3)),
+                xty: Array1::zeros(3),
+                yty: 0.0,
+                y_sum: 0.0,
+            },
+        }));
+        assert_eq!(
+            reply.line,
+            "sent normal-equation terms: X'X (3x3), X'y, y'y sums over 50 rows"
+        );
+        assert_eq!(
+            (reply.outgoing.kind(), reply.outgoing.round()),
+            ("normal-terms", 1)
+        );
+    }
+
+    #[test]
+    fn nothing_and_the_end_send_nothing() {
+        assert!(matches!(next(Answer::Nothing, 0), Next::Ask));
+        assert!(matches!(
+            next(Answer::Finished("done".into()), 0),
+            Next::Finished(reason) if reason == "done"
+        ));
+        let notice = Outgoing::BudgetRefusal(BudgetRefusal::no_budget());
+        assert_eq!((notice.kind(), notice.round()), ("budget-refusal", 0));
+    }
+}
