@@ -40,8 +40,8 @@ pub(crate) enum Next {
     Ask,
     /// The task is over, for this reason.
     Finished(String),
-    /// Send this.
-    Send(Reply),
+    /// Send this (boxed: a message is far larger than the other cases).
+    Send(Box<Reply>),
 }
 
 /// What `answer` becomes; `holdout_rows` is the number of held-out rows
@@ -115,7 +115,7 @@ pub(crate) fn next(answer: Answer, holdout_rows: usize) -> Next {
             Outgoing::Evaluation(evaluation),
         ),
     };
-    Next::Send(Reply { outgoing, line })
+    Next::Send(Box::new(Reply { outgoing, line }))
 }
 
 #[cfg(test)]
@@ -128,7 +128,7 @@ mod tests {
 
     fn sent(answer: Answer) -> Reply {
         match next(answer, 7) {
-            Next::Send(reply) => reply,
+            Next::Send(reply) => *reply,
             other => panic!("expected a message to send, got {other:?}"),
         }
     }

@@ -283,7 +283,7 @@ impl Participation<'_> {
                         self.report.reconnects = self.session.reconnects;
                         return Ok(self.report);
                     }
-                    Next::Send(reply) => Some(reply),
+                    Next::Send(reply) => Some(*reply),
                 }
             };
             let done = match reply {
