@@ -1,34 +1,31 @@
-//! Taking part in a task: connect out to the coordinator over mutual TLS,
-//! join, then answer instructions until the task is finished. The vault is
-//! decrypted in memory only; what leaves is printed as it leaves.
+//! Taking part in a task: open the hospital's keys and exchange log, join
+//! the coordinator's task, settle differential privacy, then answer
+//! instructions until the task is finished. The vault is decrypted in
+//! memory only; what leaves is printed as it leaves.
 //!
-//! A lost connection is not the end: the node reconnects with exponential
-//! backoff and jitter, joins again and carries on from the step it had
-//! reached. A submission the coordinator already holds (sent just before
-//! the connection dropped) or one for a step that has closed meanwhile is
-//! not an error either: the node moves on to the next instruction.
+//! The connection and its recovery live in [`crate::session`], what is
+//! computed in [`crate::work`] and [`crate::secagg`], how an answer becomes
+//! a message in `answer`, and the way out in `send`. A submission the
+//! coordinator already holds (sent just before the connection dropped) or
+//! one for a step that has closed meanwhile is not an error: the node moves
+//! on to the next instruction.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
+use medfed_audit::{AuditKey, SigningKey};
 use medfed_vault::VaultKey;
-use medfed_wire::convert::{
-    baseline_to_pb, evaluation_to_pb, statistics_to_pb, step_from_pb, task_from_pb, update_to_pb,
-};
-use medfed_wire::limits::MAX_MESSAGE_BYTES;
-use medfed_wire::pb::federation_client::FederationClient;
-use medfed_wire::preprocessing::histograms_to_pb;
-use medfed_wire::secagg::submission_to_pb;
-use medfed_wire::terms::{newton_to_pb, normal_to_pb};
-use medfed_wire::{PROTOCOL_VERSION, Task, pb};
-use tonic::transport::Channel;
+use medfed_wire::{BudgetRefusal, Instruction, Step, Task};
 
+use crate::answer::{Next, Reply};
 use crate::data::SiteData;
 use crate::ledger::Ledger;
+use crate::privacy::{DpRounds, record_spend};
+use crate::secagg::SecureRounds;
+use crate::send::{Delivered, Outgoing, refused, send};
+use crate::session::Session;
 use crate::work::{Answer, answer};
-use medfed_audit::{AuditKey, Signature, SigningKey};
-use prost::Message;
 
 /// Everything `node run` needs.
 #[derive(Debug)]
@@ -79,166 +76,6 @@ pub struct NodeReport {
     pub reconnects: u32,
 }
 
-/// First wait before reconnecting; doubled after each failure up to
-/// [`MAX_BACKOFF`], with up to 50% random jitter so that many nodes that lost
-/// the coordinator together do not come back in lockstep.
-const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-/// Longest wait between two connection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
-/// `wait` plus a random share of up to half of it.
-fn jittered(wait: Duration) -> Duration {
-    use ring::rand::{SecureRandom, SystemRandom};
-    let mut byte = [0u8; 1];
-    let share = match SystemRandom::new().fill(&mut byte) {
-        Ok(()) => f64::from(byte[0]) / 255.0 * 0.5,
-        Err(_) => 0.25,
-    };
-    wait.mul_f64(1.0 + share)
-}
-
-/// Whether a failed call means the connection is gone (so reconnect), as
-/// opposed to the coordinator refusing the call or the TLS handshake failing
-/// on a certificate (which no retry can fix).
-fn connection_lost(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-    ) && !medfed_tls::is_tls_refusal(status)
-}
-
-/// A node's connection to the coordinator, re-established as needed.
-struct Session<'a> {
-    options: &'a RunOptions,
-    tls: std::sync::Arc<medfed_tls::ClientConfig>,
-    client: Option<FederationClient<Channel>>,
-    me: String,
-    reconnects: u32,
-    ledger: Ledger,
-}
-
-impl Session<'_> {
-    /// Connects (retrying with backoff until `connect_timeout`) and joins;
-    /// returns the task the coordinator runs.
-    async fn join(&mut self) -> anyhow::Result<Task> {
-        let deadline = Instant::now() + self.options.connect_timeout;
-        let mut wait = FIRST_BACKOFF;
-        loop {
-            let attempt = async {
-                let channel = medfed_tls::connect(
-                    &self.options.coordinator,
-                    &self.options.server_name,
-                    self.tls.clone(),
-                )
-                .await
-                .map_err(|e| {
-                    // Keep a certificate refusal permanent; anything else
-                    // (refused connection, timeout) is worth retrying.
-                    let code = if medfed_tls::is_tls_refusal(&e) {
-                        tonic::Code::PermissionDenied
-                    } else {
-                        tonic::Code::Unavailable
-                    };
-                    tonic::Status::new(code, format!("{:#}", anyhow::Error::from(e)))
-                })?;
-                let mut client = FederationClient::new(channel)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES);
-                let request = pb::JoinRequest {
-                    task_id: self.options.task_id.clone().unwrap_or_default(),
-                    protocol_version: PROTOCOL_VERSION,
-                };
-                let joined = client.join(request.clone()).await?.into_inner();
-                Ok::<_, tonic::Status>((client, request, joined))
-            };
-            match attempt.await {
-                Ok((client, request, joined)) => {
-                    self.client = Some(client);
-                    let task_id = joined
-                        .task
-                        .as_ref()
-                        .map(|t| t.task_id.clone())
-                        .unwrap_or_default();
-                    self.ledger.joined(&task_id, &joined.coordinator)?;
-                    self.ledger
-                        .sent("join", 0, &request.encode_to_vec(), None)?;
-                    self.ledger.received("task", 0, &joined.encode_to_vec())?;
-                    let task = task_from_pb(joined.task.context("the coordinator sent no task")?)
-                        .context("the coordinator sent an invalid task")?;
-                    return Ok(task);
-                }
-                Err(status) if connection_lost(&status) && Instant::now() + wait < deadline => {
-                    tracing::debug!(%status, "coordinator not reachable; retrying");
-                    tokio::time::sleep(jittered(wait)).await;
-                    wait = (wait * 2).min(MAX_BACKOFF);
-                }
-                Err(status) if connection_lost(&status) => {
-                    return Err(status_error(status)).with_context(|| {
-                        format!(
-                            "cannot reach the coordinator at {} (tried for {} s)",
-                            self.options.coordinator,
-                            self.options.connect_timeout.as_secs()
-                        )
-                    });
-                }
-                Err(status) => {
-                    return Err(status_error(status))
-                        .context("the coordinator refused to admit this node");
-                }
-            }
-        }
-    }
-
-    /// Reconnects after a lost connection and checks it is the same task.
-    async fn rejoin(&mut self, task: &Task) -> anyhow::Result<()> {
-        self.client = None;
-        self.reconnects += 1;
-        println!(
-            "{}: lost the connection to the coordinator; reconnecting",
-            self.me
-        );
-        let again = self.join().await?;
-        anyhow::ensure!(
-            again.task_id == task.task_id,
-            "after reconnecting, the coordinator runs task {} instead of {}",
-            again.task_id,
-            task.task_id
-        );
-        println!("{}: rejoined task {}", self.me, task.task_id);
-        Ok(())
-    }
-
-    fn client(&mut self) -> &mut FederationClient<Channel> {
-        self.client
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("calls are made only after a successful join"))
-    }
-}
-
-/// How a submission ended.
-enum Delivered {
-    /// Accepted now.
-    Accepted,
-    /// The coordinator already holds it (sent before a lost connection).
-    AlreadyThere,
-    /// The step closed before it arrived (deadline, quorum).
-    TooLate(String),
-    /// The connection dropped: reconnect, then ask for the current step.
-    ConnectionLost,
-}
-
-fn delivered(result: Result<tonic::Response<pb::Ack>, tonic::Status>) -> anyhow::Result<Delivered> {
-    match result {
-        Ok(_) => Ok(Delivered::Accepted),
-        Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(Delivered::AlreadyThere),
-        Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-            Ok(Delivered::TooLate(status.message().to_owned()))
-        }
-        Err(status) if connection_lost(&status) => Ok(Delivered::ConnectionLost),
-        Err(status) => Err(status_error(status)).context("the coordinator refused a submission"),
-    }
-}
-
 /// Joins the coordinator's task and answers it to the end.
 ///
 /// # Errors
@@ -250,6 +87,56 @@ fn delivered(result: Result<tonic::Response<pb::Ack>, tonic::Status>) -> anyhow:
 /// declines and reports it.
 pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
     let table = medfed_vault::read_vault(&options.vault, &options.vault_key)?;
+    let (me, signer, ledger) = open_identity(&options)?;
+    let tls = medfed_tls::client_config(&options.ca, &options.cert, &options.key)
+        .context("cannot set up TLS")?;
+    let mut session = Session::new(&options, tls, me.clone(), ledger);
+    if let Some(factor) = options.danger_update_scale {
+        eprintln!(
+            "node: DANGER: every model update is multiplied by {factor} (hostile-member test mode)"
+        );
+    }
+    let task = session.join().await?;
+    println!(
+        "{me}: joined task {} ({} model, target {}, {} features, {} rounds)",
+        task.task_id,
+        task.model,
+        task.target,
+        task.features.len(),
+        task.rounds
+    );
+    // A DP task is settled first, before the records are used: a site
+    // without a budget, or whose budget cannot pay for a round, declines.
+    let dp = settle_dp(&mut session, &signer, &task, &options).await?;
+    if let Some(refusal) = dp.as_ref().map(|d| d.refusal(0, 0)).transpose()?.flatten() {
+        return decline(&mut session, &signer, &task, refusal).await;
+    }
+    let site = SiteData::new(&table, &task)?;
+    drop(table);
+    println!(
+        "{me}: {} training rows, {} held-out rows, {} rows without a target left out",
+        site.train.y.len(),
+        site.holdout.y.len(),
+        site.missing_target
+    );
+    let secure = secure_rounds(&options, &task, &me, &signer)?;
+    Participation {
+        session,
+        signer,
+        task,
+        site,
+        dp,
+        secure,
+        danger_update_scale: options.danger_update_scale,
+        report: NodeReport::default(),
+    }
+    .answer_all()
+    .await
+}
+
+/// This hospital's identity (from its certificate), its signing key
+/// (checked against the certificate) and its exchange log.
+fn open_identity(options: &RunOptions) -> anyhow::Result<(String, SigningKey, Ledger)> {
     let certs = medfed_tls::load_certs(&options.cert)?;
     let leaf = certs
         .first()
@@ -282,387 +169,244 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
             repair.bytes_cut
         );
     }
-    let tls = medfed_tls::client_config(&options.ca, &options.cert, &options.key)
-        .context("cannot set up TLS")?;
-    let mut session = Session {
-        options: &options,
-        tls,
-        client: None,
-        me: me.clone(),
-        reconnects: 0,
-        ledger,
-    };
-    if let Some(factor) = options.danger_update_scale {
-        eprintln!(
-            "node: DANGER: every model update is multiplied by {factor} (hostile-member test mode)"
-        );
-    }
-    let task = session.join().await?;
-    println!(
-        "{me}: joined task {} ({} model, target {}, {} features, {} rounds)",
-        task.task_id,
-        task.model,
-        task.target,
-        task.features.len(),
-        task.rounds
-    );
-    // A DP task is settled first, before the records are used: a site
-    // without a budget, or whose budget cannot pay for a round, declines.
-    let task_id = task.task_id.clone();
-    let mut dp = match task.dp_config() {
-        None => None,
-        Some(config) => {
-            let Some(budget) = options.privacy_budget else {
-                // Say so before leaving, so the coordinator stops waiting
-                // for this site now rather than at its deadline. A notice
-                // that cannot be delivered does not hide the reason.
-                let refusal = medfed_wire::BudgetRefusal::no_budget();
-                let what = format!("task {task_id}: it has no privacy budget set");
-                if let Err(error) =
-                    send_refusal(&mut session, &signer, &task, &refusal, &what).await
-                {
-                    println!("{me}: could not tell the coordinator: {error:#}");
-                }
-                return Err(crate::privacy::NoBudget {
-                    task_id,
-                    noise_multiplier: config.noise_multiplier(),
-                    clip_norm: config.clip_norm(),
-                }
-                .into());
-            };
-            let site = crate::privacy::SitePrivacy::open(&options.vault, budget)?;
-            let spent = site.accountant().spent();
-            println!(
-                "{me}: differential privacy is on ({} noise, σ = {}, C = {}); this site's \
-                 budget is {budget}, spent so far {spent} (record {})",
-                config.placement(),
-                config.noise_multiplier(),
-                config.clip_norm(),
-                site.path().display()
-            );
-            Some(crate::privacy::DpRounds {
-                task_id: task_id.clone(),
-                config,
-                site,
-            })
-        }
-    };
-    if let Some(refusal) = dp.as_ref().map(|d| d.refusal(0, 0)).transpose()?.flatten() {
-        return decline(&mut session, &signer, &task, refusal).await;
-    }
-    let mut site = SiteData::new(&table, &task)?;
-    drop(table);
-    println!(
-        "{me}: {} training rows, {} held-out rows, {} rows without a target left out",
-        site.train.y.len(),
-        site.holdout.y.len(),
-        site.missing_target
-    );
+    Ok((me, signer, ledger))
+}
 
-    let mut secure = match task.secure_aggregation {
-        Some(settings) => {
-            let verifier = medfed_tls::MemberVerifier::new(&options.ca)
-                .context("cannot check secure-aggregation rosters")?;
-            println!(
-                "{me}: secure aggregation is on (threshold {} of {} members): updates leave \
-                 this node masked",
-                settings.threshold,
-                task.members.len()
-            );
-            Some(crate::secagg::SecureRounds::new(
-                me.clone(),
-                settings,
-                verifier,
-                signer.clone(),
-            ))
-        }
-        None => None,
+/// The task's DP rounds at this site (`None` for a task without DP).
+///
+/// # Errors
+/// A DP task while this node has no privacy budget ([`crate::privacy::NoBudget`],
+/// after telling the coordinator), or a privacy record that cannot be read.
+async fn settle_dp(
+    session: &mut Session<'_>,
+    signer: &SigningKey,
+    task: &Task,
+    options: &RunOptions,
+) -> anyhow::Result<Option<DpRounds>> {
+    let me = session.me.clone();
+    let task_id = task.task_id.clone();
+    let Some(config) = task.dp_config() else {
+        return Ok(None);
     };
-    // The DP update of the last step answered in clear, sent again as is if
-    // the step is asked again after a lost connection (never charged twice).
-    let mut last_dp_update: Option<medfed_wire::ModelUpdate> = None;
-    let mut report = NodeReport::default();
-    let mut after_step = 0;
-    loop {
-        let polled = session
-            .client()
-            .next_instruction(pb::InstructionRequest {
-                task_id: task_id.clone(),
-                after_step,
-            })
-            .await;
-        let instruction = match polled {
-            Ok(response) => response.into_inner(),
-            Err(status) if connection_lost(&status) => {
-                session.rejoin(&task).await?;
+    let Some(budget) = options.privacy_budget else {
+        // Say so before leaving, so the coordinator stops waiting for this
+        // site now rather than at its deadline. A notice that cannot be
+        // delivered does not hide the reason.
+        let refusal = BudgetRefusal::no_budget();
+        let what = format!("task {task_id}: it has no privacy budget set");
+        if let Err(error) = send_refusal(session, signer, task, refusal, &what).await {
+            println!("{me}: could not tell the coordinator: {error:#}");
+        }
+        return Err(crate::privacy::NoBudget {
+            task_id,
+            noise_multiplier: config.noise_multiplier(),
+            clip_norm: config.clip_norm(),
+        }
+        .into());
+    };
+    let site = crate::privacy::SitePrivacy::open(&options.vault, budget)?;
+    let spent = site.accountant().spent();
+    println!(
+        "{me}: differential privacy is on ({} noise, σ = {}, C = {}); this site's \
+         budget is {budget}, spent so far {spent} (record {})",
+        config.placement(),
+        config.noise_multiplier(),
+        config.clip_norm(),
+        site.path().display()
+    );
+    Ok(Some(DpRounds::new(task_id, config, site)))
+}
+
+/// The secure-aggregation state for the task (`None` for a task without
+/// secure aggregation).
+fn secure_rounds(
+    options: &RunOptions,
+    task: &Task,
+    me: &str,
+    signer: &SigningKey,
+) -> anyhow::Result<Option<SecureRounds>> {
+    let Some(settings) = task.secure_aggregation else {
+        return Ok(None);
+    };
+    let verifier = medfed_tls::MemberVerifier::new(&options.ca)
+        .context("cannot check secure-aggregation rosters")?;
+    println!(
+        "{me}: secure aggregation is on (threshold {} of {} members): updates leave \
+         this node masked",
+        settings.threshold,
+        task.members.len()
+    );
+    Ok(Some(SecureRounds::new(
+        me.to_owned(),
+        settings,
+        verifier,
+        signer.clone(),
+    )))
+}
+
+/// A joined task being answered, step by step.
+struct Participation<'a> {
+    session: Session<'a>,
+    signer: SigningKey,
+    task: Task,
+    site: SiteData,
+    dp: Option<DpRounds>,
+    secure: Option<SecureRounds>,
+    danger_update_scale: Option<f64>,
+    report: NodeReport,
+}
+
+impl Participation<'_> {
+    /// Polls, answers and sends until the task is finished or this site
+    /// declines a round.
+    async fn answer_all(mut self) -> anyhow::Result<NodeReport> {
+        let mut after_step = 0;
+        loop {
+            let Some(step) = self.session.next_step(&self.task, after_step).await? else {
                 continue;
-            }
-            Err(status) => {
-                return Err(status_error(status)).context("the coordinator stopped answering");
-            }
-        };
-        let raw = instruction.encode_to_vec();
-        let step = step_from_pb(instruction, &task)
-            .context("the coordinator sent an invalid instruction")?;
-        if step.step <= after_step {
-            continue;
-        }
-        if !matches!(step.instruction, medfed_wire::Instruction::Wait) {
-            session.ledger.received(step.kind(), step.round(), &raw)?;
-        }
-        let is_secagg = matches!(
-            step.instruction,
-            medfed_wire::Instruction::SecAggKeys { .. }
-                | medfed_wire::Instruction::SecAggShares { .. }
-                | medfed_wire::Instruction::SecAggMask { .. }
-                | medfed_wire::Instruction::SecAggUnmask { .. }
-        );
-        let charged_round = match &step.instruction {
-            medfed_wire::Instruction::Train { round, .. }
-                if last_dp_update.as_ref().map(|u| u.step) != Some(step.step) =>
-            {
-                Some(*round)
-            }
-            medfed_wire::Instruction::SecAggKeys { work, .. }
-                if matches!(**work, medfed_wire::Instruction::Train { .. })
-                    && !secure.as_ref().is_some_and(|s| s.answered(step.step)) =>
-            {
-                Some(work.round())
-            }
-            _ => None,
-        };
-        if let (Some(round), Some(dp)) = (charged_round, dp.as_ref())
-            && let Some(refusal) = dp.refusal(step.step, round)?
-        {
-            return decline(&mut session, &signer, &task, refusal).await;
-        }
-        if is_secagg {
-            let Some(secure) = secure.as_mut() else {
-                anyhow::bail!(
-                    "the coordinator sent a secure-aggregation step, but task {task_id} does \
-                     not use secure aggregation"
-                );
             };
-            let replay = secure.answered(step.step);
-            let Some((line, submission)) = secure.answer(&mut site, &task, &step, dp.as_mut())?
-            else {
-                after_step = step.step;
-                continue;
-            };
-            if let Some(spend) = submission.privacy_spend.as_ref().filter(|_| !replay) {
-                record_spend(&mut session.ledger, spend)?;
+            if let Some(refusal) = self.refusal_due(&step)? {
+                return decline(&mut self.session, &self.signer, &self.task, refusal).await;
             }
-            let sent = signed(
-                &signer,
-                &mut session.ledger,
-                "secagg",
-                submission.round,
-                &submission_to_pb(&submission, &task_id),
-            )?;
-            let outcome = session.client().submit_sec_agg(sent).await;
-            if let Err(status) = &outcome
-                && !connection_lost(status)
-            {
-                session
-                    .ledger
-                    .received("refusal", 0, status.message().as_bytes())?;
-            }
-            match delivered(outcome)? {
-                Delivered::Accepted | Delivered::AlreadyThere => {
-                    println!("{me}: {line}");
-                    report.sent.push(line);
-                    after_step = step.step;
-                }
-                Delivered::TooLate(why) => {
-                    println!("{me}: step {} closed before our answer: {why}", step.step);
-                    secure.forget();
-                    after_step = step.step;
-                }
-                Delivered::ConnectionLost => session.rejoin(&task).await?,
-            }
-            continue;
-        }
-        crate::secagg::refuse_in_clear(&task, &step)?;
-        let (line, outcome) = match answer(&mut site, &task, &step)? {
-            Answer::Nothing => {
-                after_step = step.step;
-                continue;
-            }
-            Answer::Finished(reason) => {
-                println!("{me}: task {task_id} finished: {reason}");
-                report.finished = reason;
-                report.reconnects = session.reconnects;
-                return Ok(report);
-            }
-            Answer::Statistics(stats) => {
-                let line = format!(
-                    "sent statistics: count, sum, sum of squares, range (and category counts) \
-                     for {} columns over {} training rows",
-                    stats.summaries.len(),
-                    stats.train_rows
-                );
-                let sent = signed(
-                    &signer,
-                    &mut session.ledger,
-                    "statistics",
-                    0,
-                    &statistics_to_pb(&stats, &task_id),
-                )?;
-                (line, session.client().submit_statistics(sent).await)
-            }
-            Answer::Update(mut update) => {
-                if let Some(factor) = options.danger_update_scale {
-                    update.delta *= factor;
-                }
-                if let Some(dp) = dp.as_mut() {
-                    match last_dp_update.as_ref().filter(|u| u.step == update.step) {
-                        Some(sent) => update = sent.clone(),
-                        None => {
-                            let delta = update.delta.as_slice_mut().context(
-                                "the update is not a contiguous vector (cannot clip and noise it)",
-                            )?;
-                            let spend = dp.release(update.round, delta).with_context(|| {
-                                format!(
-                                    "round {}: cannot charge and noise the update",
-                                    update.round
-                                )
-                            })?;
-                            // Nothing data-dependent beside the clipped update.
-                            update.num_rows = 0;
-                            update.train_loss = 0.0;
-                            update.privacy_spend = Some(spend);
-                            record_spend(&mut session.ledger, &spend)?;
-                            last_dp_update = Some(update.clone());
-                        }
+            let reply = if is_secure_stage(&step) {
+                self.secure_reply(&step)?
+            } else {
+                crate::secagg::refuse_in_clear(&self.task, &step)?;
+                match self.clear_reply(&step)? {
+                    Next::Ask => None,
+                    Next::Finished(reason) => {
+                        println!(
+                            "{}: task {} finished: {reason}",
+                            self.session.me, self.task.task_id
+                        );
+                        self.report.finished = reason;
+                        self.report.reconnects = self.session.reconnects;
+                        return Ok(self.report);
                     }
+                    Next::Send(reply) => Some(*reply),
                 }
-                let line = format!(
-                    "sent update for round {}: {} parameter deltas (norm {:.4}), {} rows",
-                    update.round,
-                    update.delta.len(),
-                    update.delta.dot(&update.delta).sqrt(),
-                    update.num_rows
-                );
-                let sent = signed(
-                    &signer,
-                    &mut session.ledger,
-                    "update",
-                    update.round,
-                    &update_to_pb(&update, &task_id),
-                )?;
-                (line, session.client().submit_update(sent).await)
-            }
-            Answer::Histograms(report) => {
-                let columns = report.histograms.iter().flatten().count();
-                let line = format!(
-                    "sent histograms of {columns} columns (counts per bin over the global ranges)"
-                );
-                let sent = signed(
-                    &signer,
-                    &mut session.ledger,
-                    "histograms",
-                    0,
-                    &histograms_to_pb(&report, &task_id),
-                )?;
-                (line, session.client().submit_histograms(sent).await)
-            }
-            Answer::Newton(report) => {
-                let (round, d, n) = (
-                    report.round,
-                    report.terms.gradient_sum.len(),
-                    report.terms.n,
-                );
-                let line = format!(
-                    "sent Newton terms for round {round}: loss, gradient ({d} values) and \
-                     Hessian ({d}x{d}) sums over {n} rows"
-                );
-                let sent = signed(
-                    &signer,
-                    &mut session.ledger,
-                    "newton-terms",
-                    report.round,
-                    &newton_to_pb(&report, &task_id),
-                )?;
-                (line, session.client().submit_newton_terms(sent).await)
-            }
-            Answer::Normal(report) => {
-                let (d, n) = (report.terms.xty.len(), report.terms.n);
-                let line = format!(
-                    "sent normal-equation terms: X'X ({d}x{d}), X'y, y'y sums over {n} rows"
-                );
-                let sent = signed(
-                    &signer,
-                    &mut session.ledger,
-                    "normal-terms",
-                    1,
-                    &normal_to_pb(&report, &task_id),
-                )?;
-                (line, session.client().submit_normal_terms(sent).await)
-            }
-            Answer::Baseline(model) => {
-                let line = format!(
-                    "sent site-alone model: {} parameters trained on {} rows",
-                    model.model.len(),
-                    model.num_rows
-                );
-                let sent = signed(
-                    &signer,
-                    &mut session.ledger,
-                    "baseline",
-                    0,
-                    &baseline_to_pb(&model, &task_id),
-                )?;
-                (line, session.client().submit_baseline(sent).await)
-            }
-            Answer::Evaluation(evaluation) => {
-                let line = format!(
-                    "sent evaluation counts for {} models on {} held-out rows",
-                    evaluation.models.len(),
-                    site.holdout.y.len()
-                );
-                let sent = signed(
-                    &signer,
-                    &mut session.ledger,
-                    "evaluation",
-                    0,
-                    &evaluation_to_pb(&evaluation, &task_id),
-                )?;
-                (line, session.client().submit_evaluation(sent).await)
-            }
-        };
-        if let Err(status) = &outcome
-            && !connection_lost(status)
-        {
-            session
-                .ledger
-                .received("refusal", 0, status.message().as_bytes())?;
-        }
-        match delivered(outcome)? {
-            Delivered::Accepted => {
-                println!("{me}: {line}");
-                report.sent.push(line);
+            };
+            let done = match reply {
+                None => true,
+                Some(reply) => self.deliver(&step, reply).await?,
+            };
+            if done {
                 after_step = step.step;
             }
+        }
+    }
+
+    /// The budget refusal to send instead of answering `step`, if the step
+    /// would charge a DP round the budget cannot pay for (a step asked
+    /// again after a lost connection was charged already).
+    fn refusal_due(&self, step: &Step) -> anyhow::Result<Option<BudgetRefusal>> {
+        let Some(dp) = self.dp.as_ref() else {
+            return Ok(None);
+        };
+        let round = match &step.instruction {
+            Instruction::Train { round, .. } if !dp.released(step.step) => *round,
+            Instruction::SecAggKeys { work, .. }
+                if matches!(**work, Instruction::Train { .. })
+                    && !self.secure.as_ref().is_some_and(|s| s.answered(step.step)) =>
+            {
+                work.round()
+            }
+            _ => return Ok(None),
+        };
+        Ok(dp.refusal(step.step, round)?)
+    }
+
+    /// The answer to a secure-aggregation stage, `None` when this node has
+    /// no part in it. A privacy spend it carries is recorded the first time.
+    fn secure_reply(&mut self, step: &Step) -> anyhow::Result<Option<Reply>> {
+        let Some(secure) = self.secure.as_mut() else {
+            anyhow::bail!(
+                "the coordinator sent a secure-aggregation step, but task {} does \
+                 not use secure aggregation",
+                self.task.task_id
+            );
+        };
+        let replay = secure.answered(step.step);
+        let Some((line, submission)) =
+            secure.answer(&mut self.site, &self.task, step, self.dp.as_mut())?
+        else {
+            return Ok(None);
+        };
+        if let Some(spend) = submission.privacy_spend.as_ref().filter(|_| !replay) {
+            record_spend(&mut self.session.ledger, spend)?;
+        }
+        Ok(Some(Reply::secure(line, submission)))
+    }
+
+    /// The answer to `step` in clear; a model update is scaled (in the
+    /// danger test mode) and, in a DP task, charged, clipped and noised.
+    fn clear_reply(&mut self, step: &Step) -> anyhow::Result<Next> {
+        let mut answer = answer(&mut self.site, &self.task, step)?;
+        if let Answer::Update(update) = &mut answer {
+            if let Some(factor) = self.danger_update_scale {
+                update.delta *= factor;
+            }
+            if let Some(dp) = self.dp.as_mut() {
+                dp.release_update(update, &mut self.session.ledger)?;
+            }
+        }
+        Ok(crate::answer::next(answer, self.site.holdout.y.len()))
+    }
+
+    /// Sends `reply` to `step` and says whether the step is done with.
+    async fn deliver(&mut self, step: &Step, reply: Reply) -> anyhow::Result<bool> {
+        let me = self.session.me.clone();
+        let delivered = send(
+            &mut self.session,
+            &self.signer,
+            &self.task.task_id,
+            &reply.outgoing,
+        )
+        .await?;
+        match delivered {
+            Delivered::Accepted => {}
+            // The same stage sent again: it counts as this one's.
+            Delivered::AlreadyThere if reply.is_secure() => {}
             Delivered::AlreadyThere => {
                 println!("{me}: step {} was already received", step.step);
-                after_step = step.step;
+                return Ok(true);
             }
-            Delivered::TooLate(why) => {
-                println!("{me}: step {} closed before our answer: {why}", step.step);
-                after_step = step.step;
+            Delivered::TooLate(status) => {
+                println!(
+                    "{me}: step {} closed before our answer: {}",
+                    step.step,
+                    status.message()
+                );
+                if reply.is_secure()
+                    && let Some(secure) = self.secure.as_mut()
+                {
+                    secure.forget();
+                }
+                return Ok(true);
             }
-            // Not marked done: after rejoining, the step is answered again
-            // if it is still open.
-            Delivered::ConnectionLost => session.rejoin(&task).await?,
+            // Not done: after rejoining, the step is answered again if it
+            // is still open.
+            Delivered::ConnectionLost => {
+                self.session.rejoin(&self.task).await?;
+                return Ok(false);
+            }
+            Delivered::Refused(status) => return Err(refused(status)),
         }
+        println!("{me}: {}", reply.line);
+        self.report.sent.push(reply.line);
+        Ok(true)
     }
 }
 
-/// Records a privacy spend in the exchange log (a local entry), before the
-/// update it paid for leaves.
-fn record_spend(ledger: &mut Ledger, spend: &medfed_wire::PrivacySpend) -> anyhow::Result<()> {
-    let bytes = medfed_wire::privacy::spend_to_pb(spend).encode_to_vec();
-    ledger.spent(spend.round, &bytes)
+/// Whether `step` is one of the four stages of a secure-aggregation round.
+fn is_secure_stage(step: &Step) -> bool {
+    matches!(
+        step.instruction,
+        Instruction::SecAggKeys { .. }
+            | Instruction::SecAggShares { .. }
+            | Instruction::SecAggMask { .. }
+            | Instruction::SecAggUnmask { .. }
+    )
 }
 
 /// Tells the coordinator this site declines a round its budget cannot pay
@@ -671,7 +415,7 @@ async fn decline(
     session: &mut Session<'_>,
     signer: &SigningKey,
     task: &Task,
-    refusal: medfed_wire::BudgetRefusal,
+    refusal: BudgetRefusal,
 ) -> anyhow::Result<NodeReport> {
     let me = session.me.clone();
     let round = if refusal.round == 0 {
@@ -689,7 +433,7 @@ async fn decline(
         refusal.epsilon_after_round - refusal.spent_epsilon,
         refusal.epsilon_after_round
     );
-    send_refusal(session, signer, task, &refusal, &round).await?;
+    send_refusal(session, signer, task, refusal, &round).await?;
     println!("{me}: {message}");
     Ok(NodeReport {
         sent: Vec::new(),
@@ -698,38 +442,28 @@ async fn decline(
     })
 }
 
-/// Sends `refusal`, signed and recorded in the exchange log, reconnecting
-/// if the connection drops (three attempts); `what` names what is declined
-/// in the line printed.
+/// Sends `refusal`, reconnecting if the connection drops (three attempts);
+/// `what` names what is declined in the line printed. A notice the
+/// coordinator does not take is printed, not an error: the site stops
+/// either way.
 async fn send_refusal(
     session: &mut Session<'_>,
     signer: &SigningKey,
     task: &Task,
-    refusal: &medfed_wire::BudgetRefusal,
+    refusal: BudgetRefusal,
     what: &str,
 ) -> anyhow::Result<()> {
     let me = session.me.clone();
-    let pb = medfed_wire::privacy::refusal_to_pb(refusal, &task.task_id);
+    let outgoing = Outgoing::BudgetRefusal(refusal);
     for _attempt in 0..3 {
-        let sent = signed(
-            signer,
-            &mut session.ledger,
-            "budget-refusal",
-            refusal.round,
-            &pb,
-        )?;
-        let outcome = session.client().submit_budget_refusal(sent).await;
-        match outcome {
-            Err(status) if connection_lost(&status) => session.rejoin(task).await?,
-            Err(status) if status.code() == tonic::Code::AlreadyExists => break,
-            Err(status) => {
-                session
-                    .ledger
-                    .received("refusal", 0, status.message().as_bytes())?;
+        match send(session, signer, &task.task_id, &outgoing).await? {
+            Delivered::ConnectionLost => session.rejoin(task).await?,
+            Delivered::AlreadyThere => break,
+            Delivered::TooLate(status) | Delivered::Refused(status) => {
                 println!("{me}: the coordinator did not take the budget notice: {status}");
                 break;
             }
-            Ok(_) => {
+            Delivered::Accepted => {
                 println!("{me}: told the coordinator this site declines {what}");
                 break;
             }
@@ -737,68 +471,3 @@ async fn send_refusal(
     }
     Ok(())
 }
-
-/// `message` encoded and signed with the hospital's signing key, and
-/// recorded in its exchange log before it leaves.
-fn signed(
-    signer: &SigningKey,
-    ledger: &mut Ledger,
-    kind: &str,
-    round: u32,
-    message: &impl Message,
-) -> anyhow::Result<pb::Signed> {
-    let body = message.encode_to_vec();
-    let signature: Signature = signer.sign(&body);
-    ledger.sent(kind, round, &body, Some(signature))?;
-    Ok(pb::Signed {
-        body,
-        signature: signature.as_bytes().to_vec(),
-    })
-}
-
-/// A gRPC status as an error that says what the coordinator said, or, for
-/// a transport failure, every distinct cause down the chain (a TLS 1.3
-/// refusal of our certificate surfaces on the first call as an alert deep
-/// inside a transport error).
-fn status_error(status: tonic::Status) -> anyhow::Error {
-    let code = status.code();
-    let message = status.message().to_owned();
-    if code == tonic::Code::Unknown || code == tonic::Code::Unavailable {
-        let mut causes: Vec<String> = Vec::new();
-        let mut next = std::error::Error::source(&status);
-        while let Some(cause) = next {
-            let text = cause.to_string();
-            if !text.is_empty() && text != message && !causes.contains(&text) {
-                causes.push(text);
-            }
-            next = cause.source();
-        }
-        let mut text = format!("{code:?}: {message}");
-        for cause in causes {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        if medfed_tls::is_tls_refusal(&status) {
-            text.push_str(
-                " (the TLS handshake failed: the coordinator did not accept this node's \
-                 certificate, or this node did not accept the coordinator's)",
-            );
-        }
-        anyhow::Error::new(PeerError(text))
-    } else {
-        anyhow::Error::new(PeerError(format!("{code:?}: {message}")))
-    }
-}
-
-/// The coordinator could not be reached, refused this node, or ended the
-/// connection: a network or peer failure (exit code 5 of `node`).
-#[derive(Debug)]
-pub struct PeerError(String);
-
-impl std::fmt::Display for PeerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for PeerError {}

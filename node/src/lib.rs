@@ -16,13 +16,22 @@
 //!   DP round charged against it (`<vault>.privacy.json`).
 //! - [`ledger`]: the hospital's own exchange log of everything sent and
 //!   received.
-//! - [`client`]: the outbound gRPC loop.
+//! - [`client`]: `node run`: opens the hospital's keys and exchange log,
+//!   joins, settles DP, then drives the loop (poll, answer, send, advance).
+//! - [`session`]: the connection to the coordinator: connect, join, poll
+//!   for the next instruction, reconnect with backoff after a lost
+//!   connection.
+//! - `answer`: a computed answer turned into the message that leaves and
+//!   the line printed about it.
+//! - `send`: the one way out: every value that leaves is encoded, signed,
+//!   recorded in the exchange log and submitted there.
 //! - [`model_file`]: using a published model: `node predict` and
 //!   `node model show`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod answer;
 pub mod client;
 pub mod config;
 pub mod data;
@@ -31,4 +40,6 @@ pub mod ledger;
 pub mod model_file;
 pub mod privacy;
 pub mod secagg;
+mod send;
+pub mod session;
 pub mod work;

@@ -233,7 +233,7 @@ fn exit_code(error: &anyhow::Error) -> Exit {
         {
             return Exit::Config;
         }
-        if cause.is::<medfed_node::client::PeerError>() {
+        if cause.is::<medfed_node::session::PeerError>() {
             return Exit::Peer;
         }
         if cause.is::<VaultError>()

@@ -18,8 +18,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use medfed_secure::dp::{Accountant, AccountantState, Budget, Charge, DpError};
 use medfed_wire::message::RefusalReason;
-use medfed_wire::{BudgetRefusal, PrivacySpend};
+use medfed_wire::{BudgetRefusal, ModelUpdate, PrivacySpend};
+use prost::Message;
 use serde::{Deserialize, Serialize};
+
+use crate::ledger::Ledger;
 
 /// Format tag of the privacy file.
 pub const PRIVACY_FORMAT: &str = "medfed-privacy/1";
@@ -79,8 +82,8 @@ pub struct SitePrivacy {
     spends: Vec<SpendRecord>,
 }
 
-/// A DP task's rounds at this site: the task's configuration and the
-/// site's accountant.
+/// A DP task's rounds at this site: the task's configuration, the site's
+/// accountant, and the last update released in clear.
 #[derive(Debug)]
 pub struct DpRounds {
     /// The task.
@@ -89,9 +92,63 @@ pub struct DpRounds {
     pub config: medfed_secure::dp::DpConfig,
     /// The site's accountant.
     pub site: SitePrivacy,
+    /// The noised update of the last step answered in clear, sent again as
+    /// is if the step is asked again after a lost connection (never charged
+    /// twice).
+    released: Option<ModelUpdate>,
 }
 
 impl DpRounds {
+    /// The rounds of DP task `task_id` under `config`, charged to `site`.
+    pub fn new(task_id: String, config: medfed_secure::dp::DpConfig, site: SitePrivacy) -> Self {
+        DpRounds {
+            task_id,
+            config,
+            site,
+            released: None,
+        }
+    }
+
+    /// Whether the clear update for `step` was already charged and noised
+    /// (the step is asked again after a lost connection).
+    pub fn released(&self, step: u64) -> bool {
+        self.released.as_ref().map(|u| u.step) == Some(step)
+    }
+
+    /// Makes `update` fit to leave in clear: charges its round, clips and
+    /// noises it, and drops everything data-dependent beside the clipped
+    /// update; the charge is recorded in `ledger` before the update leaves.
+    /// An update for a step already released is replaced by the one
+    /// released then, without a second charge.
+    ///
+    /// # Errors
+    /// The update cannot be charged and noised (see [`DpRounds::release`])
+    /// or the charge cannot be recorded; `update` must not be sent.
+    pub fn release_update(
+        &mut self,
+        update: &mut ModelUpdate,
+        ledger: &mut Ledger,
+    ) -> anyhow::Result<()> {
+        if let Some(sent) = self.released.as_ref().filter(|u| u.step == update.step) {
+            *update = sent.clone();
+            return Ok(());
+        }
+        let delta = update
+            .delta
+            .as_slice_mut()
+            .context("the update is not a contiguous vector (cannot clip and noise it)")?;
+        let spend = self.release(update.round, delta).with_context(|| {
+            format!("round {}: cannot charge and noise the update", update.round)
+        })?;
+        // Nothing data-dependent beside the clipped update.
+        update.num_rows = 0;
+        update.train_loss = 0.0;
+        update.privacy_spend = Some(spend);
+        record_spend(ledger, &spend)?;
+        self.released = Some(update.clone());
+        Ok(())
+    }
+
     /// The refusal to send before round `round` (at `step`), if the budget
     /// cannot pay for it.
     ///
@@ -125,6 +182,16 @@ impl DpRounds {
             budget_epsilon: self.site.accountant().budget().epsilon(),
         })
     }
+}
+
+/// Records a privacy spend in the exchange log (a local entry), before the
+/// update it paid for leaves.
+///
+/// # Errors
+/// The log cannot be written.
+pub fn record_spend(ledger: &mut Ledger, spend: &PrivacySpend) -> anyhow::Result<()> {
+    let bytes = medfed_wire::privacy::spend_to_pb(spend).encode_to_vec();
+    ledger.spent(spend.round, &bytes)
 }
 
 /// `<vault>.privacy.json`.
