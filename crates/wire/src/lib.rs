@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //! - [`pb`]: the generated prost messages and tonic client and server.
-//! - [`message`]: domain types ([`Task`], [`Instruction`], [`ModelUpdate`], ...).
+//! - [`message`]: the domain types of `medfed-protocol` ([`Task`],
+//!   [`Instruction`], [`Submission`], ...), re-exported.
 //! - [`convert`]: checked conversions between the two, and [`WireError`].
 //! - [`preprocessing`]: checked conversions of column specs, summaries,
 //!   histograms and the fitted preprocessor (JSON inside their messages).
@@ -19,14 +20,20 @@
 //!   the layout of the vectors members mask.
 //! - [`privacy`]: checked conversions of the differential-privacy settings,
 //!   spends and budget refusals.
-//! - [`limits`]: bounds on everything a peer controls.
+//! - [`limits`]: bounds on everything a peer controls (`medfed-protocol`'s).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod convert;
-pub mod limits;
-pub mod message;
+pub use medfed_protocol::{kinds, limits};
+/// The domain types, defined in `medfed-protocol`.
+pub mod message {
+    pub use medfed_protocol::instruction::*;
+    pub use medfed_protocol::privacy::*;
+    pub use medfed_protocol::submission::*;
+    pub use medfed_protocol::task::*;
+}
 pub mod preprocessing;
 pub mod privacy;
 pub mod secagg;
@@ -42,7 +49,8 @@ pub use convert::WireError;
 pub use message::{
     BaselineModel, BudgetRefusal, DifferentialPrivacy, EvaluationCounts, EvaluationReport,
     HistogramReport, Instruction, ModelUpdate, NewtonReport, NormalReport, PrivacySpend,
-    RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation, StatisticsReport, Step, Task,
+    RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation, StatisticsReport, Step,
+    Submission, Task,
 };
 
 /// Wire protocol version spoken by this build.
