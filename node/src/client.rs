@@ -13,15 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use medfed_vault::VaultKey;
-use medfed_wire::convert::{
-    baseline_to_pb, evaluation_to_pb, statistics_to_pb, step_from_pb, task_from_pb, update_to_pb,
-};
+use medfed_wire::convert::{step_from_pb, task_from_pb};
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_client::FederationClient;
-use medfed_wire::preprocessing::histograms_to_pb;
-use medfed_wire::secagg::submission_to_pb;
-use medfed_wire::terms::{newton_to_pb, normal_to_pb};
-use medfed_wire::{PROTOCOL_VERSION, Task, pb};
+use medfed_wire::{PROTOCOL_VERSION, Submission, Task, pb};
 use tonic::transport::Channel;
 
 use crate::data::SiteData;
@@ -455,11 +450,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
             let sent = signed(
                 &signer,
                 &mut session.ledger,
-                "secagg",
-                submission.round,
-                &submission_to_pb(&submission, &task_id),
+                &Submission::SecAgg(submission),
+                &task_id,
             )?;
-            let outcome = session.client().submit_sec_agg(sent).await;
+            let outcome = session.client().submit(sent).await;
             if let Err(status) = &outcome
                 && !connection_lost(status)
             {
@@ -504,11 +498,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 let sent = signed(
                     &signer,
                     &mut session.ledger,
-                    "statistics",
-                    0,
-                    &statistics_to_pb(&stats, &task_id),
+                    &Submission::Statistics(stats),
+                    &task_id,
                 )?;
-                (line, session.client().submit_statistics(sent).await)
+                (line, session.client().submit(sent).await)
             }
             Answer::Update(mut update) => {
                 if let Some(factor) = options.danger_update_scale {
@@ -546,11 +539,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 let sent = signed(
                     &signer,
                     &mut session.ledger,
-                    "update",
-                    update.round,
-                    &update_to_pb(&update, &task_id),
+                    &Submission::Update(update),
+                    &task_id,
                 )?;
-                (line, session.client().submit_update(sent).await)
+                (line, session.client().submit(sent).await)
             }
             Answer::Histograms(report) => {
                 let columns = report.histograms.iter().flatten().count();
@@ -560,11 +552,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 let sent = signed(
                     &signer,
                     &mut session.ledger,
-                    "histograms",
-                    0,
-                    &histograms_to_pb(&report, &task_id),
+                    &Submission::Histograms(report),
+                    &task_id,
                 )?;
-                (line, session.client().submit_histograms(sent).await)
+                (line, session.client().submit(sent).await)
             }
             Answer::Newton(report) => {
                 let (round, d, n) = (
@@ -579,11 +570,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 let sent = signed(
                     &signer,
                     &mut session.ledger,
-                    "newton-terms",
-                    report.round,
-                    &newton_to_pb(&report, &task_id),
+                    &Submission::Newton(report),
+                    &task_id,
                 )?;
-                (line, session.client().submit_newton_terms(sent).await)
+                (line, session.client().submit(sent).await)
             }
             Answer::Normal(report) => {
                 let (d, n) = (report.terms.xty.len(), report.terms.n);
@@ -593,11 +583,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 let sent = signed(
                     &signer,
                     &mut session.ledger,
-                    "normal-terms",
-                    1,
-                    &normal_to_pb(&report, &task_id),
+                    &Submission::Normal(report),
+                    &task_id,
                 )?;
-                (line, session.client().submit_normal_terms(sent).await)
+                (line, session.client().submit(sent).await)
             }
             Answer::Baseline(model) => {
                 let line = format!(
@@ -608,11 +597,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 let sent = signed(
                     &signer,
                     &mut session.ledger,
-                    "baseline",
-                    0,
-                    &baseline_to_pb(&model, &task_id),
+                    &Submission::Baseline(model),
+                    &task_id,
                 )?;
-                (line, session.client().submit_baseline(sent).await)
+                (line, session.client().submit(sent).await)
             }
             Answer::Evaluation(evaluation) => {
                 let line = format!(
@@ -623,11 +611,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
                 let sent = signed(
                     &signer,
                     &mut session.ledger,
-                    "evaluation",
-                    0,
-                    &evaluation_to_pb(&evaluation, &task_id),
+                    &Submission::Evaluation(evaluation),
+                    &task_id,
                 )?;
-                (line, session.client().submit_evaluation(sent).await)
+                (line, session.client().submit(sent).await)
             }
         };
         if let Err(status) = &outcome
@@ -709,16 +696,10 @@ async fn send_refusal(
     what: &str,
 ) -> anyhow::Result<()> {
     let me = session.me.clone();
-    let pb = medfed_wire::privacy::refusal_to_pb(refusal, &task.task_id);
+    let refusal = Submission::BudgetRefusal(*refusal);
     for _attempt in 0..3 {
-        let sent = signed(
-            signer,
-            &mut session.ledger,
-            "budget-refusal",
-            refusal.round,
-            &pb,
-        )?;
-        let outcome = session.client().submit_budget_refusal(sent).await;
+        let sent = signed(signer, &mut session.ledger, &refusal, &task.task_id)?;
+        let outcome = session.client().submit(sent).await;
         match outcome {
             Err(status) if connection_lost(&status) => session.rejoin(task).await?,
             Err(status) if status.code() == tonic::Code::AlreadyExists => break,
@@ -743,13 +724,17 @@ async fn send_refusal(
 fn signed(
     signer: &SigningKey,
     ledger: &mut Ledger,
-    kind: &str,
-    round: u32,
-    message: &impl Message,
+    submission: &Submission,
+    task_id: &str,
 ) -> anyhow::Result<pb::Signed> {
-    let body = message.encode_to_vec();
+    let body = medfed_wire::submission::to_pb(submission, task_id).encode_to_vec();
     let signature: Signature = signer.sign(&body);
-    ledger.sent(kind, round, &body, Some(signature))?;
+    ledger.sent(
+        submission.kind(),
+        submission.round(),
+        &body,
+        Some(signature),
+    )?;
     Ok(pb::Signed {
         body,
         signature: signature.as_bytes().to_vec(),

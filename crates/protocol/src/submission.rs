@@ -74,7 +74,7 @@ pub struct StatisticsReport {
     pub rows_missing_target: u64,
 }
 
-/// A node's answer to [`Instruction::CollectHistograms`].
+/// A node's answer to [`Instruction::CollectHistograms`](crate::Instruction::CollectHistograms).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HistogramReport {
     /// Step being answered.
@@ -103,7 +103,7 @@ pub struct ModelUpdate {
     pub privacy_spend: Option<PrivacySpend>,
 }
 
-/// A node's answer to [`Instruction::Newton`].
+/// A node's answer to [`Instruction::Newton`](crate::Instruction::Newton).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewtonReport {
     /// Step being answered.
@@ -116,7 +116,7 @@ pub struct NewtonReport {
     pub evaluation: Option<EvaluationCounts>,
 }
 
-/// A node's answer to [`Instruction::Normal`].
+/// A node's answer to [`Instruction::Normal`](crate::Instruction::Normal).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NormalReport {
     /// Step being answered.
@@ -145,7 +145,7 @@ pub enum EvaluationCounts {
     Regression(RegressionCounts),
 }
 
-/// A node's answer to [`Instruction::Evaluate`].
+/// A node's answer to [`Instruction::Evaluate`](crate::Instruction::Evaluate).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvaluationReport {
     /// Step being answered.

@@ -1,5 +1,5 @@
 //! The wire protocol of medfed: the gRPC code generated from
-//! `proto/medfed/v1/federation.proto`, and its conversion to domain types.
+//! `proto/medfed/v2/federation.proto`, and its conversion to domain types.
 //!
 //! Generated protobuf types stop here. Every message a peer sends is converted
 //! and validated exactly once, in [`convert`], against the task it belongs to
@@ -18,6 +18,9 @@
 //! - [`secagg`]: checked conversions of the secure-aggregation
 //!   instructions and submissions (medfed-secure message bytes inside), and
 //!   the layout of the vectors members mask.
+//! - [`submission`]: the one message a member sends, its log kind and round.
+//! - [`describe`]: any logged payload decoded and summarised as JSON for
+//!   the auditor (vectors as dimension, norm and first values).
 //! - [`privacy`]: checked conversions of the differential-privacy settings,
 //!   spends and budget refusals.
 //! - [`limits`]: bounds on everything a peer controls (`medfed-protocol`'s).
@@ -26,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod convert;
+pub mod describe;
 pub use medfed_protocol::{kinds, limits};
 /// The domain types, defined in `medfed-protocol`.
 pub mod message {
@@ -37,12 +41,13 @@ pub mod message {
 pub mod preprocessing;
 pub mod privacy;
 pub mod secagg;
+pub mod submission;
 pub mod terms;
 
-/// Generated protobuf and gRPC code (`medfed.v1`).
+/// Generated protobuf and gRPC code (`medfed.v2`).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod pb {
-    tonic::include_proto!("medfed.v1");
+    tonic::include_proto!("medfed.v2");
 }
 
 pub use convert::WireError;
@@ -54,4 +59,4 @@ pub use message::{
 };
 
 /// Wire protocol version spoken by this build.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
