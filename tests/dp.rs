@@ -605,7 +605,7 @@ fn decoded(key_file: &Path, entry: &Entry) -> serde_json::Value {
     let key = medfed_audit::AuditKey::from_file(key_file).expect("audit key");
     let bytes = key.decrypt(&entry.payload).expect("payload decrypts");
     let decoded = medfed_audit::describe_payload(&entry.kind, &bytes);
-    assert_eq!(decoded.message_type, "medfed.v1.BudgetRefusal");
+    assert_eq!(decoded.message_type, "medfed.v2.BudgetRefusal");
     decoded.content
 }
 

@@ -181,7 +181,7 @@ fn heart_sites_with_secure_aggregation_train_the_same_model_as_without() {
         if kind == "secagg" {
             let decoded = medfed_audit::describe_payload(kind, payload);
             assert_eq!(
-                decoded.message_type, "medfed.v1.SecAggSubmission",
+                decoded.message_type, "medfed.v2.SecAggSubmission",
                 "{peer}: {decoded:?}"
             );
         }

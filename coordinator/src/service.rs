@@ -10,10 +10,13 @@ use medfed_wire::convert::{
     baseline_from_pb, evaluation_from_pb, statistics_from_pb, step_to_pb_for, task_to_pb,
     update_from_pb,
 };
+use medfed_wire::pb::submission::Body;
 use medfed_wire::preprocessing::histograms_from_pb;
-use medfed_wire::secagg::submission_from_pb;
+use medfed_wire::privacy::refusal_from_pb;
+use medfed_wire::secagg::submission_from_pb as secagg_from_pb;
+use medfed_wire::submission;
 use medfed_wire::terms::{newton_from_pb, normal_from_pb};
-use medfed_wire::{Instruction, PROTOCOL_VERSION, Step, WireError, pb};
+use medfed_wire::{Instruction, PROTOCOL_VERSION, Step, Submission, WireError, pb};
 use prost::Message;
 use ring::signature::{ED25519, UnparsedPublicKey};
 use tonic::{Request, Response, Status};
@@ -23,7 +26,10 @@ use medfed_audit::Direction;
 use crate::exchange::Exchange;
 use crate::state::{Shared, SubmitError};
 
-/// The `medfed.v1.Federation` service.
+/// The call name submissions are refused and counted under.
+const CALL: &str = "submit";
+
+/// The `medfed.v2.Federation` service.
 pub struct FederationService {
     shared: Arc<Shared>,
     poll_window: Duration,
@@ -112,16 +118,12 @@ impl FederationService {
 
     /// Opens a member's signed submission: checks the caller is a member,
     /// verifies the signature against the Ed25519 key its certificate
-    /// certifies, then decodes the body as `M`.
-    fn open_signed<M: Message + Default>(
-        &self,
-        request: Request<pb::Signed>,
-        call: &'static str,
-        kind: &'static str,
-        round_of: fn(&M) -> u32,
-    ) -> Result<Opened<M>, Status> {
-        let member = self.member(&request, call)?;
-        let key = self.certified_key(&request, &member, call)?;
+    /// certifies, decodes the body and logs it under its kind. Under
+    /// secure aggregation a clear-text update is refused before it is
+    /// logged: no member's update is held in clear.
+    fn open_signed(&self, request: Request<pb::Signed>) -> Result<Opened, Status> {
+        let member = self.member(&request, CALL)?;
+        let key = self.certified_key(&request, &member, CALL)?;
         if let Err(error) = self.exchange.bind(&member, key) {
             tracing::error!(%error, "cannot append to the exchange log");
             return Err(Status::unavailable(
@@ -135,35 +137,97 @@ impl FederationService {
         {
             return Err(self.refuse(
                 &member,
-                call,
+                CALL,
                 Status::unauthenticated(format!(
-                    "the signature on this {call} does not verify against the signing key \
+                    "the signature on this submission does not verify against the signing key \
                      certified for {member}"
                 )),
             ));
         }
-        let message = match M::decode(body.as_slice()) {
+        let decoded = pb::Submission::decode(body.as_slice())
+            .map_err(|error| error.to_string())
+            .and_then(|message| message.body.ok_or_else(|| "it names no kind".to_owned()));
+        let message = match decoded {
             Ok(message) => message,
             Err(error) => {
-                self.log(Direction::In, &member, kind, 0, &body, Some(&signature))?;
+                self.log(
+                    Direction::In,
+                    &member,
+                    "submission",
+                    0,
+                    &body,
+                    Some(&signature),
+                )?;
                 return Err(self.refuse(
                     &member,
-                    call,
+                    CALL,
                     Status::invalid_argument(format!(
-                        "the signed body is not a valid message: {error}"
+                        "the signed body is not a valid submission: {error}"
                     )),
                 ));
             }
         };
+        if matches!(message, Body::Update(_)) && self.shared.task.secure_aggregation.is_some() {
+            return Err(self.refuse(
+                &member,
+                CALL,
+                Status::permission_denied(format!(
+                    "task {} uses secure aggregation: clear-text updates are refused; \
+                     send masked inputs (a secagg submission)",
+                    self.shared.task.task_id
+                )),
+            ));
+        }
         self.log(
             Direction::In,
             &member,
-            kind,
-            round_of(&message),
+            submission::kind(&message),
+            submission::round(&message),
             &body,
             Some(&signature),
         )?;
         Ok(Opened { member, message })
+    }
+
+    /// The checked domain value of a received body, or the status that
+    /// refuses it.
+    fn convert(&self, member: &str, body: Body) -> Result<Submission, Status> {
+        let task = &self.shared.task;
+        let wire = |e: WireError| self.log_refusal(member, CALL, refuse_wire(member, CALL, e));
+        Ok(match body {
+            Body::Statistics(m) => {
+                Submission::Statistics(statistics_from_pb(m, task).map_err(wire)?)
+            }
+            Body::Update(m) => Submission::Update(update_from_pb(m, task).map_err(wire)?),
+            Body::Baseline(m) => Submission::Baseline(baseline_from_pb(m, task).map_err(wire)?),
+            Body::NewtonTerms(m) => Submission::Newton(newton_from_pb(m, task).map_err(wire)?),
+            Body::NormalTerms(m) => Submission::Normal(normal_from_pb(m, task).map_err(wire)?),
+            Body::Secagg(m) => Submission::SecAgg(secagg_from_pb(m, task).map_err(wire)?),
+            Body::BudgetRefusal(m) => {
+                Submission::BudgetRefusal(refusal_from_pb(m, task).map_err(wire)?)
+            }
+            Body::Evaluation(m) => {
+                let models = self.shared.evaluation_models();
+                if models == 0 {
+                    return Err(self.log_refusal(
+                        member,
+                        CALL,
+                        Status::failed_precondition("no evaluation step is in progress"),
+                    ));
+                }
+                Submission::Evaluation(evaluation_from_pb(m, task, models).map_err(wire)?)
+            }
+            Body::Histograms(m) => {
+                let Some(plan) = self.shared.histogram_plan() else {
+                    return Err(self.log_refusal(
+                        member,
+                        CALL,
+                        Status::failed_precondition("no histogram step is in progress"),
+                    ));
+                };
+                Submission::Histograms(histograms_from_pb(m, task, &plan).map_err(wire)?)
+            }
+        })
     }
 
     /// The Ed25519 signing key the caller's certificate certifies.
@@ -219,9 +283,9 @@ impl FederationService {
 
 /// A verified, decoded submission (its exact bytes and signature are in
 /// the exchange log by the time it is opened).
-struct Opened<M> {
+struct Opened {
     member: String,
-    message: M,
+    message: Body,
 }
 
 fn refuse_wire(member: &str, call: &str, error: WireError) -> Status {
@@ -348,194 +412,29 @@ impl pb::federation_server::Federation for FederationService {
         Ok(Response::new(instruction))
     }
 
-    async fn submit_statistics(
-        &self,
-        request: Request<pb::Signed>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        let call = "submit_statistics";
-        let opened =
-            self.open_signed::<pb::StatisticsReport>(request, call, "statistics", |_| 0)?;
-        let member = opened.member;
-        let report = statistics_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
-        self.shared
-            .submit_statistics(&member, report)
-            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
-        self.shared.metrics.accepted("statistics");
-        Ok(Response::new(pb::Ack {}))
-    }
-
-    async fn submit_update(
-        &self,
-        request: Request<pb::Signed>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        let call = "submit_update";
-        if self.shared.task.secure_aggregation.is_some() {
-            // Refused before the body is opened or logged: under secure
-            // aggregation no member's update is held in clear.
-            let member = self.member(&request, call)?;
-            return Err(self.refuse(
-                &member,
-                call,
-                Status::permission_denied(format!(
-                    "task {} uses secure aggregation: clear-text updates are refused; \
-                     send masked inputs (SubmitSecAgg)",
-                    self.shared.task.task_id
-                )),
-            ));
-        }
-        let opened = self.open_signed::<pb::ModelUpdate>(request, call, "update", |m| m.round)?;
-        let member = opened.member;
-        let update = update_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
-        self.shared
-            .submit_update(&member, update)
-            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
-        self.shared.metrics.accepted("update");
-        Ok(Response::new(pb::Ack {}))
-    }
-
-    async fn submit_baseline(
-        &self,
-        request: Request<pb::Signed>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        let call = "submit_baseline";
-        let opened = self.open_signed::<pb::BaselineModel>(request, call, "baseline", |_| 0)?;
-        let member = opened.member;
-        let baseline = baseline_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
-        self.shared
-            .submit_baseline(&member, baseline)
-            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
-        self.shared.metrics.accepted("baseline");
-        Ok(Response::new(pb::Ack {}))
-    }
-
-    async fn submit_evaluation(
-        &self,
-        request: Request<pb::Signed>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        let call = "submit_evaluation";
-        let opened =
-            self.open_signed::<pb::EvaluationReport>(request, call, "evaluation", |_| 0)?;
-        let member = opened.member;
-        let models = self.shared.evaluation_models();
-        if models == 0 {
-            return Err(self.log_refusal(
-                &member,
-                call,
-                Status::failed_precondition("no evaluation step is in progress"),
-            ));
-        }
-        let report = evaluation_from_pb(opened.message, &self.shared.task, models)
-            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
-        self.shared
-            .submit_evaluation(&member, report)
-            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
-        self.shared.metrics.accepted("evaluation");
-        Ok(Response::new(pb::Ack {}))
-    }
-
-    async fn submit_newton_terms(
-        &self,
-        request: Request<pb::Signed>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        let call = "submit_newton_terms";
-        let opened =
-            self.open_signed::<pb::NewtonTermsReport>(request, call, "newton-terms", |m| m.round)?;
-        let member = opened.member;
-        let report = newton_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
-        self.shared
-            .submit_newton(&member, report)
-            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
-        self.shared.metrics.accepted("newton-terms");
-        Ok(Response::new(pb::Ack {}))
-    }
-
-    async fn submit_normal_terms(
-        &self,
-        request: Request<pb::Signed>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        let call = "submit_normal_terms";
-        let opened =
-            self.open_signed::<pb::NormalTermsReport>(request, call, "normal-terms", |_| 1)?;
-        let member = opened.member;
-        let report = normal_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
-        self.shared
-            .submit_normal(&member, report)
-            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
-        self.shared.metrics.accepted("normal-terms");
-        Ok(Response::new(pb::Ack {}))
-    }
-
-    async fn submit_sec_agg(
-        &self,
-        request: Request<pb::Signed>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        let call = "submit_secagg";
-        // Logged under one kind here; the stage is in the logged body.
-        let opened =
-            self.open_signed::<pb::SecAggSubmission>(request, call, "secagg", |m| m.round)?;
-        let member = opened.member;
-        let submission = submission_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
-        let kind = submission.message.kind();
-        self.shared
-            .submit_secagg(&member, submission)
-            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
-        self.shared.metrics.accepted(kind);
-        Ok(Response::new(pb::Ack {}))
-    }
-
-    async fn submit_budget_refusal(
-        &self,
-        request: Request<pb::Signed>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        let call = "submit_budget_refusal";
-        let opened =
-            self.open_signed::<pb::BudgetRefusal>(request, call, "budget-refusal", |m| m.round)?;
-        let member = opened.member;
-        let refusal = medfed_wire::privacy::refusal_from_pb(opened.message, &self.shared.task)
-            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
-        tracing::warn!(
-            site = %member,
-            round = refusal.round,
-            spent_epsilon = refusal.spent_epsilon,
-            epsilon_after_round = refusal.epsilon_after_round,
-            budget_epsilon = refusal.budget_epsilon,
-            delta = refusal.delta,
-            reason = %refusal,
-            "a member declined a differential-privacy task or round and left"
-        );
-        self.shared
-            .refuse_budget(&member, refusal)
-            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
-        self.shared.metrics.accepted("budget-refusal");
-        Ok(Response::new(pb::Ack {}))
-    }
-
-    async fn submit_histograms(
-        &self,
-        request: Request<pb::Signed>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        let call = "submit_histograms";
-        let opened = self.open_signed::<pb::HistogramReport>(request, call, "histograms", |_| 0)?;
-        let member = opened.member;
-        let Some(plan) = self.shared.histogram_plan() else {
-            return Err(self.log_refusal(
-                &member,
-                call,
-                Status::failed_precondition("no histogram step is in progress"),
-            ));
+    async fn submit(&self, request: Request<pb::Signed>) -> Result<Response<pb::Ack>, Status> {
+        let Opened { member, message } = self.open_signed(request)?;
+        let submission = self.convert(&member, message)?;
+        let kind = match &submission {
+            Submission::SecAgg(s) => s.message.kind(),
+            other => other.kind(),
         };
-        let report = histograms_from_pb(opened.message, &self.shared.task, &plan)
-            .map_err(|e| self.log_refusal(&member, call, refuse_wire(&member, call, e)))?;
+        if let Submission::BudgetRefusal(refusal) = &submission {
+            tracing::warn!(
+                site = %member,
+                round = refusal.round,
+                spent_epsilon = refusal.spent_epsilon,
+                epsilon_after_round = refusal.epsilon_after_round,
+                budget_epsilon = refusal.budget_epsilon,
+                delta = refusal.delta,
+                reason = %refusal,
+                "a member declined a differential-privacy task or round and left"
+            );
+        }
         self.shared
-            .submit_histograms(&member, report)
-            .map_err(|e| self.log_refusal(&member, call, refuse_submit(&member, call, e)))?;
-        self.shared.metrics.accepted("histograms");
+            .accept(&member, submission)
+            .map_err(|e| self.log_refusal(&member, CALL, refuse_submit(&member, CALL, e)))?;
+        self.shared.metrics.accepted(kind);
         Ok(Response::new(pb::Ack {}))
     }
 }

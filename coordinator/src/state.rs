@@ -17,7 +17,7 @@ use medfed_secure::secagg::{Server, ServerMasking, ServerSharing, ServerUnmaskin
 use medfed_wire::{
     BaselineModel, BudgetRefusal, EvaluationCounts, EvaluationReport, HistogramReport, Instruction,
     ModelUpdate, NewtonReport, NormalReport, PrivacySpend, RosterMember, SecAggMessage,
-    SecAggSubmission, StatisticsReport, Step, Task,
+    SecAggSubmission, StatisticsReport, Step, Submission, Task,
 };
 use tokio::sync::{Notify, watch};
 
@@ -392,6 +392,25 @@ impl Shared {
             self.progress.notify_waiters();
         }
         result
+    }
+
+    /// Accepts `submission` from `member`: the one entry for every kind a
+    /// member sends.
+    ///
+    /// # Errors
+    /// Wrong step or round, a duplicate, or a value the step's sum refuses.
+    pub fn accept(&self, member: &str, submission: Submission) -> Result<(), SubmitError> {
+        match submission {
+            Submission::Statistics(report) => self.submit_statistics(member, report),
+            Submission::Histograms(report) => self.submit_histograms(member, report),
+            Submission::Update(update) => self.submit_update(member, update),
+            Submission::Newton(report) => self.submit_newton(member, report),
+            Submission::Normal(report) => self.submit_normal(member, report),
+            Submission::Baseline(model) => self.submit_baseline(member, model),
+            Submission::Evaluation(report) => self.submit_evaluation(member, report),
+            Submission::SecAgg(submission) => self.submit_secagg(member, submission),
+            Submission::BudgetRefusal(refusal) => self.refuse_budget(member, refusal),
+        }
     }
 
     /// Accepts a statistics report from `member`.

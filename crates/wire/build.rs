@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let proto = proto_root.join("medfed/v1/federation.proto");
+    let proto = proto_root.join("medfed/v2/federation.proto");
     // tonic-prost-build does not emit this itself: without it, proto edits are ignored.
     println!("cargo:rerun-if-changed={}", proto_root.display());
     println!("cargo:rerun-if-env-changed=PROTOC");

@@ -1,17 +1,16 @@
-//! From a computed answer to what leaves: the [`Outgoing`] message and the
+//! From a computed answer to what leaves: the [`Submission`] message and the
 //! line the node prints once the coordinator has it, so that the hospital
 //! sees exactly what left the building.
 
-use medfed_wire::SecAggSubmission;
+use medfed_wire::{SecAggSubmission, Submission};
 
-use crate::send::Outgoing;
 use crate::work::Answer;
 
 /// A message ready to leave, with the line printed when it is delivered.
 #[derive(Debug)]
 pub(crate) struct Reply {
     /// What is sent.
-    pub(crate) outgoing: Outgoing,
+    pub(crate) outgoing: Submission,
     /// What the node prints about it (after its name).
     pub(crate) line: String,
 }
@@ -21,7 +20,7 @@ impl Reply {
     /// secure-aggregation state wrote for it.
     pub(crate) fn secure(line: String, submission: SecAggSubmission) -> Reply {
         Reply {
-            outgoing: Outgoing::SecAgg(submission),
+            outgoing: Submission::SecAgg(submission),
             line,
         }
     }
@@ -29,7 +28,7 @@ impl Reply {
     /// Whether the coordinator answers it with a stage of a secure round
     /// (a copy it already holds counts as delivered).
     pub(crate) fn is_secure(&self) -> bool {
-        matches!(self.outgoing, Outgoing::SecAgg(_))
+        matches!(self.outgoing, Submission::SecAgg(_))
     }
 }
 
@@ -57,7 +56,7 @@ pub(crate) fn next(answer: Answer, holdout_rows: usize) -> Next {
                 stats.summaries.len(),
                 stats.train_rows
             ),
-            Outgoing::Statistics(stats),
+            Submission::Statistics(stats),
         ),
         Answer::Update(update) => (
             format!(
@@ -67,7 +66,7 @@ pub(crate) fn next(answer: Answer, holdout_rows: usize) -> Next {
                 update.delta.dot(&update.delta).sqrt(),
                 update.num_rows
             ),
-            Outgoing::Update(update),
+            Submission::Update(update),
         ),
         Answer::Histograms(report) => {
             let columns = report.histograms.iter().flatten().count();
@@ -75,7 +74,7 @@ pub(crate) fn next(answer: Answer, holdout_rows: usize) -> Next {
                 format!(
                     "sent histograms of {columns} columns (counts per bin over the global ranges)"
                 ),
-                Outgoing::Histograms(report),
+                Submission::Histograms(report),
             )
         }
         Answer::Newton(report) => {
@@ -89,14 +88,14 @@ pub(crate) fn next(answer: Answer, holdout_rows: usize) -> Next {
                     "sent Newton terms for round {round}: loss, gradient ({d} values) and \
                      Hessian ({d}x{d}) sums over {n} rows"
                 ),
-                Outgoing::Newton(report),
+                Submission::Newton(report),
             )
         }
         Answer::Normal(report) => {
             let (d, n) = (report.terms.xty.len(), report.terms.n);
             (
                 format!("sent normal-equation terms: X'X ({d}x{d}), X'y, y'y sums over {n} rows"),
-                Outgoing::Normal(report),
+                Submission::Normal(report),
             )
         }
         Answer::Baseline(model) => (
@@ -105,14 +104,14 @@ pub(crate) fn next(answer: Answer, holdout_rows: usize) -> Next {
                 model.model.len(),
                 model.num_rows
             ),
-            Outgoing::Baseline(model),
+            Submission::Baseline(model),
         ),
         Answer::Evaluation(evaluation) => (
             format!(
                 "sent evaluation counts for {} models on {holdout_rows} held-out rows",
                 evaluation.models.len(),
             ),
-            Outgoing::Evaluation(evaluation),
+            Submission::Evaluation(evaluation),
         ),
     };
     Next::Send(Box::new(Reply { outgoing, line }))
@@ -184,7 +183,7 @@ mod tests {
             next(Answer::Finished("done".into()), 0),
             Next::Finished(reason) if reason == "done"
         ));
-        let notice = Outgoing::BudgetRefusal(BudgetRefusal::no_budget());
+        let notice = Submission::BudgetRefusal(BudgetRefusal::no_budget());
         assert_eq!((notice.kind(), notice.round()), ("budget-refusal", 0));
     }
 }

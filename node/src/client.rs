@@ -16,14 +16,14 @@ use std::time::Duration;
 use anyhow::Context;
 use medfed_audit::{AuditKey, SigningKey};
 use medfed_vault::VaultKey;
-use medfed_wire::{BudgetRefusal, Instruction, Step, Task};
+use medfed_wire::{BudgetRefusal, Instruction, Step, Submission, Task};
 
 use crate::answer::{Next, Reply};
 use crate::data::SiteData;
 use crate::ledger::Ledger;
 use crate::privacy::{DpRounds, record_spend};
 use crate::secagg::SecureRounds;
-use crate::send::{Delivered, Outgoing, refused, send};
+use crate::send::{Delivered, refused, send};
 use crate::session::Session;
 use crate::work::{Answer, answer};
 
@@ -454,7 +454,7 @@ async fn send_refusal(
     what: &str,
 ) -> anyhow::Result<()> {
     let me = session.me.clone();
-    let outgoing = Outgoing::BudgetRefusal(refusal);
+    let outgoing = Submission::BudgetRefusal(refusal);
     for _attempt in 0..3 {
         match send(session, signer, &task.task_id, &outgoing).await? {
             Delivered::ConnectionLost => session.rejoin(task).await?,

@@ -67,7 +67,8 @@
 //!   [`ProblemKind`].
 //! - `crosscheck`: [`cross_check`] and its [`CrossCheckReport`].
 //! - `summary`: [`Summary`], per-round activity for listings.
-//! - `decode`: [`describe_payload`], protobuf payloads summarised for people.
+//! - [`describe_payload`]: protobuf payloads summarised for people, decoded
+//!   by `medfed-wire` (the one place that knows the wire messages).
 //! - `render`: [`render_text`], such summaries as indented text.
 //! - `audit_key`: [`AuditKey`] (Fernet), [`AUDIT_KEY_ENV`].
 //! - `signing`: [`SigningKey`], [`PublicKey`], [`Signature`] (Ed25519).
@@ -175,7 +176,6 @@
 
 mod audit_key;
 mod crosscheck;
-mod decode;
 mod digest;
 mod entry;
 mod error;
@@ -193,13 +193,13 @@ mod writer;
 
 pub use audit_key::{AUDIT_KEY_ENV, AuditKey};
 pub use crosscheck::{CrossCheckReport, Discrepancy, DiscrepancyKind, Flow, Side, cross_check};
-pub use decode::{DecodedPayload, describe_payload, message_types};
 pub use digest::Digest;
 pub use entry::{
     Direction, Entry, FORMAT_VERSION, MAX_LINE_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, kinds,
     meta_keys,
 };
 pub use error::AuditError;
+pub use medfed_wire::describe::{DecodedPayload, describe_payload, message_types};
 pub use reader::{LogReader, read_log};
 pub use render::render_text;
 pub use signing::{PublicKey, Signature, SigningKey};

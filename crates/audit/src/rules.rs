@@ -103,6 +103,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_kind_the_decoder_knows_is_a_valid_kind() {
+        for (kind, types) in crate::message_types() {
+            assert!(check_kind(kind).is_ok(), "{kind}");
+            assert!(!types.is_empty());
+        }
+    }
+
+    #[test]
     fn kind_rule() {
         for good in ["update", "global-model", "a", "x0-9"] {
             assert!(check_kind(good).is_ok(), "{good}");

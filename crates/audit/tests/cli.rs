@@ -186,7 +186,7 @@ fn show_decrypts_and_decodes() -> Result {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = stdout(&out);
-    assert!(text.contains("medfed.v1.ModelUpdate"), "{text}");
+    assert!(text.contains("medfed.v2.ModelUpdate"), "{text}");
     assert!(text.contains("dimension: 6"), "{text}");
     assert!(text.contains("matches the payload"), "{text}");
 
@@ -201,7 +201,7 @@ fn show_decrypts_and_decodes() -> Result {
     ])?;
     assert_eq!(code(&out), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    assert_eq!(doc["payload"]["message_type"], "medfed.v1.Instruction");
+    assert_eq!(doc["payload"]["message_type"], "medfed.v2.Instruction");
     assert_eq!(doc["payload"]["content"]["instruction"], "train");
 
     // No key: a configuration error. A missing entry: a usage error. A

@@ -1,5 +1,5 @@
 //! The wire protocol of medfed: the gRPC code generated from
-//! `proto/medfed/v1/federation.proto`, and its conversion to domain types.
+//! `proto/medfed/v2/federation.proto`, and its conversion to domain types.
 //!
 //! Generated protobuf types stop here. Every message a peer sends is converted
 //! and validated exactly once, in [`convert`], against the task it belongs to
@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //! - [`pb`]: the generated prost messages and tonic client and server.
-//! - [`message`]: domain types ([`Task`], [`Instruction`], [`ModelUpdate`], ...).
+//! - [`message`]: the domain types of `medfed-protocol` ([`Task`],
+//!   [`Instruction`], [`Submission`], ...), re-exported.
 //! - [`convert`]: checked conversions between the two, and [`WireError`].
 //! - [`preprocessing`]: checked conversions of column specs, summaries,
 //!   histograms and the fitted preprocessor (JSON inside their messages).
@@ -17,33 +18,45 @@
 //! - [`secagg`]: checked conversions of the secure-aggregation
 //!   instructions and submissions (medfed-secure message bytes inside), and
 //!   the layout of the vectors members mask.
+//! - [`submission`]: the one message a member sends, its log kind and round.
+//! - [`describe`]: any logged payload decoded and summarised as JSON for
+//!   the auditor (vectors as dimension, norm and first values).
 //! - [`privacy`]: checked conversions of the differential-privacy settings,
 //!   spends and budget refusals.
-//! - [`limits`]: bounds on everything a peer controls.
+//! - [`limits`]: bounds on everything a peer controls (`medfed-protocol`'s).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod convert;
-pub mod limits;
-pub mod message;
+pub mod describe;
+pub use medfed_protocol::{kinds, limits};
+/// The domain types, defined in `medfed-protocol`.
+pub mod message {
+    pub use medfed_protocol::instruction::*;
+    pub use medfed_protocol::privacy::*;
+    pub use medfed_protocol::submission::*;
+    pub use medfed_protocol::task::*;
+}
 pub mod preprocessing;
 pub mod privacy;
 pub mod secagg;
+pub mod submission;
 pub mod terms;
 
-/// Generated protobuf and gRPC code (`medfed.v1`).
+/// Generated protobuf and gRPC code (`medfed.v2`).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod pb {
-    tonic::include_proto!("medfed.v1");
+    tonic::include_proto!("medfed.v2");
 }
 
 pub use convert::WireError;
 pub use message::{
     BaselineModel, BudgetRefusal, DifferentialPrivacy, EvaluationCounts, EvaluationReport,
     HistogramReport, Instruction, ModelUpdate, NewtonReport, NormalReport, PrivacySpend,
-    RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation, StatisticsReport, Step, Task,
+    RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation, StatisticsReport, Step,
+    Submission, Task,
 };
 
 /// Wire protocol version spoken by this build.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

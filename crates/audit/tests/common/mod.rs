@@ -40,8 +40,13 @@ pub struct Federation {
     pub other_key: SigningKey,
 }
 
+/// A member's submission as it signs and logs it.
+fn submitted(body: pb::submission::Body) -> Vec<u8> {
+    pb::Submission { body: Some(body) }.encode_to_vec()
+}
+
 pub fn update_bytes(round: u32, scale: f64) -> Vec<u8> {
-    pb::ModelUpdate {
+    submitted(pb::submission::Body::Update(pb::ModelUpdate {
         task_id: TASK.into(),
         step: 2 + u64::from(round),
         round,
@@ -51,8 +56,7 @@ pub fn update_bytes(round: u32, scale: f64) -> Vec<u8> {
         num_rows: 812,
         train_loss: 0.41,
         ..pb::ModelUpdate::default()
-    }
-    .encode_to_vec()
+    }))
 }
 
 fn global_model(round: u32) -> Vec<u8> {
@@ -71,15 +75,14 @@ fn global_model(round: u32) -> Vec<u8> {
 }
 
 fn statistics() -> Vec<u8> {
-    pb::StatisticsReport {
+    submitted(pb::submission::Body::Statistics(pb::StatisticsReport {
         task_id: TASK.into(),
         step: 1,
         summaries_json: r#"[{"rows":812,"count":800,"sum":40000.0,"sum_sq":2100000.0,"min":1.0,"max":90.0,"category_counts":[]}]"#.into(),
         train_rows: 812,
         holdout_rows: 203,
         rows_missing_target: 3,
-    }
-    .encode_to_vec()
+    }))
 }
 
 fn msg<'a>(

@@ -5,14 +5,16 @@
 //! summary as indented text).
 //!
 //! The generated types stop here: every message is destructured field by
-//! field, so a new proto field fails to compile until it is shown.
+//! field, so a new proto field fails to compile until it is shown. A
+//! member's submission is logged as the `Submission` it signed; its body
+//! is shown as the message of its kind.
 
-use medfed_wire::pb;
 use prost::Message as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::hex;
+use crate::pb;
+use crate::pb::submission::Body;
 
 /// How many leading values of a vector a summary shows.
 const FIRST_VALUES: usize = 5;
@@ -24,7 +26,7 @@ const HEX_PREFIX_BYTES: usize = 32;
 /// A payload, decoded and summarised.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DecodedPayload {
-    /// Full protobuf name of the type it decoded as (`medfed.v1.ModelUpdate`),
+    /// Full protobuf name of the type it decoded as (`medfed.v2.ModelUpdate`),
     /// `text` for a UTF-8 refusal message, or `unknown`.
     pub message_type: String,
     /// Length of the payload in bytes.
@@ -60,23 +62,23 @@ enum Type {
 impl Type {
     fn name(self) -> &'static str {
         match self {
-            Type::JoinRequest => "medfed.v1.JoinRequest",
-            Type::JoinResponse => "medfed.v1.JoinResponse",
-            Type::TaskSpec => "medfed.v1.TaskSpec",
-            Type::Instruction => "medfed.v1.Instruction",
-            Type::Preprocessing => "medfed.v1.Preprocessing",
-            Type::HistogramReport => "medfed.v1.HistogramReport",
-            Type::Parameters => "medfed.v1.Parameters",
-            Type::StatisticsReport => "medfed.v1.StatisticsReport",
-            Type::ModelUpdate => "medfed.v1.ModelUpdate",
-            Type::BaselineModel => "medfed.v1.BaselineModel",
-            Type::EvaluationReport => "medfed.v1.EvaluationReport",
-            Type::NewtonTermsReport => "medfed.v1.NewtonTermsReport",
-            Type::NormalTermsReport => "medfed.v1.NormalTermsReport",
-            Type::Signed => "medfed.v1.Signed",
-            Type::SecAggSubmission => "medfed.v1.SecAggSubmission",
-            Type::PrivacySpend => "medfed.v1.PrivacySpend",
-            Type::BudgetRefusal => "medfed.v1.BudgetRefusal",
+            Type::JoinRequest => "medfed.v2.JoinRequest",
+            Type::JoinResponse => "medfed.v2.JoinResponse",
+            Type::TaskSpec => "medfed.v2.TaskSpec",
+            Type::Instruction => "medfed.v2.Instruction",
+            Type::Preprocessing => "medfed.v2.Preprocessing",
+            Type::HistogramReport => "medfed.v2.HistogramReport",
+            Type::Parameters => "medfed.v2.Parameters",
+            Type::StatisticsReport => "medfed.v2.StatisticsReport",
+            Type::ModelUpdate => "medfed.v2.ModelUpdate",
+            Type::BaselineModel => "medfed.v2.BaselineModel",
+            Type::EvaluationReport => "medfed.v2.EvaluationReport",
+            Type::NewtonTermsReport => "medfed.v2.NewtonTermsReport",
+            Type::NormalTermsReport => "medfed.v2.NormalTermsReport",
+            Type::Signed => "medfed.v2.Signed",
+            Type::SecAggSubmission => "medfed.v2.SecAggSubmission",
+            Type::PrivacySpend => "medfed.v2.PrivacySpend",
+            Type::BudgetRefusal => "medfed.v2.BudgetRefusal",
             Type::Text => "text",
         }
     }
@@ -155,7 +157,7 @@ pub fn describe_payload(kind: &str, bytes: &[u8]) -> DecodedPayload {
         message_type: "unknown".to_owned(),
         bytes: bytes.len(),
         content: json!({
-            "hex_prefix": hex::encode(&bytes[..bytes.len().min(HEX_PREFIX_BYTES)]),
+            "hex_prefix": hex(&bytes[..bytes.len().min(HEX_PREFIX_BYTES)]),
             "note": note,
         }),
     }
@@ -163,6 +165,22 @@ pub fn describe_payload(kind: &str, bytes: &[u8]) -> DecodedPayload {
 
 fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
     let error = |e: prost::DecodeError| e.to_string();
+    let unwrapped;
+    let bytes = match kind {
+        Type::StatisticsReport
+        | Type::HistogramReport
+        | Type::ModelUpdate
+        | Type::NewtonTermsReport
+        | Type::NormalTermsReport
+        | Type::BaselineModel
+        | Type::EvaluationReport
+        | Type::SecAggSubmission
+        | Type::BudgetRefusal => {
+            unwrapped = submission_body(kind, bytes)?;
+            &unwrapped[..]
+        }
+        _ => bytes,
+    };
     Ok(match kind {
         Type::JoinRequest => {
             let pb::JoinRequest {
@@ -326,8 +344,8 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
             let pb::Signed { body, signature } = pb::Signed::decode(bytes).map_err(error)?;
             json!({
                 "body_bytes": body.len(),
-                "body_sha256": crate::Digest::of(&body).to_string(),
-                "signature": hex::encode(&signature),
+                "body_sha256": sha256_hex(&body),
+                "signature": hex(&signature),
             })
         }
         Type::SecAggSubmission => {
@@ -352,7 +370,7 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
                 "round": round,
                 "stage": stage,
                 "payload_bytes": payload.len(),
-                "payload_sha256": crate::Digest::of(&payload).to_string(),
+                "payload_sha256": sha256_hex(&payload),
                 "evaluation": evaluation.is_some(),
                 "privacy_spend": privacy_spend.map(spend),
             })
@@ -529,7 +547,7 @@ fn instruction(instruction: pb::Instruction) -> Value {
                     .map(parameters),
                 "roster": roster.iter().map(|m| json!({
                     "name": m.name,
-                    "certificate_sha256": crate::hex::encode(&m.certificate_sha256),
+                    "certificate_sha256": hex(&m.certificate_sha256),
                     "certificate_bytes": m.certificate.len(),
                 })).collect::<Vec<_>>(),
             }),
@@ -687,6 +705,46 @@ fn names(list: &[String]) -> Value {
 }
 
 /// A float as JSON; NaN and infinities as strings (JSON has no such numbers).
+/// `bytes` as lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}
+
+/// SHA-256 of `bytes`, in lowercase hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+/// The encoded body of a logged `Submission`, if it is of type `expected`.
+fn submission_body(expected: Type, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let body = pb::Submission::decode(bytes)
+        .map_err(|e| e.to_string())?
+        .body
+        .ok_or_else(|| "a submission that names no kind".to_owned())?;
+    let (found, inner) = match body {
+        Body::Statistics(m) => (Type::StatisticsReport, m.encode_to_vec()),
+        Body::Histograms(m) => (Type::HistogramReport, m.encode_to_vec()),
+        Body::Update(m) => (Type::ModelUpdate, m.encode_to_vec()),
+        Body::NewtonTerms(m) => (Type::NewtonTermsReport, m.encode_to_vec()),
+        Body::NormalTerms(m) => (Type::NormalTermsReport, m.encode_to_vec()),
+        Body::Baseline(m) => (Type::BaselineModel, m.encode_to_vec()),
+        Body::Evaluation(m) => (Type::EvaluationReport, m.encode_to_vec()),
+        Body::Secagg(m) => (Type::SecAggSubmission, m.encode_to_vec()),
+        Body::BudgetRefusal(m) => (Type::BudgetRefusal, m.encode_to_vec()),
+    };
+    if found == expected {
+        Ok(inner)
+    } else {
+        Err(format!("a submission of a {}", found.name()))
+    }
+}
+
 fn number(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or_else(|| Value::String(x.to_string()), Value::Number)
 }
@@ -694,6 +752,10 @@ fn number(x: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn submitted(body: Body) -> Vec<u8> {
+        pb::Submission { body: Some(body) }.encode_to_vec()
+    }
 
     #[test]
     fn update_is_summarised() {
@@ -708,16 +770,14 @@ mod tests {
             train_loss: 0.5,
             ..pb::ModelUpdate::default()
         };
-        let decoded = describe_payload("update", &update.encode_to_vec());
-        assert_eq!(decoded.message_type, "medfed.v1.ModelUpdate");
+        let decoded = describe_payload("update", &submitted(Body::Update(update)));
+        assert_eq!(decoded.message_type, "medfed.v2.ModelUpdate");
         assert_eq!(decoded.content["delta"]["dimension"], 7);
         assert_eq!(decoded.content["delta"]["l2_norm"], 5.0);
         assert_eq!(
             decoded.content["delta"]["first"],
             json!([3.0, 4.0, 0.0, 0.0, 0.0])
         );
-        let text = crate::render_text(&decoded.content);
-        assert!(text.contains("dimension: 7"), "{text}");
     }
 
     #[test]
@@ -732,7 +792,7 @@ mod tests {
             })),
         };
         let decoded = describe_payload("global-model", &global.encode_to_vec());
-        assert_eq!(decoded.message_type, "medfed.v1.Instruction");
+        assert_eq!(decoded.message_type, "medfed.v2.Instruction");
         assert_eq!(decoded.content["instruction"], "train");
         let task = pb::JoinResponse {
             task: Some(pb::TaskSpec {
@@ -744,7 +804,7 @@ mod tests {
             coordinator: "coordinator".into(),
         };
         let decoded = describe_payload("task", &task.encode_to_vec());
-        assert_eq!(decoded.message_type, "medfed.v1.JoinResponse");
+        assert_eq!(decoded.message_type, "medfed.v2.JoinResponse");
         assert_eq!(decoded.content["task"]["members"]["count"], 2);
     }
 
@@ -758,8 +818,8 @@ mod tests {
             hessian_upper: vec![1.0; 6],
             ..pb::NewtonTermsReport::default()
         };
-        let decoded = describe_payload("newton-terms", &terms.encode_to_vec());
-        assert_eq!(decoded.message_type, "medfed.v1.NewtonTermsReport");
+        let decoded = describe_payload("newton-terms", &submitted(Body::NewtonTerms(terms)));
+        assert_eq!(decoded.message_type, "medfed.v2.NewtonTermsReport");
         assert_eq!(decoded.content["gradient_sum"]["l2_norm"], 5.0);
         assert_eq!(decoded.content["hessian_upper"]["dimension"], 6);
     }
@@ -773,8 +833,8 @@ mod tests {
             budget_epsilon: 2.0,
             ..pb::BudgetRefusal::default()
         };
-        let decoded = describe_payload("budget-refusal", &spent.encode_to_vec());
-        assert_eq!(decoded.message_type, "medfed.v1.BudgetRefusal");
+        let decoded = describe_payload("budget-refusal", &submitted(Body::BudgetRefusal(spent)));
+        assert_eq!(decoded.message_type, "medfed.v2.BudgetRefusal");
         assert_eq!(decoded.content["reason"], "budget-spent");
         assert_eq!(decoded.content["budget_epsilon"], 2.0);
         let none = pb::BudgetRefusal {
@@ -782,10 +842,13 @@ mod tests {
             reason: pb::budget_refusal::Reason::NoBudget.into(),
             ..pb::BudgetRefusal::default()
         };
-        let decoded = describe_payload("budget-refusal", &none.encode_to_vec());
+        let decoded = describe_payload(
+            "budget-refusal",
+            &submitted(Body::BudgetRefusal(none.clone())),
+        );
         assert_eq!(decoded.content["reason"], "no-budget");
         let unknown = pb::BudgetRefusal { reason: 9, ..none };
-        let decoded = describe_payload("budget-refusal", &unknown.encode_to_vec());
+        let decoded = describe_payload("budget-refusal", &submitted(Body::BudgetRefusal(unknown)));
         assert_eq!(decoded.content["reason"], 9);
     }
 
@@ -804,10 +867,14 @@ mod tests {
     }
 
     #[test]
-    fn every_table_kind_is_a_valid_kind() {
-        for (kind, types) in message_types() {
-            assert!(crate::rules::check_kind(kind).is_ok(), "{kind}");
-            assert!(!types.is_empty());
-        }
+    fn a_submission_of_another_kind_is_not_shown_as_this_one() {
+        let update = pb::ModelUpdate::default();
+        let decoded = describe_payload("newton-terms", &submitted(Body::Update(update)));
+        assert_eq!(decoded.message_type, "unknown");
+        let note = decoded.content["note"].as_str().unwrap_or_default();
+        assert!(
+            note.contains("a submission of a medfed.v2.ModelUpdate"),
+            "{note}"
+        );
     }
 }

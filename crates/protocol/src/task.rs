@@ -1,0 +1,105 @@
+//! The task every member takes part in, as the coordinator defines it and
+//! every node receives it at join.
+
+use medfed_model::{ColumnSpec, ModelKind};
+
+use crate::privacy::DifferentialPrivacy;
+
+/// The training task every member takes part in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    /// Identifier that every message of this task carries.
+    pub task_id: String,
+    /// Feature column names, in model order.
+    pub features: Vec<String>,
+    /// How each feature is preprocessed, one spec per feature, in order.
+    pub columns: Vec<ColumnSpec>,
+    /// Target column name.
+    pub target: String,
+    /// Logistic or linear regression.
+    pub model: ModelKind,
+    /// L2 penalty on the weights (never on the intercept).
+    pub l2: f64,
+    /// Local gradient steps per round.
+    pub local_steps: u32,
+    /// Step size of local gradient descent.
+    pub learning_rate: f64,
+    /// Fraction of each node's rows held out for evaluation.
+    pub holdout_fraction: f64,
+    /// Seed of the held-out split.
+    pub split_seed: u64,
+    /// Number of federated rounds.
+    pub rounds: u32,
+    /// Score-histogram bins for binary evaluation counts.
+    pub score_bins: u32,
+    /// Member identities, in a fixed order.
+    pub members: Vec<String>,
+    /// Secure aggregation of the training rounds (`None`: off).
+    pub secure_aggregation: Option<SecureAggregation>,
+    /// DP-FedAvg on the training rounds (`None`: off).
+    pub differential_privacy: Option<DifferentialPrivacy>,
+}
+
+/// How the training rounds of a task are securely aggregated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecureAggregation {
+    /// Shares that rebuild a secret, and the fewest members that must answer
+    /// every stage: more than half the roster, at most all of it.
+    pub threshold: u32,
+    /// Fractional bits of the fixed-point encoding.
+    pub fixed_point_bits: u32,
+}
+
+/// A member of a secure-aggregation roster, as the coordinator sends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterMember {
+    /// Certificate name.
+    pub name: String,
+    /// The DER certificate the consortium CA issued it; `None` when the
+    /// coordinator already sent this certificate to the recipient since the
+    /// recipient last joined (it then checks the digest against the one it
+    /// holds).
+    pub certificate: Option<Vec<u8>>,
+    /// SHA-256 of the certificate's DER.
+    pub certificate_sha256: [u8; 32],
+}
+
+impl Task {
+    /// The validated DP-FedAvg configuration of the task, or `None` without
+    /// DP. With secure aggregation each member adds its share of the noise
+    /// (σ·C/√t for threshold t); without, the coordinator adds σ·C to the
+    /// sum.
+    pub fn dp_config(&self) -> Option<medfed_secure::dp::DpConfig> {
+        let dp = self.differential_privacy?;
+        let placement = match self.secure_aggregation {
+            Some(settings) => medfed_secure::dp::NoisePlacement::LocalWithSecureAggregation {
+                min_contributors: settings.threshold,
+            },
+            None => medfed_secure::dp::NoisePlacement::Central,
+        };
+        medfed_secure::dp::DpConfig::new(dp.clip_norm, dp.noise_multiplier, placement).ok()
+    }
+
+    /// Length of a parameter vector: the intercept plus one weight per
+    /// column of the preprocessed design (a one-hot feature or a missing
+    /// indicator adds columns).
+    pub fn dimension(&self) -> usize {
+        self.design_columns().len() + 1
+    }
+
+    /// Score-histogram bins of the held-out counts sent with every round:
+    /// coarser than the final evaluation's (at most
+    /// [`ROUND_SCORE_BINS`](crate::limits::ROUND_SCORE_BINS)), enough to follow
+    /// training, and far less revealing and smaller on the wire.
+    pub fn round_score_bins(&self) -> u32 {
+        self.score_bins.min(crate::limits::ROUND_SCORE_BINS)
+    }
+
+    /// Names of the preprocessed design's columns, in model order.
+    pub fn design_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .flat_map(ColumnSpec::output_names)
+            .collect()
+    }
+}
