@@ -63,6 +63,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(m) = pb::TaskSpec::decode(data) {
         let _ = convert::task_from_pb(m);
     }
+    if let Ok(pb::Submission { body: Some(body) }) = pb::Submission::decode(data) {
+        let _ = (medfed_wire::submission::kind(&body), medfed_wire::submission::round(&body));
+    }
+    for kind in ["update", "statistics", "secagg", "task", "refusal"] {
+        let _ = medfed_wire::describe::describe_payload(kind, data);
+    }
     if let Ok(m) = pb::Instruction::decode(data) {
         let _ = convert::step_from_pb(m.clone(), &task);
         let _ = convert::step_from_pb(m, &secure_task());
