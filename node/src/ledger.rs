@@ -9,6 +9,7 @@ use std::path::Path;
 use medfed_audit::{
     AuditKey, Direction, LogWriter, Record, Repair, Signature, SigningKey, SyncPolicy,
 };
+use medfed_wire::kinds;
 
 /// Never sync by count: `Batch` syncs only every `n` entries and on
 /// `sync`, close and drop.
@@ -115,7 +116,7 @@ impl Ledger {
     /// # Errors
     /// The append or its fsync failed.
     pub fn spent(&mut self, round: u32, bytes: &[u8]) -> anyhow::Result<()> {
-        self.append(Direction::Local, "privacy-spend", round, bytes, None)?;
+        self.append(Direction::Local, kinds::PRIVACY_SPEND, round, bytes, None)?;
         self.writer.sync()?;
         Ok(())
     }

@@ -13,7 +13,7 @@ use anyhow::Context;
 use medfed_wire::convert::{step_from_pb, task_from_pb};
 use medfed_wire::limits::MAX_MESSAGE_BYTES;
 use medfed_wire::pb::federation_client::FederationClient;
-use medfed_wire::{PROTOCOL_VERSION, Step, Task, pb};
+use medfed_wire::{PROTOCOL_VERSION, Step, Task, kinds, pb};
 use prost::Message;
 use tonic::transport::Channel;
 
@@ -95,8 +95,9 @@ impl<'a> Session<'a> {
                         .unwrap_or_default();
                     self.ledger.joined(&task_id, &joined.coordinator)?;
                     self.ledger
-                        .sent("join", 0, &request.encode_to_vec(), None)?;
-                    self.ledger.received("task", 0, &joined.encode_to_vec())?;
+                        .sent(kinds::JOIN, 0, &request.encode_to_vec(), None)?;
+                    self.ledger
+                        .received(kinds::TASK, 0, &joined.encode_to_vec())?;
                     let task = task_from_pb(joined.task.context("the coordinator sent no task")?)
                         .context("the coordinator sent an invalid task")?;
                     return Ok(task);

@@ -13,6 +13,7 @@ use prost::Message as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::kinds;
 use crate::pb;
 use crate::pb::submission::Body;
 
@@ -87,37 +88,37 @@ impl Type {
 /// The message kinds `show` knows and the types tried for each, in order:
 /// the first that decodes wins.
 const TABLE: &[(&str, &[Type])] = &[
-    ("join", &[Type::JoinRequest]),
-    ("task", &[Type::JoinResponse, Type::TaskSpec]),
+    (kinds::JOIN, &[Type::JoinRequest]),
+    (kinds::TASK, &[Type::JoinResponse, Type::TaskSpec]),
     ("instruction", &[Type::Instruction]),
-    ("collect-statistics", &[Type::Instruction]),
+    (kinds::COLLECT_STATISTICS, &[Type::Instruction]),
     ("global-model", &[Type::Instruction, Type::Parameters]),
-    ("train", &[Type::Instruction]),
-    ("train-baseline", &[Type::Instruction]),
-    ("evaluate", &[Type::Instruction]),
-    ("newton-round", &[Type::Instruction]),
-    ("normal-equations", &[Type::Instruction]),
-    ("finished", &[Type::Instruction]),
-    ("wait", &[Type::Instruction]),
+    (kinds::TRAIN, &[Type::Instruction]),
+    (kinds::TRAIN_BASELINE, &[Type::Instruction]),
+    (kinds::EVALUATE, &[Type::Instruction]),
+    (kinds::NEWTON_ROUND, &[Type::Instruction]),
+    (kinds::NORMAL_EQUATIONS, &[Type::Instruction]),
+    (kinds::FINISHED, &[Type::Instruction]),
+    (kinds::WAIT, &[Type::Instruction]),
     ("preprocessing", &[Type::Instruction, Type::Preprocessing]),
-    ("statistics", &[Type::StatisticsReport]),
-    ("collect-histograms", &[Type::Instruction]),
-    ("histograms", &[Type::HistogramReport]),
-    ("update", &[Type::ModelUpdate]),
-    ("baseline", &[Type::BaselineModel]),
-    ("evaluation", &[Type::EvaluationReport]),
-    ("newton-terms", &[Type::NewtonTermsReport]),
-    ("normal-terms", &[Type::NormalTermsReport]),
+    (kinds::STATISTICS, &[Type::StatisticsReport]),
+    (kinds::COLLECT_HISTOGRAMS, &[Type::Instruction]),
+    (kinds::HISTOGRAMS, &[Type::HistogramReport]),
+    (kinds::UPDATE, &[Type::ModelUpdate]),
+    (kinds::BASELINE, &[Type::BaselineModel]),
+    (kinds::EVALUATION, &[Type::EvaluationReport]),
+    (kinds::NEWTON_TERMS, &[Type::NewtonTermsReport]),
+    (kinds::NORMAL_TERMS, &[Type::NormalTermsReport]),
     ("signed", &[Type::Signed]),
-    ("secagg-keys-request", &[Type::Instruction]),
-    ("secagg-key-list", &[Type::Instruction]),
-    ("secagg-routed-shares", &[Type::Instruction]),
-    ("secagg-unmask-request", &[Type::Instruction]),
-    ("secagg", &[Type::SecAggSubmission]),
+    (kinds::SECAGG_KEYS_REQUEST, &[Type::Instruction]),
+    (kinds::SECAGG_KEY_LIST, &[Type::Instruction]),
+    (kinds::SECAGG_ROUTED_SHARES, &[Type::Instruction]),
+    (kinds::SECAGG_UNMASK_REQUEST, &[Type::Instruction]),
+    (kinds::SECAGG, &[Type::SecAggSubmission]),
     ("parameters", &[Type::Parameters]),
-    ("refusal", &[Type::Text]),
-    ("privacy-spend", &[Type::PrivacySpend]),
-    ("budget-refusal", &[Type::BudgetRefusal]),
+    (kinds::REFUSAL, &[Type::Text]),
+    (kinds::PRIVACY_SPEND, &[Type::PrivacySpend]),
+    (kinds::BUDGET_REFUSAL, &[Type::BudgetRefusal]),
 ];
 
 /// The kinds [`describe_payload`] decodes, each with the protobuf types it
