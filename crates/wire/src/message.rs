@@ -3,8 +3,7 @@
 
 use medfed_model::preprocess::{ColumnHistogram, ColumnSummary, HistogramPlan};
 use medfed_model::{
-    BinaryCounts, CalibrationCounts, ColumnSpec, FittedPreprocessor, ModelKind, NewtonTerms,
-    NormalTerms, RegressionCounts,
+    CalibrationCounts, ColumnSpec, FittedPreprocessor, ModelKind, NewtonTerms, NormalTerms,
 };
 use std::collections::BTreeMap;
 
@@ -489,14 +488,9 @@ pub struct BaselineModel {
     pub num_rows: u64,
 }
 
-/// Aggregate evaluation counts of one model on a node's held-out rows.
-#[derive(Clone, Debug, PartialEq)]
-pub enum EvaluationCounts {
-    /// Logistic models.
-    Binary(BinaryCounts),
-    /// Linear models.
-    Regression(RegressionCounts),
-}
+/// Aggregate evaluation counts of one model on a node's held-out rows
+/// (defined beside the counts themselves, in the model library).
+pub use medfed_model::EvaluationCounts;
 
 /// A node's answer to [`Instruction::Evaluate`].
 #[derive(Clone, Debug, PartialEq)]
