@@ -45,11 +45,11 @@ pub struct RowBound {
 /// [`crate::NewtonTerms::validate_for`]. `None` means unbounded.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TermBounds {
-    /// Bound on `|gradient weight|` of one row, so `|gradient_sum[0]| <= n
-    /// * per_row`.
+    /// Bound on `|gradient weight|` of one row, so that
+    /// `|gradient_sum[0]| <= n * per_row`.
     pub residual: Option<RowBound>,
-    /// Bound on the curvature weight of one row, so `hessian_sum[0][0] <=
-    /// n * per_row`.
+    /// Bound on the curvature weight of one row, so that
+    /// `hessian_sum[0][0] <= n * per_row`.
     pub curvature: Option<RowBound>,
 }
 

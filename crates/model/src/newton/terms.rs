@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Slice};
 
 use crate::check;
 use crate::error::ModelError;
-use crate::family::{Family, Logistic, TermBounds};
+use crate::family::{Family, Logistic, RowBound, TermBounds};
 use crate::glm::{check_labels, check_offset, non_finite, split_params};
 use crate::linalg::{SymmetricAccumulator, check_symmetric};
 use crate::rows::{Offset, Rows, with_offset};
@@ -177,21 +177,22 @@ impl NewtonTerms {
             |v| v >= 0.0,
         )?;
         let n = self.n as f64;
-        if let Some(bound) = bounds.residual {
-            if self.gradient_sum[0].abs() > bound.per_row * n * (1.0 + SUM_SLACK) {
-                return Err(ModelError::InvalidAggregate {
-                    what: "gradient_sum[0]",
-                    allowed: bound.rule,
-                });
-            }
+        let beyond = |bound: &RowBound, value: f64| value > bound.per_row * n * (1.0 + SUM_SLACK);
+        if let Some(bound) = bounds.residual
+            && beyond(&bound, self.gradient_sum[0].abs())
+        {
+            return Err(ModelError::InvalidAggregate {
+                what: "gradient_sum[0]",
+                allowed: bound.rule,
+            });
         }
-        if let Some(bound) = bounds.curvature {
-            if self.hessian_sum[[0, 0]] > bound.per_row * n * (1.0 + SUM_SLACK) {
-                return Err(ModelError::InvalidAggregate {
-                    what: "hessian_sum[0][0]",
-                    allowed: bound.rule,
-                });
-            }
+        if let Some(bound) = bounds.curvature
+            && beyond(&bound, self.hessian_sum[[0, 0]])
+        {
+            return Err(ModelError::InvalidAggregate {
+                what: "hessian_sum[0][0]",
+                allowed: bound.rule,
+            });
         }
         let any_sum = self.loss_sum != 0.0
             || self.gradient_sum.iter().any(|&v| v != 0.0)
