@@ -7,7 +7,6 @@
 
 use std::path::Path;
 
-use medfed_model::ModelKind;
 use medfed_model::counts::BinaryCounts;
 use medfed_plot::{
     CalibrationPlot, HeldOutMetric, PlotError, RocCurve, RocPlot, RoundPoint, TrainingCurves,
@@ -30,11 +29,17 @@ pub fn write_all(dir: &Path, summary: &Summary, outcome: &Outcome) -> Vec<String
         ),
         Err(error) => tracing::warn!(%error, chart = what, "cannot draw a chart; left out"),
     };
-    keep(
-        "training curves",
-        medfed_plot::write_training_curves(dir, "training", &training_curves(summary)),
-    );
-    if summary.model == ModelKind::Logistic {
+    match training_curves(summary) {
+        Some(curves) => keep(
+            "training curves",
+            medfed_plot::write_training_curves(dir, "training", &curves),
+        ),
+        None => tracing::warn!(
+            chart = "training curves",
+            "the plot has no axis for this model's headline metric; left out"
+        ),
+    }
+    if summary.model.predicts_probabilities() {
         keep(
             "ROC",
             medfed_plot::write_roc(dir, "roc", &roc(summary, outcome)),
@@ -55,13 +60,14 @@ pub fn write_all(dir: &Path, summary: &Summary, outcome: &Outcome) -> Vec<String
     written
 }
 
-/// Loss and the held-out headline metric per round, overall and per site.
-fn training_curves(summary: &Summary) -> TrainingCurves {
-    let (metric, pick): (HeldOutMetric, fn(&Metrics) -> Option<f64>) = match summary.model {
-        ModelKind::Logistic => (HeldOutMetric::Auc, |m| m.auc),
-        ModelKind::Linear => (HeldOutMetric::R2, |m| m.r2),
-    };
-    TrainingCurves {
+/// Loss and the held-out headline metric per round, overall and per site;
+/// `None` if the plot cannot draw the model's headline metric.
+fn training_curves(summary: &Summary) -> Option<TrainingCurves> {
+    // The curve follows the kind's headline metric.
+    let key = summary.model.summary_metrics()[0].key;
+    let metric = held_out_metric(key)?;
+    let pick = |m: &Metrics| m.get(key);
+    Some(TrainingCurves {
         title: format!("{}: training ({})", summary.task_id, summary.algorithm),
         metric,
         rounds: summary
@@ -83,6 +89,16 @@ fn training_curves(summary: &Summary) -> TrainingCurves {
                     .unwrap_or_default(),
             })
             .collect(),
+    })
+}
+
+/// The plot's metric for the headline metric named `key`, if it has one.
+fn held_out_metric(key: &str) -> Option<HeldOutMetric> {
+    match key {
+        "auc" => Some(HeldOutMetric::Auc),
+        "r2" => Some(HeldOutMetric::R2),
+        "rmse" => Some(HeldOutMetric::Rmse),
+        _ => None,
     }
 }
 
@@ -91,15 +107,16 @@ fn roc(summary: &Summary, outcome: &Outcome) -> RocPlot {
     let sites: Vec<(&str, &BinaryCounts)> = outcome
         .evaluations
         .iter()
-        .filter_map(|(site, models)| match models.first() {
-            Some(EvaluationCounts::Binary(counts)) => Some((site.as_str(), counts)),
-            _ => None,
+        .filter_map(|(site, models)| {
+            let counts = models.first()?.as_binary()?;
+            Some((site.as_str(), counts))
         })
         .collect();
-    let mut all: Option<BinaryCounts> = match &outcome.pooled_evaluation {
-        Some(EvaluationCounts::Binary(pooled)) => Some(pooled.clone()),
-        _ => None,
-    };
+    let mut all: Option<BinaryCounts> = outcome
+        .pooled_evaluation
+        .as_ref()
+        .and_then(EvaluationCounts::as_binary)
+        .cloned();
     for (_, counts) in &sites {
         match &mut all {
             Some(total) => {

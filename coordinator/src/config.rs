@@ -518,17 +518,21 @@ impl TaskConfig {
                     ),
                 ));
             }
-            (Algorithm::Auto, ModelKind::Logistic) if exact_fits => Algorithm::Newton,
-            (Algorithm::Auto, ModelKind::Linear) if exact_fits => Algorithm::ClosedForm,
+            // A family with a closed form is fitted in one round by it;
+            // the others by Newton's method.
+            (Algorithm::Auto, kind) if exact_fits && kind.has_closed_form() => {
+                Algorithm::ClosedForm
+            }
+            (Algorithm::Auto, _) if exact_fits => Algorithm::Newton,
             (Algorithm::Auto, _) => Algorithm::Fedavg,
-            (Algorithm::Newton, ModelKind::Linear) => {
+            (Algorithm::Newton, kind) if kind.has_closed_form() => {
                 return Err(invalid(
                     "training.algorithm",
                     "\"newton\" fits logistic models; for a linear model use \"closed-form\""
                         .into(),
                 ));
             }
-            (Algorithm::ClosedForm, ModelKind::Logistic) => {
+            (Algorithm::ClosedForm, kind) if !kind.has_closed_form() => {
                 return Err(invalid(
                     "training.algorithm",
                     "\"closed-form\" fits linear models; for a logistic model use \"newton\""

@@ -51,28 +51,44 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Metrics from aggregate counts.
+    /// Metrics from aggregate counts: every metric the counts' kind names.
     pub fn from_counts(counts: &EvaluationCounts) -> Metrics {
-        match counts {
-            EvaluationCounts::Binary(c) => Metrics {
-                rows: c.n,
-                auc: c.auc(),
-                auc_error_bound: c.auc_error_bound(),
-                accuracy: c.accuracy(),
-                log_loss: c.log_loss(),
-                sensitivity: c.sensitivity(),
-                specificity: c.specificity(),
-                ..Metrics::default()
-            },
-            EvaluationCounts::Regression(c) => Metrics {
-                rows: c.n,
-                mse: c.mse(),
-                rmse: c.rmse(),
-                mae: c.mae(),
-                r2: c.r2(),
-                ..Metrics::default()
-            },
+        let mut metrics = Metrics {
+            rows: counts.rows(),
+            ..Metrics::default()
+        };
+        for (key, value) in counts.metrics() {
+            // Every key of the registered kinds has a field (a test below
+            // checks); a kind added later must add its fields here too.
+            if let Some(slot) = metrics.slot(key) {
+                *slot = value;
+            }
         }
+        metrics
+    }
+
+    /// The metric named `key` (as in `summary.json`); `None` if it is
+    /// unknown or undefined.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        let mut copy = self.clone();
+        copy.slot(key).and_then(|v| *v)
+    }
+
+    /// The field holding the metric named `key`.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<f64>> {
+        Some(match key {
+            "auc" => &mut self.auc,
+            "auc_error_bound" => &mut self.auc_error_bound,
+            "accuracy" => &mut self.accuracy,
+            "log_loss" => &mut self.log_loss,
+            "sensitivity" => &mut self.sensitivity,
+            "specificity" => &mut self.specificity,
+            "mse" => &mut self.mse,
+            "rmse" => &mut self.rmse,
+            "mae" => &mut self.mae,
+            "r2" => &mut self.r2,
+            _ => return None,
+        })
     }
 
     /// The headline figure: AUC for logistic models, R² for linear ones.
@@ -85,11 +101,7 @@ impl Metrics {
 fn merge<'a>(mut counts: impl Iterator<Item = &'a EvaluationCounts>) -> Option<EvaluationCounts> {
     let mut total = counts.next()?.clone();
     for c in counts {
-        match (&mut total, c) {
-            (EvaluationCounts::Binary(t), EvaluationCounts::Binary(c)) => t.merge(c).ok()?,
-            (EvaluationCounts::Regression(t), EvaluationCounts::Regression(c)) => t.merge(c),
-            _ => return None,
-        }
+        total.merge(c).ok()?;
     }
     Some(total)
 }
@@ -507,19 +519,10 @@ fn fmt(value: Option<f64>) -> String {
 
 /// The final table for the operator.
 pub fn render_table(summary: &Summary) -> String {
-    let logistic = summary.model == ModelKind::Logistic;
-    let (h1, h2, h3) = if logistic {
-        ("AUC", "accuracy", "log-loss")
-    } else {
-        ("R²", "RMSE", "MAE")
-    };
-    let pick = |m: &Metrics| {
-        if logistic {
-            [m.auc, m.accuracy, m.log_loss]
-        } else {
-            [m.r2, m.rmse, m.mae]
-        }
-    };
+    // The model's kind says which three metrics to show, headline first.
+    let columns = summary.model.summary_metrics();
+    let [h1, h2, h3] = columns.map(|c| c.label);
+    let pick = |m: &Metrics| columns.map(|c| m.get(c.key));
     let mut out = String::new();
     let rows = summary.federated.overall.rows;
     out.push_str(&format!(
@@ -592,4 +595,39 @@ pub fn render_table(summary: &Summary) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use medfed_model::{BinaryCounts, RegressionCounts};
+    use ndarray::aview1;
+
+    use super::*;
+
+    #[test]
+    fn every_metric_of_the_registered_kinds_has_a_field() {
+        let binary =
+            BinaryCounts::from_scores(aview1(&[0.2, 0.7, 0.6]), aview1(&[0.0, 1.0, 0.0]), 10)
+                .unwrap();
+        let regression =
+            RegressionCounts::from_predictions(aview1(&[1.0, 2.5, 2.0]), aview1(&[1.5, 2.0, 3.0]))
+                .unwrap();
+        for counts in [EvaluationCounts::from(binary), regression.into()] {
+            let metrics = Metrics::from_counts(&counts);
+            assert_eq!(metrics.rows, 3);
+            for (key, value) in counts.metrics() {
+                assert!(value.is_some(), "{key}");
+                assert_eq!(metrics.get(key), value, "{key}");
+            }
+        }
+        for kind in [ModelKind::Logistic, ModelKind::Linear] {
+            for column in kind.summary_metrics() {
+                assert!(
+                    Metrics::default().slot(column.key).is_some(),
+                    "{}",
+                    column.key
+                );
+            }
+        }
+    }
 }

@@ -166,7 +166,8 @@ impl ModelFile {
     /// (with odds ratios for logistic models).
     pub fn render(&self) -> String {
         let (intercept, original) = self.original_units();
-        let logistic = self.model == ModelKind::Logistic;
+        // Under a log or logit link, exp(coefficient) is a ratio per unit.
+        let ratio = self.model.exp_coefficient_name();
         let mut out = format!(
             "{} model of task {} predicting {} from {} features ({} design columns)\n\n",
             self.model,
@@ -180,14 +181,14 @@ impl ModelFile {
             "term",
             "preprocessed",
             "original units",
-            if logistic { "   odds ratio / unit" } else { "" }
+            ratio.map_or_else(String::new, |name| format!("   {name}"))
         ));
         out.push_str(&format!(
             "  {:<24} {:>14.6} {:>16.6}{}\n",
             "(intercept)",
             self.intercept,
             intercept,
-            if logistic {
+            if ratio.is_some() {
                 format!("   {:>18}", "-")
             } else {
                 String::new()
@@ -201,7 +202,7 @@ impl ModelFile {
         {
             out.push_str(&format!(
                 "  {name:<24} {w:>14.6} {o:>16.6}{}\n",
-                if logistic {
+                if ratio.is_some() {
                     format!("   {:>18.4}", o.exp())
                 } else {
                     String::new()
@@ -237,10 +238,7 @@ pub fn predict_csv(model: &ModelFile, csv: &Path, out: &Path) -> anyhow::Result<
     let predictions = model
         .predict(&raw)
         .with_context(|| format!("cannot score {}", csv.display()))?;
-    let header = match model.model {
-        ModelKind::Logistic => "probability",
-        ModelKind::Linear => "prediction",
-    };
+    let header = model.model.prediction_name();
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

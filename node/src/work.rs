@@ -2,9 +2,7 @@
 //! vectors come out of here: per-feature statistics, a parameter delta, a
 //! site-alone model, evaluation counts.
 
-use medfed_model::{
-    BinaryCounts, CalibrationCounts, ModelKind, NewtonTerms, NormalTerms, RegressionCounts,
-};
+use medfed_model::{CalibrationCounts, NewtonTerms, NormalTerms};
 use medfed_wire::{
     BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, Instruction, ModelUpdate,
     NewtonReport, NormalReport, StatisticsReport, Step, Task,
@@ -163,8 +161,9 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
                     )
                 })
                 .collect::<Result<_, _>>()?;
-            let calibration = match task.model {
-                ModelKind::Logistic => models
+            // Calibration applies to probabilities only.
+            let calibration = if task.model.predicts_probabilities() {
+                models
                     .iter()
                     .map(|params| {
                         if data.holdout_y.is_empty() {
@@ -174,8 +173,9 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
                             medfed_model::predict(task.model, data.holdout_x, params.view())?;
                         CalibrationCounts::from_scores(scores.view(), data.holdout_y)
                     })
-                    .collect::<Result<_, medfed_model::ModelError>>()?,
-                ModelKind::Linear => Vec::new(),
+                    .collect::<Result<_, medfed_model::ModelError>>()?
+            } else {
+                Vec::new()
             };
             Answer::Evaluation(EvaluationReport {
                 step,
@@ -197,8 +197,9 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
     })
 }
 
-/// Aggregate evaluation counts of `params` on held-out rows: confusion
-/// counts and score histograms, or sums of errors. Never per-row values.
+/// Aggregate evaluation counts of `params` on held-out rows, of the kind the
+/// task's model reports: confusion counts and score histograms, or sums of
+/// errors. Never per-row values.
 fn counts(
     task: &Task,
     x: ArrayView2<'_, f64>,
@@ -207,22 +208,13 @@ fn counts(
     bins: u32,
 ) -> Result<EvaluationCounts, DataError> {
     if y.is_empty() {
-        return empty_counts(task, bins);
+        return Ok(EvaluationCounts::empty(task.model, bins as usize)?);
     }
-    let scores = medfed_model::predict(task.model, x, params)?;
-    Ok(match task.model {
-        ModelKind::Logistic => {
-            EvaluationCounts::Binary(BinaryCounts::from_scores(scores.view(), y, bins as usize)?)
-        }
-        ModelKind::Linear => {
-            EvaluationCounts::Regression(RegressionCounts::from_predictions(scores.view(), y)?)
-        }
-    })
-}
-
-fn empty_counts(task: &Task, bins: u32) -> Result<EvaluationCounts, DataError> {
-    Ok(match task.model {
-        ModelKind::Logistic => EvaluationCounts::Binary(BinaryCounts::new(bins as usize)?),
-        ModelKind::Linear => EvaluationCounts::Regression(RegressionCounts::default()),
-    })
+    Ok(medfed_model::evaluate(
+        task.model,
+        x,
+        y,
+        params,
+        bins as usize,
+    )?)
 }

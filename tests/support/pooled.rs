@@ -85,21 +85,22 @@ impl Pooled {
         let predictions =
             medfed_model::predict(r.kind, r.holdout_x.view(), params.view()).expect("predict");
         let (p, y) = (predictions.view(), r.holdout_y.view());
-        match r.kind {
-            ModelKind::Logistic => Scored {
+        if r.kind.predicts_probabilities() {
+            Scored {
                 objective,
                 auc: medfed_model::metrics::roc_auc(p, y).expect("auc"),
                 accuracy: Some(medfed_model::metrics::accuracy(p, y, 0.5).expect("accuracy")),
                 r2: None,
                 rmse: None,
-            },
-            ModelKind::Linear => Scored {
+            }
+        } else {
+            Scored {
                 objective,
                 auc: None,
                 accuracy: None,
                 r2: medfed_model::metrics::r2(p, y).expect("r2"),
                 rmse: Some(medfed_model::metrics::rmse(p, y).expect("rmse")),
-            },
+            }
         }
     }
 }
@@ -172,55 +173,44 @@ pub fn pooled_fit(task_toml: &str, csvs: &[PathBuf]) -> Pooled {
     };
     let (x, y) = (stack2(&train_x), stack1(&train_y));
     let (hx, hy) = (stack2(&holdout_x), stack1(&holdout_y));
-    let params = match task.model {
-        ModelKind::Logistic => {
-            let mut params = Array1::zeros(x.ncols() + 1);
-            for _ in 0..100 {
-                let terms =
-                    NewtonTerms::from_rows(x.view(), y.view(), params.view()).expect("terms");
-                let n = terms.n as f64;
-                // Regularised gradient and Hessian of the mean loss.
-                let mut gradient = &terms.gradient_sum / n;
-                let mut hessian = &terms.hessian_sum / n;
-                for j in 1..params.len() {
-                    gradient[j] += task.l2 * params[j];
-                    hessian[[j, j]] += task.l2;
-                }
-                if gradient.dot(&gradient).sqrt() < 1e-12 {
-                    break;
-                }
-                let step = medfed_model::cholesky_solve(hessian.view(), gradient.view())
-                    .expect("positive definite Hessian");
-                params -= &step;
+    let params = if task.model.has_closed_form() {
+        let terms = NormalTerms::from_rows(x.view(), y.view()).expect("terms");
+        medfed_model::solve_normal(&terms, task.l2)
+            .expect("solve")
+            .0
+    } else {
+        let mut params = Array1::zeros(x.ncols() + 1);
+        for _ in 0..100 {
+            let terms = NewtonTerms::from_rows(x.view(), y.view(), params.view()).expect("terms");
+            let n = terms.n as f64;
+            // Regularised gradient and Hessian of the mean loss.
+            let mut gradient = &terms.gradient_sum / n;
+            let mut hessian = &terms.hessian_sum / n;
+            for j in 1..params.len() {
+                gradient[j] += task.l2 * params[j];
+                hessian[[j, j]] += task.l2;
             }
-            params
+            if gradient.dot(&gradient).sqrt() < 1e-12 {
+                break;
+            }
+            let step = medfed_model::cholesky_solve(hessian.view(), gradient.view())
+                .expect("positive definite Hessian");
+            params -= &step;
         }
-        ModelKind::Linear => {
-            let terms = NormalTerms::from_rows(x.view(), y.view()).expect("terms");
-            medfed_model::solve_normal(&terms, task.l2)
-                .expect("solve")
-                .0
-        }
+        params
     };
     let (train_loss, gradient) =
         medfed_model::loss_and_gradient(task.model, x.view(), y.view(), params.view(), task.l2)
             .expect("loss");
     let gradient_norm = gradient.dot(&gradient).sqrt();
-    let auc = match task.model {
-        ModelKind::Logistic => {
-            let scores =
-                medfed_model::predict(task.model, hx.view(), params.view()).expect("scores");
-            medfed_model::metrics::roc_auc(scores.view(), hy.view()).expect("auc")
-        }
-        ModelKind::Linear => None,
-    };
-    let r2 = match task.model {
-        ModelKind::Linear => {
-            let predictions =
-                medfed_model::predict(task.model, hx.view(), params.view()).expect("predictions");
-            medfed_model::metrics::r2(predictions.view(), hy.view()).expect("r2")
-        }
-        ModelKind::Logistic => None,
+    let predictions =
+        medfed_model::predict(task.model, hx.view(), params.view()).expect("predictions");
+    let (auc, r2) = if task.model.predicts_probabilities() {
+        let auc = medfed_model::metrics::roc_auc(predictions.view(), hy.view()).expect("auc");
+        (auc, None)
+    } else {
+        let r2 = medfed_model::metrics::r2(predictions.view(), hy.view()).expect("r2");
+        (None, r2)
     };
     Pooled {
         params,

@@ -4,8 +4,6 @@
 //! never by value: the inputs are patient data, and an error message may end
 //! up in a log or be sent to the coordinator.
 
-use crate::kind::ModelKind;
-
 /// Why the model library refused an input or could not finish a computation.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -46,13 +44,17 @@ pub enum ModelError {
         /// What the entries must be, e.g. `"finite numbers"`.
         allowed: &'static str,
     },
-    /// Labels that do not fit the model: not 0/1 for a logistic model, not
-    /// finite for a linear one. Only the count is reported, never which rows
-    /// or which values.
-    #[error("{invalid} of {total} labels are not valid for a {kind} model, which needs {}", kind.label_rule())]
+    /// Labels that do not fit the model's family: not 0/1 for a logistic
+    /// model, not finite for a linear one, not a whole number `>= 0` for a
+    /// Poisson one. Only the count is reported, never which rows or which
+    /// values.
+    #[error("{invalid} of {total} labels are not valid for a {family} model, which needs {rule}")]
     InvalidLabels {
-        /// The model the labels were checked for.
-        kind: ModelKind,
+        /// The family the labels were checked for, e.g. `"logistic"`
+        /// ([`crate::Family::name`]).
+        family: &'static str,
+        /// What its labels must be ([`crate::Family::label_rule`]).
+        rule: &'static str,
         /// How many labels are invalid.
         invalid: usize,
         /// How many labels there are.

@@ -4,8 +4,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The model family. It fixes the loss, the link from the linear predictor to
-/// a prediction, and which labels are valid.
+/// The registry of model families a task can name. Each kind's family
+/// ([`crate::family`]) fixes the loss, the link from the linear predictor to
+/// a prediction, and which labels are valid; the kind-level methods that
+/// ask it live beside the families.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
@@ -15,31 +17,9 @@ pub enum ModelKind {
     Linear,
 }
 
-impl ModelKind {
-    /// What a label must be for this kind, for error messages.
-    pub(crate) fn label_rule(self) -> &'static str {
-        match self {
-            ModelKind::Logistic => "exactly 0 or 1",
-            ModelKind::Linear => "a finite number",
-        }
-    }
-
-    /// Whether `y` is a valid label for this kind.
-    #[inline]
-    pub(crate) fn is_valid_label(self, y: f64) -> bool {
-        match self {
-            ModelKind::Logistic => y == 0.0 || y == 1.0,
-            ModelKind::Linear => y.is_finite(),
-        }
-    }
-}
-
 impl fmt::Display for ModelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ModelKind::Logistic => "logistic",
-            ModelKind::Linear => "linear",
-        })
+        f.write_str(self.name())
     }
 }
 

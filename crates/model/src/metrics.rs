@@ -316,7 +316,8 @@ mod tests {
         assert_eq!(
             err,
             ModelError::InvalidLabels {
-                kind: ModelKind::Logistic,
+                family: "logistic",
+                rule: "exactly 0 or 1",
                 invalid: 1,
                 total: 2
             }

@@ -218,7 +218,8 @@ fn training_inputs_are_checked() {
     assert_eq!(
         loss(kind, x.view(), aview1(&[1.0, f64::NAN]), params, 0.0),
         Err(ModelError::InvalidLabels {
-            kind,
+            family: kind.name(),
+            rule: kind.label_rule(),
             invalid: 1,
             total: 2
         })
@@ -232,7 +233,8 @@ fn label_errors_count_rows_and_never_show_values() {
     assert_eq!(
         err,
         ModelError::InvalidLabels {
-            kind: ModelKind::Logistic,
+            family: "logistic",
+            rule: "exactly 0 or 1",
             invalid: 2,
             total: 5
         }

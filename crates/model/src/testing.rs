@@ -48,6 +48,37 @@ pub(crate) fn linear_data(n: usize, d: usize, seed: u64) -> (Array2<f64>, Array1
     (x, y)
 }
 
+/// Features uniform in [-1, 1) and counts drawn from a Poisson
+/// distribution with mean `exp(0.4 + x · w)`, `w_j = 0.5 - 0.3 j`, by
+/// inverting its distribution function.
+pub(crate) fn poisson_data(n: usize, d: usize, seed: u64) -> (Array2<f64>, Array1<f64>) {
+    let mut rng = SplitMix64::new(seed);
+    let x = Array2::from_shape_simple_fn((n, d), || 2.0 * rng.unit() - 1.0);
+    let y = x
+        .rows()
+        .into_iter()
+        .map(|row| {
+            let eta: f64 = 0.4
+                + row
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| (0.5 - 0.3 * j as f64) * v)
+                    .sum::<f64>();
+            let mu = eta.exp();
+            let u = rng.unit();
+            let (mut k, mut p) = (0.0, (-mu).exp());
+            let mut cdf = p;
+            while u > cdf && k < 1000.0 {
+                k += 1.0;
+                p *= mu / k;
+                cdf += p;
+            }
+            k
+        })
+        .collect();
+    (x, y)
+}
+
 /// The rows cut into consecutive "sites" at the given row indices.
 pub(crate) fn sites<'a>(
     x: &'a Array2<f64>,

@@ -2,7 +2,7 @@
 //! of a fixed set of kinds, each signed and logged on the way out.
 
 use medfed_model::preprocess::{ColumnHistogram, ColumnSummary};
-use medfed_model::{BinaryCounts, CalibrationCounts, NewtonTerms, NormalTerms, RegressionCounts};
+use medfed_model::{CalibrationCounts, NewtonTerms, NormalTerms};
 use medfed_secure::secagg::{AdvertiseKeys, MaskedInput, ShareKeys, UnmaskResponse};
 use ndarray::Array1;
 
@@ -136,14 +136,7 @@ pub struct BaselineModel {
     pub num_rows: u64,
 }
 
-/// Aggregate evaluation counts of one model on a node's held-out rows.
-#[derive(Clone, Debug, PartialEq)]
-pub enum EvaluationCounts {
-    /// Logistic models.
-    Binary(BinaryCounts),
-    /// Linear models.
-    Regression(RegressionCounts),
-}
+pub use medfed_model::EvaluationCounts;
 
 /// A node's answer to [`Instruction::Evaluate`](crate::Instruction::Evaluate).
 #[derive(Clone, Debug, PartialEq)]

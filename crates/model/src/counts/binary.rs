@@ -4,10 +4,11 @@ use ndarray::ArrayView1;
 use serde::{Deserialize, Serialize};
 
 use crate::check;
+use crate::counts::evaluation::{EvaluationKind, Metric, MetricName, check_flat, whole};
 use crate::error::ModelError;
-use crate::kind::ModelKind;
+use crate::family::{Family, Logistic};
+use crate::glm::check_labels;
 use crate::numeric::clamped_log_loss;
-use crate::regression::check_labels;
 
 /// Histogram resolution used unless a task says otherwise; it keeps the AUC
 /// error bound below about 0.001 for a few hundred rows of continuous scores.
@@ -75,12 +76,8 @@ impl BinaryCounts {
     /// [`ModelError::Overflow`] if the row count would pass `u64::MAX`.
     pub fn add(&mut self, probability: f64, label: f64) -> Result<(), ModelError> {
         check::probabilities("probability", &[probability])?;
-        if !ModelKind::Logistic.is_valid_label(label) {
-            return Err(ModelError::InvalidLabels {
-                kind: ModelKind::Logistic,
-                invalid: 1,
-                total: 1,
-            });
+        if !Logistic.is_valid_label(label) {
+            return Err(Logistic.label_error(1, 1));
         }
         self.add_unchecked(probability, label == 1.0)
     }
@@ -103,7 +100,7 @@ impl BinaryCounts {
         // Checking everything first reports how many rows are bad, not just
         // the first.
         check::probabilities("probabilities", probabilities)?;
-        check_labels(ModelKind::Logistic, labels)?;
+        check_labels(Logistic, labels)?;
         for (&p, &y) in probabilities.iter().zip(labels) {
             counts.add_unchecked(p, y == 1.0)?;
         }
@@ -335,6 +332,104 @@ impl BinaryCounts {
         self.n = n;
         self.log_loss_sum += clamped_log_loss(probability, if positive { 1.0 } else { 0.0 });
         Ok(())
+    }
+}
+
+/// Flat layout: `n, tp, fp, tn, fn_, log_loss_sum`, then the positive and
+/// the negative histogram.
+impl EvaluationKind for BinaryCounts {
+    const KIND: &'static str = "binary";
+
+    fn empty(score_bins: usize) -> Result<Self, ModelError> {
+        BinaryCounts::new(score_bins)
+    }
+
+    fn from_predictions(
+        predictions: ArrayView1<'_, f64>,
+        labels: ArrayView1<'_, f64>,
+        score_bins: usize,
+    ) -> Result<Self, ModelError> {
+        BinaryCounts::from_scores(predictions, labels, score_bins)
+    }
+
+    fn merge_counts(&mut self, other: &Self) -> Result<(), ModelError> {
+        self.merge(other)
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        BinaryCounts::validate(self)
+    }
+
+    fn rows(&self) -> u64 {
+        self.n
+    }
+
+    fn flat_len(score_bins: usize) -> usize {
+        6 + 2 * score_bins
+    }
+
+    fn write_flat(&self, out: &mut Vec<f64>) {
+        out.extend([
+            self.n as f64,
+            self.tp as f64,
+            self.fp as f64,
+            self.tn as f64,
+            self.fn_ as f64,
+            self.log_loss_sum,
+        ]);
+        out.extend(self.pos_hist.iter().map(|&v| v as f64));
+        out.extend(self.neg_hist.iter().map(|&v| v as f64));
+    }
+
+    fn read_flat(values: &[f64], score_bins: usize) -> Result<Self, ModelError> {
+        check_bins(score_bins)?;
+        check_flat(values, Self::flat_len(score_bins))?;
+        let hist = |from: usize, what| {
+            values[from..from + score_bins]
+                .iter()
+                .map(|&v| whole(v, what))
+                .collect::<Result<Vec<u64>, _>>()
+        };
+        let counts = BinaryCounts {
+            n: whole(values[0], "n")?,
+            tp: whole(values[1], "tp")?,
+            fp: whole(values[2], "fp")?,
+            tn: whole(values[3], "tn")?,
+            fn_: whole(values[4], "fn_")?,
+            log_loss_sum: values[5],
+            pos_hist: hist(6, "pos_hist")?,
+            neg_hist: hist(6 + score_bins, "neg_hist")?,
+        };
+        BinaryCounts::validate(&counts)?;
+        Ok(counts)
+    }
+
+    fn metrics(&self) -> Vec<Metric> {
+        vec![
+            ("auc", self.auc()),
+            ("auc_error_bound", self.auc_error_bound()),
+            ("accuracy", self.accuracy()),
+            ("log_loss", self.log_loss()),
+            ("sensitivity", self.sensitivity()),
+            ("specificity", self.specificity()),
+        ]
+    }
+
+    fn summary_metrics() -> [MetricName; 3] {
+        [
+            MetricName {
+                key: "auc",
+                label: "AUC",
+            },
+            MetricName {
+                key: "accuracy",
+                label: "accuracy",
+            },
+            MetricName {
+                key: "log_loss",
+                label: "log-loss",
+            },
+        ]
     }
 }
 

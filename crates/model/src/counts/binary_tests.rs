@@ -140,7 +140,8 @@ fn from_scores_refuses_bad_input_by_count() {
     assert_eq!(
         err,
         ModelError::InvalidLabels {
-            kind: ModelKind::Logistic,
+            family: "logistic",
+            rule: "exactly 0 or 1",
             invalid: 2,
             total: 2
         }

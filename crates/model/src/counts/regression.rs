@@ -4,6 +4,7 @@ use ndarray::ArrayView1;
 use serde::{Deserialize, Serialize};
 
 use crate::check;
+use crate::counts::evaluation::{EvaluationKind, Metric, MetricName, check_flat, whole};
 use crate::error::ModelError;
 use crate::numeric::negligible_variance;
 
@@ -136,6 +137,83 @@ impl RegressionCounts {
 
     fn mean(&self, sum: f64) -> Option<f64> {
         (self.n > 0).then(|| sum / self.n as f64)
+    }
+}
+
+/// Flat layout: `n, sse, sae, sum_y, sum_y2`.
+impl EvaluationKind for RegressionCounts {
+    const KIND: &'static str = "regression";
+
+    fn empty(_score_bins: usize) -> Result<Self, ModelError> {
+        Ok(RegressionCounts::default())
+    }
+
+    fn from_predictions(
+        predictions: ArrayView1<'_, f64>,
+        labels: ArrayView1<'_, f64>,
+        _score_bins: usize,
+    ) -> Result<Self, ModelError> {
+        RegressionCounts::from_predictions(predictions, labels)
+    }
+
+    fn merge_counts(&mut self, other: &Self) -> Result<(), ModelError> {
+        self.merge(other);
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        RegressionCounts::validate(self)
+    }
+
+    fn rows(&self) -> u64 {
+        self.n
+    }
+
+    fn flat_len(_score_bins: usize) -> usize {
+        5
+    }
+
+    fn write_flat(&self, out: &mut Vec<f64>) {
+        out.extend([self.n as f64, self.sse, self.sae, self.sum_y, self.sum_y2]);
+    }
+
+    fn read_flat(values: &[f64], score_bins: usize) -> Result<Self, ModelError> {
+        check_flat(values, Self::flat_len(score_bins))?;
+        let counts = RegressionCounts {
+            n: whole(values[0], "n")?,
+            sse: values[1],
+            sae: values[2],
+            sum_y: values[3],
+            sum_y2: values[4],
+        };
+        RegressionCounts::validate(&counts)?;
+        Ok(counts)
+    }
+
+    fn metrics(&self) -> Vec<Metric> {
+        vec![
+            ("mse", self.mse()),
+            ("rmse", self.rmse()),
+            ("mae", self.mae()),
+            ("r2", self.r2()),
+        ]
+    }
+
+    fn summary_metrics() -> [MetricName; 3] {
+        [
+            MetricName {
+                key: "r2",
+                label: "R²",
+            },
+            MetricName {
+                key: "rmse",
+                label: "RMSE",
+            },
+            MetricName {
+                key: "mae",
+                label: "MAE",
+            },
+        ]
     }
 }
 

@@ -1,7 +1,8 @@
-//! Federated Newton's method for logistic regression.
+//! Federated Newton's method for any [`crate::Family`] (logistic
+//! regression in tasks today; Poisson through the generic API).
 //!
 //! Each round, every site evaluates [`NewtonTerms`] (sums over its rows of
-//! the log-loss, its gradient and its Hessian) at the parameters the
+//! the family's loss, its gradient and its Hessian) at the parameters the
 //! coordinator proposed; the coordinator merges them and hands the total to
 //! a [`NewtonSolver`], which decides whether to accept the point and
 //! proposes the next one. The merged terms are exactly those of the pooled

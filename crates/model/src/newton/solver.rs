@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::terms::{self, NewtonTerms};
 use crate::check;
 use crate::error::ModelError;
+use crate::family::{Family, Logistic, TermBounds};
 use crate::linalg::solve_with_ridge_fallback;
 
 /// Sufficient-decrease constant `c` of the Armijo rule
@@ -178,6 +179,8 @@ struct Accepted {
 #[derive(Clone, Debug)]
 pub struct NewtonSolver {
     l2: f64,
+    /// The family's per-row bounds, which every round's terms must obey.
+    bounds: TermBounds,
     /// Where the next terms must be evaluated.
     pending: Array1<f64>,
     /// Row count of the first terms; every later round must match it.
@@ -190,8 +193,9 @@ pub struct NewtonSolver {
 }
 
 impl NewtonSolver {
-    /// A solver starting at `start` (length `d + 1`, index 0 the intercept)
-    /// with L2 penalty `l2` on the weights.
+    /// A solver for logistic Newton terms ([`NewtonTerms::from_rows`])
+    /// starting at `start` (length `d + 1`, index 0 the intercept) with L2
+    /// penalty `l2` on the weights.
     ///
     /// # Errors
     /// [`ModelError::Dimension`] for an empty `start`,
@@ -199,6 +203,20 @@ impl NewtonSolver {
     /// [`ModelError::InvalidHyperparameter`] for a negative or non-finite
     /// `l2`.
     pub fn new(start: ArrayView1<'_, f64>, l2: f64) -> Result<Self, ModelError> {
+        Self::for_family(Logistic, start, l2)
+    }
+
+    /// A solver for the Newton terms of `family`
+    /// ([`NewtonTerms::from_family`]), starting at `start` with L2 penalty
+    /// `l2` on the weights; [`NewtonSolver::new`] is this for [`Logistic`].
+    ///
+    /// # Errors
+    /// As [`NewtonSolver::new`].
+    pub fn for_family<F: Family>(
+        family: F,
+        start: ArrayView1<'_, f64>,
+        l2: f64,
+    ) -> Result<Self, ModelError> {
         if start.is_empty() {
             return Err(ModelError::Dimension {
                 what: "start parameters",
@@ -210,6 +228,7 @@ impl NewtonSolver {
         check::l2(l2)?;
         Ok(NewtonSolver {
             l2,
+            bounds: family.term_bounds(),
             pending: start.to_owned(),
             rows: None,
             accepted: None,
@@ -233,7 +252,8 @@ impl NewtonSolver {
     /// On error the solver is unchanged, so the caller may retry the round.
     ///
     /// # Errors
-    /// As [`NewtonTerms::validate`] for `d + 1` parameters;
+    /// As [`NewtonTerms::validate_for`] with the solver's family for `d + 1`
+    /// parameters;
     /// [`ModelError::Empty`] for terms of no rows;
     /// [`ModelError::InconsistentCounts`] if the row count differs from the
     /// first round's; [`ModelError::Overflow`] if the objective, gradient,
@@ -247,7 +267,7 @@ impl NewtonSolver {
                 reason: ProposalReason::Stopped(reason),
             });
         }
-        terms.validate(self.pending.len() - 1)?;
+        terms.validate_within(&self.bounds, self.pending.len() - 1)?;
         if terms.n == 0 {
             return Err(ModelError::Empty);
         }

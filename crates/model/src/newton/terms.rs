@@ -1,27 +1,29 @@
-//! What a site sends for one Newton round: sums over its rows of the
-//! logistic loss and of its first and second derivatives.
+//! What a site sends for one Newton round: sums over its rows of a
+//! family's loss and of its first and second derivatives.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Slice};
 
 use crate::check;
 use crate::error::ModelError;
-use crate::kind::ModelKind;
+use crate::family::{Family, Logistic, RowBound, TermBounds};
+use crate::glm::{check_labels, check_offset, non_finite, split_params};
 use crate::linalg::{SymmetricAccumulator, check_symmetric};
-use crate::numeric::logistic_newton_terms;
-use crate::regression::check_labels;
+use crate::rows::{Offset, Rows, with_offset};
 
 /// Relative slack for the range checks of [`NewtonTerms::validate`], which
 /// rounding in long sums can break by a few ulps.
 const SUM_SLACK: f64 = 1e-9;
 
-/// Sums over one site's standardised rows of the per-row log-loss, its
-/// gradient and its Hessian with respect to the parameters, at given
+/// Sums over one site's standardised rows of a [`Family`]'s per-row loss,
+/// its gradient and its Hessian with respect to the parameters, at given
 /// parameters.
 ///
-/// With `a = [1, x]` the row's augmented features, `z = params · a`,
-/// `p = sigmoid(z)` and label `y`, a row adds `log_loss(z, y)` to
-/// `loss_sum`, `(p - y) a` to `gradient_sum` and `p (1 - p) a aᵀ` to
-/// `hessian_sum`. These are plain sums, not means, and carry no L2 penalty,
+/// With `a = [1, x]` the row's augmented features and `η = params · a`
+/// (plus the row's offset), a row adds the family's loss to `loss_sum`,
+/// `gradient weight * a` to `gradient_sum` and `curvature weight * a aᵀ` to
+/// `hessian_sum` ([`Family::newton_weights`]). For logistic regression,
+/// with `p = sigmoid(η)` and label `y`, these are `log_loss(η, y)`,
+/// `(p - y) a` and `p (1 - p) a aᵀ`. These are plain sums, not means, and carry no L2 penalty,
 /// so terms of disjoint row sets [`merge`](NewtonTerms::merge) into those of
 /// their union and the coordinator adds the penalty once.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,58 +51,50 @@ impl NewtonTerms {
     }
 
     /// The terms of the rows of `x` (standardised, `(n, d)`) with 0/1
-    /// labels `y`, at `params` (length `d + 1`). One pass over the rows; the
-    /// Hessian fills only its upper triangle, `d²/2` multiply-adds per row,
-    /// with no allocation per row. No rows gives [`NewtonTerms::zeros`].
+    /// labels `y`, at `params` (length `d + 1`), for logistic regression:
+    /// [`NewtonTerms::from_family`] with [`Logistic`] and no offset.
     ///
     /// # Errors
-    /// [`ModelError::Dimension`] if `params` is not `d + 1` long or `y` not
-    /// `n` long; [`ModelError::InvalidValues`] for non-finite parameters;
-    /// [`ModelError::InvalidLabels`] for labels other than 0 and 1;
-    /// [`ModelError::NonFiniteFeature`] if `x` holds a non-finite value;
-    /// [`ModelError::Overflow`] if a sum is not finite for another reason.
+    /// As [`NewtonTerms::from_family`].
     pub fn from_rows(
         x: ArrayView2<'_, f64>,
         y: ArrayView1<'_, f64>,
         params: ArrayView1<'_, f64>,
     ) -> Result<Self, ModelError> {
-        let d = x.ncols();
-        check::length("parameters", d + 1, params.len())?;
+        Self::from_family(Logistic, Rows::new(x, y), params)
+    }
+
+    /// The terms of `rows` (standardised features, labels, optional offset)
+    /// for `family` at `params` (length `d + 1`): a row adds the family's
+    /// loss, `gradient weight * a` and `curvature weight * a aᵀ`. One pass
+    /// over the rows; the Hessian fills only its upper triangle, `d²/2`
+    /// multiply-adds per row, with no allocation per row. No rows gives
+    /// [`NewtonTerms::zeros`].
+    ///
+    /// # Errors
+    /// [`ModelError::Dimension`] if `params` is not `d + 1` long or the
+    /// labels or offset not `n` long; [`ModelError::InvalidValues`] for
+    /// non-finite parameters or offsets; [`ModelError::InvalidLabels`] for
+    /// labels that do not fit the family; [`ModelError::NonFiniteFeature`]
+    /// if `x` holds a non-finite value; [`ModelError::Overflow`] if a sum is
+    /// not finite for another reason.
+    pub fn from_family<F: Family>(
+        family: F,
+        rows: Rows<'_>,
+        params: ArrayView1<'_, f64>,
+    ) -> Result<Self, ModelError> {
+        let x = rows.x;
+        check::length("parameters", x.ncols() + 1, params.len())?;
         check::finite("parameters", params)?;
-        check::length("labels", x.nrows(), y.len())?;
-        check_labels(ModelKind::Logistic, y)?;
-        let (intercept, weights) = params.split_at(Axis(0), 1);
-        let intercept = intercept[0];
-        // One buffer for the augmented row [1, x], reused for every row.
-        let mut augmented = vec![1.0; d + 1];
-        let mut gradient = vec![0.0; d + 1];
-        let mut hessian = SymmetricAccumulator::new(d + 1);
-        let mut loss_sum = 0.0;
-        for (row, &label) in x.rows().into_iter().zip(y) {
-            for (a, &v) in augmented[1..].iter_mut().zip(row) {
-                *a = v;
-            }
-            // The same expression as `regression::loss`, so one site's
-            // objective matches it to the last bit.
-            let z = intercept + row.dot(&weights);
-            let (loss, residual, curvature) = logistic_newton_terms(z, label);
-            loss_sum += loss;
-            for (g, &a) in gradient.iter_mut().zip(&augmented) {
-                *g += residual * a;
-            }
-            hessian.add(&augmented, curvature);
-        }
-        let terms = NewtonTerms {
-            n: x.nrows() as u64,
-            loss_sum,
-            gradient_sum: Array1::from(gradient),
-            hessian_sum: hessian.into_matrix(),
-        };
+        check::length("labels", x.nrows(), rows.y.len())?;
+        check_offset(x, rows.offset)?;
+        check_labels(family, rows.y)?;
+        let terms = with_offset!(rows.offset, |o| sum_rows(family, x, rows.y, o, params));
         let finite = terms.loss_sum.is_finite()
             && terms.gradient_sum.iter().all(|v| v.is_finite())
             && terms.hessian_sum.iter().all(|v| v.is_finite());
         if !finite {
-            return Err(check::non_finite_result(x, "Newton terms"));
+            return Err(non_finite(family, x, "Newton terms"));
         }
         Ok(terms)
     }
@@ -134,18 +128,36 @@ impl NewtonTerms {
         Ok(())
     }
 
-    /// Checks that terms received from elsewhere could have come from
-    /// [`NewtonTerms::from_rows`] for `d` features: sizes; finite sums;
-    /// `loss_sum >= 0`; a symmetric Hessian with non-negative diagonal;
+    /// Checks that logistic terms received from elsewhere could have come
+    /// from [`NewtonTerms::from_rows`] for `d` features:
+    /// [`NewtonTerms::validate_for`] with [`Logistic`], whose bounds are
     /// `|gradient_sum[0]| <= n` and `hessian_sum[0][0] <= n / 4` (each row's
-    /// residual is in `[-1, 1]` and its curvature at most 1/4); and all sums
-    /// zero when `n` is 0.
+    /// residual is in `[-1, 1]` and its curvature at most 1/4).
+    ///
+    /// # Errors
+    /// As [`NewtonTerms::validate_for`].
+    pub fn validate(&self, d: usize) -> Result<(), ModelError> {
+        self.validate_for(Logistic, d)
+    }
+
+    /// Checks that terms received from elsewhere could have come from
+    /// [`NewtonTerms::from_family`] with `family` for `d` features: sizes;
+    /// finite sums; `loss_sum >= 0` (every family's row loss is); a
+    /// symmetric Hessian with non-negative diagonal; `gradient_sum[0]` and
+    /// `hessian_sum[0][0]` within `n` times the family's per-row bounds
+    /// ([`Family::term_bounds`]), where it has them; and all sums zero when
+    /// `n` is 0.
     ///
     /// # Errors
     /// [`ModelError::Dimension`], [`ModelError::InvalidValues`],
     /// [`ModelError::Asymmetric`] or [`ModelError::InvalidAggregate`] for
     /// the first rule broken.
-    pub fn validate(&self, d: usize) -> Result<(), ModelError> {
+    pub fn validate_for<F: Family>(&self, family: F, d: usize) -> Result<(), ModelError> {
+        self.validate_within(&family.term_bounds(), d)
+    }
+
+    /// [`NewtonTerms::validate_for`] with the family's bounds given.
+    pub(crate) fn validate_within(&self, bounds: &TermBounds, d: usize) -> Result<(), ModelError> {
         check::length("gradient_sum", d + 1, self.gradient_sum.len())?;
         check::length("hessian_sum rows", d + 1, self.hessian_sum.nrows())?;
         check::length("hessian_sum columns", d + 1, self.hessian_sum.ncols())?;
@@ -165,16 +177,21 @@ impl NewtonTerms {
             |v| v >= 0.0,
         )?;
         let n = self.n as f64;
-        if self.gradient_sum[0].abs() > n * (1.0 + SUM_SLACK) {
+        let beyond = |bound: &RowBound, value: f64| value > bound.per_row * n * (1.0 + SUM_SLACK);
+        if let Some(bound) = bounds.residual
+            && beyond(&bound, self.gradient_sum[0].abs())
+        {
             return Err(ModelError::InvalidAggregate {
                 what: "gradient_sum[0]",
-                allowed: "at most n in magnitude (each residual is in [-1, 1])",
+                allowed: bound.rule,
             });
         }
-        if self.hessian_sum[[0, 0]] > 0.25 * n * (1.0 + SUM_SLACK) {
+        if let Some(bound) = bounds.curvature
+            && beyond(&bound, self.hessian_sum[[0, 0]])
+        {
             return Err(ModelError::InvalidAggregate {
                 what: "hessian_sum[0][0]",
-                allowed: "at most n / 4 (each row's curvature is at most 1/4)",
+                allowed: bound.rule,
             });
         }
         let any_sum = self.loss_sum != 0.0
@@ -187,6 +204,44 @@ impl NewtonTerms {
             });
         }
         Ok(())
+    }
+}
+
+/// The sums of [`NewtonTerms::from_family`] over validated rows, for one
+/// family and one kind of offset; not checked for finiteness.
+fn sum_rows<F: Family>(
+    family: F,
+    x: ArrayView2<'_, f64>,
+    y: ArrayView1<'_, f64>,
+    offset: impl Offset,
+    params: ArrayView1<'_, f64>,
+) -> NewtonTerms {
+    let d = x.ncols();
+    let (intercept, weights) = split_params(params);
+    // One buffer for the augmented row [1, x], reused for every row.
+    let mut augmented = vec![1.0; d + 1];
+    let mut gradient = vec![0.0; d + 1];
+    let mut hessian = SymmetricAccumulator::new(d + 1);
+    let mut loss_sum = 0.0;
+    for (i, (row, &label)) in x.rows().into_iter().zip(y).enumerate() {
+        for (a, &v) in augmented[1..].iter_mut().zip(row) {
+            *a = v;
+        }
+        // The same expression as `glm::loss`, so one site's objective
+        // matches it to the last bit.
+        let eta = offset.shift(i, intercept + row.dot(&weights));
+        let (loss, residual, curvature) = family.newton_weights(eta, label);
+        loss_sum += loss;
+        for (g, &a) in gradient.iter_mut().zip(&augmented) {
+            *g += residual * a;
+        }
+        hessian.add(&augmented, curvature);
+    }
+    NewtonTerms {
+        n: x.nrows() as u64,
+        loss_sum,
+        gradient_sum: Array1::from(gradient),
+        hessian_sum: hessian.into_matrix(),
     }
 }
 
@@ -222,6 +277,7 @@ mod tests {
     use ndarray::{array, aview1};
 
     use super::*;
+    use crate::kind::ModelKind;
     use crate::regression::{loss, loss_and_gradient};
     use crate::testing::{logistic_data, sites};
 
