@@ -15,6 +15,9 @@ pub enum ModelKind {
     Logistic,
     /// Linear regression: finite labels, squared error, predictions are values.
     Linear,
+    /// Poisson regression: whole-number counts `>= 0`, log link, half the
+    /// deviance; predictions are expected counts (rates).
+    Poisson,
 }
 
 impl fmt::Display for ModelKind {
@@ -31,6 +34,7 @@ mod tests {
     fn display_matches_the_serde_names() {
         assert_eq!(ModelKind::Logistic.to_string(), "logistic");
         assert_eq!(ModelKind::Linear.to_string(), "linear");
+        assert_eq!(ModelKind::Poisson.to_string(), "poisson");
     }
 
     #[test]
@@ -42,5 +46,9 @@ mod tests {
         assert!(ModelKind::Linear.is_valid_label(-3.5));
         assert!(!ModelKind::Linear.is_valid_label(f64::INFINITY));
         assert!(!ModelKind::Linear.is_valid_label(f64::NAN));
+        assert!(ModelKind::Poisson.is_valid_label(0.0));
+        assert!(ModelKind::Poisson.is_valid_label(3.0));
+        assert!(!ModelKind::Poisson.is_valid_label(1.5));
+        assert!(!ModelKind::Poisson.is_valid_label(-1.0));
     }
 }

@@ -20,6 +20,8 @@ fn data(kind: ModelKind, n: usize, d: usize, seed: u64) -> (Array2<f64>, Array1<
             match kind {
                 ModelKind::Logistic => f64::from(z > 0.0),
                 ModelKind::Linear => z,
+                // A count whose log-mean is z / 2, rounded: whole and >= 0.
+                ModelKind::Poisson => (z / 2.0).exp().round(),
             }
         })
         .collect();
@@ -29,7 +31,7 @@ fn data(kind: ModelKind, n: usize, d: usize, seed: u64) -> (Array2<f64>, Array1<
 
 #[test]
 fn gradient_matches_central_finite_differences() {
-    for kind in [ModelKind::Logistic, ModelKind::Linear] {
+    for kind in [ModelKind::Logistic, ModelKind::Linear, ModelKind::Poisson] {
         for l2 in [0.0, 0.7] {
             let (x, y, params) = data(kind, 25, 3, 1);
             let (value, grad) =

@@ -5,7 +5,7 @@
 //! task id, dimensions, finite values and sizes. A message that fails is
 //! refused whole.
 
-use medfed_model::{BinaryCounts, CalibrationCounts, ModelKind, RegressionCounts};
+use medfed_model::{CalibrationCounts, ModelKind};
 use ndarray::Array1;
 
 use crate::limits::{
@@ -181,6 +181,7 @@ fn model_kind_from_pb(value: i32) -> Result<ModelKind> {
     match pb::ModelKind::try_from(value) {
         Ok(pb::ModelKind::Logistic) => Ok(ModelKind::Logistic),
         Ok(pb::ModelKind::Linear) => Ok(ModelKind::Linear),
+        Ok(pb::ModelKind::Poisson) => Ok(ModelKind::Poisson),
         _ => Err(WireError::Invalid {
             field: "task.model",
             reason: format!("unknown model kind {value}"),
@@ -192,6 +193,7 @@ fn model_kind_to_pb(kind: ModelKind) -> pb::ModelKind {
     match kind {
         ModelKind::Logistic => pb::ModelKind::Logistic,
         ModelKind::Linear => pb::ModelKind::Linear,
+        ModelKind::Poisson => pb::ModelKind::Poisson,
     }
 }
 
@@ -735,30 +737,12 @@ pub fn baseline_from_pb(baseline: pb::BaselineModel, task: &Task) -> Result<Base
     })
 }
 
-/// Converts one model's evaluation counts for the wire.
+/// Converts one model's evaluation counts for the wire, in the flat layout
+/// of its kind.
 pub(crate) fn counts_to_pb(counts: &EvaluationCounts) -> pb::EvaluationCounts {
-    use pb::evaluation_counts::Kind;
-    pb::EvaluationCounts {
-        kind: Some(match counts {
-            EvaluationCounts::Binary(c) => Kind::Binary(pb::BinaryCounts {
-                n: c.n,
-                tp: c.tp,
-                fp: c.fp,
-                tn: c.tn,
-                r#fn: c.fn_,
-                log_loss_sum: c.log_loss_sum,
-                pos_hist: c.pos_hist.clone(),
-                neg_hist: c.neg_hist.clone(),
-            }),
-            EvaluationCounts::Regression(c) => Kind::Regression(pb::RegressionCounts {
-                n: c.n,
-                sse: c.sse,
-                sae: c.sae,
-                sum_y: c.sum_y,
-                sum_y2: c.sum_y2,
-            }),
-        }),
-    }
+    let mut values = Vec::new();
+    counts.write_flat(&mut values);
+    pb::EvaluationCounts { values }
 }
 
 /// Converts an evaluation report for the wire.
@@ -808,9 +792,10 @@ pub fn evaluation_from_pb(
         .into_iter()
         .map(|counts| counts_from_pb(counts, task, task.score_bins))
         .collect::<Result<Vec<_>>>()?;
-    let expected_calibration = match task.model {
-        ModelKind::Logistic => expected_models,
-        ModelKind::Linear => 0,
+    let expected_calibration = if task.model.predicts_probabilities() {
+        expected_models
+    } else {
+        0
     };
     if calibration.len() != expected_calibration {
         return Err(WireError::Dimension {
@@ -847,9 +832,9 @@ pub fn evaluation_from_pb(
     })
 }
 
-/// Converts and validates one model's evaluation counts: their kind must
-/// match the task's model, histograms must have the task's bin count, and the
-/// counts must add up.
+/// Converts and validates one model's evaluation counts: the flat layout of
+/// the task's model kind at `score_bins` (its length, whole counts), and
+/// counts that add up.
 ///
 /// # Errors
 /// See above.
@@ -858,81 +843,22 @@ pub(crate) fn counts_from_pb(
     task: &Task,
     score_bins: u32,
 ) -> Result<EvaluationCounts> {
-    use pb::evaluation_counts::Kind;
-    let pb::EvaluationCounts { kind } = counts;
-    let counts = match (task.model, kind) {
-        (
-            ModelKind::Logistic,
-            Some(Kind::Binary(pb::BinaryCounts {
-                n,
-                tp,
-                fp,
-                tn,
-                r#fn,
-                log_loss_sum,
-                pos_hist,
-                neg_hist,
-            })),
-        ) => {
-            let bins = score_bins as usize;
-            for (field, hist) in [
-                ("evaluation.pos_hist", &pos_hist),
-                ("evaluation.neg_hist", &neg_hist),
-            ] {
-                if hist.len() != bins {
-                    return Err(WireError::Dimension {
-                        field,
-                        expected: bins,
-                        got: hist.len(),
-                    });
-                }
-            }
-            let counts = BinaryCounts {
-                n,
-                tp,
-                fp,
-                tn,
-                fn_: r#fn,
-                log_loss_sum,
-                pos_hist,
-                neg_hist,
-            };
-            counts.validate().map_err(|e| WireError::Invalid {
-                field: "evaluation.binary",
-                reason: e.to_string(),
-            })?;
-            EvaluationCounts::Binary(counts)
-        }
-        (
-            ModelKind::Linear,
-            Some(Kind::Regression(pb::RegressionCounts {
-                n,
-                sse,
-                sae,
-                sum_y,
-                sum_y2,
-            })),
-        ) => {
-            let counts = RegressionCounts {
-                n,
-                sse,
-                sae,
-                sum_y,
-                sum_y2,
-            };
-            counts.validate().map_err(|e| WireError::Invalid {
-                field: "evaluation.regression",
-                reason: e.to_string(),
-            })?;
-            EvaluationCounts::Regression(counts)
-        }
-        _ => {
-            return Err(WireError::Invalid {
-                field: "evaluation.models",
-                reason: format!("counts must match the task's {} model", task.model),
-            });
-        }
+    let pb::EvaluationCounts { values } = counts;
+    let expected = EvaluationCounts::flat_len(task.model, score_bins as usize);
+    if values.len() != expected {
+        return Err(WireError::Dimension {
+            field: "evaluation.models.values",
+            expected,
+            got: values.len(),
+        });
+    }
+    let invalid = |e: medfed_model::ModelError| WireError::Invalid {
+        field: "evaluation.models",
+        reason: format!("not valid {} counts: {e}", task.model),
     };
+    let counts =
+        EvaluationCounts::read_flat(task.model, &values, score_bins as usize).map_err(invalid)?;
+    counts.validate().map_err(invalid)?;
     Ok(counts)
 }
 

@@ -641,44 +641,11 @@ fn statistics(report: pb::StatisticsReport) -> Value {
     })
 }
 
+/// One model's held-out counts, in the flat layout of the task's model
+/// kind (rows first).
 fn evaluation_counts(counts: pb::EvaluationCounts) -> Value {
-    use pb::evaluation_counts::Kind;
-    let pb::EvaluationCounts { kind } = counts;
-    match kind {
-        None => Value::Null,
-        Some(Kind::Binary(pb::BinaryCounts {
-            n,
-            tp,
-            fp,
-            tn,
-            r#fn,
-            log_loss_sum,
-            pos_hist,
-            neg_hist,
-        })) => json!({
-            "binary": {
-                "n": n, "tp": tp, "fp": fp, "tn": tn, "fn": r#fn,
-                "log_loss_sum": number(log_loss_sum),
-                "pos_hist": histogram(&pos_hist),
-                "neg_hist": histogram(&neg_hist),
-            }
-        }),
-        Some(Kind::Regression(pb::RegressionCounts {
-            n,
-            sse,
-            sae,
-            sum_y,
-            sum_y2,
-        })) => json!({
-            "regression": {
-                "n": n,
-                "sse": number(sse),
-                "sae": number(sae),
-                "sum_y": number(sum_y),
-                "sum_y2": number(sum_y2),
-            }
-        }),
-    }
+    let pb::EvaluationCounts { values } = counts;
+    json!({ "flat_counts": vector(&values) })
 }
 
 /// Dimension, L2 norm and first values of a vector.
@@ -688,15 +655,6 @@ fn vector(values: &[f64]) -> Value {
         "dimension": values.len(),
         "l2_norm": number(norm),
         "first": values.iter().take(FIRST_VALUES).map(|v| number(*v)).collect::<Vec<_>>(),
-    })
-}
-
-/// Length, total and first bins of a histogram.
-fn histogram(bins: &[u64]) -> Value {
-    json!({
-        "bins": bins.len(),
-        "total": bins.iter().map(|&b| u128::from(b)).sum::<u128>().to_string(),
-        "first": &bins[..bins.len().min(FIRST_VALUES)],
     })
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use medfed_model::counts::CALIBRATION_BINS;
 use medfed_model::preprocess::{moments_len, statistics_len};
-use medfed_model::{BinaryCounts, CalibrationCounts, ModelKind, RegressionCounts};
+use medfed_model::CalibrationCounts;
 use medfed_secure::secagg::{
     AdvertiseKeys, FixedPoint, KeyList, MaskedInput, RoutedShares, SecAggError, ShareKeys,
     UnmaskRequest, UnmaskResponse,
@@ -164,10 +164,7 @@ pub fn evaluation_len(task: &Task) -> usize {
 }
 
 fn counts_len(task: &Task, bins: u32) -> usize {
-    match task.model {
-        ModelKind::Logistic => 6 + 2 * bins as usize,
-        ModelKind::Linear => 5,
-    }
+    EvaluationCounts::flat_len(task.model, bins as usize)
 }
 
 /// Length of one model's final held-out evaluation in a masked vector: its
@@ -176,9 +173,10 @@ fn counts_len(task: &Task, bins: u32) -> usize {
 /// probability sum per bin..., positives per bin...]`.
 pub fn final_evaluation_len(task: &Task) -> usize {
     counts_len(task, task.score_bins)
-        + match task.model {
-            ModelKind::Logistic => 3 * CALIBRATION_BINS,
-            ModelKind::Linear => 0,
+        + if task.model.predicts_probabilities() {
+            3 * CALIBRATION_BINS
+        } else {
+            0
         }
 }
 
@@ -224,7 +222,7 @@ pub fn final_evaluation_from_masked(
     let mut calibrations = Vec::new();
     for chunk in values.chunks(per_model) {
         evaluations.push(counts_from_masked(&chunk[..counts], task, task.score_bins)?);
-        if task.model == ModelKind::Logistic {
+        if task.model.predicts_probabilities() {
             let rest = &chunk[counts..];
             let bins = CALIBRATION_BINS;
             let calibration = CalibrationCounts {
@@ -265,22 +263,9 @@ fn whole(v: f64, field: &'static str) -> Result<u64> {
 /// vector (see [`evaluation_len`]): summed, they are the counts over every
 /// member's held-out rows, and no member's own counts are seen.
 pub fn evaluation_to_masked(counts: &EvaluationCounts) -> Vec<f64> {
-    match counts {
-        EvaluationCounts::Binary(c) => {
-            let mut out = vec![
-                c.n as f64,
-                c.tp as f64,
-                c.fp as f64,
-                c.tn as f64,
-                c.fn_ as f64,
-                c.log_loss_sum,
-            ];
-            out.extend(c.pos_hist.iter().map(|&v| v as f64));
-            out.extend(c.neg_hist.iter().map(|&v| v as f64));
-            out
-        }
-        EvaluationCounts::Regression(c) => vec![c.n as f64, c.sse, c.sae, c.sum_y, c.sum_y2],
-    }
+    let mut out = Vec::new();
+    counts.write_flat(&mut out);
+    out
 }
 
 /// Reads the unmasked sum of the members' [`evaluation_to_masked`] values
@@ -297,45 +282,14 @@ pub fn evaluation_from_masked(values: &[f64], task: &Task) -> Result<EvaluationC
 fn counts_from_masked(values: &[f64], task: &Task, bins: u32) -> Result<EvaluationCounts> {
     let field = "secagg.evaluation";
     crate::convert::check_finite(field, values, counts_len(task, bins))?;
-    let count = |v: f64| whole(v, field);
     let invalid = |e: medfed_model::ModelError| WireError::Invalid {
         field,
         reason: e.to_string(),
     };
-    Ok(match task.model {
-        ModelKind::Logistic => {
-            let bins = bins as usize;
-            let hist = |from: usize| {
-                values[from..from + bins]
-                    .iter()
-                    .map(|&v| count(v))
-                    .collect::<Result<Vec<u64>>>()
-            };
-            let counts = BinaryCounts {
-                n: count(values[0])?,
-                tp: count(values[1])?,
-                fp: count(values[2])?,
-                tn: count(values[3])?,
-                fn_: count(values[4])?,
-                log_loss_sum: values[5],
-                pos_hist: hist(6)?,
-                neg_hist: hist(6 + bins)?,
-            };
-            counts.validate().map_err(invalid)?;
-            EvaluationCounts::Binary(counts)
-        }
-        ModelKind::Linear => {
-            let counts = RegressionCounts {
-                n: count(values[0])?,
-                sse: values[1],
-                sae: values[2],
-                sum_y: values[3],
-                sum_y2: values[4],
-            };
-            counts.validate().map_err(invalid)?;
-            EvaluationCounts::Regression(counts)
-        }
-    })
+    let counts =
+        EvaluationCounts::read_flat(task.model, values, bins as usize).map_err(invalid)?;
+    counts.validate().map_err(invalid)?;
+    Ok(counts)
 }
 
 /// Checks a task's secure-aggregation settings against its member list.

@@ -7,7 +7,7 @@ use std::fmt;
 use ndarray::ArrayView1;
 
 use crate::check;
-use crate::counts::{BinaryCounts, RegressionCounts};
+use crate::counts::{BinaryCounts, CountCounts, RegressionCounts};
 use crate::error::ModelError;
 use crate::family::{Family, with_family};
 use crate::kind::ModelKind;
@@ -131,15 +131,15 @@ pub(crate) fn whole(value: f64, what: &'static str) -> Result<u64, ModelError> {
 }
 
 /// Aggregate evaluation counts of one model on some held-out rows, of the
-/// kind its [`ModelKind`] reports. Further kinds (such as
-/// [`crate::CountCounts`] of Poisson models) join when their family is
-/// registered as a kind.
+/// kind its [`ModelKind`] reports.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EvaluationCounts {
     /// Logistic models.
     Binary(BinaryCounts),
     /// Linear models.
     Regression(RegressionCounts),
+    /// Poisson models.
+    Count(CountCounts),
 }
 
 /// Runs `$body` with `$c` bound to the counts inside `$counts`.
@@ -148,6 +148,7 @@ macro_rules! each_kind {
         match $counts {
             EvaluationCounts::Binary($c) => $body,
             EvaluationCounts::Regression($c) => $body,
+            EvaluationCounts::Count($c) => $body,
         }
     };
 }
@@ -161,6 +162,12 @@ impl From<BinaryCounts> for EvaluationCounts {
 impl From<RegressionCounts> for EvaluationCounts {
     fn from(counts: RegressionCounts) -> Self {
         EvaluationCounts::Regression(counts)
+    }
+}
+
+impl From<CountCounts> for EvaluationCounts {
+    fn from(counts: CountCounts) -> Self {
+        EvaluationCounts::Count(counts)
     }
 }
 
@@ -225,6 +232,7 @@ impl EvaluationCounts {
         match (self, other) {
             (EvaluationCounts::Binary(a), EvaluationCounts::Binary(b)) => a.merge_counts(b),
             (EvaluationCounts::Regression(a), EvaluationCounts::Regression(b)) => a.merge_counts(b),
+            (EvaluationCounts::Count(a), EvaluationCounts::Count(b)) => a.merge_counts(b),
             _ => Err(ModelError::InvalidAggregate {
                 what: "merged evaluation counts",
                 allowed: "counts of the same kind",

@@ -158,6 +158,10 @@ macro_rules! with_family {
                 let $f = $crate::family::Linear;
                 $body
             }
+            $crate::kind::ModelKind::Poisson => {
+                let $f = $crate::family::Poisson;
+                $body
+            }
         }
     };
 }
