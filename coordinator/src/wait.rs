@@ -32,7 +32,7 @@ pub(crate) async fn wait_for_members(
 ) -> Result<Vec<String>, RunError> {
     let waited = wait_until(shared, config.step_timeout, what, |s| {
         members
-            .difference(&s.collecting.answered())
+            .difference(&s.answered())
             .cloned()
             .collect()
     })
@@ -43,7 +43,7 @@ pub(crate) async fn wait_for_members(
         // declined (its privacy budget) is reported at once.
         Err(error @ RunError::Timeout { .. }) => {
             let state = shared.lock();
-            let answered = state.collecting.answered();
+            let answered = state.answered();
             if answered.len() >= config.quorum {
                 let missing: Vec<String> = members.difference(&answered).cloned().collect();
                 tracing::warn!(
