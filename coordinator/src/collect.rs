@@ -38,7 +38,7 @@ pub struct Collected<S, K> {
 ///
 /// # Errors
 /// A step that closes below the quorum, or a sum `K` cannot finish.
-pub(crate) async fn collect_clear<K: Answer>(
+pub async fn collect_clear<K: Answer>(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     steps: &mut StepCounter,
@@ -79,7 +79,7 @@ pub(crate) async fn collect_clear<K: Answer>(
 /// # Errors
 /// As [`secure_sum`], and a sum the layout refuses (a wrong sum is an
 /// error, never a model).
-pub(crate) async fn collect_secure<K: Summed, P>(
+pub async fn collect_secure<K: Summed, P>(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     settings: SecureAggregation,
@@ -106,7 +106,7 @@ pub(crate) async fn collect_secure<K: Summed, P>(
 ///
 /// # Errors
 /// As [`collect_clear`] and [`collect_secure`].
-pub(crate) async fn collect<K>(
+pub async fn collect<K>(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     steps: &mut StepCounter,

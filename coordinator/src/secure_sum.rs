@@ -14,9 +14,9 @@ use medfed_wire::secagg::MaskedKind;
 use medfed_wire::{Instruction, RosterMember, SecureAggregation, Step, Task};
 
 use crate::config::TaskConfig;
-use crate::run_error::RunError;
 use crate::mailbox::secure::{SecureInbox, Stage};
 use crate::mailbox::{self, Handle, Mailbox};
+use crate::run_error::RunError;
 use crate::state::Shared;
 use crate::step::StepCounter;
 use crate::wait::wait_for_members;
@@ -77,7 +77,13 @@ pub async fn secure_sum(
         roster: certificates,
     };
     let server = stages
-        .run(steps, "keys", instruction, Server::new(params.clone()), everyone)
+        .run(
+            steps,
+            "keys",
+            instruction,
+            Server::new(params.clone()),
+            everyone,
+        )
         .await?;
     let (sharing, key_list) = server.finish().map_err(|e| failed(e.to_string()))?;
 
@@ -105,7 +111,13 @@ pub async fn secure_sum(
     let survivors: BTreeSet<String> = request.survivors.iter().map(|&id| name_of(id)).collect();
     let instruction = Instruction::SecAggUnmask { round, request };
     let unmasking = stages
-        .run(steps, "unmasking", instruction, unmasking, survivors.clone())
+        .run(
+            steps,
+            "unmasking",
+            instruction,
+            unmasking,
+            survivors.clone(),
+        )
         .await?;
     let sum = unmasking
         .finish()

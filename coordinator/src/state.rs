@@ -11,9 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use medfed_model::preprocess::HistogramPlan;
-use medfed_wire::{
-    BudgetRefusal, Instruction, PrivacySpend, RosterMember, Step, Submission, Task,
-};
+use medfed_wire::{BudgetRefusal, Instruction, PrivacySpend, RosterMember, Step, Submission, Task};
 use tokio::sync::{Notify, watch};
 
 use crate::exchange::Exchange;
@@ -349,9 +347,7 @@ mod tests {
     fn updates_fold_in_and_refuse_duplicates_and_stale_steps() {
         let shared = Shared::new(task(), None);
         let inbox = open_round(&shared, 5, 1);
-        shared
-            .accept("a", update(5, 1, vec![1.0, 2.0], 1))
-            .unwrap();
+        shared.accept("a", update(5, 1, vec![1.0, 2.0], 1)).unwrap();
         assert!(matches!(
             shared.accept("a", update(5, 1, vec![1.0, 2.0], 1)),
             Err(SubmitError::Duplicate { .. })
@@ -368,25 +364,15 @@ mod tests {
             shared.accept("b", update(5, 2, vec![1.0, 2.0], 1)),
             Err(SubmitError::Invalid(_))
         ));
-        assert!(
-            shared
-                .accept("b", update(5, 1, vec![1.0], 1))
-                .is_err()
-        );
-        shared
-            .accept("b", update(5, 1, vec![4.0, 5.0], 2))
-            .unwrap();
+        assert!(shared.accept("b", update(5, 1, vec![1.0], 1)).is_err());
+        shared.accept("b", update(5, 1, vec![4.0, 5.0], 2)).unwrap();
         assert_eq!(shared.close().len(), 2);
         let (sum, _) = mailbox::take(inbox, "round 1").unwrap().into_parts();
         assert_eq!(sum.rows, 3);
         assert_eq!(sum.aggregate.contributors(), 2);
         assert_eq!(sum.aggregate.finish().unwrap().to_vec(), vec![3.0, 4.0]);
         // Nothing is collecting any more: a late update is refused.
-        assert!(
-            shared
-                .accept("b", update(5, 1, vec![1.0, 1.0], 1))
-                .is_err()
-        );
+        assert!(shared.accept("b", update(5, 1, vec![1.0, 1.0], 1)).is_err());
     }
 
     /// A member that declines (its privacy budget) ends the wait at once,
@@ -414,12 +400,8 @@ mod tests {
         };
         let shared = Shared::new(task, None);
         open_round(&shared, 5, 1);
-        shared
-            .accept("a", update(5, 1, vec![1.0, 2.0], 1))
-            .unwrap();
-        shared
-            .accept("b", update(5, 1, vec![1.0, 2.0], 1))
-            .unwrap();
+        shared.accept("a", update(5, 1, vec![1.0, 2.0], 1)).unwrap();
+        shared.accept("b", update(5, 1, vec![1.0, 2.0], 1)).unwrap();
         shared
             .refuse_budget("c", BudgetRefusal::no_budget())
             .unwrap();
@@ -467,9 +449,7 @@ mod tests {
             "{error}"
         );
         // Refusals leave the round untouched; a good update still lands.
-        shared
-            .accept("a", update(3, 1, vec![6.0, 8.0], 7))
-            .unwrap();
+        shared.accept("a", update(3, 1, vec![6.0, 8.0], 7)).unwrap();
         assert_eq!(shared.lock().answered().len(), 1);
     }
 }

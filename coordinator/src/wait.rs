@@ -31,10 +31,7 @@ pub(crate) async fn wait_for_members(
     members: &BTreeSet<String>,
 ) -> Result<Vec<String>, RunError> {
     let waited = wait_until(shared, config.step_timeout, what, |s| {
-        members
-            .difference(&s.answered())
-            .cloned()
-            .collect()
+        members.difference(&s.answered()).cloned().collect()
     })
     .await;
     let closed = match waited {

@@ -19,16 +19,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use medfed_audit::SigningKey;
 use medfed_model::preprocess::{HistogramPlan, median_plan};
-use medfed_wire::Summed;
-use medfed_wire::summed::{
-    ColumnMoments, FinalEvaluationShape, MomentsShape, NewtonShape, UpdateShape, Weighting,
-};
 use medfed_secure::secagg::{
     Client, ClientAdvertised, ClientMasked, ClientShared, FixedPoint, Member, SecAggConfig,
     SecAggParams,
 };
+use medfed_wire::Summed;
 use medfed_wire::secagg::MaskedKind;
-use medfed_wire::{Instruction, ModelUpdate, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task};
+use medfed_wire::summed::{
+    ColumnMoments, FinalEvaluationShape, MomentsShape, NewtonShape, UpdateShape, Weighting,
+};
+use medfed_wire::{
+    Instruction, ModelUpdate, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task,
+};
 
 use crate::data::SiteData;
 use crate::work::{Answer, answer};

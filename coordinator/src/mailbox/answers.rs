@@ -24,10 +24,10 @@ impl Answer for StatisticsReport {
     type Kept = StatisticsReport;
     type Sum = ();
 
-    fn take(submission: Submission) -> Result<Self, Submission> {
+    fn take(submission: Submission) -> Option<Self> {
         match submission {
-            Submission::Statistics(r) => Ok(r),
-            other => Err(other),
+            Submission::Statistics(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -60,10 +60,10 @@ impl Answer for HistogramReport {
     type Kept = ();
     type Sum = Vec<Option<ColumnHistogram>>;
 
-    fn take(submission: Submission) -> Result<Self, Submission> {
+    fn take(submission: Submission) -> Option<Self> {
         match submission {
-            Submission::Histograms(r) => Ok(r),
-            other => Err(other),
+            Submission::Histograms(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -121,10 +121,10 @@ impl Answer for ModelUpdate {
     type Kept = EvaluationCounts;
     type Sum = PooledUpdate;
 
-    fn take(submission: Submission) -> Result<Self, Submission> {
+    fn take(submission: Submission) -> Option<Self> {
         match submission {
-            Submission::Update(u) => Ok(u),
-            other => Err(other),
+            Submission::Update(u) => Some(u),
+            _ => None,
         }
     }
 
@@ -188,10 +188,10 @@ impl Answer for NewtonReport {
     type Kept = EvaluationCounts;
     type Sum = (NewtonTerms, Option<EvaluationCounts>);
 
-    fn take(submission: Submission) -> Result<Self, Submission> {
+    fn take(submission: Submission) -> Option<Self> {
         match submission {
-            Submission::Newton(r) => Ok(r),
-            other => Err(other),
+            Submission::Newton(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -228,10 +228,10 @@ impl Answer for NormalReport {
     type Kept = ();
     type Sum = NormalTerms;
 
-    fn take(submission: Submission) -> Result<Self, Submission> {
+    fn take(submission: Submission) -> Option<Self> {
         match submission {
-            Submission::Normal(r) => Ok(r),
-            other => Err(other),
+            Submission::Normal(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -267,10 +267,10 @@ impl Answer for BaselineModel {
     type Kept = BaselineModel;
     type Sum = ();
 
-    fn take(submission: Submission) -> Result<Self, Submission> {
+    fn take(submission: Submission) -> Option<Self> {
         match submission {
-            Submission::Baseline(m) => Ok(m),
-            other => Err(other),
+            Submission::Baseline(m) => Some(m),
+            _ => None,
         }
     }
 
@@ -300,10 +300,10 @@ impl Answer for EvaluationReport {
     type Kept = EvaluationReport;
     type Sum = ();
 
-    fn take(submission: Submission) -> Result<Self, Submission> {
+    fn take(submission: Submission) -> Option<Self> {
         match submission {
-            Submission::Evaluation(r) => Ok(r),
-            other => Err(other),
+            Submission::Evaluation(r) => Some(r),
+            _ => None,
         }
     }
 

@@ -24,10 +24,7 @@ pub trait Answer: Sized + Send + 'static {
     type Sum;
 
     /// The answer, when `submission` is of this kind.
-    ///
-    /// # Errors
-    /// Gives `submission` back when it is of another kind.
-    fn take(submission: Submission) -> Result<Self, Submission>;
+    fn take(submission: Submission) -> Option<Self>;
 
     /// Whether `submission` is of this kind.
     fn matches(submission: &Submission) -> bool;
@@ -97,10 +94,10 @@ impl<K: Answer> Inbox for ClearInbox<K> {
         submission: Submission,
         context: Context<'_>,
     ) -> Result<(), SubmitError> {
-        let answer = K::take(submission).map_err(|other| {
+        let kind = super::label(&submission);
+        let answer = K::take(submission).ok_or_else(|| {
             SubmitError::Invalid(format!(
-                "{} does not answer a step that collects {}",
-                super::label(&other),
+                "{kind} does not answer a step that collects {}",
                 K::COLLECTS
             ))
         })?;
@@ -166,5 +163,55 @@ where
     /// As `T::read`.
     pub fn read(&self) -> Result<T::Sum, medfed_wire::LayoutError> {
         T::read(&self.shape, &self.sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medfed_model::{NewtonTerms, NormalTerms};
+    use ndarray::{Axis, Slice, array};
+
+    /// The clear sum formed in the flat layout is bit for bit the sum the
+    /// terms' own merge gives, so a clear model does not depend on which
+    /// of the two formed it.
+    #[test]
+    fn flat_sums_of_terms_equal_their_merge_exactly() {
+        let x = array![
+            [0.5, -1.0],
+            [1.5, 0.2],
+            [-0.3, 0.7],
+            [2.0, -0.4],
+            [0.1, 0.9],
+            [-1.2, 0.3]
+        ];
+        let y = array![1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
+        let params = array![0.1, 0.2, -0.3];
+        let sites = [0..2, 2..3, 3..6];
+        let rows = |r: &std::ops::Range<usize>| {
+            let s = Slice::from(r.clone());
+            (x.slice_axis(Axis(0), s), y.slice_axis(Axis(0), s))
+        };
+
+        let mut merged = NewtonTerms::zeros(2);
+        let mut flat = FlatSum::<NewtonTerms>::new(3);
+        for site in &sites {
+            let (xs, ys) = rows(site);
+            let terms = NewtonTerms::from_rows(xs, ys, params.view()).unwrap();
+            merged.merge(&terms).unwrap();
+            flat.add(&terms).unwrap();
+        }
+        assert_eq!(flat.read().unwrap(), merged);
+
+        let mut merged = NormalTerms::zeros(2);
+        let mut flat = FlatSum::<NormalTerms>::new(3);
+        for site in &sites {
+            let (xs, ys) = rows(site);
+            let terms = NormalTerms::from_rows(xs, ys).unwrap();
+            merged.merge(&terms).unwrap();
+            flat.add(&terms).unwrap();
+        }
+        assert_eq!(flat.count, 3);
+        assert_eq!(flat.read().unwrap(), merged);
     }
 }

@@ -243,7 +243,12 @@ pub fn duplicate(member: &str, kind: &'static str, step: u64) -> SubmitError {
 }
 
 /// A refusal of an answer to another step (or of another kind).
-pub fn wrong_step(kind: &'static str, got: u64, current: u64, expected: &'static str) -> SubmitError {
+pub fn wrong_step(
+    kind: &'static str,
+    got: u64,
+    current: u64,
+    expected: &'static str,
+) -> SubmitError {
     SubmitError::WrongStep {
         kind,
         got,

@@ -7,9 +7,9 @@ use medfed_model::FittedPreprocessor;
 use medfed_wire::{BaselineModel, Instruction};
 use ndarray::Array1;
 
+use crate::collect::collect_clear;
 use crate::config::TaskConfig;
 use crate::run_error::RunError;
-use crate::collect::collect_clear;
 use crate::state::Shared;
 use crate::step::StepCounter;
 
@@ -26,9 +26,10 @@ pub(crate) async fn baselines(
         preprocessing: preprocessing.clone(),
         steps: task.rounds.saturating_mul(task.local_steps),
     };
-    let mut models = collect_clear::<BaselineModel>(shared, config, steps, "baselines", instruction, ())
-        .await?
-        .kept;
+    let mut models =
+        collect_clear::<BaselineModel>(shared, config, steps, "baselines", instruction, ())
+            .await?
+            .kept;
     let mut baselines = Vec::new();
     for member in &task.members {
         if let Some(model) = models.remove(member) {

@@ -7,12 +7,12 @@ use std::time::Instant;
 use medfed_model::FittedPreprocessor;
 use medfed_wire::{Instruction, NormalReport};
 
+use crate::collect::collect;
 use crate::config::TaskConfig;
+use crate::mailbox::clear::FlatSum;
 use crate::phase::rounds::Trained;
 use crate::progress::Progress;
 use crate::run_error::RunError;
-use crate::collect::collect;
-use crate::mailbox::clear::FlatSum;
 use crate::secure_round::check_rows;
 use crate::state::Shared;
 use crate::step::{RoundRecord, StepCounter};

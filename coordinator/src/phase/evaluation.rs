@@ -10,9 +10,9 @@ use medfed_wire::summed::{FinalEvaluationShape, PooledEvaluation};
 use medfed_wire::{EvaluationCounts, EvaluationReport, Instruction, SecureAggregation};
 use ndarray::Array1;
 
+use crate::collect::{collect_clear, collect_secure};
 use crate::config::TaskConfig;
 use crate::run_error::RunError;
-use crate::collect::{collect_clear, collect_secure};
 use crate::state::Shared;
 use crate::step::StepCounter;
 
@@ -86,10 +86,16 @@ async fn clear_evaluation(
         preprocessing: preprocessing.clone(),
         models,
     };
-    let mut reports =
-        collect_clear::<EvaluationReport>(shared, config, steps, "evaluation", instruction, model_count)
-            .await?
-            .kept;
+    let mut reports = collect_clear::<EvaluationReport>(
+        shared,
+        config,
+        steps,
+        "evaluation",
+        instruction,
+        model_count,
+    )
+    .await?
+    .kept;
     // The federated model's calibration, over every site's held-out rows.
     let mut calibration: Option<CalibrationCounts> = None;
     for report in reports.values() {

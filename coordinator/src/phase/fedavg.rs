@@ -12,13 +12,13 @@ use medfed_wire::summed::{PooledUpdate, UpdateShape};
 use medfed_wire::{Instruction, ModelUpdate};
 use ndarray::Array1;
 
+use crate::collect::collect;
 use crate::config::{FailedRound, TaskConfig};
+use crate::mailbox::answers::UpdateSum;
 use crate::phase::rounds::{OnRound, Start, Trained, evaluate_round, held_out, held_out_overall};
 use crate::progress::Progress;
 use crate::report::ModelScores;
 use crate::run_error::RunError;
-use crate::collect::collect;
-use crate::mailbox::answers::UpdateSum;
 use crate::secure_round::check_update;
 use crate::state::Shared;
 use crate::step::{RoundRecord, StepCounter};

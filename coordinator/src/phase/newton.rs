@@ -10,13 +10,13 @@ use medfed_wire::secagg::MaskedKind;
 use medfed_wire::summed::NewtonShape;
 use medfed_wire::{Instruction, NewtonReport};
 
+use crate::collect::collect;
 use crate::config::TaskConfig;
+use crate::mailbox::clear::FlatSum;
 use crate::phase::rounds::{OnRound, Start, Trained, evaluate_round, held_out, held_out_overall};
 use crate::progress::Progress;
 use crate::report::ModelScores;
 use crate::run_error::RunError;
-use crate::collect::collect;
-use crate::mailbox::clear::FlatSum;
 use crate::secure_round::check_rows;
 use crate::state::Shared;
 use crate::step::{RoundRecord, StepCounter};

@@ -14,11 +14,11 @@ use medfed_model::preprocess::{
 use medfed_wire::summed::{ColumnMoments, MomentsShape};
 use medfed_wire::{HistogramReport, Instruction, SecureAggregation, StatisticsReport};
 
+use crate::collect::{collect_clear, collect_secure};
 use crate::config::TaskConfig;
+use crate::mailbox::clear::FlatSum;
 use crate::progress::Progress;
 use crate::run_error::RunError;
-use crate::collect::{collect_clear, collect_secure};
-use crate::mailbox::clear::FlatSum;
 use crate::state::Shared;
 use crate::step::StepCounter;
 

@@ -626,7 +626,7 @@ mod tests {
             MaskedKind::vector_len(&train(true), &t),
             Some(4 + 6 + 2 * t.round_score_bins() as usize)
         );
-                assert_eq!(
+        assert_eq!(
             MaskedKind::vector_len(&Instruction::CollectStatistics, &t),
             Some(3 + 1 + 2 * medfed_model::preprocess::range_grid().len())
         );

@@ -266,14 +266,20 @@ mod tests {
         let counts =
             RegressionCounts::from_predictions(array![1.0, 2.0].view(), array![1.5, 1.0].view())
                 .unwrap();
-        let v = EvaluationCounts::Regression(counts).to_vector(&linear).unwrap();
+        let v = EvaluationCounts::Regression(counts)
+            .to_vector(&linear)
+            .unwrap();
         assert_eq!(v.len(), EvaluationCounts::len(&linear));
         assert_eq!(
             EvaluationCounts::read(&linear, &v).unwrap(),
             EvaluationCounts::Regression(counts)
         );
         // Counts of the other model kind do not fit.
-        assert!(EvaluationCounts::Regression(counts).to_vector(&shape).is_err());
+        assert!(
+            EvaluationCounts::Regression(counts)
+                .to_vector(&shape)
+                .is_err()
+        );
     }
 
     #[test]

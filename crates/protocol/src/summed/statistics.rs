@@ -35,8 +35,8 @@ impl Summed for StatisticsReport {
             holdout: self.holdout_rows,
             missing_target: self.rows_missing_target,
         };
-        let values =
-            statistics_to_masked(columns, &self.summaries, rows).map_err(model_error(STATISTICS))?;
+        let values = statistics_to_masked(columns, &self.summaries, rows)
+            .map_err(model_error(STATISTICS))?;
         out.extend(values);
         Ok(())
     }
@@ -83,9 +83,13 @@ impl Summed for ColumnMoments {
     }
 
     fn write(&self, shape: &MomentsShape, out: &mut Vec<f64>) -> Result<(), LayoutError> {
-        let values =
-            moments_to_masked(&shape.columns, &shape.plan, &self.summaries, &self.histograms)
-                .map_err(model_error(MOMENTS))?;
+        let values = moments_to_masked(
+            &shape.columns,
+            &shape.plan,
+            &self.summaries,
+            &self.histograms,
+        )
+        .map_err(model_error(MOMENTS))?;
         out.extend(values);
         Ok(())
     }

@@ -9,8 +9,7 @@ use medfed_model::{NewtonTerms, NormalTerms};
 
 use super::update::{read_round_counts, write_round_counts};
 use super::{
-    CountsShape, LayoutError, Summed, check_finite, check_len, symmetric, triangle_len,
-    write_upper,
+    CountsShape, LayoutError, Summed, check_finite, check_len, symmetric, triangle_len, write_upper,
 };
 use crate::submission::{EvaluationCounts, NewtonReport, NormalReport};
 use crate::task::Task;
@@ -246,15 +245,27 @@ mod tests {
         let y = array![1.0, 2.0, 3.0, -1.0];
         let (ya, yb) = (y.slice_axis(Axis(0), first), y.slice_axis(Axis(0), rest));
         let pooled = NormalTerms::from_rows(x.view(), y.view()).unwrap();
-        let mut sum = NormalTerms::from_rows(a, ya).unwrap().to_vector(&d).unwrap();
-        let vb = NormalTerms::from_rows(b, yb).unwrap().to_vector(&d).unwrap();
+        let mut sum = NormalTerms::from_rows(a, ya)
+            .unwrap()
+            .to_vector(&d)
+            .unwrap();
+        let vb = NormalTerms::from_rows(b, yb)
+            .unwrap()
+            .to_vector(&d)
+            .unwrap();
         add_into(&mut sum, &vb).unwrap();
         let got = NormalTerms::read(&d, &sum).unwrap();
         assert_eq!(got.n, 4);
         assert!((got.yty - pooled.yty).abs() < 1e-12);
         assert!((got.y_sum - pooled.y_sum).abs() < 1e-12);
-        assert!(close(&got.xty.clone().into_dyn(), &pooled.xty.clone().into_dyn()));
-        assert!(close(&got.xtx.clone().into_dyn(), &pooled.xtx.clone().into_dyn()));
+        assert!(close(
+            &got.xty.clone().into_dyn(),
+            &pooled.xty.clone().into_dyn()
+        ));
+        assert!(close(
+            &got.xtx.clone().into_dyn(),
+            &pooled.xtx.clone().into_dyn()
+        ));
         // XᵀX[0][0] is the row count: a sum whose two disagree is refused.
         let mut wrong_rows = sum;
         wrong_rows[0] = 5.0;
