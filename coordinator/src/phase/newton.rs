@@ -2,22 +2,24 @@
 //! proposed parameters; the solver accepts or backtracks (the objective of
 //! accepted points never increases) and proposes the next point.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use medfed_model::{FittedPreprocessor, NewtonSolver, NewtonTerms, ProposalReason, Tolerances};
-use medfed_wire::{Instruction, Step};
+use medfed_wire::secagg::MaskedKind;
+use medfed_wire::summed::NewtonShape;
+use medfed_wire::{Instruction, NewtonReport};
 
+use crate::collect::collect;
 use crate::config::TaskConfig;
+use crate::mailbox::clear::FlatSum;
 use crate::phase::rounds::{OnRound, Start, Trained, evaluate_round, held_out, held_out_overall};
 use crate::progress::Progress;
 use crate::report::ModelScores;
 use crate::run_error::RunError;
-use crate::secure_round::secure_newton;
-use crate::state::{Collecting, Shared};
+use crate::secure_round::check_rows;
+use crate::state::Shared;
 use crate::step::{RoundRecord, StepCounter};
-use crate::wait::wait_for_answers;
 
 /// Federated Newton: nodes send loss, gradient and Hessian sums at the
 /// proposed parameters; the solver accepts or backtracks (the objective of
@@ -125,44 +127,29 @@ async fn round_terms(
     round: u32,
     instruction: Instruction,
 ) -> Result<RoundTerms, RunError> {
-    let d = shared.task.dimension() - 1;
-    match shared.task.secure_aggregation {
-        Some(settings) => {
-            let (terms, sum) = secure_newton(shared, config, settings, steps, instruction).await?;
-            let scores = held_out_overall(sum.evaluation.as_ref());
-            Ok((terms, sum.survivors.len(), sum.missing, scores))
-        }
-        None => {
-            let s = steps.next_step();
-            shared.publish(
-                Step {
-                    step: s,
-                    instruction,
-                },
-                Collecting::Newton {
-                    step: s,
-                    round,
-                    terms: NewtonTerms::zeros(d),
-                    received: BTreeSet::new(),
-                    evaluations: Default::default(),
-                },
-            );
-            let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
-            let Collecting::Newton {
-                terms,
-                received,
-                evaluations,
-                ..
-            } = shared.take_collected()
-            else {
-                unreachable!("a Newton step collects Newton terms");
-            };
-            if received.is_empty() {
-                return Err(RunError::EmptyRound(round));
-            }
-            Ok((terms, received.len(), missing, held_out(&evaluations)))
-        }
+    let task = &shared.task;
+    let shape = NewtonShape::new(task, MaskedKind::evaluates(&instruction));
+    let collected = collect::<NewtonReport>(
+        shared,
+        config,
+        steps,
+        &format!("round {round}"),
+        instruction,
+        FlatSum::new(task.dimension()),
+        &shape,
+    )
+    .await?;
+    let (terms, evaluation) = collected.sum;
+    if task.secure_aggregation.is_some() {
+        check_rows(shared, round, &collected.contributors, terms.n as f64)?;
     }
+    let scores = held_out(&collected.kept).or_else(|| held_out_overall(evaluation.as_ref()));
+    Ok((
+        terms,
+        collected.contributors.len(),
+        collected.missing,
+        scores,
+    ))
 }
 
 /// What the solver did, when worth saying in the round's record.
