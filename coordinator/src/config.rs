@@ -204,7 +204,7 @@ impl Default for TrainingSection {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
-    /// Newton for logistic models and the closed form for linear ones while
+    /// The closed form for linear models and Newton for the others while
     /// the (d+1)² matrix they exchange stays small
     /// ([`EXACT_MAX_PARAMETERS`] parameters), FedAvg beyond.
     Auto,
@@ -213,7 +213,7 @@ pub enum Algorithm {
     /// FedAvg with a proximal term `prox_mu` that keeps local models near the
     /// global one (Li et al., 2020).
     Fedprox,
-    /// Federated Newton (logistic): nodes send loss, gradient and Hessian
+    /// Federated Newton (logistic, Poisson): nodes send loss, gradient and Hessian
     /// sums; the coordinator takes damped Newton steps. Reaches the pooled
     /// optimum in a handful of rounds.
     Newton,
@@ -528,15 +528,19 @@ impl TaskConfig {
             (Algorithm::Newton, kind) if kind.has_closed_form() => {
                 return Err(invalid(
                     "training.algorithm",
-                    "\"newton\" fits logistic models; for a linear model use \"closed-form\""
-                        .into(),
+                    format!(
+                        "\"newton\" fits models without a closed form; a {kind} model has one: \
+                         use \"closed-form\""
+                    ),
                 ));
             }
             (Algorithm::ClosedForm, kind) if !kind.has_closed_form() => {
                 return Err(invalid(
                     "training.algorithm",
-                    "\"closed-form\" fits linear models; for a logistic model use \"newton\""
-                        .into(),
+                    format!(
+                        "\"closed-form\" fits models with a closed form (linear); a {kind} model \
+                         has none: use \"newton\""
+                    ),
                 ));
             }
             (chosen, _) => chosen,

@@ -4,6 +4,9 @@
 //! # Layout
 //! - [`config`]: the operator's task file (TOML), checked at start-up.
 //! - [`state`]: state shared by the service and the orchestrator.
+//! - [`mailbox`]: the one mailbox for the current step's answers: the
+//!   checks every kind shares, then the step's inbox (a clear running sum,
+//!   or the secure-aggregation server stage).
 //! - [`service`]: the gRPC service; authorisation and the mapping of domain
 //!   errors to `tonic::Status` live here only.
 //! - [`exchange`]: the coordinator's exchange log (every message in and
@@ -20,9 +23,10 @@
 //!   them; only [`server`] calls it.
 //! - [`phase`]: one file per phase (statistics, training by algorithm,
 //!   baselines, evaluation).
-//! - [`secure_round`]: a training round under secure aggregation (a
-//!   FedAvg/FedProx round, a Newton round or the normal equations), decoded
-//!   and checked against the members' declared rows.
+//! - [`collect`]: one generic collect for every step, in clear or under
+//!   secure aggregation, returning the sum read by the kind's layout.
+//! - [`secure_round`]: the checks of a training sum formed under secure
+//!   aggregation against the members' declared rows (or number, with DP).
 //! - [`secure_sum`]: one securely aggregated sum (four steps; the
 //!   coordinator learns only the sum).
 //!
@@ -42,8 +46,10 @@
 
 pub mod charts;
 pub mod checkpoint;
+pub mod collect;
 pub mod config;
 pub mod exchange;
+pub mod mailbox;
 pub mod metrics;
 pub mod orchestrator;
 pub mod outcome;

@@ -23,7 +23,7 @@ use crate::phase::statistics::{TrainRows, preprocess};
 use crate::phase::training::train;
 use crate::progress::Progress;
 use crate::run_error::RunError;
-use crate::state::{Collecting, Shared};
+use crate::state::Shared;
 use crate::step::{RoundRecord, StepCounter};
 use crate::wait::wait_until;
 
@@ -304,7 +304,7 @@ async fn finish(shared: &Arc<Shared>, steps: &mut StepCounter, members: &BTreeSe
                 reason: "training complete".into(),
             },
         },
-        Collecting::Nothing,
+        None,
     );
     let _ = wait_until(shared, Duration::from_secs(5), "finish", |st| {
         members.difference(&st.told_finished).cloned().collect()

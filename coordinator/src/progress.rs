@@ -5,16 +5,21 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use medfed_model::ModelKind;
+
 use crate::step::RoundRecord;
 
 /// Where round progress goes.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// The task's model, whose headline metric each round line shows.
+    model: ModelKind,
 }
 
 impl Progress {
-    /// A bar on a terminal, plain lines elsewhere.
-    pub fn new() -> Self {
+    /// A bar on a terminal, plain lines elsewhere, for rounds of a `model`
+    /// task.
+    pub fn new(model: ModelKind) -> Self {
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             bar.set_style(
@@ -23,7 +28,7 @@ impl Progress {
             );
             bar
         });
-        Progress { bar }
+        Progress { bar, model }
     }
 
     /// Prints a line (above the bar when there is one).
@@ -49,10 +54,9 @@ impl Progress {
             .held_out
             .as_ref()
             .and_then(|scores| {
-                let m = &scores.overall;
-                m.auc
-                    .map(|auc| format!("  held-out AUC {auc:.4}"))
-                    .or_else(|| m.r2.map(|r2| format!("  held-out R² {r2:.4}")))
+                let headline = self.model.summary_metrics()[0];
+                let value = scores.overall.get(headline.key)?;
+                Some(format!("  held-out {} {value:.4}", headline.label))
             })
             .unwrap_or_default();
         let note = record
@@ -75,11 +79,5 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-    }
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -13,87 +13,69 @@ use serde::Serialize;
 use crate::outcome::Outcome;
 use crate::step::RoundRecord;
 
-/// Metrics of one model on some held-out rows.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+/// Metrics of one model on some held-out rows: the row count and every
+/// metric the counts' kind names that is defined, in the kind's order (in
+/// `summary.json`: `rows` then each metric by its key, e.g. `auc` or `r2`).
+/// Nothing here names a model kind: a new family brings its own metrics.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metrics {
     /// Held-out rows scored.
     pub rows: u64,
-    /// ROC AUC (from score histograms).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auc: Option<f64>,
-    /// Bound on the AUC's binning error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auc_error_bound: Option<f64>,
-    /// Accuracy at threshold 0.5.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accuracy: Option<f64>,
-    /// Mean log-loss.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_loss: Option<f64>,
-    /// True positive rate at 0.5.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sensitivity: Option<f64>,
-    /// True negative rate at 0.5.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub specificity: Option<f64>,
-    /// Mean squared error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mse: Option<f64>,
-    /// Root mean squared error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rmse: Option<f64>,
-    /// Mean absolute error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mae: Option<f64>,
-    /// Coefficient of determination.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub r2: Option<f64>,
+    /// Each defined metric by key, in the order of the kind's metrics.
+    pub values: Vec<(String, f64)>,
 }
 
 impl Metrics {
     /// Metrics from aggregate counts: every metric the counts' kind names.
     pub fn from_counts(counts: &EvaluationCounts) -> Metrics {
-        let mut metrics = Metrics {
+        Metrics {
             rows: counts.rows(),
-            ..Metrics::default()
-        };
-        for (key, value) in counts.metrics() {
-            // Every key of the registered kinds has a field (a test below
-            // checks); a kind added later must add its fields here too.
-            if let Some(slot) = metrics.slot(key) {
-                *slot = value;
-            }
+            values: counts
+                .metrics()
+                .into_iter()
+                .filter_map(|(key, value)| value.map(|v| (key.to_owned(), v)))
+                .collect(),
         }
-        metrics
     }
 
     /// The metric named `key` (as in `summary.json`); `None` if it is
     /// unknown or undefined.
     pub fn get(&self, key: &str) -> Option<f64> {
-        let mut copy = self.clone();
-        copy.slot(key).and_then(|v| *v)
+        self.values.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
-    /// The field holding the metric named `key`.
-    fn slot(&mut self, key: &str) -> Option<&mut Option<f64>> {
-        Some(match key {
-            "auc" => &mut self.auc,
-            "auc_error_bound" => &mut self.auc_error_bound,
-            "accuracy" => &mut self.accuracy,
-            "log_loss" => &mut self.log_loss,
-            "sensitivity" => &mut self.sensitivity,
-            "specificity" => &mut self.specificity,
-            "mse" => &mut self.mse,
-            "rmse" => &mut self.rmse,
-            "mae" => &mut self.mae,
-            "r2" => &mut self.r2,
-            _ => return None,
+    /// The headline figure of a `kind` model: AUC for logistic models, R²
+    /// for linear ones, the mean deviance for Poisson ones.
+    pub fn headline(&self, kind: ModelKind) -> Option<f64> {
+        self.get(kind.summary_metrics()[0].key)
+    }
+}
+
+impl Serialize for Metrics {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1 + self.values.len()))?;
+        map.serialize_entry("rows", &self.rows)?;
+        for (key, value) in &self.values {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Metrics {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            rows: u64,
+            #[serde(flatten)]
+            values: BTreeMap<String, f64>,
+        }
+        let Raw { rows, values } = Raw::deserialize(deserializer)?;
+        Ok(Metrics {
+            rows,
+            values: values.into_iter().collect(),
         })
-    }
-
-    /// The headline figure: AUC for logistic models, R² for linear ones.
-    pub fn headline(&self) -> Option<f64> {
-        self.auc.or(self.r2)
     }
 }
 
@@ -438,7 +420,7 @@ pub fn build(
         .collect();
     let headlines: Vec<f64> = baselines
         .iter()
-        .filter_map(|b| b.scores.overall.headline())
+        .filter_map(|b| b.scores.overall.headline(task.model))
         .collect();
     let mean_single_site_headline =
         (!headlines.is_empty()).then(|| headlines.iter().sum::<f64>() / headlines.len() as f64);
@@ -566,11 +548,11 @@ pub fn render_table(summary: &Summary) -> String {
             .iter()
             .find(|b| &b.site == site)
             .and_then(|b| b.scores.per_site.get(site))
-            .and_then(Metrics::headline);
+            .and_then(|m| m.headline(summary.model));
         out.push_str(&format!(
             "  {site:<16} {:>6} {:>10} {:>12}\n",
             m.rows,
-            fmt(m.headline()),
+            fmt(m.headline(summary.model)),
             fmt(alone)
         ));
     }
@@ -599,35 +581,46 @@ pub fn render_table(summary: &Summary) -> String {
 
 #[cfg(test)]
 mod tests {
-    use medfed_model::{BinaryCounts, RegressionCounts};
+    use medfed_model::{BinaryCounts, CountCounts, RegressionCounts};
     use ndarray::aview1;
 
     use super::*;
 
     #[test]
-    fn every_metric_of_the_registered_kinds_has_a_field() {
+    fn metrics_keep_every_defined_value_of_the_kind_in_order() {
         let binary =
             BinaryCounts::from_scores(aview1(&[0.2, 0.7, 0.6]), aview1(&[0.0, 1.0, 0.0]), 10)
                 .unwrap();
         let regression =
             RegressionCounts::from_predictions(aview1(&[1.0, 2.5, 2.0]), aview1(&[1.5, 2.0, 3.0]))
                 .unwrap();
-        for counts in [EvaluationCounts::from(binary), regression.into()] {
+        let count =
+            CountCounts::from_predictions(aview1(&[1.0, 2.5, 2.0]), aview1(&[1.0, 2.0, 3.0]))
+                .unwrap();
+        for counts in [
+            EvaluationCounts::from(binary),
+            regression.into(),
+            count.into(),
+        ] {
             let metrics = Metrics::from_counts(&counts);
             assert_eq!(metrics.rows, 3);
             for (key, value) in counts.metrics() {
                 assert!(value.is_some(), "{key}");
                 assert_eq!(metrics.get(key), value, "{key}");
             }
-        }
-        for kind in [ModelKind::Logistic, ModelKind::Linear] {
-            for column in kind.summary_metrics() {
-                assert!(
-                    Metrics::default().slot(column.key).is_some(),
-                    "{}",
-                    column.key
-                );
+            let json = serde_json::to_string(&metrics).unwrap();
+            assert!(json.starts_with(r#"{"rows":3,"#), "{json}");
+            let back: Metrics = serde_json::from_str(&json).unwrap();
+            // serde_json parses to within an ulp (no float_roundtrip).
+            for (key, value) in &metrics.values {
+                let read = back.get(key).unwrap_or(f64::NAN);
+                assert!((read - value).abs() <= 1e-15 * value.abs(), "{key}");
             }
         }
+        let auc = Metrics::from_counts(&EvaluationCounts::from(
+            BinaryCounts::from_scores(aview1(&[0.2, 0.7]), aview1(&[0.0, 1.0]), 10).unwrap(),
+        ));
+        assert_eq!(auc.headline(ModelKind::Logistic), auc.get("auc"));
+        assert_eq!(auc.headline(ModelKind::Linear), None);
     }
 }

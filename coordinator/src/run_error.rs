@@ -59,4 +59,8 @@ pub enum RunError {
     /// The exchange log could not be flushed to disk.
     #[error("cannot flush the exchange log: {0}")]
     Log(String),
+    /// A closed step's answers could not be taken back: its mailbox still
+    /// holds them (a step is closed before its answers are used).
+    #[error("{0}: the step's answers are still held by its mailbox")]
+    StepOpen(String),
 }

@@ -7,35 +7,34 @@
 //! evaluation. It never holds one member's vector.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use medfed_secure::secagg::{FixedPoint, Member, SecAggConfig, SecAggParams, Server};
 use medfed_wire::secagg::MaskedKind;
-use medfed_wire::{EvaluationCounts, Instruction, RosterMember, SecureAggregation, Step, Task};
+use medfed_wire::{Instruction, RosterMember, SecureAggregation, Step, Task};
 
 use crate::config::TaskConfig;
+use crate::mailbox::secure::{SecureInbox, Stage};
+use crate::mailbox::{self, Handle, Mailbox};
 use crate::run_error::RunError;
-use crate::state::{Collecting, SecAggServer, Shared};
+use crate::state::Shared;
 use crate::step::StepCounter;
 use crate::wait::wait_for_members;
 
 /// The unmasked sum of one securely aggregated step.
 pub struct SecureSum {
-    /// The sum of the survivors' vectors, decoded, without the held-out
-    /// counts.
+    /// The sum of the survivors' vectors, decoded (read it with the step's
+    /// [`Summed`](medfed_wire::Summed) layout).
     pub sum: Vec<f64>,
     /// Members whose masked input is in the sum.
     pub survivors: BTreeSet<String>,
     /// Members of the task that are not.
     pub missing: Vec<String>,
-    /// Held-out counts of the step's model over all survivors' rows (when
-    /// asked); per-member counts are never seen.
-    pub evaluation: Option<EvaluationCounts>,
 }
 
-/// Runs the four stages of secure aggregation for stage-0 `work` (a
-/// training, Newton or normal-equation instruction) and returns the
-/// decoded sum of the survivors' vectors.
+/// Runs the four stages of secure aggregation for stage-0 `work` and
+/// returns the decoded sum of the survivors' vectors, held-out counts
+/// included when asked for.
 ///
 /// # Errors
 /// Fewer members than the threshold, a stage that closes below the quorum
@@ -50,7 +49,6 @@ pub async fn secure_sum(
     let task = &shared.task;
     let round = work.round();
     let label = step_label(&work);
-    let evaluate = MaskedKind::evaluates(&work);
     let failed = |reason: String| RunError::SecureAggregation {
         step: label.clone(),
         reason,
@@ -78,30 +76,23 @@ pub async fn secure_sum(
         work: Box::new(work),
         roster: certificates,
     };
-    let server = SecAggServer::Keys(Server::new(params.clone()));
     let server = stages
-        .run(steps, "keys", instruction, server, everyone)
+        .run(
+            steps,
+            "keys",
+            instruction,
+            Server::new(params.clone()),
+            everyone,
+        )
         .await?;
-    let SecAggServer::Keys(server) = server else {
-        unreachable!("stage 0 collects keys");
-    };
     let (sharing, key_list) = server.finish().map_err(|e| failed(e.to_string()))?;
 
     // Stage 1: every advertised key to everyone that advertised.
     let advertised: BTreeSet<String> = key_list.keys.iter().map(|k| name_of(k.sender)).collect();
     let instruction = Instruction::SecAggShares { round, key_list };
-    let server = stages
-        .run(
-            steps,
-            "shares",
-            instruction,
-            SecAggServer::Shares(sharing),
-            advertised,
-        )
+    let sharing = stages
+        .run(steps, "shares", instruction, sharing, advertised)
         .await?;
-    let SecAggServer::Shares(sharing) = server else {
-        unreachable!("stage 1 collects shares");
-    };
     let (masking, routed) = sharing.finish().map_err(|e| failed(e.to_string()))?;
 
     // Stage 2: each member its own shares; masked inputs are added up.
@@ -111,51 +102,27 @@ pub async fn secure_sum(
         .collect();
     let shared_keys: BTreeSet<String> = routed.keys().cloned().collect();
     let instruction = Instruction::SecAggMask { round, routed };
-    let server = stages
-        .run(
-            steps,
-            "masked inputs",
-            instruction,
-            SecAggServer::Masked(masking),
-            shared_keys,
-        )
+    let masking = stages
+        .run(steps, "masked inputs", instruction, masking, shared_keys)
         .await?;
-    let SecAggServer::Masked(masking) = server else {
-        unreachable!("stage 2 collects masked inputs");
-    };
     let (unmasking, request) = masking.finish().map_err(|e| failed(e.to_string()))?;
 
     // Stage 3: the survivors reveal the shares that remove the masks.
     let survivors: BTreeSet<String> = request.survivors.iter().map(|&id| name_of(id)).collect();
     let instruction = Instruction::SecAggUnmask { round, request };
-    let server = stages
+    let unmasking = stages
         .run(
             steps,
             "unmasking",
             instruction,
-            SecAggServer::Unmask(unmasking),
+            unmasking,
             survivors.clone(),
         )
         .await?;
-    let SecAggServer::Unmask(unmasking) = server else {
-        unreachable!("stage 3 collects unmasking shares");
-    };
-    let mut sum = unmasking
+    let sum = unmasking
         .finish()
         .map_err(|e| failed(e.to_string()))?
         .decode();
-    let evaluation = if evaluate {
-        let counts = sum.split_off(vector_len - medfed_wire::secagg::evaluation_len(task));
-        Some(
-            medfed_wire::secagg::evaluation_from_masked(&counts, task).map_err(|e| {
-                failed(format!(
-                    "the unmasked held-out counts are refused: {e}: the sum is wrong"
-                ))
-            })?,
-        )
-    } else {
-        None
-    };
     let missing = task
         .members
         .iter()
@@ -166,7 +133,6 @@ pub async fn secure_sum(
         sum,
         survivors,
         missing,
-        evaluation,
     })
 }
 
@@ -248,42 +214,44 @@ struct Stages<'a> {
 impl Stages<'_> {
     /// Publishes one stage and waits for the members it expects: all of
     /// them, or at least the quorum by the step deadline. Returns the
-    /// server with what arrived.
-    async fn run(
+    /// stage's server with what arrived.
+    async fn run<S: Stage>(
         &self,
         steps: &mut StepCounter,
         what: &str,
         instruction: Instruction,
-        server: SecAggServer,
+        server: S,
         expected: BTreeSet<String>,
-    ) -> Result<SecAggServer, RunError> {
+    ) -> Result<S, RunError> {
         let s = steps.next_step();
+        let inbox: Handle<SecureInbox<S>> = Arc::new(Mutex::new(SecureInbox::new(
+            server,
+            self.ids.clone(),
+            self.round,
+            s,
+        )));
         self.shared.publish(
             Step {
                 step: s,
                 instruction,
             },
-            Collecting::SecAgg {
-                step: s,
-                round: self.round,
-                server,
-                ids: self.ids.clone(),
-                expected: expected.clone(),
-                received: BTreeSet::new(),
-            },
+            Some(Mailbox::new(
+                s,
+                Some(self.round),
+                expected.clone(),
+                inbox.clone(),
+            )),
         );
         let label = format!("{} ({what})", self.label);
         wait_for_members(self.shared, self.config, &label, &expected).await?;
-        let Collecting::SecAgg { server, .. } = self.shared.take_collected() else {
-            unreachable!("a secure-aggregation step collects secure-aggregation messages");
-        };
-        Ok(server)
+        self.shared.close();
+        Ok(mailbox::take(inbox, &label)?.server)
     }
 }
 
 /// How a securely aggregated step is named in messages: its round, or the
 /// pass outside training.
-fn step_label(work: &Instruction) -> String {
+pub(crate) fn step_label(work: &Instruction) -> String {
     match MaskedKind::of(work) {
         Some(MaskedKind::Statistics) => "the statistics pass".into(),
         Some(MaskedKind::Moments) => "the column moments pass".into(),

@@ -182,7 +182,7 @@ pub async fn run(
     );
 
     let strategy = config.strategy()?;
-    let progress = Progress::new();
+    let progress = Progress::new(config.task.model);
     let outcome = tokio::select! {
         outcome = orchestrate(&shared, &config, strategy.as_ref(), &progress, &store, resume) => outcome,
         () = shutdown => {

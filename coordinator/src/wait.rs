@@ -31,10 +31,7 @@ pub(crate) async fn wait_for_members(
     members: &BTreeSet<String>,
 ) -> Result<Vec<String>, RunError> {
     let waited = wait_until(shared, config.step_timeout, what, |s| {
-        members
-            .difference(&s.collecting.answered())
-            .cloned()
-            .collect()
+        members.difference(&s.answered()).cloned().collect()
     })
     .await;
     let closed = match waited {
@@ -43,7 +40,7 @@ pub(crate) async fn wait_for_members(
         // declined (its privacy budget) is reported at once.
         Err(error @ RunError::Timeout { .. }) => {
             let state = shared.lock();
-            let answered = state.collecting.answered();
+            let answered = state.answered();
             if answered.len() >= config.quorum {
                 let missing: Vec<String> = members.difference(&answered).cloned().collect();
                 tracing::warn!(

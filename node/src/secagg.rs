@@ -18,15 +18,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use medfed_audit::SigningKey;
-use medfed_model::preprocess::{
-    HistogramPlan, RowCounts, median_plan, moments_to_masked, statistics_to_masked,
-};
+use medfed_model::preprocess::{HistogramPlan, median_plan};
 use medfed_secure::secagg::{
     Client, ClientAdvertised, ClientMasked, ClientShared, FixedPoint, Member, SecAggConfig,
     SecAggParams,
 };
+use medfed_wire::Summed;
 use medfed_wire::secagg::MaskedKind;
-use medfed_wire::{Instruction, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task};
+use medfed_wire::summed::{
+    ColumnMoments, FinalEvaluationShape, MomentsShape, NewtonShape, UpdateShape, Weighting,
+};
+use medfed_wire::{
+    Instruction, ModelUpdate, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task,
+};
 
 use crate::data::SiteData;
 use crate::work::{Answer, answer};
@@ -149,23 +153,10 @@ impl SecureRounds {
                     instruction: (**work).clone(),
                 };
                 let Stage0 {
-                    mut input,
+                    input,
                     privacy_spend,
-                    evaluation,
                     what,
                 } = stage0_input(site, task, &work, dp)?;
-                // Held-out counts follow the terms, masked with them: the
-                // coordinator sees only their sum over the members.
-                match (evaluation, MaskedKind::evaluates(&work.instruction)) {
-                    (Some(counts), true) => {
-                        input.extend(medfed_wire::secagg::evaluation_to_masked(&counts));
-                    }
-                    (None, false) => {}
-                    _ => anyhow::bail!(
-                        "round {round}: held-out counts were asked for and not made, or made \
-                         and not asked for"
-                    ),
-                }
                 let (client, message) = Client::new(params.clone(), id as u32)
                     .with_context(|| format!("secure aggregation of round {round}"))?
                     .advertise_keys(self.signer.key_pair());
@@ -406,22 +397,24 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 /// What stage 0 of a securely aggregated step keeps to mask.
 struct Stage0 {
-    /// The clear vector to mask (without the round's held-out counts).
+    /// The clear vector to mask, the round's held-out counts included when
+    /// asked for.
     input: Vec<f64>,
     /// In a DP training round, what it cost this site.
     privacy_spend: Option<medfed_wire::PrivacySpend>,
-    /// The round's held-out counts, when asked for.
-    evaluation: Option<medfed_wire::EvaluationCounts>,
     /// What the vector holds, for the node's output.
     what: String,
 }
 
 /// Computes what stage 0's `work` asks for, exactly as for a clear step,
-/// as the vector to mask (see [`MaskedKind`]).
+/// and lays it out as the vector to mask (see [`MaskedKind`] and
+/// [`Summed`]).
 ///
 /// # Errors
 /// As the work itself; a DP task asking for Newton or normal-equation
-/// terms (they are not clipped or noised); work that makes nothing to mask.
+/// terms (they are not clipped or noised); work that makes nothing to mask;
+/// a value that does not fit its layout (held-out counts asked for and not
+/// made, or made and not asked for, included).
 fn stage0_input(
     site: &mut SiteData,
     task: &Task,
@@ -429,10 +422,13 @@ fn stage0_input(
     dp: Option<&mut crate::privacy::DpRounds>,
 ) -> anyhow::Result<Stage0> {
     let round = work.round();
+    let evaluate = MaskedKind::evaluates(&work.instruction);
+    let laid_out = |e: medfed_wire::LayoutError| {
+        anyhow::anyhow!("round {round}: the values to mask do not fit their layout: {e}")
+    };
     let plain = |input: Vec<f64>, what: String| Stage0 {
         input,
         privacy_spend: None,
-        evaluation: None,
         what,
     };
     if let Instruction::CollectHistograms { plan } = &work.instruction {
@@ -445,46 +441,49 @@ fn stage0_input(
         return Ok(plain(input, what.into()));
     }
     Ok(match (answer(site, task, work)?, dp) {
-        // DP: [clipped and noised update..., 1, 0]: members weigh the same,
-        // and neither rows nor loss are released.
+        // DP: the update clipped and noised, every member weighing the
+        // same, and neither rows nor loss released.
         (Answer::Update(update), Some(dp)) => {
-            let mut input = update.delta.to_vec();
+            let mut noised = update.delta.to_vec();
             let spend = dp
-                .release(round, &mut input)
+                .release(round, &mut noised)
                 .with_context(|| format!("round {round}: cannot charge and noise the update"))?;
-            input.extend([1.0, 0.0]);
+            let shape = UpdateShape {
+                weighting: Weighting::Equal,
+                ..UpdateShape::new(task, evaluate)
+            };
             let what = format!(
                 "trained on {} rows; update clipped and noised (ε spent {:.4} of {} at δ = {:e})",
                 update.num_rows, spend.epsilon, spend.budget_epsilon, spend.delta
             );
+            let noised = ModelUpdate {
+                delta: noised.into(),
+                ..update
+            };
             Stage0 {
-                input,
+                input: noised.to_vector(&shape).map_err(laid_out)?,
                 privacy_spend: Some(spend),
-                evaluation: update.evaluation,
                 what,
             }
         }
         (Answer::Update(update), None) => {
-            let rows = update.num_rows as f64;
-            let mut input: Vec<f64> = update.delta.iter().map(|v| v * rows).collect();
-            input.extend([rows, update.train_loss * rows]);
-            Stage0 {
-                evaluation: update.evaluation,
-                ..plain(
-                    input,
-                    format!("trained on {} rows, update", update.num_rows),
-                )
-            }
+            let shape = UpdateShape {
+                weighting: Weighting::Rows,
+                ..UpdateShape::new(task, evaluate)
+            };
+            plain(
+                update.to_vector(&shape).map_err(laid_out)?,
+                format!("trained on {} rows, update", update.num_rows),
+            )
         }
-        (Answer::Newton(report), None) => {
-            let input = medfed_wire::terms::newton_to_masked(&report.terms);
-            Stage0 {
-                evaluation: report.evaluation,
-                ..plain(input, format!("Newton terms of {} rows", report.terms.n))
-            }
-        }
+        (Answer::Newton(report), None) => plain(
+            report
+                .to_vector(&NewtonShape::new(task, evaluate))
+                .map_err(laid_out)?,
+            format!("Newton terms of {} rows", report.terms.n),
+        ),
         (Answer::Normal(report), None) => plain(
-            medfed_wire::terms::normal_to_masked(&report.terms),
+            report.to_vector(&task.dimension()).map_err(laid_out)?,
             format!("normal-equation terms of {} rows", report.terms.n),
         ),
         (Answer::Newton(_) | Answer::Normal(_), Some(_)) => anyhow::bail!(
@@ -492,12 +491,8 @@ fn stage0_input(
              this task uses differential privacy"
         ),
         (Answer::Statistics(report), _) => {
-            let rows = RowCounts {
-                train: report.train_rows,
-                holdout: report.holdout_rows,
-                missing_target: report.rows_missing_target,
-            };
-            let input = statistics_to_masked(&task.columns, &report.summaries, rows)
+            let input = report
+                .to_vector(&task.columns)
                 .context("the statistics pass (secure aggregation)")?;
             let what = format!(
                 "column counts and coarse ranges of {} rows",
@@ -506,7 +501,9 @@ fn stage0_input(
             plain(input, what)
         }
         (Answer::Evaluation(report), _) => plain(
-            medfed_wire::secagg::final_evaluation_to_masked(&report),
+            report
+                .to_vector(&FinalEvaluationShape::new(task, report.models.len()))
+                .map_err(laid_out)?,
             "held-out counts of the federated model".into(),
         ),
         _ => anyhow::bail!("round {round}: stage 0 produced nothing to mask"),
@@ -517,14 +514,15 @@ fn stage0_input(
 /// the pooled ranges of `plan`, and the histograms of the columns imputed
 /// by their median.
 fn moments(site: &SiteData, task: &Task, plan: &HistogramPlan) -> anyhow::Result<Vec<f64>> {
-    let summaries = site.statistics(task)?;
-    let histograms = site.histograms(task, &median_plan(&task.columns, plan))?;
-    Ok(moments_to_masked(
-        &task.columns,
-        plan,
-        &summaries,
-        &histograms,
-    )?)
+    let moments = ColumnMoments {
+        summaries: site.statistics(task)?,
+        histograms: site.histograms(task, &median_plan(&task.columns, plan))?,
+    };
+    let shape = MomentsShape {
+        columns: task.columns.clone(),
+        plan: plan.clone(),
+    };
+    Ok(moments.to_vector(&shape)?)
 }
 
 /// Refuses a request for anything computed from the rows in clear when the

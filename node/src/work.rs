@@ -97,7 +97,8 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
             evaluate,
         } => {
             let data = site.prepared(preprocessing)?;
-            let terms = NewtonTerms::from_rows(data.train_x, data.train_y, params.view())?;
+            let terms =
+                NewtonTerms::for_kind(task.model, data.train_x, data.train_y, params.view())?;
             let evaluation = evaluate
                 .then(|| {
                     counts(

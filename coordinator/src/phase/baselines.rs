@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use medfed_model::FittedPreprocessor;
-use medfed_wire::{Instruction, Step};
+use medfed_wire::{BaselineModel, Instruction};
 use ndarray::Array1;
 
+use crate::collect::collect_clear;
 use crate::config::TaskConfig;
 use crate::run_error::RunError;
-use crate::state::{Collecting, Shared};
+use crate::state::Shared;
 use crate::step::StepCounter;
-use crate::wait::wait_for_answers;
 
 /// Asks every member for its site-alone model (as many local steps as the
 /// whole federated training) and returns them by member, in member order.
@@ -22,24 +22,14 @@ pub(crate) async fn baselines(
     preprocessing: &FittedPreprocessor,
 ) -> Result<Vec<(String, Array1<f64>)>, RunError> {
     let task = &shared.task;
-    let s = steps.next_step();
-    shared.publish(
-        Step {
-            step: s,
-            instruction: Instruction::Baseline {
-                preprocessing: preprocessing.clone(),
-                steps: task.rounds.saturating_mul(task.local_steps),
-            },
-        },
-        Collecting::Baselines {
-            step: s,
-            models: Default::default(),
-        },
-    );
-    wait_for_answers(shared, config, "baselines").await?;
-    let Collecting::Baselines { mut models, .. } = shared.take_collected() else {
-        unreachable!("the baseline step collects models");
+    let instruction = Instruction::Baseline {
+        preprocessing: preprocessing.clone(),
+        steps: task.rounds.saturating_mul(task.local_steps),
     };
+    let mut models =
+        collect_clear::<BaselineModel>(shared, config, steps, "baselines", instruction, ())
+            .await?
+            .kept;
     let mut baselines = Vec::new();
     for member in &task.members {
         if let Some(model) = models.remove(member) {

@@ -1,21 +1,21 @@
 //! Closed-form ridge regression: one round of normal-equation sums, solved
 //! exactly.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use medfed_model::{FittedPreprocessor, NormalTerms};
-use medfed_wire::{Instruction, Step};
+use medfed_model::FittedPreprocessor;
+use medfed_wire::{Instruction, NormalReport};
 
+use crate::collect::collect;
 use crate::config::TaskConfig;
+use crate::mailbox::clear::FlatSum;
 use crate::phase::rounds::Trained;
 use crate::progress::Progress;
 use crate::run_error::RunError;
-use crate::secure_round::secure_normal;
-use crate::state::{Collecting, Shared};
+use crate::secure_round::check_rows;
+use crate::state::Shared;
 use crate::step::{RoundRecord, StepCounter};
-use crate::wait::wait_for_answers;
 
 /// Closed-form ridge regression: one round of normal-equation sums, solved
 /// exactly.
@@ -31,37 +31,21 @@ pub(crate) async fn closed_form(
     let instruction = Instruction::Normal {
         preprocessing: preprocessing.clone(),
     };
-    let (terms, contributors, missing) = match task.secure_aggregation {
-        Some(settings) => {
-            let (terms, sum) = secure_normal(shared, config, settings, steps, instruction).await?;
-            (terms, sum.survivors.len(), sum.missing)
-        }
-        None => {
-            let s = steps.next_step();
-            shared.publish(
-                Step {
-                    step: s,
-                    instruction,
-                },
-                Collecting::Normal {
-                    step: s,
-                    terms: NormalTerms::zeros(task.dimension() - 1),
-                    received: BTreeSet::new(),
-                },
-            );
-            let missing = wait_for_answers(shared, config, "normal equations").await?;
-            let Collecting::Normal {
-                terms, received, ..
-            } = shared.take_collected()
-            else {
-                unreachable!("a normal-equation step collects normal terms");
-            };
-            if received.is_empty() {
-                return Err(RunError::EmptyRound(1));
-            }
-            (terms, received.len(), missing)
-        }
-    };
+    let collected = collect::<NormalReport>(
+        shared,
+        config,
+        steps,
+        "normal equations",
+        instruction,
+        FlatSum::new(task.dimension()),
+        &task.dimension(),
+    )
+    .await?;
+    let terms = collected.sum;
+    if task.secure_aggregation.is_some() {
+        check_rows(shared, 1, &collected.contributors, terms.n as f64)?;
+    }
+    let (contributors, missing) = (collected.contributors.len(), collected.missing);
     let (global, train_loss) =
         medfed_model::solve_normal(&terms, task.l2).map_err(|e| RunError::Solver(e.to_string()))?;
     let record = RoundRecord {

@@ -6,15 +6,15 @@
 use std::sync::Arc;
 
 use medfed_model::{CalibrationCounts, FittedPreprocessor};
-use medfed_wire::{EvaluationCounts, Instruction, SecureAggregation, Step};
+use medfed_wire::summed::{FinalEvaluationShape, PooledEvaluation};
+use medfed_wire::{EvaluationCounts, EvaluationReport, Instruction, SecureAggregation};
 use ndarray::Array1;
 
+use crate::collect::{collect_clear, collect_secure};
 use crate::config::TaskConfig;
 use crate::run_error::RunError;
-use crate::secure_sum::secure_sum;
-use crate::state::{Collecting, Shared};
+use crate::state::Shared;
 use crate::step::StepCounter;
-use crate::wait::wait_for_answers;
 
 /// What the evaluation phase produced.
 pub(crate) struct Evaluated {
@@ -82,25 +82,20 @@ async fn clear_evaluation(
     let mut models = vec![global.clone()];
     models.extend(baselines.iter().map(|(_, m)| m.clone()));
     let model_count = models.len();
-    let s = steps.next_step();
-    shared.publish(
-        Step {
-            step: s,
-            instruction: Instruction::Evaluate {
-                preprocessing: preprocessing.clone(),
-                models,
-            },
-        },
-        Collecting::Evaluations {
-            step: s,
-            models: model_count,
-            reports: Default::default(),
-        },
-    );
-    wait_for_answers(shared, config, "evaluation").await?;
-    let Collecting::Evaluations { mut reports, .. } = shared.take_collected() else {
-        unreachable!("the evaluation step collects counts");
+    let instruction = Instruction::Evaluate {
+        preprocessing: preprocessing.clone(),
+        models,
     };
+    let mut reports = collect_clear::<EvaluationReport>(
+        shared,
+        config,
+        steps,
+        "evaluation",
+        instruction,
+        model_count,
+    )
+    .await?
+    .kept;
     // The federated model's calibration, over every site's held-out rows.
     let mut calibration: Option<CalibrationCounts> = None;
     for report in reports.values() {
@@ -126,7 +121,7 @@ async fn clear_evaluation(
 /// surviving member's held-out rows. No member's own counts are seen.
 ///
 /// # Errors
-/// As [`secure_sum`], and counts that do not add up.
+/// As [`collect_secure`], and counts that do not add up.
 pub async fn secure_evaluate(
     shared: &Arc<Shared>,
     config: &TaskConfig,
@@ -139,16 +134,19 @@ pub async fn secure_evaluate(
         preprocessing: preprocessing.clone(),
         models: vec![model.clone()],
     };
-    let sum = secure_sum(shared, config, settings, steps, work).await?;
-    let (mut counts, mut calibration) =
-        medfed_wire::secagg::final_evaluation_from_masked(&sum.sum, &shared.task, 1).map_err(
-            |e| RunError::SecureAggregation {
-                step: "the final evaluation".into(),
-                reason: format!("the unmasked held-out counts are refused: {e}: the sum is wrong"),
-            },
-        )?;
-    let Some(counts) = counts.pop() else {
-        unreachable!("one model was asked for and its counts were read");
+    let shape = FinalEvaluationShape::new(&shared.task, 1);
+    let PooledEvaluation {
+        models,
+        calibration,
+    } = collect_secure::<EvaluationReport, ()>(shared, config, settings, steps, work, &shape)
+        .await?
+        .sum;
+    // The layout read one model's counts, as the shape asked.
+    let Some(counts) = models.into_iter().next() else {
+        return Err(RunError::SecureAggregation {
+            step: "the final evaluation".into(),
+            reason: "the unmasked sum holds no model's counts".into(),
+        });
     };
-    Ok((counts, calibration.pop()))
+    Ok((counts, calibration.into_iter().next()))
 }

@@ -3,24 +3,25 @@
 //! secure aggregation, the coordinator learns only their sum). In a DP task
 //! with central noise the coordinator noises the combined update.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use medfed_aggregate::Strategy;
 use medfed_model::FittedPreprocessor;
-use medfed_wire::{Instruction, Step};
+use medfed_wire::summed::{PooledUpdate, UpdateShape};
+use medfed_wire::{Instruction, ModelUpdate};
 use ndarray::Array1;
 
+use crate::collect::collect;
 use crate::config::{FailedRound, TaskConfig};
+use crate::mailbox::answers::UpdateSum;
 use crate::phase::rounds::{OnRound, Start, Trained, evaluate_round, held_out, held_out_overall};
 use crate::progress::Progress;
 use crate::report::ModelScores;
 use crate::run_error::RunError;
-use crate::secure_round::{TrainSpec, secure_round};
-use crate::state::{Collecting, Shared};
+use crate::secure_round::check_update;
+use crate::state::Shared;
 use crate::step::{RoundRecord, StepCounter};
-use crate::wait::wait_for_answers;
 
 /// FedAvg / FedProx: each round, nodes take local steps from the global
 /// model and send the delta; the strategy combines the deltas.
@@ -174,81 +175,47 @@ async fn local_round(
     global: &Array1<f64>,
 ) -> Result<RoundResult, RunError> {
     let task = &shared.task;
-    if let Some(settings) = task.secure_aggregation {
-        let sum = secure_round(
-            shared,
-            config,
-            settings,
-            steps,
-            TrainSpec {
-                round,
-                global,
-                preprocessing,
-                prox_mu: config.prox_mu,
-                evaluate: evaluate_round(config, round),
-            },
-        )
-        .await?;
-        Ok((
-            sum.delta,
-            sum.contributors,
-            sum.missing,
-            sum.train_loss,
-            held_out_overall(sum.evaluation.as_ref()),
-        ))
-    } else {
-        let s = steps.next_step();
-        shared.publish(
-            Step {
-                step: s,
-                instruction: Instruction::Train {
-                    round,
-                    global: global.clone(),
-                    preprocessing: preprocessing.clone(),
-                    prox_mu: config.prox_mu,
-                    evaluate: evaluate_round(config, round),
-                },
-            },
-            Collecting::Updates {
-                step: s,
-                round,
-                aggregate: strategy.start_round(task.dimension()),
-                received: BTreeSet::new(),
-                loss_sum: 0.0,
-                rows: 0,
-                evaluations: Default::default(),
-            },
-        );
-        let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
-        let Collecting::Updates {
-            aggregate,
-            loss_sum,
-            rows,
-            evaluations,
-            ..
-        } = shared.take_collected()
-        else {
-            unreachable!("a training step collects updates");
-        };
-        let contributors = aggregate.contributors();
-        let mut delta = aggregate.finish().ok_or(RunError::EmptyRound(round))?;
-        let train_loss = match task.dp_config() {
-            Some(dp) => {
-                central_noise(&dp, &mut delta, contributors, round)?;
-                // Not released in DP rounds: it is data-dependent and not
-                // covered by the guarantee.
-                f64::NAN
-            }
-            None => loss_sum / rows.max(1) as f64,
-        };
-        Ok((
-            delta,
-            contributors,
-            missing,
-            train_loss,
-            held_out(&evaluations),
-        ))
+    let evaluate = evaluate_round(config, round);
+    let work = Instruction::Train {
+        round,
+        global: global.clone(),
+        preprocessing: preprocessing.clone(),
+        prox_mu: config.prox_mu,
+        evaluate,
+    };
+    let collected = collect::<ModelUpdate>(
+        shared,
+        config,
+        steps,
+        &format!("round {round}"),
+        work,
+        UpdateSum::new(strategy.start_round(task.dimension())),
+        &UpdateShape::new(task, evaluate),
+    )
+    .await?;
+    if task.secure_aggregation.is_some() {
+        check_update(shared, round, &collected)?;
     }
+    let contributors = collected.contributors.len();
+    let PooledUpdate {
+        mut delta,
+        train_loss,
+        evaluation,
+        ..
+    } = collected.sum;
+    let train_loss = match task.dp_config() {
+        // Central noise: the coordinator sees the clear sum (under secure
+        // aggregation each member noised its own update).
+        Some(dp) if task.secure_aggregation.is_none() => {
+            central_noise(&dp, &mut delta, contributors, round)?;
+            // Not released in DP rounds: it is data-dependent and not
+            // covered by the guarantee.
+            f64::NAN
+        }
+        _ => train_loss,
+    };
+    let scores = held_out(&collected.kept).or_else(|| held_out_overall(evaluation.as_ref()));
+    Ok((delta, contributors, collected.missing, train_loss, scores))
 }
 
 /// DP-FedAvg with central noise: `mean` is the equally weighted mean of

@@ -2,22 +2,24 @@
 //! proposed parameters; the solver accepts or backtracks (the objective of
 //! accepted points never increases) and proposes the next point.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use medfed_model::{FittedPreprocessor, NewtonSolver, NewtonTerms, ProposalReason, Tolerances};
-use medfed_wire::{Instruction, Step};
+use medfed_wire::secagg::MaskedKind;
+use medfed_wire::summed::NewtonShape;
+use medfed_wire::{Instruction, NewtonReport};
 
+use crate::collect::collect;
 use crate::config::TaskConfig;
+use crate::mailbox::clear::FlatSum;
 use crate::phase::rounds::{OnRound, Start, Trained, evaluate_round, held_out, held_out_overall};
 use crate::progress::Progress;
 use crate::report::ModelScores;
 use crate::run_error::RunError;
-use crate::secure_round::secure_newton;
-use crate::state::{Collecting, Shared};
+use crate::secure_round::check_rows;
+use crate::state::Shared;
 use crate::step::{RoundRecord, StepCounter};
-use crate::wait::wait_for_answers;
 
 /// Federated Newton: nodes send loss, gradient and Hessian sums at the
 /// proposed parameters; the solver accepts or backtracks (the objective of
@@ -40,7 +42,8 @@ pub(crate) async fn newton(
     let solver_error = |e: medfed_model::ModelError| RunError::Solver(e.to_string());
     // After a restart the solver starts again from the last accepted point:
     // the line search's history is not kept, the optimum is the same.
-    let mut solver = NewtonSolver::new(start.view(), task.l2).map_err(solver_error)?;
+    let mut solver =
+        NewtonSolver::for_kind(task.model, start.view(), task.l2).map_err(solver_error)?;
     let mut tolerances = Tolerances {
         objective: config.tolerance * 1e-2,
         params: config.tolerance,
@@ -69,6 +72,11 @@ pub(crate) async fn newton(
                 .unwrap_or(0.0);
             let floor = rounding * ((d + 1) as f64).sqrt() / terms.n.max(1) as f64;
             tolerances.gradient = config.tolerance.max(floor);
+            // The loss sum is rounded the same way, so the mean objective
+            // is within rounding / n: near the optimum a step's true
+            // decrease is smaller than that, and the line search must not
+            // take rounding for a rise.
+            solver.allow_objective_noise(rounding / terms.n.max(1) as f64);
         }
         let train_loss = terms.loss_sum / terms.n.max(1) as f64;
         let proposal = solver.propose(&terms).map_err(solver_error)?;
@@ -125,44 +133,29 @@ async fn round_terms(
     round: u32,
     instruction: Instruction,
 ) -> Result<RoundTerms, RunError> {
-    let d = shared.task.dimension() - 1;
-    match shared.task.secure_aggregation {
-        Some(settings) => {
-            let (terms, sum) = secure_newton(shared, config, settings, steps, instruction).await?;
-            let scores = held_out_overall(sum.evaluation.as_ref());
-            Ok((terms, sum.survivors.len(), sum.missing, scores))
-        }
-        None => {
-            let s = steps.next_step();
-            shared.publish(
-                Step {
-                    step: s,
-                    instruction,
-                },
-                Collecting::Newton {
-                    step: s,
-                    round,
-                    terms: NewtonTerms::zeros(d),
-                    received: BTreeSet::new(),
-                    evaluations: Default::default(),
-                },
-            );
-            let missing = wait_for_answers(shared, config, &format!("round {round}")).await?;
-            let Collecting::Newton {
-                terms,
-                received,
-                evaluations,
-                ..
-            } = shared.take_collected()
-            else {
-                unreachable!("a Newton step collects Newton terms");
-            };
-            if received.is_empty() {
-                return Err(RunError::EmptyRound(round));
-            }
-            Ok((terms, received.len(), missing, held_out(&evaluations)))
-        }
+    let task = &shared.task;
+    let shape = NewtonShape::new(task, MaskedKind::evaluates(&instruction));
+    let collected = collect::<NewtonReport>(
+        shared,
+        config,
+        steps,
+        &format!("round {round}"),
+        instruction,
+        FlatSum::new(task.dimension()),
+        &shape,
+    )
+    .await?;
+    let (terms, evaluation) = collected.sum;
+    if task.secure_aggregation.is_some() {
+        check_rows(shared, round, &collected.contributors, terms.n as f64)?;
     }
+    let scores = held_out(&collected.kept).or_else(|| held_out_overall(evaluation.as_ref()));
+    Ok((
+        terms,
+        collected.contributors.len(),
+        collected.missing,
+        scores,
+    ))
 }
 
 /// What the solver did, when worth saying in the round's record.

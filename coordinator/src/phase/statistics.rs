@@ -9,17 +9,18 @@ use std::sync::Arc;
 use medfed_model::FittedPreprocessor;
 use medfed_model::preprocess::{
     ColumnHistogram, ColumnSummary, DEFAULT_MEDIAN_BINS, HistogramPlan, Impute, RowCounts,
-    merge_summaries, statistics_from_masked, summary_notes,
+    merge_summaries, summary_notes,
 };
-use medfed_wire::{Instruction, SecureAggregation, Step};
+use medfed_wire::summed::{ColumnMoments, MomentsShape};
+use medfed_wire::{HistogramReport, Instruction, SecureAggregation, StatisticsReport};
 
+use crate::collect::{collect_clear, collect_secure};
 use crate::config::TaskConfig;
+use crate::mailbox::clear::FlatSum;
 use crate::progress::Progress;
 use crate::run_error::RunError;
-use crate::secure_sum::secure_sum;
-use crate::state::{Collecting, Shared};
+use crate::state::Shared;
 use crate::step::StepCounter;
-use crate::wait::wait_for_answers;
 
 /// The statistics step (and the histogram step when a median is asked
 /// for): per-column aggregates from every member, merged into the global
@@ -97,21 +98,16 @@ async fn clear_statistics(
 > {
     let task = &shared.task;
     // Statistics round: aggregates only, never rows.
-    let s = steps.next_step();
-    shared.publish(
-        Step {
-            step: s,
-            instruction: Instruction::CollectStatistics,
-        },
-        Collecting::Statistics {
-            step: s,
-            reports: Default::default(),
-        },
-    );
-    wait_for_answers(shared, config, "statistics").await?;
-    let Collecting::Statistics { reports, .. } = shared.take_collected() else {
-        unreachable!("the statistics step collects statistics");
-    };
+    let reports = collect_clear::<StatisticsReport>(
+        shared,
+        config,
+        steps,
+        "statistics",
+        Instruction::CollectStatistics,
+        (),
+    )
+    .await?
+    .kept;
     let mut merged: Vec<ColumnSummary> = task.columns.iter().map(ColumnSummary::empty).collect();
     let mut train_rows = Vec::new();
     let mut notes = Vec::new();
@@ -134,28 +130,17 @@ async fn clear_statistics(
     let histograms = if needs_median {
         let plan = HistogramPlan::new(&task.columns, &merged, DEFAULT_MEDIAN_BINS)
             .map_err(statistics_error)?;
-        let s = steps.next_step();
-        let empty = plan
-            .ranges
-            .iter()
-            .map(|r| r.map(|range| ColumnHistogram::empty(range, plan.bins)))
-            .collect();
-        shared.publish(
-            Step {
-                step: s,
-                instruction: Instruction::CollectHistograms { plan: plan.clone() },
-            },
-            Collecting::Histograms {
-                step: s,
-                plan,
-                merged: empty,
-                received: Default::default(),
-            },
-        );
-        wait_for_answers(shared, config, "histograms").await?;
-        let Collecting::Histograms { merged, .. } = shared.take_collected() else {
-            unreachable!("the histogram step collects histograms");
-        };
+        let instruction = Instruction::CollectHistograms { plan: plan.clone() };
+        let merged = collect_clear::<HistogramReport>(
+            shared,
+            config,
+            steps,
+            "histograms",
+            instruction,
+            FlatSum::new(plan),
+        )
+        .await?
+        .sum;
         Some(merged)
     } else {
         None
@@ -183,7 +168,7 @@ pub struct SecurePreprocessing {
 /// members, or the pooled figures would mix different sites' rows.
 ///
 /// # Errors
-/// As [`secure_sum`]; sums that could not come from real rows; a member in
+/// As [`collect_secure`]; sums that could not come from real rows; a member in
 /// one pass's sum and not the other's.
 pub async fn secure_preprocess(
     shared: &Arc<Shared>,
@@ -196,18 +181,18 @@ pub async fn secure_preprocess(
         step: step.into(),
         reason: format!("the unmasked sums are refused: {e}: the sum is wrong"),
     };
-    let first = secure_sum(
+    let first = collect_secure::<StatisticsReport, ()>(
         shared,
         config,
         settings,
         steps,
         Instruction::CollectStatistics,
+        &task.columns,
     )
     .await?;
-    let pooled = statistics_from_masked(&task.columns, &first.sum)
-        .map_err(|e| refused("the statistics pass", e))?;
+    let pooled = first.sum;
     let rows = pooled.rows;
-    shared.lock().pooled_rows = Some((first.survivors.clone(), rows.train));
+    shared.lock().pooled_rows = Some((first.contributors.clone(), rows.train));
     let plan = pooled.plan(&task.columns, DEFAULT_MEDIAN_BINS);
     if plan.is_empty() {
         let (summaries, _) = pooled
@@ -219,18 +204,23 @@ pub async fn secure_preprocess(
             rows,
         });
     }
-    let second = secure_sum(
+    let shape = MomentsShape {
+        columns: task.columns.clone(),
+        plan: plan.clone(),
+    };
+    let second = collect_secure::<ColumnMoments, ()>(
         shared,
         config,
         settings,
         steps,
         Instruction::CollectHistograms { plan: plan.clone() },
+        &shape,
     )
     .await?;
-    if second.survivors != first.survivors {
+    if second.contributors != first.contributors {
         let differ: Vec<&str> = first
-            .survivors
-            .symmetric_difference(&second.survivors)
+            .contributors
+            .symmetric_difference(&second.contributors)
             .map(String::as_str)
             .collect();
         return Err(RunError::SecureAggregation {

@@ -9,6 +9,10 @@
 //! - [`instruction`]: [`Step`] and [`Instruction`], what a node is asked.
 //! - [`submission`]: [`Submission`], the one thing a node sends back, and
 //!   the reports it carries.
+//! - [`summed`]: the [`Summed`] trait, and the flat layout of everything a
+//!   step sums (updates, exact-fit terms, statistics, histograms and
+//!   evaluation counts), beside each type; the same layout serves the
+//!   clear sum and the secure-aggregation sum.
 //! - [`privacy`]: differential-privacy settings, spends and refusals.
 //! - [`kinds`]: the exchange-log kind names, defined once.
 //! - [`limits`]: bounds on everything a peer controls.
@@ -21,7 +25,10 @@ pub mod kinds;
 pub mod limits;
 pub mod privacy;
 pub mod submission;
+pub mod summed;
 pub mod task;
+#[cfg(test)]
+mod testing;
 
 pub use instruction::{Instruction, Step};
 pub use privacy::{BudgetRefusal, DifferentialPrivacy, PrivacySpend, RefusalReason};
@@ -29,4 +36,5 @@ pub use submission::{
     BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, ModelUpdate, NewtonReport,
     NormalReport, SecAggMessage, SecAggSubmission, StatisticsReport, Submission,
 };
+pub use summed::{LayoutError, Summed};
 pub use task::{RosterMember, SecureAggregation, Task};

@@ -1047,7 +1047,7 @@ mod tests {
     #[test]
     fn evaluation_checks_histogram_size_and_consistency() {
         let t = task();
-        let counts = BinaryCounts::from_scores(
+        let counts = medfed_model::BinaryCounts::from_scores(
             ndarray::aview1(&[0.1, 0.9, 0.6]),
             ndarray::aview1(&[0.0, 1.0, 0.0]),
             4,
@@ -1082,5 +1082,50 @@ mod tests {
             "t1",
         );
         assert!(evaluation_from_pb(wire, &t, 1).is_err());
+    }
+
+    /// Counts travel in the flat layout of the task's model kind: a Poisson
+    /// task's count counts round-trip, and counts of another kind (another
+    /// length) are refused with the length expected.
+    #[test]
+    fn evaluation_counts_follow_the_task_model() {
+        let mut t = task();
+        t.model = ModelKind::Poisson;
+        let counts = medfed_model::CountCounts::from_predictions(
+            ndarray::aview1(&[0.5, 2.0, 1.5]),
+            ndarray::aview1(&[0.0, 3.0, 1.0]),
+        )
+        .unwrap();
+        let report = EvaluationReport {
+            step: 4,
+            models: vec![EvaluationCounts::Count(counts)],
+            calibration: vec![],
+        };
+        let wire = evaluation_to_pb(&report, "t1");
+        assert_eq!(evaluation_from_pb(wire, &t, 1), Ok(report));
+        let binary = EvaluationReport {
+            step: 4,
+            models: vec![EvaluationCounts::Binary(
+                medfed_model::BinaryCounts::from_scores(
+                    ndarray::aview1(&[0.1, 0.9]),
+                    ndarray::aview1(&[0.0, 1.0]),
+                    4,
+                )
+                .unwrap(),
+            )],
+            calibration: vec![],
+        };
+        let refused = evaluation_from_pb(evaluation_to_pb(&binary, "t1"), &t, 1);
+        assert!(
+            matches!(
+                refused,
+                Err(WireError::Dimension {
+                    field: "evaluation.models.values",
+                    expected: 5,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
     }
 }

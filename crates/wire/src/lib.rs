@@ -17,20 +17,23 @@
 //!   normal equations), whose matrices travel as upper triangles.
 //! - [`secagg`]: checked conversions of the secure-aggregation
 //!   instructions and submissions (medfed-secure message bytes inside), and
-//!   the layout of the vectors members mask.
+//!   which kind of vector a step masks (each kind's layout is its
+//!   `medfed_protocol::Summed` implementation).
 //! - [`submission`]: the one message a member sends, its log kind and round.
 //! - [`describe`]: any logged payload decoded and summarised as JSON for
 //!   the auditor (vectors as dimension, norm and first values).
 //! - [`privacy`]: checked conversions of the differential-privacy settings,
 //!   spends and budget refusals.
 //! - [`limits`]: bounds on everything a peer controls (`medfed-protocol`'s).
+//! - [`summed`]: the flat layout of everything a step sums
+//!   (`medfed-protocol`'s [`Summed`] trait and its implementations).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod convert;
 pub mod describe;
-pub use medfed_protocol::{kinds, limits};
+pub use medfed_protocol::{LayoutError, Summed, kinds, limits, summed};
 /// The domain types, defined in `medfed-protocol`.
 pub mod message {
     pub use medfed_protocol::instruction::*;

@@ -5,9 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use medfed_model::counts::CALIBRATION_BINS;
-use medfed_model::preprocess::{moments_len, statistics_len};
-use medfed_model::CalibrationCounts;
+use medfed_model::preprocess::moments_len;
+use medfed_protocol::Summed;
+use medfed_protocol::summed::{
+    ColumnMoments, FinalEvaluationShape, MomentsShape, NewtonShape, UpdateShape,
+};
 use medfed_secure::secagg::{
     AdvertiseKeys, FixedPoint, KeyList, MaskedInput, RoutedShares, SecAggError, ShareKeys,
     UnmaskRequest, UnmaskResponse,
@@ -17,40 +19,35 @@ use crate::WireError;
 use crate::convert::{check_task_id, step_from_pb};
 use crate::limits::MAX_CERTIFICATE_BYTES;
 use crate::message::{
-    EvaluationCounts, EvaluationReport, Instruction, RosterMember, SecAggMessage, SecAggSubmission,
-    SecureAggregation, Task,
+    EvaluationReport, Instruction, ModelUpdate, NewtonReport, NormalReport, RosterMember,
+    SecAggMessage, SecAggSubmission, SecureAggregation, StatisticsReport, Task,
 };
 use crate::pb;
 
 type Result<T> = std::result::Result<T, WireError>;
 
 /// What the members of a securely aggregated step mask, and so how the
-/// coordinator reads the sum. For `D` = [`Task::dimension`]:
+/// coordinator reads the sum: each kind's values are laid out by its
+/// [`Summed`] implementation in `medfed_protocol::summed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MaskedKind {
-    /// A FedAvg/FedProx round: `[rows x update..., rows, rows x training
-    /// loss]`, `D + 2` values.
+    /// A FedAvg/FedProx round: a [`ModelUpdate`]'s layout
+    /// ([`UpdateShape`]), its held-out counts included when asked.
     Update,
-    /// A Newton round: `[n, loss sum, gradient sum..., upper triangle of
-    /// the Hessian sum row by row...]`, `2 + D + D(D+1)/2` values (see
-    /// [`crate::terms::newton_to_masked`]).
+    /// A Newton round: a [`NewtonReport`]'s layout ([`NewtonShape`]).
     Newton,
-    /// The normal equations: `[n, yᵀy, Xᵀy..., upper triangle of XᵀX row by
-    /// row...]`, `2 + D + D(D+1)/2` values (see
-    /// [`crate::terms::normal_to_masked`]).
+    /// The normal equations: a [`NormalReport`]'s layout.
     Normal,
-    /// The preprocessing's first pass: row counts, non-missing and
-    /// category counts, and coarse ranges as one-hot grid positions (see
-    /// [`medfed_model::preprocess::statistics_to_masked`]).
+    /// The preprocessing's first pass: a [`StatisticsReport`]'s layout
+    /// (row counts, non-missing and category counts, and coarse ranges as
+    /// one-hot grid positions).
     Statistics,
-    /// Its second pass over the pooled ranges: range-scaled sums and
-    /// median histograms (see
-    /// [`medfed_model::preprocess::moments_to_masked`]).
+    /// Its second pass over the pooled ranges: [`ColumnMoments`]
+    /// (range-scaled sums and median histograms).
     Moments,
-    /// The final held-out evaluation: per model, its counts at the task's
-    /// full score resolution, then (logistic) its calibration counts (see
-    /// [`final_evaluation_to_masked`]).
+    /// The final held-out evaluation: an [`EvaluationReport`]'s layout
+    /// ([`FinalEvaluationShape`]).
     Evaluation,
 }
 
@@ -100,24 +97,21 @@ impl MaskedKind {
     /// for instructions that cannot be securely aggregated, or a plan that
     /// does not fit the task's columns).
     pub fn vector_len(work: &Instruction, task: &Task) -> Option<usize> {
-        let kind = MaskedKind::of(work)?;
-        let d = task.dimension();
-        let terms = terms_len(task);
-        let round_counts = if MaskedKind::evaluates(work) {
-            evaluation_len(task)
-        } else {
-            0
-        };
-        Some(match (kind, work) {
-            (MaskedKind::Update, _) => d + 2 + round_counts,
-            (MaskedKind::Newton, _) => terms + round_counts,
-            (MaskedKind::Normal, _) => terms,
-            (MaskedKind::Statistics, _) => statistics_len(&task.columns),
-            (MaskedKind::Moments, Instruction::CollectHistograms { plan }) => {
-                moments_len(&task.columns, plan).ok()?
+        let evaluate = MaskedKind::evaluates(work);
+        Some(match work {
+            Instruction::Train { .. } => ModelUpdate::len(&UpdateShape::new(task, evaluate)),
+            Instruction::Newton { .. } => NewtonReport::len(&NewtonShape::new(task, evaluate)),
+            Instruction::Normal { .. } => NormalReport::len(&task.dimension()),
+            Instruction::CollectStatistics => StatisticsReport::len(&task.columns),
+            Instruction::CollectHistograms { plan } => {
+                moments_len(&task.columns, plan).ok()?;
+                ColumnMoments::len(&MomentsShape {
+                    columns: task.columns.clone(),
+                    plan: plan.clone(),
+                })
             }
-            (MaskedKind::Evaluation, Instruction::Evaluate { models, .. }) => {
-                models.len() * final_evaluation_len(task)
+            Instruction::Evaluate { models, .. } => {
+                EvaluationReport::len(&FinalEvaluationShape::new(task, models.len()))
             }
             _ => return None,
         })
@@ -136,160 +130,16 @@ impl MaskedKind {
             ],
         };
         [
-            task.dimension() + 2 + evaluation_len(task),
-            terms_len(task) + evaluation_len(task),
-            statistics_len(&task.columns),
+            ModelUpdate::len(&UpdateShape::new(task, true)),
+            NewtonReport::len(&NewtonShape::new(task, true)),
+            StatisticsReport::len(&task.columns),
             moments_len(&task.columns, &every_column).unwrap_or(0),
-            final_evaluation_len(task),
+            EvaluationReport::len(&FinalEvaluationShape::new(task, 1)),
         ]
         .into_iter()
         .max()
         .unwrap_or(0)
     }
-}
-
-/// Length of Newton terms or normal equations in a masked vector, `2 + D +
-/// D(D+1)/2` for `D` = [`Task::dimension`].
-pub fn terms_len(task: &Task) -> usize {
-    let d = task.dimension();
-    2 + d + d * (d + 1) / 2
-}
-
-/// Length of a round's held-out counts in a masked vector: for a logistic
-/// task `[n, tp, fp, tn, fn, log-loss sum, positive histogram...,
-/// negative histogram...]` over [`Task::round_score_bins`] bins, for a
-/// linear one `[n, sse, sae, Σy, Σy²]`.
-pub fn evaluation_len(task: &Task) -> usize {
-    counts_len(task, task.round_score_bins())
-}
-
-fn counts_len(task: &Task, bins: u32) -> usize {
-    EvaluationCounts::flat_len(task.model, bins as usize)
-}
-
-/// Length of one model's final held-out evaluation in a masked vector: its
-/// counts at [`Task::score_bins`] (as [`evaluation_len`] describes), then
-/// for a logistic task its calibration counts `[rows per bin..., predicted
-/// probability sum per bin..., positives per bin...]`.
-pub fn final_evaluation_len(task: &Task) -> usize {
-    counts_len(task, task.score_bins)
-        + if task.model.predicts_probabilities() {
-            3 * CALIBRATION_BINS
-        } else {
-            0
-        }
-}
-
-/// A member's final evaluation as the values it masks (see
-/// [`final_evaluation_len`]): summed, they are the counts over every
-/// member's held-out rows.
-pub fn final_evaluation_to_masked(report: &EvaluationReport) -> Vec<f64> {
-    let mut out = Vec::new();
-    for (i, counts) in report.models.iter().enumerate() {
-        out.extend(evaluation_to_masked(counts));
-        if let Some(c) = report.calibration.get(i) {
-            out.extend(c.count.iter().map(|&v| v as f64));
-            out.extend(c.prediction_sum.iter().copied());
-            out.extend(c.label_sum.iter().map(|&v| v as f64));
-        }
-    }
-    out
-}
-
-/// Reads the unmasked sum of the members' [`final_evaluation_to_masked`]
-/// values for `models` models: the counts of each over all held-out rows,
-/// and (logistic) each one's calibration counts.
-///
-/// # Errors
-/// A wrong length, and as [`evaluation_from_masked`] for each model's
-/// counts; calibration counts that are not whole or do not add up.
-pub fn final_evaluation_from_masked(
-    values: &[f64],
-    task: &Task,
-    models: usize,
-) -> Result<(Vec<EvaluationCounts>, Vec<CalibrationCounts>)> {
-    let field = "secagg.final_evaluation";
-    let per_model = final_evaluation_len(task);
-    if values.len() != per_model * models {
-        return Err(WireError::Dimension {
-            field,
-            expected: per_model * models,
-            got: values.len(),
-        });
-    }
-    let counts = counts_len(task, task.score_bins);
-    let mut evaluations = Vec::with_capacity(models);
-    let mut calibrations = Vec::new();
-    for chunk in values.chunks(per_model) {
-        evaluations.push(counts_from_masked(&chunk[..counts], task, task.score_bins)?);
-        if task.model.predicts_probabilities() {
-            let rest = &chunk[counts..];
-            let bins = CALIBRATION_BINS;
-            let calibration = CalibrationCounts {
-                count: rest[..bins]
-                    .iter()
-                    .map(|&v| whole(v, field))
-                    .collect::<Result<_>>()?,
-                prediction_sum: rest[bins..2 * bins].to_vec(),
-                label_sum: rest[2 * bins..]
-                    .iter()
-                    .map(|&v| whole(v, field))
-                    .collect::<Result<_>>()?,
-            };
-            calibration.validate().map_err(|e| WireError::Invalid {
-                field,
-                reason: e.to_string(),
-            })?;
-            calibrations.push(calibration);
-        }
-    }
-    Ok((evaluations, calibrations))
-}
-
-/// A summed count: a finite whole number >= 0 (fixed-point rounding leaves
-/// sums of whole numbers exact).
-fn whole(v: f64, field: &'static str) -> Result<u64> {
-    if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 && v.fract() == 0.0 {
-        Ok(v as u64)
-    } else {
-        Err(WireError::Invalid {
-            field,
-            reason: format!("the summed count {v} is not a whole number >= 0"),
-        })
-    }
-}
-
-/// A round's held-out counts as the values a member appends to its masked
-/// vector (see [`evaluation_len`]): summed, they are the counts over every
-/// member's held-out rows, and no member's own counts are seen.
-pub fn evaluation_to_masked(counts: &EvaluationCounts) -> Vec<f64> {
-    let mut out = Vec::new();
-    counts.write_flat(&mut out);
-    out
-}
-
-/// Reads the unmasked sum of the members' [`evaluation_to_masked`] values
-/// as the held-out counts over all their rows.
-///
-/// # Errors
-/// A wrong length, non-finite values, a count that is negative or not a
-/// whole number (fixed-point rounding leaves sums of whole numbers exact),
-/// or counts that do not add up.
-pub fn evaluation_from_masked(values: &[f64], task: &Task) -> Result<EvaluationCounts> {
-    counts_from_masked(values, task, task.round_score_bins())
-}
-
-fn counts_from_masked(values: &[f64], task: &Task, bins: u32) -> Result<EvaluationCounts> {
-    let field = "secagg.evaluation";
-    crate::convert::check_finite(field, values, counts_len(task, bins))?;
-    let invalid = |e: medfed_model::ModelError| WireError::Invalid {
-        field,
-        reason: e.to_string(),
-    };
-    let counts =
-        EvaluationCounts::read_flat(task.model, values, bins as usize).map_err(invalid)?;
-    counts.validate().map_err(invalid)?;
-    Ok(counts)
 }
 
 /// Checks a task's secure-aggregation settings against its member list.
@@ -692,7 +542,7 @@ pub fn submission_from_pb(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::array;
+    use medfed_model::ModelKind;
 
     fn task(model: ModelKind) -> Task {
         Task {
@@ -712,51 +562,6 @@ mod tests {
             secure_aggregation: None,
             differential_privacy: None,
         }
-    }
-
-    fn add(a: &[f64], b: &[f64]) -> Vec<f64> {
-        a.iter().zip(b).map(|(x, y)| x + y).collect()
-    }
-
-    #[test]
-    fn masked_held_out_counts_sum_to_the_pooled_counts_and_are_checked() {
-        let logistic = task(ModelKind::Logistic);
-        let bins = logistic.round_score_bins() as usize;
-        let scores = (array![0.1, 0.8, 0.6], array![0.3, 0.9]);
-        let labels = (array![0.0, 1.0, 0.0], array![1.0, 1.0]);
-        let a = BinaryCounts::from_scores(scores.0.view(), labels.0.view(), bins).unwrap();
-        let b = BinaryCounts::from_scores(scores.1.view(), labels.1.view(), bins).unwrap();
-        let mut pooled = a.clone();
-        pooled.merge(&b).unwrap();
-        let (va, vb) = (
-            evaluation_to_masked(&EvaluationCounts::Binary(a)),
-            evaluation_to_masked(&EvaluationCounts::Binary(b)),
-        );
-        assert_eq!(va.len(), evaluation_len(&logistic));
-        let sum = add(&va, &vb);
-        assert_eq!(
-            evaluation_from_masked(&sum, &logistic).unwrap(),
-            EvaluationCounts::Binary(pooled)
-        );
-        // Counts that are not whole, or that do not add up, are refused.
-        let mut fractional = sum.clone();
-        fractional[1] += 0.5;
-        assert!(evaluation_from_masked(&fractional, &logistic).is_err());
-        let mut inconsistent = sum.clone();
-        inconsistent[0] += 1.0;
-        assert!(evaluation_from_masked(&inconsistent, &logistic).is_err());
-        assert!(evaluation_from_masked(&sum[1..], &logistic).is_err());
-
-        let linear = task(ModelKind::Linear);
-        let counts =
-            RegressionCounts::from_predictions(array![1.0, 2.0].view(), array![1.5, 1.0].view())
-                .unwrap();
-        let v = evaluation_to_masked(&EvaluationCounts::Regression(counts));
-        assert_eq!(v.len(), evaluation_len(&linear));
-        assert_eq!(
-            evaluation_from_masked(&v, &linear).unwrap(),
-            EvaluationCounts::Regression(counts)
-        );
     }
 
     #[test]
@@ -796,47 +601,6 @@ mod tests {
     }
 
     #[test]
-    fn masked_final_evaluations_sum_to_the_pooled_counts_and_calibration() {
-        let t = task(ModelKind::Logistic);
-        let site = |scores: ndarray::Array1<f64>, labels: ndarray::Array1<f64>| {
-            let counts =
-                BinaryCounts::from_scores(scores.view(), labels.view(), t.score_bins as usize)
-                    .unwrap();
-            let calibration = CalibrationCounts::from_scores(scores.view(), labels.view()).unwrap();
-            EvaluationReport {
-                step: 9,
-                models: vec![EvaluationCounts::Binary(counts)],
-                calibration: vec![calibration],
-            }
-        };
-        let a = site(array![0.1, 0.8, 0.6], array![0.0, 1.0, 0.0]);
-        let b = site(array![0.3, 0.95], array![1.0, 1.0]);
-        let (va, vb) = (
-            final_evaluation_to_masked(&a),
-            final_evaluation_to_masked(&b),
-        );
-        assert_eq!(va.len(), final_evaluation_len(&t));
-        let sum = add(&va, &vb);
-        let (counts, calibration) = final_evaluation_from_masked(&sum, &t, 1).unwrap();
-        let (EvaluationCounts::Binary(mut pooled), EvaluationCounts::Binary(other)) =
-            (a.models[0].clone(), &b.models[0])
-        else {
-            unreachable!("logistic counts");
-        };
-        pooled.merge(other).unwrap();
-        assert_eq!(counts, vec![EvaluationCounts::Binary(pooled)]);
-        let mut pooled_calibration = a.calibration[0].clone();
-        pooled_calibration.merge(&b.calibration[0]).unwrap();
-        assert_eq!(calibration, vec![pooled_calibration]);
-        // Positives beyond a bin's rows, or a wrong length, are refused.
-        let mut inconsistent = sum.clone();
-        let labels_at = counts_len(&t, t.score_bins) + 2 * CALIBRATION_BINS;
-        inconsistent[labels_at] += 5.0;
-        assert!(final_evaluation_from_masked(&inconsistent, &t, 1).is_err());
-        assert!(final_evaluation_from_masked(&sum, &t, 2).is_err());
-    }
-
-    #[test]
     fn masked_lengths_follow_the_kind_and_the_held_out_counts() {
         let t = task(ModelKind::Logistic);
         let global = ndarray::Array1::zeros(t.dimension());
@@ -862,7 +626,6 @@ mod tests {
             MaskedKind::vector_len(&train(true), &t),
             Some(4 + 6 + 2 * t.round_score_bins() as usize)
         );
-        assert_eq!(terms_len(&t), 2 + 2 + 3);
         assert_eq!(
             MaskedKind::vector_len(&Instruction::CollectStatistics, &t),
             Some(3 + 1 + 2 * medfed_model::preprocess::range_grid().len())

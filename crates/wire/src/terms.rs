@@ -1,8 +1,8 @@
 //! Checked conversions of the exact-fit terms: the Newton sums a node sends
-//! for logistic regression and the normal-equation terms it sends for linear
+//! for the families without a closed form and the normal-equation terms it sends for linear
 //! regression. Symmetric matrices travel as their upper triangle, row by row.
 
-use medfed_model::{ModelKind, NewtonTerms, NormalTerms};
+use medfed_model::{NewtonTerms, NormalTerms};
 use ndarray::Array2;
 
 use crate::convert::{WireError, check_finite, counts_from_pb, counts_to_pb, finite_vector};
@@ -80,11 +80,11 @@ pub fn newton_from_pb(report: pb::NewtonTermsReport, task: &Task) -> Result<Newt
         evaluation,
     } = report;
     check_task_id(task, &task_id)?;
-    if task.model != ModelKind::Logistic {
+    if task.model.has_closed_form() {
         return Err(WireError::Invalid {
             field: "newton",
             reason: format!(
-                "Newton terms are for logistic tasks; this task is {}",
+                "Newton terms are for models without a closed form; this task is {}",
                 task.model
             ),
         });
@@ -103,7 +103,7 @@ pub fn newton_from_pb(report: pb::NewtonTermsReport, task: &Task) -> Result<Newt
         });
     }
     terms
-        .validate(task.dimension() - 1)
+        .validate_for_kind(task.model, task.dimension() - 1)
         .map_err(|e| WireError::Invalid {
             field: "newton",
             reason: e.to_string(),
@@ -147,7 +147,7 @@ pub fn normal_from_pb(report: pb::NormalTermsReport, task: &Task) -> Result<Norm
         y_sum,
     } = report;
     check_task_id(task, &task_id)?;
-    if task.model != ModelKind::Linear {
+    if !task.model.has_closed_form() {
         return Err(WireError::Invalid {
             field: "normal",
             reason: format!(
@@ -179,95 +179,10 @@ pub fn normal_from_pb(report: pb::NormalTermsReport, task: &Task) -> Result<Norm
     Ok(NormalReport { step, terms })
 }
 
-/// Newton terms as the vector a member masks: `[n, loss sum, gradient
-/// sum..., upper triangle of the Hessian sum...]` (see
-/// [`crate::secagg::MaskedKind::Newton`]).
-pub fn newton_to_masked(terms: &NewtonTerms) -> Vec<f64> {
-    let mut out = vec![terms.n as f64, terms.loss_sum];
-    out.extend(terms.gradient_sum.iter());
-    out.extend(upper(&terms.hessian_sum));
-    out
-}
-
-/// Normal-equation terms as the vector a member masks: `[n, yᵀy, Xᵀy...,
-/// upper triangle of XᵀX...]` (see [`crate::secagg::MaskedKind::Normal`]).
-/// `y_sum` travels as `Xᵀy[0]`, which it equals.
-pub fn normal_to_masked(terms: &NormalTerms) -> Vec<f64> {
-    let mut out = vec![terms.n as f64, terms.yty];
-    out.extend(terms.xty.iter());
-    out.extend(upper(&terms.xtx));
-    out
-}
-
-/// Splits an unmasked sum into its row count (rounded to the nearest
-/// integer) and the rest, checking its length.
-fn masked_rows(field: &'static str, sum: &[f64], task: &Task) -> Result<(u64, Vec<f64>)> {
-    check_finite(field, sum, crate::secagg::terms_len(task))?;
-    let n = sum[0].round();
-    if !(n >= 1.0 && n < u64::MAX as f64) {
-        return Err(WireError::Invalid {
-            field,
-            reason: format!("the summed row count {} is not a positive count", sum[0]),
-        });
-    }
-    Ok((n as u64, sum[1..].to_vec()))
-}
-
-/// Reads the unmasked sum of the members' [`newton_to_masked`] vectors as
-/// the pooled Newton terms.
-///
-/// # Errors
-/// Wrong length, non-finite values, a row count below 1, or terms that
-/// cannot come from real rows (see `NewtonTerms::validate`).
-pub fn newton_from_masked(sum: &[f64], task: &Task) -> Result<NewtonTerms> {
-    let field = "secagg.newton";
-    let dim = task.dimension();
-    let (n, mut rest) = masked_rows(field, sum, task)?;
-    let hessian = rest.split_off(1 + dim);
-    let gradient = rest.split_off(1);
-    let terms = NewtonTerms {
-        n,
-        loss_sum: rest[0],
-        gradient_sum: finite_vector(field, gradient, dim)?,
-        hessian_sum: symmetric(field, hessian, dim)?,
-    };
-    terms.validate(dim - 1).map_err(|e| WireError::Invalid {
-        field,
-        reason: e.to_string(),
-    })?;
-    Ok(terms)
-}
-
-/// Reads the unmasked sum of the members' [`normal_to_masked`] vectors as
-/// the pooled normal-equation terms.
-///
-/// # Errors
-/// Wrong length, non-finite values, a row count below 1, or terms that
-/// cannot come from real rows (see `NormalTerms::validate`).
-pub fn normal_from_masked(sum: &[f64], task: &Task) -> Result<NormalTerms> {
-    let field = "secagg.normal";
-    let dim = task.dimension();
-    let (n, mut rest) = masked_rows(field, sum, task)?;
-    let xtx = rest.split_off(1 + dim);
-    let xty = rest.split_off(1);
-    let xty = finite_vector(field, xty, dim)?;
-    let terms = NormalTerms {
-        n,
-        yty: rest[0],
-        y_sum: xty[0],
-        xtx: symmetric(field, xtx, dim)?,
-        xty,
-    };
-    terms.validate(dim - 1).map_err(|e| WireError::Invalid {
-        field,
-        reason: e.to_string(),
-    })?;
-    Ok(terms)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use medfed_model::ModelKind;
     use ndarray::array;
 
     fn task(model: ModelKind) -> Task {
@@ -320,68 +235,6 @@ mod tests {
             Err(WireError::NonFinite { index: 1, .. })
         ));
         assert!(newton_from_pb(wire, &task(ModelKind::Linear)).is_err());
-    }
-
-    #[test]
-    fn masked_terms_sum_to_the_pooled_terms_and_are_checked() {
-        let x = array![[0.5, -1.0], [1.5, 0.2], [-0.3, 0.7], [2.0, -0.4]];
-        let first = ndarray::Slice::from(..2);
-        let rest = ndarray::Slice::from(2..);
-        let rows = ndarray::Axis(0);
-        let (a, b) = (x.slice_axis(rows, first), x.slice_axis(rows, rest));
-        let logistic = task(ModelKind::Logistic);
-        let y = array![1.0, 0.0, 1.0, 0.0];
-        let (ya, yb) = (y.slice_axis(rows, first), y.slice_axis(rows, rest));
-        let params = array![0.1, 0.2, -0.3];
-        let pooled = NewtonTerms::from_rows(x.view(), y.view(), params.view()).unwrap();
-        let (ta, tb) = (
-            NewtonTerms::from_rows(a, ya, params.view()).unwrap(),
-            NewtonTerms::from_rows(b, yb, params.view()).unwrap(),
-        );
-        let (va, vb) = (newton_to_masked(&ta), newton_to_masked(&tb));
-        assert_eq!(va.len(), crate::secagg::terms_len(&logistic));
-        let sum: Vec<f64> = va.iter().zip(&vb).map(|(p, q)| p + q).collect();
-        let got = newton_from_masked(&sum, &logistic).unwrap();
-        assert_eq!(got.n, 4);
-        assert!((got.loss_sum - pooled.loss_sum).abs() < 1e-12);
-        assert!(
-            (&got.gradient_sum - &pooled.gradient_sum)
-                .iter()
-                .all(|d| d.abs() < 1e-12)
-        );
-        assert!(
-            (&got.hessian_sum - &pooled.hessian_sum)
-                .iter()
-                .all(|d| d.abs() < 1e-12)
-        );
-        assert!(newton_from_masked(&sum[1..], &logistic).is_err());
-        let mut no_rows = sum.clone();
-        no_rows[0] = 0.2;
-        assert!(newton_from_masked(&no_rows, &logistic).is_err());
-        let mut negative_loss = sum.clone();
-        negative_loss[1] = -1.0;
-        assert!(newton_from_masked(&negative_loss, &logistic).is_err());
-
-        let linear = task(ModelKind::Linear);
-        let y = array![1.0, 2.0, 3.0, -1.0];
-        let (ya, yb) = (y.slice_axis(rows, first), y.slice_axis(rows, rest));
-        let pooled = NormalTerms::from_rows(x.view(), y.view()).unwrap();
-        let (va, vb) = (
-            normal_to_masked(&NormalTerms::from_rows(a, ya).unwrap()),
-            normal_to_masked(&NormalTerms::from_rows(b, yb).unwrap()),
-        );
-        assert_eq!(va.len(), crate::secagg::terms_len(&linear));
-        let sum: Vec<f64> = va.iter().zip(&vb).map(|(p, q)| p + q).collect();
-        let got = normal_from_masked(&sum, &linear).unwrap();
-        assert_eq!(got.n, 4);
-        assert!((got.yty - pooled.yty).abs() < 1e-12);
-        assert!((got.y_sum - pooled.y_sum).abs() < 1e-12);
-        assert!((&got.xty - &pooled.xty).iter().all(|d| d.abs() < 1e-12));
-        assert!((&got.xtx - &pooled.xtx).iter().all(|d| d.abs() < 1e-12));
-        // XᵀX[0][0] is the row count: a sum whose two disagree is refused.
-        let mut wrong_rows = sum;
-        wrong_rows[0] = 5.0;
-        assert!(normal_from_masked(&wrong_rows, &linear).is_err());
     }
 
     #[test]

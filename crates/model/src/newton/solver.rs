@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::terms::{self, NewtonTerms};
 use crate::check;
 use crate::error::ModelError;
-use crate::family::{Family, Logistic, TermBounds};
+use crate::family::{Family, Logistic, TermBounds, with_family};
+use crate::kind::ModelKind;
 use crate::linalg::solve_with_ridge_fallback;
 
 /// Sufficient-decrease constant `c` of the Armijo rule
@@ -190,6 +191,9 @@ pub struct NewtonSolver {
     step: f64,
     objectives: Vec<f64>,
     stopped: Option<StopReason>,
+    /// How much a computed objective may be off its exact value (sums
+    /// rounded to a fixed point under secure aggregation); 0 for exact sums.
+    objective_noise: f64,
 }
 
 impl NewtonSolver {
@@ -204,6 +208,18 @@ impl NewtonSolver {
     /// `l2`.
     pub fn new(start: ArrayView1<'_, f64>, l2: f64) -> Result<Self, ModelError> {
         Self::for_family(Logistic, start, l2)
+    }
+
+    /// A solver for the Newton terms of a registered `kind`'s family.
+    ///
+    /// # Errors
+    /// As [`NewtonSolver::new`].
+    pub fn for_kind(
+        kind: ModelKind,
+        start: ArrayView1<'_, f64>,
+        l2: f64,
+    ) -> Result<Self, ModelError> {
+        with_family!(kind, |f| Self::for_family(f, start, l2))
     }
 
     /// A solver for the Newton terms of `family`
@@ -235,7 +251,23 @@ impl NewtonSolver {
             step: 1.0,
             objectives: Vec::new(),
             stopped: None,
+            objective_noise: 0.0,
         })
+    }
+
+    /// Declares that each objective computed from the terms may be off its
+    /// exact value by up to `noise` (e.g. sums rounded to a fixed point):
+    /// the line search then accepts a step whose objective is within
+    /// `2 * noise` of what it requires, so that rounding alone cannot make it
+    /// reject every step near the optimum. Accepted objectives then never
+    /// increase by more than `2 * noise`. A negative or non-finite `noise`
+    /// counts as 0.
+    pub fn allow_objective_noise(&mut self, noise: f64) {
+        self.objective_noise = if noise.is_finite() {
+            noise.max(0.0)
+        } else {
+            0.0
+        };
     }
 
     /// The parameters at which the next terms must be evaluated: the start,
@@ -282,7 +314,11 @@ impl NewtonSolver {
         if let Some(accepted) = &self.accepted {
             // `min(0)`: should rounding ever make the slope non-negative,
             // the rule still never accepts an increase.
-            let bound = accepted.objective + ARMIJO * self.step * accepted.slope.min(0.0);
+            // Both objectives may be off by the noise: compare with the slack
+            // of both (0 for exact sums).
+            let bound = accepted.objective
+                + ARMIJO * self.step * accepted.slope.min(0.0)
+                + 2.0 * self.objective_noise;
             // False for a NaN objective, which must be rejected too.
             let sufficient = objective <= bound;
             if !sufficient {

@@ -300,3 +300,36 @@ proptest! {
         }
     }
 }
+
+/// Sums rounded to a fixed point can make an objective look a little higher
+/// than it is. Near the optimum a step's true decrease is tiny, so such a
+/// step is taken for a rise and backtracked; with an allowance for that
+/// much noise it is accepted.
+#[test]
+fn declared_objective_noise_keeps_rounding_from_rejecting_a_step() {
+    let (x, y) = logistic_data(200, 3, 7);
+    let start = Array1::zeros(4);
+    let propose_near_optimum = |noise: Option<f64>| {
+        let mut solver = NewtonSolver::new(start.view(), 0.0).unwrap();
+        if let Some(noise) = noise {
+            solver.allow_objective_noise(noise);
+        }
+        for _ in 0..6 {
+            let terms = NewtonTerms::from_rows(x.view(), y.view(), solver.current()).unwrap();
+            solver.propose(&terms).unwrap();
+        }
+        // The next point's terms, with the loss sum reported just above
+        // the last accepted one, as a rounded sum could report it.
+        let best = solver.best_objective().unwrap();
+        let mut terms = NewtonTerms::from_rows(x.view(), y.view(), solver.current()).unwrap();
+        terms.loss_sum = (best + 1e-12) * terms.n as f64;
+        solver.propose(&terms).unwrap().reason
+    };
+    let exact = propose_near_optimum(None);
+    assert!(
+        matches!(exact, ProposalReason::Backtrack { .. }),
+        "{exact:?}"
+    );
+    let noisy = propose_near_optimum(Some(1e-12));
+    assert!(matches!(noisy, ProposalReason::Newton { .. }), "{noisy:?}");
+}

@@ -5,8 +5,9 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Slice};
 
 use crate::check;
 use crate::error::ModelError;
-use crate::family::{Family, Logistic, RowBound, TermBounds};
+use crate::family::{Family, Logistic, RowBound, TermBounds, with_family};
 use crate::glm::{check_labels, check_offset, non_finite, split_params};
+use crate::kind::ModelKind;
 use crate::linalg::{SymmetricAccumulator, check_symmetric};
 use crate::rows::{Offset, Rows, with_offset};
 
@@ -99,6 +100,20 @@ impl NewtonTerms {
         Ok(terms)
     }
 
+    /// [`NewtonTerms::from_family`] with the family of a registered `kind`
+    /// and no offset: what a node computes for a Newton round.
+    ///
+    /// # Errors
+    /// As [`NewtonTerms::from_family`].
+    pub fn for_kind(
+        kind: ModelKind,
+        x: ArrayView2<'_, f64>,
+        y: ArrayView1<'_, f64>,
+        params: ArrayView1<'_, f64>,
+    ) -> Result<Self, ModelError> {
+        with_family!(kind, |f| Self::from_family(f, Rows::new(x, y), params))
+    }
+
     /// Number of features `d` these terms are for (the gradient has
     /// `d + 1` entries).
     pub fn features(&self) -> usize {
@@ -154,6 +169,31 @@ impl NewtonTerms {
     /// the first rule broken.
     pub fn validate_for<F: Family>(&self, family: F, d: usize) -> Result<(), ModelError> {
         self.validate_within(&family.term_bounds(), d)
+    }
+
+    /// [`NewtonTerms::validate_for`] with the family of a registered `kind`.
+    ///
+    /// # Errors
+    /// As [`NewtonTerms::validate_for`].
+    pub fn validate_for_kind(&self, kind: ModelKind, d: usize) -> Result<(), ModelError> {
+        with_family!(kind, |f| self.validate_for(f, d))
+    }
+
+    /// The checks of [`NewtonTerms::validate_for`] that hold for every
+    /// family (sizes, finite sums, `n >= 1` where there are rows, a
+    /// non-negative loss, a symmetric Hessian), without any family's
+    /// per-row bounds: for sums whose family is checked later.
+    ///
+    /// # Errors
+    /// As [`NewtonTerms::validate_for`].
+    pub fn validate_sums(&self, d: usize) -> Result<(), ModelError> {
+        self.validate_within(
+            &TermBounds {
+                residual: None,
+                curvature: None,
+            },
+            d,
+        )
     }
 
     /// [`NewtonTerms::validate_for`] with the family's bounds given.
