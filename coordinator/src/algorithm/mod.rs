@@ -37,6 +37,8 @@ pub mod failure;
 pub mod fedavg;
 pub mod newton;
 pub mod rounds;
+#[cfg(test)]
+mod tests;
 
 /// A training algorithm: what the members compute each round, and what
 /// the coordinator makes of their sum.
