@@ -15,7 +15,7 @@ use crate::state::Shared;
 ///
 /// # Errors
 /// `error` itself, when it ends the run.
-pub(crate) fn failed_round(
+pub fn failed_round(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     round: u32,
