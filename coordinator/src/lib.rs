@@ -21,12 +21,16 @@
 //! The round code, each layer using only the ones below it:
 //! - [`orchestrator`]: the sequence of phases, and the checkpoints between
 //!   them; only [`server`] calls it.
-//! - [`phase`]: one file per phase (statistics, training by algorithm,
-//!   baselines, evaluation).
+//! - [`phase`]: one file per phase (statistics, training, baselines,
+//!   evaluation).
+//! - [`algorithm`]: the training algorithms as one trait (what members
+//!   compute next, what to do with the sum or a failed step), one file
+//!   each (FedAvg/FedProx, Newton, closed form), differential privacy as
+//!   a wrapper around FedAvg, and the one round loop that drives them.
 //! - [`collect`]: one generic collect for every step, in clear or under
 //!   secure aggregation, returning the sum read by the kind's layout.
-//! - [`secure_round`]: the checks of a training sum formed under secure
-//!   aggregation against the members' declared rows (or number, with DP).
+//! - [`secure_round`]: the check of a training sum formed under secure
+//!   aggregation against the members' declared rows.
 //! - [`secure_sum`]: one securely aggregated sum (four steps; the
 //!   coordinator learns only the sum).
 //!
@@ -44,6 +48,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod algorithm;
 pub mod charts;
 pub mod checkpoint;
 pub mod collect;

@@ -13,12 +13,12 @@ use medfed_model::FittedPreprocessor;
 use medfed_wire::{Instruction, Step};
 use ndarray::Array1;
 
+use crate::algorithm::rounds::{Start, Trained};
 use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointStore, RESTART_STEP_GAP};
 use crate::config::TaskConfig;
 use crate::outcome::Outcome;
 use crate::phase::baselines::baselines;
 use crate::phase::evaluation::{Evaluated, evaluate};
-use crate::phase::rounds::{Start, Trained};
 use crate::phase::statistics::{TrainRows, preprocess};
 use crate::phase::training::train;
 use crate::progress::Progress;

@@ -1,47 +1,15 @@
-//! The checks of a training sum formed under secure aggregation: the
-//! weight unmasked with it must be what the coordinator knows, the
-//! survivors' declared rows or (DP) their number, or the sum is wrong and
-//! no model is made from it. The sums themselves are read by each kind's
-//! layout (see [`crate::collect`]).
+//! The check of a training sum formed under secure aggregation: the row
+//! count unmasked with it must be the survivors' declared rows, or the sum
+//! is wrong and no model is made from it. (In a DP task the weight is the
+//! number of survivors instead, checked by
+//! [`Dp`](crate::algorithm::dp::Dp).) The sums themselves are read by each
+//! kind's layout (see [`crate::collect`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use medfed_wire::summed::PooledUpdate;
-
-use crate::collect::Collected;
 use crate::run_error::RunError;
 use crate::state::Shared;
-
-/// Checks the weight unmasked with a FedAvg/FedProx round's update: in a
-/// DP task each member masks `[clipped and noised update..., 1, 0]`, so the
-/// sum weighs members equally and the count must come out as the number of
-/// survivors (which is public); otherwise the row count travels masked
-/// with the update and must come out as the survivors' declared rows.
-///
-/// # Errors
-/// A weight other than the survivors' number or declared rows.
-pub(crate) fn check_update<K>(
-    shared: &Arc<Shared>,
-    round: u32,
-    collected: &Collected<PooledUpdate, K>,
-) -> Result<(), RunError> {
-    let rows = collected.sum.weight;
-    if shared.task.differential_privacy.is_some() {
-        let count = collected.contributors.len() as f64;
-        if (rows - count).abs() > 0.5 {
-            return Err(RunError::SecureAggregation {
-                step: format!("round {round}"),
-                reason: format!(
-                    "the unmasked contributor count {rows} is not the {count} survivors: the \
-                     sum is wrong and no model is made from it"
-                ),
-            });
-        }
-        return Ok(());
-    }
-    check_rows(shared, round, &collected.contributors, rows)
-}
 
 /// The row count unmasked with a sum must be positive and equal the
 /// survivors' declared training rows (when all declared them, or, under

@@ -1,6 +1,6 @@
 //! What every training algorithm shares: where training starts, what it
-//! produces, the checkpoint hook called after each round, and the round's
-//! held-out scores.
+//! produces, the checkpoint hook the round loop calls after each round,
+//! and the round's held-out scores.
 
 use std::collections::BTreeMap;
 
