@@ -2,7 +2,10 @@
 //! rounds, combines updates and publishes the model.
 //!
 //! # Layout
-//! - [`config`]: the operator's task file (TOML), checked at start-up.
+//! - [`config`]: the operator's task file (TOML), checked at start-up:
+//!   the TOML tables, the training and algorithm rules, the privacy
+//!   rules, the errors and where they are, and the summary
+//!   `config check` prints, one file each under `config/`.
 //! - [`state`]: state shared by the service and the orchestrator.
 //! - [`mailbox`]: the one mailbox for the current step's answers: the
 //!   checks every kind shares, then the step's inbox (a clear running sum,
@@ -39,7 +42,9 @@
 //!   resumes from.
 //! - [`metrics`]: Prometheus metrics and the opt-in endpoint that serves
 //!   them.
-//! - [`report`]: model file, run summary and the final table.
+//! - [`report`]: model file, run summary and the final table: the
+//!   held-out metrics, the summary and model file, the summary's privacy
+//!   section and the table, one file each under `report/`.
 //! - [`charts`]: training curves, ROC and calibration charts of a
 //!   finished run.
 //! - [`progress`]: progress bar or plain lines.
