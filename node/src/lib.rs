@@ -5,13 +5,21 @@
 //!
 //! # Layout
 //! - [`config`]: the node file (`node run --config`, `node config check`)
-//!   and where each setting comes from: flag, environment or file.
+//!   and where each setting comes from: flag, environment or file. Inside:
+//!   the file's tables and keys (`file`), its TOML values read and checked
+//!   (`read`), the coordinator's address and name (`coordinator`), the
+//!   `[privacy]` budget (`privacy`), the resolution of flag, environment
+//!   and file (`settings`), the refusals (`error`) and `node config check`
+//!   (`check`).
 //! - [`import`]: `node import` and where the vault key comes from.
 //! - [`data`]: the task's columns taken from the vault, split into training
 //!   and held-out rows, standardised with the global statistics.
 //! - [`work`]: what the node computes for each instruction.
-//! - [`secagg`]: the node's side of secure aggregation (roster checks,
-//!   masked updates), carried across the four stages of a round.
+//! - [`secagg`]: the node's side of secure aggregation, carried across the
+//!   four stages of a round. Inside: the per-round state and each stage's
+//!   answer (`rounds`), the roster checks against the consortium CA
+//!   (`roster`), building the masked input (`input`) and the refusal of
+//!   clear requests in a secure task (`clear`).
 //! - [`privacy`]: the site's own privacy budget and the record of every
 //!   DP round charged against it (`<vault>.privacy.json`).
 //! - [`ledger`]: the hospital's own exchange log of everything sent and

@@ -1,4 +1,15 @@
+//! Tests of the node file: reading it, its refusals, and where each
+//! setting comes from.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use medfed_vault::KEY_ENV_VAR;
+
+use super::file::SCHEMA;
+use super::privacy::privacy_budget;
 use super::*;
+use crate::import::KeySource;
 
 const FULL: &str = r#"
 [coordinator]
@@ -278,13 +289,13 @@ fn privacy_budget_comes_from_flags_over_the_file_and_needs_both_halves() {
     )
     .expect("valid alone");
     let flags = RunFlags::default();
-    let err = super::privacy_budget(&flags, Some(&half)).expect_err("half a budget");
+    let err = privacy_budget(&flags, Some(&half)).expect_err("half a budget");
     assert!(err.to_string().contains("--dp-delta"), "{err}");
     let flags = RunFlags {
         dp_epsilon: Some(0.5),
         ..RunFlags::default()
     };
-    let budget = super::privacy_budget(&flags, Some(&file))
+    let budget = privacy_budget(&flags, Some(&file))
         .expect("valid")
         .expect("a budget");
     assert_eq!(budget.epsilon(), 0.5);

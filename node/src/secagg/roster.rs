@@ -1,0 +1,119 @@
+//! The roster of a secure round checked: each member's signing key taken
+//! from its certificate, checked against the consortium CA (and trusted
+//! again for a while when the same certificate comes back), never from the
+//! coordinator's word.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use medfed_secure::secagg::{FixedPoint, Member, SecAggConfig, SecAggParams};
+use medfed_wire::Task;
+
+use super::SecureRounds;
+
+/// A roster certificate that checked out, and the key it certifies.
+pub(super) struct Checked {
+    der: Vec<u8>,
+    sha256: [u8; 32],
+    key: [u8; 32],
+    at: Instant,
+}
+
+/// How long a checked roster certificate is trusted before it is checked
+/// again.
+pub(super) const RECHECK_AFTER: Duration = Duration::from_secs(600);
+
+impl SecureRounds {
+    /// The round's parameters: the roster's keys from certificates checked
+    /// against the consortium CA, the threshold and encoding from the task.
+    pub(super) fn params(
+        &mut self,
+        task: &Task,
+        (round, session): (u32, u64),
+        roster: &[medfed_wire::RosterMember],
+        vector_len: usize,
+    ) -> anyhow::Result<SecAggParams> {
+        let members = roster
+            .iter()
+            .map(|m| {
+                Ok(Member {
+                    name: m.name.clone(),
+                    verify_key: self.checked_key(m)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .with_context(|| format!("the roster of round {round} is refused"))?;
+        if let Some(me) = members.iter().find(|m| m.name == self.me)
+            && me.verify_key != *self.signer.public_key().as_bytes()
+        {
+            anyhow::bail!(
+                "the roster of round {round} lists {} with a key other than this node's",
+                self.me
+            );
+        }
+        SecAggParams::new(SecAggConfig {
+            task: task.task_id.clone(),
+            round: session,
+            threshold: self.settings.threshold,
+            members,
+            vector_len,
+            fixed_point: FixedPoint::new(self.settings.fixed_point_bits)?,
+        })
+        .with_context(|| format!("the roster of round {round} is refused"))
+    }
+
+    /// The signing key `m`'s certificate certifies, checked against the
+    /// consortium CA unless the same certificate checked out recently. A
+    /// roster entry without the certificate names one sent earlier by its
+    /// digest.
+    fn checked_key(&mut self, m: &medfed_wire::RosterMember) -> anyhow::Result<[u8; 32]> {
+        let held = self
+            .checked
+            .get(&m.name)
+            .filter(|c| c.sha256 == m.certificate_sha256);
+        let der = match (&m.certificate, held) {
+            (Some(der), _) => {
+                if sha256(der) != m.certificate_sha256 {
+                    anyhow::bail!(
+                        "the roster's certificate for {} does not match its digest",
+                        m.name
+                    );
+                }
+                if let Some(c) = held
+                    && c.der == *der
+                    && c.at.elapsed() < RECHECK_AFTER
+                {
+                    return Ok(c.key);
+                }
+                der.clone()
+            }
+            (None, Some(c)) if c.at.elapsed() < RECHECK_AFTER => return Ok(c.key),
+            (None, Some(c)) => c.der.clone(),
+            (None, None) => anyhow::bail!(
+                "the roster names {}'s certificate by digest only, and this node holds no \
+                 certificate with that digest (a coordinator sends every certificate in full \
+                 after a join: restart the node to join again)",
+                m.name
+            ),
+        };
+        let key = self.verifier.signing_key(&m.name, &der)?;
+        self.checked.insert(
+            m.name.clone(),
+            Checked {
+                der,
+                sha256: m.certificate_sha256,
+                key,
+                at: Instant::now(),
+            },
+        );
+        Ok(key)
+    }
+}
+
+/// SHA-256 of `bytes`.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
