@@ -10,18 +10,28 @@
 //! - [`pb`]: the generated prost messages and tonic client and server.
 //! - [`message`]: the domain types of `medfed-protocol` ([`Task`],
 //!   [`Instruction`], [`Submission`], ...), re-exported.
-//! - [`convert`]: checked conversions between the two, and [`WireError`].
+//! - [`convert`]: checked conversions between the two, and [`WireError`]
+//!   with the checks they share (`convert/mod.rs`); the task and its
+//!   consistency (`convert/task.rs`), the instructions
+//!   (`convert/instruction.rs`), and the reports a node sends in clear:
+//!   statistics, updates, baselines, evaluations (`convert/report.rs`).
 //! - [`preprocessing`]: checked conversions of column specs, summaries,
 //!   histograms and the fitted preprocessor (JSON inside their messages).
 //! - [`terms`]: checked conversions of the exact-fit terms (Newton sums,
 //!   normal equations), whose matrices travel as upper triangles.
 //! - [`secagg`]: checked conversions of the secure-aggregation
-//!   instructions and submissions (medfed-secure message bytes inside), and
-//!   which kind of vector a step masks (each kind's layout is its
+//!   instructions (`secagg/instruction.rs`) and submissions
+//!   (`secagg/submission.rs`), medfed-secure message bytes inside; the
+//!   validation of a task's settings (`secagg/settings.rs`); and which kind
+//!   of vector a step masks (`secagg/masked.rs`; each kind's layout is its
 //!   `medfed_protocol::Summed` implementation).
 //! - [`submission`]: the one message a member sends, its log kind and round.
 //! - [`describe`]: any logged payload decoded and summarised as JSON for
-//!   the auditor (vectors as dimension, norm and first values).
+//!   the auditor (vectors as dimension, norm and first values): the table
+//!   of kinds and the entry point (`describe/mod.rs`), and the summaries of
+//!   the task (`describe/task.rs`), of the instructions
+//!   (`describe/instruction.rs`) and of the members' submissions
+//!   (`describe/report.rs`).
 //! - [`privacy`]: checked conversions of the differential-privacy settings,
 //!   spends and budget refusals.
 //! - [`limits`]: bounds on everything a peer controls (`medfed-protocol`'s).
