@@ -46,75 +46,63 @@ pub(crate) enum Next {
 /// What `answer` becomes; `holdout_rows` is the number of held-out rows
 /// evaluation counts were taken on (named in the printed line).
 pub(crate) fn next(answer: Answer, holdout_rows: usize) -> Next {
-    let (line, outgoing) = match answer {
+    let outgoing = match answer {
         Answer::Nothing => return Next::Ask,
         Answer::Finished(reason) => return Next::Finished(reason),
-        Answer::Statistics(stats) => (
-            format!(
-                "sent statistics: count, sum, sum of squares, range (and category counts) \
-                 for {} columns over {} training rows",
-                stats.summaries.len(),
-                stats.train_rows
-            ),
-            Submission::Statistics(stats),
+        Answer::Send(submission) => submission,
+    };
+    let line = line(&outgoing, holdout_rows);
+    Next::Send(Box::new(Reply { outgoing, line }))
+}
+
+/// The line the node prints once the coordinator has `submission`.
+fn line(submission: &Submission, holdout_rows: usize) -> String {
+    match submission {
+        Submission::Statistics(stats) => format!(
+            "sent statistics: count, sum, sum of squares, range (and category counts) \
+             for {} columns over {} training rows",
+            stats.summaries.len(),
+            stats.train_rows
         ),
-        Answer::Update(update) => (
-            format!(
-                "sent update for round {}: {} parameter deltas (norm {:.4}), {} rows",
-                update.round,
-                update.delta.len(),
-                update.delta.dot(&update.delta).sqrt(),
-                update.num_rows
-            ),
-            Submission::Update(update),
+        Submission::Update(update) => format!(
+            "sent update for round {}: {} parameter deltas (norm {:.4}), {} rows",
+            update.round,
+            update.delta.len(),
+            update.delta.dot(&update.delta).sqrt(),
+            update.num_rows
         ),
-        Answer::Histograms(report) => {
+        Submission::Histograms(report) => {
             let columns = report.histograms.iter().flatten().count();
-            (
-                format!(
-                    "sent histograms of {columns} columns (counts per bin over the global ranges)"
-                ),
-                Submission::Histograms(report),
-            )
+            format!("sent histograms of {columns} columns (counts per bin over the global ranges)")
         }
-        Answer::Newton(report) => {
+        Submission::Newton(report) => {
             let (round, d, n) = (
                 report.round,
                 report.terms.gradient_sum.len(),
                 report.terms.n,
             );
-            (
-                format!(
-                    "sent Newton terms for round {round}: loss, gradient ({d} values) and \
-                     Hessian ({d}x{d}) sums over {n} rows"
-                ),
-                Submission::Newton(report),
+            format!(
+                "sent Newton terms for round {round}: loss, gradient ({d} values) and \
+                 Hessian ({d}x{d}) sums over {n} rows"
             )
         }
-        Answer::Normal(report) => {
+        Submission::Normal(report) => {
             let (d, n) = (report.terms.xty.len(), report.terms.n);
-            (
-                format!("sent normal-equation terms: X'X ({d}x{d}), X'y, y'y sums over {n} rows"),
-                Submission::Normal(report),
-            )
+            format!("sent normal-equation terms: X'X ({d}x{d}), X'y, y'y sums over {n} rows")
         }
-        Answer::Baseline(model) => (
-            format!(
-                "sent site-alone model: {} parameters trained on {} rows",
-                model.model.len(),
-                model.num_rows
-            ),
-            Submission::Baseline(model),
+        Submission::Baseline(model) => format!(
+            "sent site-alone model: {} parameters trained on {} rows",
+            model.model.len(),
+            model.num_rows
         ),
-        Answer::Evaluation(evaluation) => (
-            format!(
-                "sent evaluation counts for {} models on {holdout_rows} held-out rows",
-                evaluation.models.len(),
-            ),
-            Submission::Evaluation(evaluation),
+        Submission::Evaluation(evaluation) => format!(
+            "sent evaluation counts for {} models on {holdout_rows} held-out rows",
+            evaluation.models.len(),
         ),
-    };
-    Next::Send(Box::new(Reply { outgoing, line }))
+        // Secure-aggregation stages and budget notices have lines of
+        // their own where they are made; this one is a fallback.
+        other => format!("sent {} for round {}", other.kind(), other.round()),
+    }
 }
 
 #[cfg(test)]
@@ -134,7 +122,7 @@ mod tests {
 
     #[test]
     fn an_update_leaves_with_its_round_and_the_line_the_tests_read() {
-        let reply = sent(Answer::Update(ModelUpdate {
+        let reply = sent(Answer::Send(Submission::Update(ModelUpdate {
             step: 4,
             round: 2,
             delta: array![3.0, 4.0],
@@ -142,7 +130,7 @@ mod tests {
             train_loss: 0.5,
             evaluation: None,
             privacy_spend: None,
-        }));
+        })));
         assert_eq!(
             reply.line,
             "sent update for round 2: 2 parameter deltas (norm 5.0000), 120 rows"
@@ -156,7 +144,7 @@ mod tests {
 
     #[test]
     fn normal_terms_are_filed_under_round_one() {
-        let reply = sent(Answer::Normal(NormalReport {
+        let reply = sent(Answer::Send(Submission::Normal(NormalReport {
             step: 3,
             terms: NormalTerms {
                 n: 50,
@@ -165,7 +153,7 @@ mod tests {
                 yty: 0.0,
                 y_sum: 0.0,
             },
-        }));
+        })));
         assert_eq!(
             reply.line,
             "sent normal-equation terms: X'X (3x3), X'y, y'y sums over 50 rows"

@@ -342,7 +342,7 @@ impl Participation<'_> {
     /// danger test mode) and, in a DP task, charged, clipped and noised.
     fn clear_reply(&mut self, step: &Step) -> anyhow::Result<Next> {
         let mut answer = answer(&mut self.site, &self.task, step)?;
-        if let Answer::Update(update) = &mut answer {
+        if let Answer::Send(Submission::Update(update)) = &mut answer {
             if let Some(factor) = self.danger_update_scale {
                 update.delta *= factor;
             }

@@ -5,29 +5,20 @@
 use medfed_model::{CalibrationCounts, NewtonTerms, NormalTerms};
 use medfed_wire::{
     BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, Instruction, ModelUpdate,
-    NewtonReport, NormalReport, StatisticsReport, Step, Task,
+    NewtonReport, NormalReport, StatisticsReport, Step, Submission, Task,
 };
 use ndarray::{Array1, ArrayView1, ArrayView2};
 
 use crate::data::{DataError, SiteData};
 
 /// A node's answer to one instruction.
+// One value per step, moved once into what is sent: boxing the large
+// variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Answer {
-    /// Per-column summaries.
-    Statistics(StatisticsReport),
-    /// Per-column histograms.
-    Histograms(HistogramReport),
-    /// A training round's update.
-    Update(ModelUpdate),
-    /// A Newton round's loss, gradient and Hessian sums.
-    Newton(NewtonReport),
-    /// The normal-equation terms.
-    Normal(NormalReport),
-    /// A site-alone model.
-    Baseline(BaselineModel),
-    /// Evaluation counts.
-    Evaluation(EvaluationReport),
+    /// A value to send (checked and printed on its way out).
+    Send(Submission),
     /// The task is over.
     Finished(String),
     /// Nothing to send; ask again.
@@ -43,13 +34,13 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
     let Step { step, instruction } = step;
     let step = *step;
     Ok(match instruction {
-        Instruction::CollectStatistics => Answer::Statistics(StatisticsReport {
+        Instruction::CollectStatistics => Answer::Send(Submission::Statistics(StatisticsReport {
             step,
             summaries: site.statistics(task)?,
             train_rows: site.train.y.len() as u64,
             holdout_rows: site.holdout.y.len() as u64,
             rows_missing_target: site.missing_target as u64,
-        }),
+        })),
         Instruction::Train {
             round,
             global,
@@ -80,7 +71,7 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
                     )
                 })
                 .transpose()?;
-            Answer::Update(ModelUpdate {
+            Answer::Send(Submission::Update(ModelUpdate {
                 step,
                 round: *round,
                 delta: local - global,
@@ -88,7 +79,7 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
                 train_loss: loss,
                 evaluation,
                 privacy_spend: None,
-            })
+            }))
         }
         Instruction::Newton {
             round,
@@ -110,19 +101,19 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
                     )
                 })
                 .transpose()?;
-            Answer::Newton(NewtonReport {
+            Answer::Send(Submission::Newton(NewtonReport {
                 step,
                 round: *round,
                 terms,
                 evaluation,
-            })
+            }))
         }
         Instruction::Normal { preprocessing } => {
             let data = site.prepared(preprocessing)?;
-            Answer::Normal(NormalReport {
+            Answer::Send(Submission::Normal(NormalReport {
                 step,
                 terms: NormalTerms::from_rows(data.train_x, data.train_y)?,
-            })
+            }))
         }
         Instruction::Baseline {
             preprocessing,
@@ -139,11 +130,11 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
                 task.learning_rate,
                 *steps,
             )?;
-            Answer::Baseline(BaselineModel {
+            Answer::Send(Submission::Baseline(BaselineModel {
                 step,
                 model,
                 num_rows: data.train_y.len() as u64,
-            })
+            }))
         }
         Instruction::Evaluate {
             preprocessing,
@@ -178,16 +169,18 @@ pub fn answer(site: &mut SiteData, task: &Task, step: &Step) -> Result<Answer, D
             } else {
                 Vec::new()
             };
-            Answer::Evaluation(EvaluationReport {
+            Answer::Send(Submission::Evaluation(EvaluationReport {
                 step,
                 models: counts_of,
                 calibration,
-            })
+            }))
         }
-        Instruction::CollectHistograms { plan } => Answer::Histograms(HistogramReport {
-            step,
-            histograms: site.histograms(task, plan)?,
-        }),
+        Instruction::CollectHistograms { plan } => {
+            Answer::Send(Submission::Histograms(HistogramReport {
+                step,
+                histograms: site.histograms(task, plan)?,
+            }))
+        }
         Instruction::Finished { reason } => Answer::Finished(reason.clone()),
         Instruction::Wait => Answer::Nothing,
         // Answered by `crate::secagg`, which keeps the round's state.

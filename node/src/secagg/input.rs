@@ -10,7 +10,7 @@ use medfed_wire::secagg::MaskedKind;
 use medfed_wire::summed::{
     ColumnMoments, FinalEvaluationShape, MomentsShape, NewtonShape, UpdateShape, Weighting,
 };
-use medfed_wire::{Instruction, ModelUpdate, Step, Task};
+use medfed_wire::{Instruction, ModelUpdate, Step, Submission, Task};
 
 use crate::data::SiteData;
 use crate::work::{Answer, answer};
@@ -63,7 +63,7 @@ pub(super) fn stage0_input(
     Ok(match (answer(site, task, work)?, dp) {
         // DP: the update clipped and noised, every member weighing the
         // same, and neither rows nor loss released.
-        (Answer::Update(update), Some(dp)) => {
+        (Answer::Send(Submission::Update(update)), Some(dp)) => {
             let mut noised = update.delta.to_vec();
             let spend = dp
                 .release(round, &mut noised)
@@ -86,7 +86,7 @@ pub(super) fn stage0_input(
                 what,
             }
         }
-        (Answer::Update(update), None) => {
+        (Answer::Send(Submission::Update(update)), None) => {
             let shape = UpdateShape {
                 weighting: Weighting::Rows,
                 ..UpdateShape::new(task, evaluate)
@@ -96,21 +96,23 @@ pub(super) fn stage0_input(
                 format!("trained on {} rows, update", update.num_rows),
             )
         }
-        (Answer::Newton(report), None) => plain(
+        (Answer::Send(Submission::Newton(report)), None) => plain(
             report
                 .to_vector(&NewtonShape::new(task, evaluate))
                 .map_err(laid_out)?,
             format!("Newton terms of {} rows", report.terms.n),
         ),
-        (Answer::Normal(report), None) => plain(
+        (Answer::Send(Submission::Normal(report)), None) => plain(
             report.to_vector(&task.dimension()).map_err(laid_out)?,
             format!("normal-equation terms of {} rows", report.terms.n),
         ),
-        (Answer::Newton(_) | Answer::Normal(_), Some(_)) => anyhow::bail!(
-            "round {round}: Newton and normal-equation terms are not clipped or noised, and \
+        (Answer::Send(Submission::Newton(_)) | Answer::Send(Submission::Normal(_)), Some(_)) => {
+            anyhow::bail!(
+                "round {round}: Newton and normal-equation terms are not clipped or noised, and \
              this task uses differential privacy"
-        ),
-        (Answer::Statistics(report), _) => {
+            )
+        }
+        (Answer::Send(Submission::Statistics(report)), _) => {
             let input = report
                 .to_vector(&task.columns)
                 .context("the statistics pass (secure aggregation)")?;
@@ -120,7 +122,7 @@ pub(super) fn stage0_input(
             );
             plain(input, what)
         }
-        (Answer::Evaluation(report), _) => plain(
+        (Answer::Send(Submission::Evaluation(report)), _) => plain(
             report
                 .to_vector(&FinalEvaluationShape::new(task, report.models.len()))
                 .map_err(laid_out)?,
