@@ -19,7 +19,6 @@ use anyhow::Context;
 use medfed_secure::dp::{Accountant, AccountantState, Budget, Charge, DpError};
 use medfed_wire::message::RefusalReason;
 use medfed_wire::{BudgetRefusal, ModelUpdate, PrivacySpend};
-use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Ledger;
@@ -190,7 +189,7 @@ impl DpRounds {
 /// # Errors
 /// The log cannot be written.
 pub fn record_spend(ledger: &mut Ledger, spend: &PrivacySpend) -> anyhow::Result<()> {
-    let bytes = medfed_wire::privacy::spend_to_pb(spend).encode_to_vec();
+    let bytes = medfed_wire::privacy::encode_spend(spend);
     ledger.spent(spend.round, &bytes)
 }
 

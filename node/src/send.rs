@@ -4,8 +4,7 @@
 //! coordinator's answer read back as a [`Delivered`].
 
 use medfed_audit::SigningKey;
-use medfed_wire::{Submission, kinds, pb};
-use prost::Message;
+use medfed_wire::{Submission, kinds};
 
 use crate::session::{Session, connection_lost, status_error};
 
@@ -43,16 +42,15 @@ pub(crate) async fn send(
     task_id: &str,
     outgoing: &Submission,
 ) -> anyhow::Result<Delivered> {
-    let body = medfed_wire::submission::to_pb(outgoing, task_id).encode_to_vec();
+    let body = medfed_wire::submission::encode(outgoing, task_id);
     let signature = signer.sign(&body);
     session
         .ledger
         .sent(outgoing.kind(), outgoing.round(), &body, Some(signature))?;
-    let signed = pb::Signed {
-        body,
-        signature: signature.as_bytes().to_vec(),
-    };
-    let result = session.client().submit(signed).await;
+    let result = session
+        .client()
+        .submit(body, signature.as_bytes().to_vec())
+        .await;
     let status = match result {
         Ok(_) => return Ok(Delivered::Accepted),
         Err(status) if connection_lost(&status) => return Ok(Delivered::ConnectionLost),

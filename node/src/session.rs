@@ -10,12 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use medfed_wire::convert::{step_from_pb, task_from_pb};
-use medfed_wire::limits::MAX_MESSAGE_BYTES;
-use medfed_wire::pb::federation_client::FederationClient;
-use medfed_wire::{PROTOCOL_VERSION, Step, Task, kinds, pb};
-use prost::Message;
-use tonic::transport::Channel;
+use medfed_wire::client::{Client, Joined};
+use medfed_wire::{Step, Task, kinds};
 
 use crate::client::RunOptions;
 use crate::ledger::Ledger;
@@ -52,7 +48,7 @@ pub(crate) fn connection_lost(status: &tonic::Status) -> bool {
 pub(crate) struct Session<'a> {
     options: &'a RunOptions,
     tls: Arc<medfed_tls::ClientConfig>,
-    client: Option<FederationClient<Channel>>,
+    client: Option<Client>,
     /// This hospital's identity, as its certificate names it.
     pub(crate) me: String,
     /// Times the connection was lost and re-established.
@@ -86,19 +82,13 @@ impl<'a> Session<'a> {
         let mut wait = FIRST_BACKOFF;
         loop {
             match self.attempt().await {
-                Ok((client, request, joined)) => {
+                Ok((client, joined)) => {
                     self.client = Some(client);
-                    let task_id = joined
+                    self.ledger.joined(&joined.task_id, &joined.coordinator)?;
+                    self.ledger.sent(kinds::JOIN, 0, &joined.request, None)?;
+                    self.ledger.received(kinds::TASK, 0, &joined.response)?;
+                    let task = joined
                         .task
-                        .as_ref()
-                        .map(|t| t.task_id.clone())
-                        .unwrap_or_default();
-                    self.ledger.joined(&task_id, &joined.coordinator)?;
-                    self.ledger
-                        .sent(kinds::JOIN, 0, &request.encode_to_vec(), None)?;
-                    self.ledger
-                        .received(kinds::TASK, 0, &joined.encode_to_vec())?;
-                    let task = task_from_pb(joined.task.context("the coordinator sent no task")?)
                         .context("the coordinator sent an invalid task")?;
                     return Ok(task);
                 }
@@ -125,9 +115,7 @@ impl<'a> Session<'a> {
     }
 
     /// One attempt to connect and join.
-    async fn attempt(
-        &self,
-    ) -> Result<(FederationClient<Channel>, pb::JoinRequest, pb::JoinResponse), tonic::Status> {
+    async fn attempt(&self) -> Result<(Client, Joined), tonic::Status> {
         let channel = medfed_tls::connect(
             &self.options.coordinator,
             &self.options.server_name,
@@ -144,15 +132,10 @@ impl<'a> Session<'a> {
             };
             tonic::Status::new(code, format!("{:#}", anyhow::Error::from(e)))
         })?;
-        let mut client = FederationClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let request = pb::JoinRequest {
-            task_id: self.options.task_id.clone().unwrap_or_default(),
-            protocol_version: PROTOCOL_VERSION,
-        };
-        let joined = client.join(request.clone()).await?.into_inner();
-        Ok((client, request, joined))
+        let mut client = Client::new(channel);
+        let task_id = self.options.task_id.clone().unwrap_or_default();
+        let joined = client.join(&task_id).await?;
+        Ok((client, joined))
     }
 
     /// Reconnects after a lost connection and checks it is the same task.
@@ -187,15 +170,9 @@ impl<'a> Session<'a> {
         task: &Task,
         after_step: u64,
     ) -> anyhow::Result<Option<Step>> {
-        let polled = self
-            .client()
-            .next_instruction(pb::InstructionRequest {
-                task_id: task.task_id.clone(),
-                after_step,
-            })
-            .await;
-        let instruction = match polled {
-            Ok(response) => response.into_inner(),
+        let polled = self.client().next_instruction(task, after_step).await;
+        let received = match polled {
+            Ok(received) => received,
             Err(status) if connection_lost(&status) => {
                 self.rejoin(task).await?;
                 return Ok(None);
@@ -204,8 +181,9 @@ impl<'a> Session<'a> {
                 return Err(status_error(status)).context("the coordinator stopped answering");
             }
         };
-        let raw = instruction.encode_to_vec();
-        let step = step_from_pb(instruction, task)
+        let raw = received.bytes;
+        let step = received
+            .step
             .context("the coordinator sent an invalid instruction")?;
         if step.step <= after_step {
             return Ok(None);
@@ -217,7 +195,7 @@ impl<'a> Session<'a> {
     }
 
     /// The connected client.
-    pub(crate) fn client(&mut self) -> &mut FederationClient<Channel> {
+    pub(crate) fn client(&mut self) -> &mut Client {
         self.client
             .as_mut()
             .unwrap_or_else(|| unreachable!("calls are made only after a successful join"))

@@ -7,6 +7,8 @@
 //! code only sees the domain types of [`message`].
 //!
 //! # Layout
+//! - [`client`]: a member's calls (join, poll, submit) in the protocol's
+//!   terms, with each message's exact bytes for the exchange log.
 //! - [`pb`]: the generated prost messages and tonic client and server.
 //! - [`message`]: the domain types of `medfed-protocol` ([`Task`],
 //!   [`Instruction`], [`Submission`], ...), re-exported.
@@ -41,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod convert;
 pub mod describe;
 pub use medfed_protocol::{LayoutError, Summed, kinds, limits, summed};

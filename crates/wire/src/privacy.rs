@@ -77,6 +77,11 @@ fn non_negative(value: f64) -> bool {
     value.is_finite() && value >= 0.0
 }
 
+/// `spend` encoded as a member records it in its own exchange log.
+pub fn encode_spend(spend: &PrivacySpend) -> Vec<u8> {
+    prost::Message::encode_to_vec(&spend_to_pb(spend))
+}
+
 /// Converts and validates a spend reported with round `round` of `task`:
 /// the task uses DP, the round is the submission's, the noise multiplier is
 /// the task's, ε and the budget are finite and non-negative, `0 < δ < 1`,

@@ -30,6 +30,11 @@ pub fn to_pb(submission: &Submission, task_id: &str) -> pb::Submission {
     pb::Submission { body: Some(body) }
 }
 
+/// `submission` encoded as the bytes a member signs, logs and sends.
+pub fn encode(submission: &Submission, task_id: &str) -> Vec<u8> {
+    prost::Message::encode_to_vec(&to_pb(submission, task_id))
+}
+
 /// The exchange-log kind of a received body, the same name
 /// [`Submission::kind`] gives the decoded value.
 pub fn kind(body: &Body) -> &'static str {
