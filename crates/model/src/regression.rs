@@ -54,9 +54,10 @@ pub fn loss(
     with_family!(kind, |f| glm::loss(f, Rows::new(x, y), params, l2))
 }
 
-/// Predictions for each row of `x`: probabilities for
-/// [`ModelKind::Logistic`], values for [`ModelKind::Linear`]. No rows gives
-/// an empty vector.
+/// Predictions for each row of `x`, through the family's inverse link:
+/// probabilities for [`ModelKind::Logistic`], values for
+/// [`ModelKind::Linear`], expected counts for [`ModelKind::Poisson`]. No
+/// rows gives an empty vector.
 ///
 /// # Errors
 /// As [`glm::predict`].
@@ -69,7 +70,8 @@ pub fn predict(
 }
 
 /// The evaluation counts of `kind` (binary for logistic models, regression
-/// errors for linear ones) of the predictions of `params` on the rows of `x`
+/// errors for linear ones, count deviance and totals for Poisson ones) of
+/// the predictions of `params` on the rows of `x`
 /// against `y`.
 ///
 /// # Errors
