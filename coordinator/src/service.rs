@@ -16,7 +16,7 @@ use medfed_wire::privacy::refusal_from_pb;
 use medfed_wire::secagg::submission_from_pb as secagg_from_pb;
 use medfed_wire::submission;
 use medfed_wire::terms::{newton_from_pb, normal_from_pb};
-use medfed_wire::{Instruction, PROTOCOL_VERSION, Step, Submission, WireError, pb};
+use medfed_wire::{Instruction, PROTOCOL_VERSION, Step, Submission, WireError, kinds, pb};
 use prost::Message;
 use ring::signature::{ED25519, UnparsedPublicKey};
 use tonic::{Request, Response, Status};
@@ -81,7 +81,7 @@ impl FederationService {
         let _ = self.log(
             Direction::Out,
             peer,
-            "refusal",
+            kinds::REFUSAL,
             0,
             status.message().as_bytes(),
             None,
@@ -153,7 +153,7 @@ impl FederationService {
                 self.log(
                     Direction::In,
                     &member,
-                    "submission",
+                    kinds::UNREADABLE_SUBMISSION,
                     0,
                     &body,
                     Some(&signature),
@@ -317,7 +317,7 @@ impl pb::federation_server::Federation for FederationService {
         self.log(
             Direction::In,
             &member,
-            "join",
+            kinds::JOIN,
             0,
             &join.encode_to_vec(),
             None,
@@ -356,7 +356,7 @@ impl pb::federation_server::Federation for FederationService {
         self.log(
             Direction::Out,
             &member,
-            "task",
+            kinds::TASK,
             0,
             &response.encode_to_vec(),
             None,

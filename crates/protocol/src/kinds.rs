@@ -52,6 +52,8 @@ pub const BASELINE: &str = "baseline";
 pub const EVALUATION: &str = "evaluation";
 /// Submission: any secure-aggregation stage (the stage is in the body).
 pub const SECAGG: &str = "secagg";
+/// A signed body that is not a valid submission, kept as received.
+pub const UNREADABLE_SUBMISSION: &str = "submission";
 /// Submission: a member declines a DP task or round.
 pub const BUDGET_REFUSAL: &str = "budget-refusal";
 
