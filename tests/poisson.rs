@@ -13,7 +13,7 @@
 //! turns the published model back into original units with the published
 //! preprocessing and compares with statsmodels fitted on the raw rows.
 
-use medfed::Federation;
+use medfed::{Federation, bin};
 
 /// `python3 scripts/reference/poisson_federation.py` (statsmodels 0.15.0,
 /// `GLM(family=Poisson())`, IRLS to 1e-14, converged): rows 309, sum of ca 209.
@@ -33,6 +33,10 @@ const SITES: [&str; 4] = ["cleveland", "hungarian", "switzerland", "va"];
 const FEATURES: [&str; 6] = ["age", "sex", "trestbps", "thalach", "exang", "oldpeak"];
 
 fn poisson_task(privacy: &str) -> String {
+    poisson_task_with(privacy, 0.0)
+}
+
+fn poisson_task_with(privacy: &str, holdout_fraction: f64) -> String {
     let members: Vec<String> = SITES.iter().map(|m| format!("{m:?}")).collect();
     let features: Vec<String> = FEATURES.iter().map(|f| format!("{f:?}")).collect();
     format!(
@@ -51,7 +55,7 @@ l2 = 0.0
 tolerance = 1e-10
 
 [evaluation]
-holdout_fraction = 0.0
+holdout_fraction = {holdout_fraction}
 split_seed = 2026
 baselines = false
 
@@ -65,7 +69,11 @@ step_seconds = 60
 }
 
 fn federation(privacy: &str) -> Federation {
-    let mut federation = Federation::heart(&SITES, poisson_task(privacy));
+    federation_of(poisson_task(privacy))
+}
+
+fn federation_of(task: String) -> Federation {
+    let mut federation = Federation::heart(&SITES, task);
     federation.import_args = vec!["--target".into(), "ca".into()];
     federation
 }
@@ -162,6 +170,51 @@ fn four_heart_sites_reach_the_pooled_poisson_fit_with_federated_newton() {
             node.stdout
         );
     }
+    // `node model show` explains the fit with rate ratios, per feature.
+    let model_path = run.dir.path().join("run/model.json");
+    let shown = std::process::Command::new(bin("node"))
+        .args(["model", "show", "--model"])
+        .arg(&model_path)
+        .output()
+        .expect("node model show");
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    for name in ["poisson model", "rate ratio", "(intercept)", "oldpeak"] {
+        assert!(shown.contains(name), "{name} missing in:\n{shown}");
+    }
+}
+
+/// With held-out rows, the run reports the count metrics: each round's
+/// progress line shows the held-out deviance, and the summary has the mean
+/// deviance, RMSE and predicted against observed totals, which for a
+/// Poisson fit with an intercept stay close on unseen rows.
+#[test]
+fn held_out_rows_are_scored_with_count_metrics() {
+    let run = federation_of(poisson_task_with("", 0.25)).run();
+    assert!(run.coordinator.success(), "{}", run.coordinator_stderr);
+    assert!(
+        run.coordinator_stdout.contains("held-out deviance"),
+        "{}",
+        run.coordinator_stdout
+    );
+    let summary = run.summary.as_ref().expect("summary.json");
+    let overall = &summary["federated"]["overall"];
+    let rows = overall["rows"].as_u64().expect("rows");
+    assert!((50..120).contains(&rows), "{overall:#}");
+    let deviance = f64_at(overall, "/mean_deviance");
+    assert!(deviance.is_finite() && deviance > 0.0, "{overall:#}");
+    assert!(f64_at(overall, "/rmse") > 0.0, "{overall:#}");
+    let observed = f64_at(overall, "/observed_total");
+    let predicted = f64_at(overall, "/predicted_total");
+    assert_eq!(observed.fract(), 0.0, "{overall:#}");
+    let ratio = f64_at(overall, "/predicted_over_observed");
+    assert!((ratio - predicted / observed).abs() < 1e-12, "{overall:#}");
+    assert!((0.7..1.3).contains(&ratio), "{overall:#}");
+    assert!(overall.get("auc").is_none(), "{overall:#}");
 }
 
 #[test]
