@@ -174,22 +174,6 @@ pub fn describe_payload(kind: &str, bytes: &[u8]) -> DecodedPayload {
 
 fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
     let error = |e: prost::DecodeError| e.to_string();
-    let unwrapped;
-    let bytes = match kind {
-        Type::StatisticsReport
-        | Type::HistogramReport
-        | Type::ModelUpdate
-        | Type::NewtonTermsReport
-        | Type::NormalTermsReport
-        | Type::BaselineModel
-        | Type::EvaluationReport
-        | Type::SecAggSubmission
-        | Type::BudgetRefusal => {
-            unwrapped = report::submission_body(kind, bytes)?;
-            &unwrapped[..]
-        }
-        _ => bytes,
-    };
     Ok(match kind {
         Type::JoinRequest => task::join_request(pb::JoinRequest::decode(bytes).map_err(error)?),
         Type::JoinResponse => task::join_response(pb::JoinResponse::decode(bytes).map_err(error)?),
@@ -200,32 +184,18 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
         Type::Preprocessing => {
             instruction::preprocessing(pb::Preprocessing::decode(bytes).map_err(error)?)
         }
-        Type::HistogramReport => {
-            report::histograms(pb::HistogramReport::decode(bytes).map_err(error)?)
-        }
         Type::Parameters => parameters(pb::Parameters::decode(bytes).map_err(error)?),
-        Type::StatisticsReport => {
-            report::statistics(pb::StatisticsReport::decode(bytes).map_err(error)?)
-        }
-        Type::ModelUpdate => report::model_update(pb::ModelUpdate::decode(bytes).map_err(error)?),
         Type::PrivacySpend => report::spend(pb::PrivacySpend::decode(bytes).map_err(error)?),
-        Type::BudgetRefusal => {
-            report::budget_refusal(pb::BudgetRefusal::decode(bytes).map_err(error)?)
-        }
-        Type::NewtonTermsReport => {
-            report::newton_terms(pb::NewtonTermsReport::decode(bytes).map_err(error)?)
-        }
-        Type::NormalTermsReport => {
-            report::normal_terms(pb::NormalTermsReport::decode(bytes).map_err(error)?)
-        }
-        Type::BaselineModel => report::baseline(pb::BaselineModel::decode(bytes).map_err(error)?),
-        Type::EvaluationReport => {
-            report::evaluation(pb::EvaluationReport::decode(bytes).map_err(error)?)
-        }
+        Type::StatisticsReport
+        | Type::HistogramReport
+        | Type::ModelUpdate
+        | Type::NewtonTermsReport
+        | Type::NormalTermsReport
+        | Type::BaselineModel
+        | Type::EvaluationReport
+        | Type::SecAggSubmission
+        | Type::BudgetRefusal => report::submission(kind, bytes)?,
         Type::Signed => report::signed(pb::Signed::decode(bytes).map_err(error)?),
-        Type::SecAggSubmission => {
-            report::secagg_submission(pb::SecAggSubmission::decode(bytes).map_err(error)?)
-        }
         Type::Text => match std::str::from_utf8(bytes) {
             Ok(text) if !text.chars().any(|c| c.is_control() && c != '\n') => json!(text),
             _ => return Err("not printable UTF-8 text".into()),

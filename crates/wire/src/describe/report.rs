@@ -10,31 +10,32 @@ use super::{Type, embedded_json, hex, number, parameters, sha256_hex, vector};
 use crate::pb;
 use crate::pb::submission::Body;
 
-/// The encoded body of a logged `Submission`, if it is of type `expected`.
-pub(super) fn submission_body(expected: Type, bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// The summary of a logged `Submission` whose body is of type `expected`
+/// (members' reports are only ever logged inside one).
+pub(super) fn submission(expected: Type, bytes: &[u8]) -> Result<Value, String> {
     let body = pb::Submission::decode(bytes)
         .map_err(|e| e.to_string())?
         .body
         .ok_or_else(|| "a submission that names no kind".to_owned())?;
-    let (found, inner) = match body {
-        Body::Statistics(m) => (Type::StatisticsReport, m.encode_to_vec()),
-        Body::Histograms(m) => (Type::HistogramReport, m.encode_to_vec()),
-        Body::Update(m) => (Type::ModelUpdate, m.encode_to_vec()),
-        Body::NewtonTerms(m) => (Type::NewtonTermsReport, m.encode_to_vec()),
-        Body::NormalTerms(m) => (Type::NormalTermsReport, m.encode_to_vec()),
-        Body::Baseline(m) => (Type::BaselineModel, m.encode_to_vec()),
-        Body::Evaluation(m) => (Type::EvaluationReport, m.encode_to_vec()),
-        Body::Secagg(m) => (Type::SecAggSubmission, m.encode_to_vec()),
-        Body::BudgetRefusal(m) => (Type::BudgetRefusal, m.encode_to_vec()),
+    let (found, summary) = match body {
+        Body::Statistics(m) => (Type::StatisticsReport, statistics(m)),
+        Body::Histograms(m) => (Type::HistogramReport, histograms(m)),
+        Body::Update(m) => (Type::ModelUpdate, model_update(m)),
+        Body::NewtonTerms(m) => (Type::NewtonTermsReport, newton_terms(m)),
+        Body::NormalTerms(m) => (Type::NormalTermsReport, normal_terms(m)),
+        Body::Baseline(m) => (Type::BaselineModel, baseline(m)),
+        Body::Evaluation(m) => (Type::EvaluationReport, evaluation(m)),
+        Body::Secagg(m) => (Type::SecAggSubmission, secagg_submission(m)),
+        Body::BudgetRefusal(m) => (Type::BudgetRefusal, budget_refusal(m)),
     };
     if found == expected {
-        Ok(inner)
+        Ok(summary)
     } else {
         Err(format!("a submission of a {}", found.name()))
     }
 }
 
-pub(super) fn statistics(report: pb::StatisticsReport) -> Value {
+fn statistics(report: pb::StatisticsReport) -> Value {
     let pb::StatisticsReport {
         task_id,
         step,
@@ -53,7 +54,7 @@ pub(super) fn statistics(report: pb::StatisticsReport) -> Value {
     })
 }
 
-pub(super) fn histograms(report: pb::HistogramReport) -> Value {
+fn histograms(report: pb::HistogramReport) -> Value {
     let pb::HistogramReport {
         task_id,
         step,
@@ -84,7 +85,7 @@ pub(super) fn histograms(report: pb::HistogramReport) -> Value {
     json!({ "task_id": task_id, "step": step, "histograms": columns })
 }
 
-pub(super) fn model_update(message: pb::ModelUpdate) -> Value {
+fn model_update(message: pb::ModelUpdate) -> Value {
     let pb::ModelUpdate {
         task_id,
         step,
@@ -133,7 +134,7 @@ pub(super) fn spend(spend: pb::PrivacySpend) -> Value {
     })
 }
 
-pub(super) fn budget_refusal(message: pb::BudgetRefusal) -> Value {
+fn budget_refusal(message: pb::BudgetRefusal) -> Value {
     let pb::BudgetRefusal {
         task_id,
         step,
@@ -165,7 +166,7 @@ pub(super) fn budget_refusal(message: pb::BudgetRefusal) -> Value {
     })
 }
 
-pub(super) fn newton_terms(message: pb::NewtonTermsReport) -> Value {
+fn newton_terms(message: pb::NewtonTermsReport) -> Value {
     let pb::NewtonTermsReport {
         task_id,
         step,
@@ -188,7 +189,7 @@ pub(super) fn newton_terms(message: pb::NewtonTermsReport) -> Value {
     })
 }
 
-pub(super) fn normal_terms(message: pb::NormalTermsReport) -> Value {
+fn normal_terms(message: pb::NormalTermsReport) -> Value {
     let pb::NormalTermsReport {
         task_id,
         step,
@@ -209,7 +210,7 @@ pub(super) fn normal_terms(message: pb::NormalTermsReport) -> Value {
     })
 }
 
-pub(super) fn baseline(message: pb::BaselineModel) -> Value {
+fn baseline(message: pb::BaselineModel) -> Value {
     let pb::BaselineModel {
         task_id,
         step,
@@ -224,7 +225,7 @@ pub(super) fn baseline(message: pb::BaselineModel) -> Value {
     })
 }
 
-pub(super) fn evaluation(message: pb::EvaluationReport) -> Value {
+fn evaluation(message: pb::EvaluationReport) -> Value {
     let pb::EvaluationReport {
         task_id,
         step,
@@ -264,7 +265,7 @@ pub(super) fn signed(message: pb::Signed) -> Value {
     })
 }
 
-pub(super) fn secagg_submission(message: pb::SecAggSubmission) -> Value {
+fn secagg_submission(message: pb::SecAggSubmission) -> Value {
     let pb::SecAggSubmission {
         task_id,
         step,
