@@ -5,7 +5,11 @@
 use medfed_model::{NewtonTerms, NormalTerms};
 use ndarray::Array2;
 
-use crate::convert::{WireError, check_finite, counts_from_pb, counts_to_pb, finite_vector};
+use medfed_protocol::summed;
+
+use crate::convert::{
+    WireError, check_finite, check_task_id, counts_from_pb, counts_to_pb, finite_vector,
+};
 use crate::message::{NewtonReport, NormalReport, Task};
 use crate::pb;
 
@@ -13,40 +17,15 @@ type Result<T> = std::result::Result<T, WireError>;
 
 /// The upper triangle of a square matrix, row by row.
 fn upper(matrix: &Array2<f64>) -> Vec<f64> {
-    let n = matrix.nrows();
-    let mut out = Vec::with_capacity(n * (n + 1) / 2);
-    for i in 0..n {
-        for j in i..n {
-            out.push(matrix[[i, j]]);
-        }
-    }
+    let mut out = Vec::with_capacity(summed::triangle_len(matrix.nrows()));
+    summed::write_upper(matrix, &mut out);
     out
 }
 
 /// The symmetric `n x n` matrix whose upper triangle is `values`.
 fn symmetric(field: &'static str, values: Vec<f64>, n: usize) -> Result<Array2<f64>> {
-    check_finite(field, &values, n * (n + 1) / 2)?;
-    let mut matrix = Array2::zeros((n, n));
-    let mut next = values.into_iter();
-    for i in 0..n {
-        for j in i..n {
-            let value = next.next().unwrap_or_default();
-            matrix[[i, j]] = value;
-            matrix[[j, i]] = value;
-        }
-    }
-    Ok(matrix)
-}
-
-fn check_task_id(task: &Task, got: &str) -> Result<()> {
-    if got == task.task_id {
-        Ok(())
-    } else {
-        Err(WireError::TaskMismatch {
-            expected: task.task_id.clone(),
-            got: got.chars().take(64).collect(),
-        })
-    }
+    check_finite(field, &values, summed::triangle_len(n))?;
+    Ok(summed::symmetric(&values, n))
 }
 
 /// Converts a node's Newton terms for the wire.
@@ -79,7 +58,7 @@ pub fn newton_from_pb(report: pb::NewtonTermsReport, task: &Task) -> Result<Newt
         hessian_upper,
         evaluation,
     } = report;
-    check_task_id(task, &task_id)?;
+    check_task_id(task, task_id)?;
     if task.model.has_closed_form() {
         return Err(WireError::Invalid {
             field: "newton",
@@ -146,7 +125,7 @@ pub fn normal_from_pb(report: pb::NormalTermsReport, task: &Task) -> Result<Norm
         yty,
         y_sum,
     } = report;
-    check_task_id(task, &task_id)?;
+    check_task_id(task, task_id)?;
     if !task.model.has_closed_form() {
         return Err(WireError::Invalid {
             field: "normal",

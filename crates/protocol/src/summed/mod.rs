@@ -175,7 +175,7 @@ pub(crate) fn whole(v: f64, layout: &'static str) -> Result<u64, LayoutError> {
 }
 
 /// Appends the upper triangle of a square matrix, row by row.
-pub(crate) fn write_upper(matrix: &Array2<f64>, out: &mut Vec<f64>) {
+pub fn write_upper(matrix: &Array2<f64>, out: &mut Vec<f64>) {
     let n = matrix.nrows();
     for i in 0..n {
         for j in i..n {
@@ -186,7 +186,7 @@ pub(crate) fn write_upper(matrix: &Array2<f64>, out: &mut Vec<f64>) {
 
 /// The symmetric `n x n` matrix whose upper triangle, row by row, is
 /// `values` (which must be `n(n+1)/2` long).
-pub(crate) fn symmetric(values: &[f64], n: usize) -> Array2<f64> {
+pub fn symmetric(values: &[f64], n: usize) -> Array2<f64> {
     let mut matrix = Array2::zeros((n, n));
     let mut next = values.iter();
     for i in 0..n {
@@ -200,7 +200,7 @@ pub(crate) fn symmetric(values: &[f64], n: usize) -> Array2<f64> {
 }
 
 /// Entries of the upper triangle of an `n x n` matrix.
-pub(crate) fn triangle_len(n: usize) -> usize {
+pub fn triangle_len(n: usize) -> usize {
     n * (n + 1) / 2
 }
 
