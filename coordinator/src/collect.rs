@@ -62,8 +62,11 @@ pub async fn collect_clear<K: Answer>(
         },
         Some(Mailbox::new(s, checked_round, expected, inbox.clone())),
     );
-    let missing = wait_for_answers(shared, config, what).await?;
+    let waited = wait_for_answers(shared, config, what).await;
+    // Closed on failure too: a step that ends below its quorum takes no
+    // late answers (nor their declared rows or spends).
     let contributors = shared.close();
+    let missing = waited?;
     let (acc, kept) = mailbox::take(inbox, what)?.into_parts();
     Ok(Collected {
         sum: K::finish(acc, round)?,

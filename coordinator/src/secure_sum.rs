@@ -243,8 +243,10 @@ impl Stages<'_> {
             )),
         );
         let label = format!("{} ({what})", self.label);
-        wait_for_members(self.shared, self.config, &label, &expected).await?;
+        let waited = wait_for_members(self.shared, self.config, &label, &expected).await;
+        // Closed on failure too, so the stage takes no late messages.
         self.shared.close();
+        waited?;
         Ok(mailbox::take(inbox, &label)?.server)
     }
 }
