@@ -97,6 +97,18 @@ impl Summed for ModelUpdate {
         let d = shape.dimension;
         let (update, counts) = values.split_at(d + 2);
         let weight = update[d];
+        // A mean over no rows or no members is no update: refuse the sum
+        // rather than hand back infinities or NaN.
+        let least = match shape.weighting {
+            Weighting::Rows => f64::MIN_POSITIVE,
+            Weighting::Equal => 0.5,
+        };
+        if !(weight >= least) {
+            return Err(LayoutError::Invalid {
+                layout: LAYOUT,
+                reason: format!("the summed weight {weight} is not that of any contributor"),
+            });
+        }
         let (delta, train_loss) = match shape.weighting {
             Weighting::Rows => (
                 Array1::from_iter(update[..d].iter().map(|v| v / weight)),
@@ -208,5 +220,24 @@ mod tests {
         assert_eq!(pooled.delta.to_vec(), vec![2.0, 4.0]);
         assert_eq!(pooled.weight, 2.0);
         assert!(pooled.train_loss.is_nan());
+    }
+
+    /// A sum whose weight no contributor could give (no rows, no members,
+    /// negative) is refused instead of divided by.
+    #[test]
+    fn a_sum_of_no_weight_is_refused() {
+        let rows = UpdateShape::new(&task(ModelKind::Logistic), false);
+        for weight in [0.0, -3.0] {
+            let refused = ModelUpdate::read(&rows, &[1.0, 2.0, weight, 0.5]);
+            assert!(
+                matches!(refused, Err(LayoutError::Invalid { .. })),
+                "{refused:?}"
+            );
+        }
+        let mut t = task(ModelKind::Logistic);
+        t.differential_privacy = Some(crate::testing::dp());
+        let equal = UpdateShape::new(&t, false);
+        assert!(ModelUpdate::read(&equal, &[1.0, 2.0, 0.4, 0.0]).is_err());
+        assert!(ModelUpdate::read(&equal, &[1.0, 2.0, 0.6, 0.0]).is_ok());
     }
 }
