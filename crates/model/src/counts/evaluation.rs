@@ -215,6 +215,15 @@ impl EvaluationCounts {
             .map(Self::from))
     }
 
+    /// Name of the kind of counts a `kind` model reports, e.g. `"binary"`
+    /// (what [`EvaluationCounts::kind_name`] says of its counts).
+    pub fn kind_name_of(kind: ModelKind) -> &'static str {
+        fn name<F: Family>(_: F) -> &'static str {
+            <F::Counts as EvaluationKind>::KIND
+        }
+        with_family!(kind, |f| name(f))
+    }
+
     /// Name of the kind of counts, e.g. `"binary"`.
     pub fn kind_name(&self) -> &'static str {
         fn name<C: EvaluationKind>(_: &C) -> &'static str {
@@ -283,6 +292,18 @@ mod tests {
     use ndarray::aview1;
 
     use super::*;
+
+    #[test]
+    fn the_kind_name_of_a_model_kind_is_that_of_its_counts() {
+        for kind in [ModelKind::Logistic, ModelKind::Linear, ModelKind::Poisson] {
+            let counts = EvaluationCounts::empty(kind, 10).unwrap();
+            assert_eq!(EvaluationCounts::kind_name_of(kind), counts.kind_name());
+        }
+        assert_ne!(
+            EvaluationCounts::kind_name_of(ModelKind::Logistic),
+            EvaluationCounts::kind_name_of(ModelKind::Poisson)
+        );
+    }
 
     fn binary() -> EvaluationCounts {
         BinaryCounts::from_scores(aview1(&[0.2, 0.9, 0.6]), aview1(&[0.0, 1.0, 0.0]), 4)

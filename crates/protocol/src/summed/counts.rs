@@ -58,8 +58,7 @@ impl Summed for EvaluationCounts {
         self.write_flat(out);
         let written = out.len() - start;
         let expected = Self::len(shape);
-        let kind_matches = EvaluationCounts::empty(shape.model, shape.bins as usize)
-            .is_ok_and(|empty| empty.kind_name() == self.kind_name());
+        let kind_matches = EvaluationCounts::kind_name_of(shape.model) == self.kind_name();
         if !kind_matches || written != expected {
             out.truncate(start);
             return Err(LayoutError::Invalid {
