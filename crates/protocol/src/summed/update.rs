@@ -103,7 +103,8 @@ impl Summed for ModelUpdate {
             Weighting::Rows => f64::MIN_POSITIVE,
             Weighting::Equal => 0.5,
         };
-        if !(weight >= least) {
+        // Finite: `check_finite` above refused NaN.
+        if weight < least {
             return Err(LayoutError::Invalid {
                 layout: LAYOUT,
                 reason: format!("the summed weight {weight} is not that of any contributor"),
