@@ -81,14 +81,23 @@ impl NodeFile {
             path: path.to_path_buf(),
             source,
         };
-        let metadata = std::fs::metadata(path).map_err(read_error)?;
-        if metadata.len() > MAX_FILE_BYTES {
+        // Read at most one byte past the limit, whatever the file claims to
+        // be (a pipe reports no length, a file may grow after a check).
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(
+                std::fs::File::open(path).map_err(read_error)?,
+                MAX_FILE_BYTES + 1,
+            ),
+            &mut text,
+        )
+        .map_err(read_error)?;
+        if text.len() as u64 > MAX_FILE_BYTES {
             return Err(NodeConfigError::TooLarge {
                 path: path.to_path_buf(),
                 limit: MAX_FILE_BYTES,
             });
         }
-        let text = std::fs::read_to_string(path).map_err(read_error)?;
         let base = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),

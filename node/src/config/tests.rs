@@ -301,3 +301,24 @@ fn privacy_budget_comes_from_flags_over_the_file_and_needs_both_halves() {
     assert_eq!(budget.epsilon(), 0.5);
     assert_eq!(budget.delta(), 1e-5);
 }
+
+/// A node file is read only up to its size limit, even from something
+/// that reports no length and never ends (a device, a pipe).
+#[test]
+fn an_endless_or_oversized_file_is_refused_at_the_limit() {
+    let endless = NodeFile::load(Path::new("/dev/zero"));
+    assert!(
+        matches!(endless, Err(NodeConfigError::TooLarge { .. })),
+        "{endless:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("node.toml");
+    std::fs::write(&big, "#".repeat(MAX_FILE_BYTES as usize + 1)).unwrap();
+    assert!(matches!(
+        NodeFile::load(&big),
+        Err(NodeConfigError::TooLarge { .. })
+    ));
+    let limit = dir.path().join("limit.toml");
+    std::fs::write(&limit, "#".repeat(MAX_FILE_BYTES as usize)).unwrap();
+    assert!(NodeFile::load(&limit).is_ok());
+}
