@@ -186,7 +186,7 @@ impl TaskConfig {
         }
         let secure_aggregation = privacy::privacy_settings(&privacy, task.members.len(), &invalid)?;
         let differential_privacy = privacy::dp_settings(&privacy, &invalid)?;
-        let task = Task {
+        let mut task = Task {
             task_id: task.id,
             features: task.features,
             columns,
@@ -202,11 +202,17 @@ impl TaskConfig {
             members: task.members,
             secure_aggregation,
             differential_privacy,
+            // Set below, once resolved; FedAvg passes every check that
+            // needs the rest of the task first.
+            algorithm: medfed_wire::TrainingAlgorithm::Fedavg,
+            baselines: evaluation.baselines,
+            evaluate_every: evaluation.every_rounds,
         };
         medfed_wire::convert::validate_task(&task)
             .map_err(|e| invalid(&error::file_key(e.field().unwrap_or("task")), e.to_string()))?;
         let quorum = training::check_training(&training, task.members.len(), &invalid)?;
         let algorithm = training::resolve_algorithm(&training, &task, &invalid)?;
+        task.algorithm = algorithm.announced();
         privacy::check_privacy(&privacy, &training, &evaluation, &task, algorithm, &invalid)?;
         Ok(TaskConfig {
             algorithm,

@@ -12,7 +12,7 @@ use medfed_wire::convert::{
 };
 use medfed_wire::pb::submission::Body;
 use medfed_wire::preprocessing::histograms_from_pb;
-use medfed_wire::privacy::refusal_from_pb;
+use medfed_wire::privacy::{policy_refusal_from_pb, refusal_from_pb};
 use medfed_wire::secagg::submission_from_pb as secagg_from_pb;
 use medfed_wire::submission;
 use medfed_wire::terms::{newton_from_pb, normal_from_pb};
@@ -81,7 +81,7 @@ impl FederationService {
         let _ = self.log(
             Direction::Out,
             peer,
-            kinds::REFUSAL,
+            kinds::REJECTION,
             0,
             status.message().as_bytes(),
             None,
@@ -206,6 +206,7 @@ impl FederationService {
             Body::BudgetRefusal(m) => {
                 Submission::BudgetRefusal(refusal_from_pb(m, task).map_err(wire)?)
             }
+            Body::Refusal(m) => Submission::Refusal(policy_refusal_from_pb(m, task).map_err(wire)?),
             Body::Evaluation(m) => {
                 let models = self.shared.evaluation_models();
                 if models == 0 {

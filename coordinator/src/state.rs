@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use medfed_model::preprocess::HistogramPlan;
-use medfed_wire::{BudgetRefusal, Instruction, PrivacySpend, RosterMember, Step, Submission, Task};
+use medfed_wire::{
+    BudgetRefusal, Instruction, PrivacySpend, Refusal, RosterMember, Step, Submission, Task,
+};
 use tokio::sync::{Notify, watch};
 
 use crate::exchange::Exchange;
@@ -48,6 +50,9 @@ pub struct State {
     /// DP tasks: members that declined a round their budget cannot pay for,
     /// and left.
     pub budget_refusals: BTreeMap<String, BudgetRefusal>,
+    /// Members that refused the task or a step under their own policy (or
+    /// for a data reason), and left.
+    pub refusals: BTreeMap<String, Refusal>,
     /// Members training stopped for (their budget is spent): no step waits
     /// for them any more.
     pub departed: BTreeSet<String>,
@@ -91,6 +96,7 @@ impl Shared {
                 sent_certificates: BTreeMap::new(),
                 privacy_spent: BTreeMap::new(),
                 budget_refusals: BTreeMap::new(),
+                refusals: BTreeMap::new(),
                 departed: BTreeSet::new(),
             }),
             steps,
@@ -202,9 +208,11 @@ impl Shared {
     /// # Errors
     /// Wrong step or round, a duplicate, or a value the step's sum refuses.
     pub fn accept(&self, member: &str, submission: Submission) -> Result<(), SubmitError> {
-        if let Submission::BudgetRefusal(refusal) = submission {
-            return self.refuse_budget(member, refusal);
-        }
+        let submission = match submission {
+            Submission::BudgetRefusal(refusal) => return self.refuse_budget(member, refusal),
+            Submission::Refusal(refusal) => return self.refuse(member, refusal),
+            other => other,
+        };
         self.submit(|state| {
             let State {
                 mailbox,
@@ -246,6 +254,21 @@ impl Shared {
                 return Err(duplicate(member, "budget refusal", refusal.step));
             }
             state.budget_refusals.insert(member.to_owned(), refusal);
+            Ok(())
+        })
+    }
+
+    /// Records that `member` refused the task or a step under its own
+    /// policy (or for a data reason) and left it.
+    ///
+    /// # Errors
+    /// A second refusal from the same member.
+    pub fn refuse(&self, member: &str, refusal: Refusal) -> Result<(), SubmitError> {
+        self.submit(|state| {
+            if state.refusals.contains_key(member) {
+                return Err(duplicate(member, "refusal", refusal.step));
+            }
+            state.refusals.insert(member.to_owned(), refusal);
             Ok(())
         })
     }
@@ -313,6 +336,9 @@ mod tests {
             members: vec!["a".into(), "b".into()],
             secure_aggregation: None,
             differential_privacy: None,
+            algorithm: medfed_wire::TrainingAlgorithm::Fedavg,
+            baselines: false,
+            evaluate_every: 1,
         }
     }
 

@@ -60,10 +60,15 @@ pub(crate) async fn send(
     // A budget notice sent again after a lost connection says nothing new
     // when it is already there; a duplicate submission's answer names the
     // step the coordinator holds, which the log keeps.
-    if !(duplicate && matches!(outgoing, Submission::BudgetRefusal(_))) {
+    if !(duplicate
+        && matches!(
+            outgoing,
+            Submission::BudgetRefusal(_) | Submission::Refusal(_)
+        ))
+    {
         session
             .ledger
-            .received(kinds::REFUSAL, 0, status.message().as_bytes())?;
+            .received(kinds::REJECTION, 0, status.message().as_bytes())?;
     }
     Ok(match status.code() {
         tonic::Code::AlreadyExists => Delivered::AlreadyThere,

@@ -46,6 +46,20 @@ impl std::fmt::Display for Algorithm {
     }
 }
 
+impl Algorithm {
+    /// The resolved algorithm as a task announces it to the members
+    /// (`"auto"` is resolved before a task is made, and stands for FedAvg
+    /// only where it was not).
+    pub fn announced(self) -> medfed_wire::TrainingAlgorithm {
+        match self {
+            Algorithm::Auto | Algorithm::Fedavg => medfed_wire::TrainingAlgorithm::Fedavg,
+            Algorithm::Fedprox => medfed_wire::TrainingAlgorithm::Fedprox,
+            Algorithm::Newton => medfed_wire::TrainingAlgorithm::Newton,
+            Algorithm::ClosedForm => medfed_wire::TrainingAlgorithm::ClosedForm,
+        }
+    }
+}
+
 /// How a round's updates are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

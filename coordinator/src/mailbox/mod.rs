@@ -219,6 +219,7 @@ pub fn label(submission: &Submission) -> &'static str {
         Submission::Evaluation(_) => "evaluation",
         Submission::SecAgg(s) => s.message.kind(),
         Submission::BudgetRefusal(_) => "budget refusal",
+        Submission::Refusal(_) => "refusal",
     }
 }
 

@@ -6,8 +6,9 @@
 pub const JOIN: &str = "join";
 /// The task the coordinator answers a join with.
 pub const TASK: &str = "task";
-/// A call the other side refused (the payload is the reason, as text).
-pub const REFUSAL: &str = "refusal";
+/// A call the other side rejected (the payload is the reason, as text).
+/// Logs written before member refusals existed named these `refusal`.
+pub const REJECTION: &str = "rejection";
 
 /// Instruction: send per-column statistics.
 pub const COLLECT_STATISTICS: &str = "collect-statistics";
@@ -56,6 +57,9 @@ pub const SECAGG: &str = "secagg";
 pub const UNREADABLE_SUBMISSION: &str = "submission";
 /// Submission: a member declines a DP task or round.
 pub const BUDGET_REFUSAL: &str = "budget-refusal";
+/// Submission: a member refuses a task or step under its own policy (or
+/// for a data reason) and leaves; the body names the rule.
+pub const REFUSAL: &str = "refusal";
 
 /// A secure-aggregation stage's message: advertised keys.
 pub const SECAGG_KEYS: &str = "secagg-keys";

@@ -14,6 +14,7 @@
 //!   evaluation counts), beside each type; the same layout serves the
 //!   clear sum and the secure-aggregation sum.
 //! - [`privacy`]: differential-privacy settings, spends and refusals.
+//! - [`refusal`]: [`Refusal`], a member declining under its own policy.
 //! - [`kinds`]: the exchange-log kind names, defined once.
 //! - [`limits`]: bounds on everything a peer controls.
 
@@ -24,6 +25,7 @@ pub mod instruction;
 pub mod kinds;
 pub mod limits;
 pub mod privacy;
+pub mod refusal;
 pub mod submission;
 pub mod summed;
 pub mod task;
@@ -32,9 +34,10 @@ mod testing;
 
 pub use instruction::{Instruction, Step};
 pub use privacy::{BudgetRefusal, DifferentialPrivacy, PrivacySpend, RefusalReason};
+pub use refusal::Refusal;
 pub use submission::{
     BaselineModel, EvaluationCounts, EvaluationReport, HistogramReport, ModelUpdate, NewtonReport,
     NormalReport, SecAggMessage, SecAggSubmission, StatisticsReport, Submission,
 };
 pub use summed::{LayoutError, Summed};
-pub use task::{RosterMember, SecureAggregation, Task};
+pub use task::{RosterMember, SecureAggregation, Task, TrainingAlgorithm};

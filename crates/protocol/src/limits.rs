@@ -20,3 +20,7 @@ pub const MAX_SCORE_BINS: u32 = 1_000_000;
 pub const ROUND_SCORE_BINS: u32 = 100;
 /// Largest certificate (DER) in a secure-aggregation roster.
 pub const MAX_CERTIFICATE_BYTES: usize = 16 * 1024;
+/// Longest rule name in a member's refusal, in bytes.
+pub const MAX_RULE_BYTES: usize = 64;
+/// Longest reason in a member's refusal, in bytes.
+pub const MAX_REFUSAL_REASON_BYTES: usize = 2048;

@@ -8,6 +8,7 @@ use ndarray::Array1;
 
 use crate::kinds;
 use crate::privacy::{BudgetRefusal, PrivacySpend};
+use crate::refusal::Refusal;
 
 /// A member's secure-aggregation message for one stage of a round.
 #[derive(Clone, Debug, PartialEq)]
@@ -174,6 +175,9 @@ pub enum Submission {
     SecAgg(SecAggSubmission),
     /// The member declines a DP task or round and leaves.
     BudgetRefusal(BudgetRefusal),
+    /// The member refuses a task or step under its own policy (or for a
+    /// data reason) and leaves.
+    Refusal(Refusal),
 }
 
 impl Submission {
@@ -189,6 +193,7 @@ impl Submission {
             Submission::Evaluation(_) => kinds::EVALUATION,
             Submission::SecAgg(_) => kinds::SECAGG,
             Submission::BudgetRefusal(_) => kinds::BUDGET_REFUSAL,
+            Submission::Refusal(_) => kinds::REFUSAL,
         }
     }
 
@@ -204,6 +209,7 @@ impl Submission {
             Submission::Evaluation(r) => r.step,
             Submission::SecAgg(s) => s.step,
             Submission::BudgetRefusal(r) => r.step,
+            Submission::Refusal(r) => r.step,
         }
     }
 
@@ -217,6 +223,7 @@ impl Submission {
             Submission::SecAgg(s) => s.round,
             Submission::BudgetRefusal(r) => r.round,
             Submission::Statistics(_)
+            | Submission::Refusal(_)
             | Submission::Histograms(_)
             | Submission::Baseline(_)
             | Submission::Evaluation(_) => 0,

@@ -38,6 +38,70 @@ pub struct Task {
     pub secure_aggregation: Option<SecureAggregation>,
     /// DP-FedAvg on the training rounds (`None`: off).
     pub differential_privacy: Option<DifferentialPrivacy>,
+    /// How the model is trained: which instructions the rounds send.
+    pub algorithm: TrainingAlgorithm,
+    /// Whether each site is asked for a model trained on its rows alone.
+    pub baselines: bool,
+    /// Held-out counts of the round's model come with every n-th round
+    /// (0: never during training).
+    pub evaluate_every: u32,
+}
+
+/// How a task's model is trained, as the coordinator resolved it: it decides
+/// which instructions the rounds send, so a node can tell an instruction the
+/// task never announced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrainingAlgorithm {
+    /// Local gradient steps, updates averaged (`train` instructions).
+    Fedavg,
+    /// FedAvg with a proximal term (`train` instructions with `prox_mu`).
+    Fedprox,
+    /// Federated Newton (`newton-round` instructions).
+    Newton,
+    /// The closed form (one `normal-equations` instruction).
+    ClosedForm,
+}
+
+impl TrainingAlgorithm {
+    /// Every algorithm, in a fixed order.
+    pub const ALL: [TrainingAlgorithm; 4] = [
+        TrainingAlgorithm::Fedavg,
+        TrainingAlgorithm::Fedprox,
+        TrainingAlgorithm::Newton,
+        TrainingAlgorithm::ClosedForm,
+    ];
+
+    /// The name a task file and a node's policy use for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrainingAlgorithm::Fedavg => "fedavg",
+            TrainingAlgorithm::Fedprox => "fedprox",
+            TrainingAlgorithm::Newton => "newton",
+            TrainingAlgorithm::ClosedForm => "closed-form",
+        }
+    }
+
+    /// The algorithm of that name.
+    pub fn from_name(name: &str) -> Option<TrainingAlgorithm> {
+        TrainingAlgorithm::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.name() == name)
+    }
+
+    /// Whether it exchanges exact sums (Hessians, normal equations) that
+    /// DP-FedAvg neither clips nor noises.
+    pub fn is_exact(self) -> bool {
+        matches!(
+            self,
+            TrainingAlgorithm::Newton | TrainingAlgorithm::ClosedForm
+        )
+    }
+}
+
+impl std::fmt::Display for TrainingAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// How the training rounds of a task are securely aggregated.

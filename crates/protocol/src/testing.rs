@@ -23,6 +23,9 @@ pub(crate) fn task(model: ModelKind) -> Task {
         members: vec!["h".into(), "k".into()],
         secure_aggregation: None,
         differential_privacy: None,
+        algorithm: crate::task::TrainingAlgorithm::Fedavg,
+        baselines: false,
+        evaluate_every: 1,
     }
 }
 

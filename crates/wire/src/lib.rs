@@ -51,6 +51,7 @@ pub use medfed_protocol::{LayoutError, Summed, kinds, limits, summed};
 pub mod message {
     pub use medfed_protocol::instruction::*;
     pub use medfed_protocol::privacy::*;
+    pub use medfed_protocol::refusal::*;
     pub use medfed_protocol::submission::*;
     pub use medfed_protocol::task::*;
 }
@@ -69,9 +70,9 @@ pub mod pb {
 pub use convert::WireError;
 pub use message::{
     BaselineModel, BudgetRefusal, DifferentialPrivacy, EvaluationCounts, EvaluationReport,
-    HistogramReport, Instruction, ModelUpdate, NewtonReport, NormalReport, PrivacySpend,
+    HistogramReport, Instruction, ModelUpdate, NewtonReport, NormalReport, PrivacySpend, Refusal,
     RosterMember, SecAggMessage, SecAggSubmission, SecureAggregation, StatisticsReport, Step,
-    Submission, Task,
+    Submission, Task, TrainingAlgorithm,
 };
 
 /// Wire protocol version spoken by this build.

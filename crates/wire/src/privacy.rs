@@ -5,7 +5,9 @@
 
 use crate::WireError;
 use crate::convert::check_task_id;
-use crate::message::{BudgetRefusal, DifferentialPrivacy, PrivacySpend, RefusalReason, Task};
+use crate::message::{
+    BudgetRefusal, DifferentialPrivacy, PrivacySpend, Refusal, RefusalReason, Task,
+};
 use crate::pb;
 
 type Result<T> = std::result::Result<T, WireError>;
@@ -266,6 +268,37 @@ pub fn refusal_from_pb(refusal: pb::BudgetRefusal, task: &Task) -> Result<Budget
     })
 }
 
+/// Converts a member's policy refusal for the wire.
+pub fn policy_refusal_to_pb(refusal: &Refusal, task_id: &str) -> pb::Refusal {
+    pb::Refusal {
+        task_id: task_id.to_owned(),
+        step: refusal.step,
+        rule: refusal.rule.clone(),
+        reason: refusal.reason.clone(),
+    }
+}
+
+/// Converts and validates a member's policy refusal: the task's id, a rule
+/// name and a reason within their bounds.
+///
+/// # Errors
+/// [`WireError::Invalid`] naming the field.
+pub fn policy_refusal_from_pb(refusal: pb::Refusal, task: &Task) -> Result<Refusal> {
+    let pb::Refusal {
+        task_id,
+        step,
+        rule,
+        reason,
+    } = refusal;
+    check_task_id(task, task_id)?;
+    let refusal = Refusal { step, rule, reason };
+    refusal.validate().map_err(|reason| WireError::Invalid {
+        field: "refusal",
+        reason,
+    })?;
+    Ok(refusal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +323,9 @@ mod tests {
                 noise_multiplier: 1.0,
                 clip_norm: 1.0,
             }),
+            algorithm: crate::TrainingAlgorithm::Fedavg,
+            baselines: false,
+            evaluate_every: 1,
         }
     }
 
@@ -393,5 +429,24 @@ mod tests {
                 .contains("does not use differential privacy"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_policy_refusal_keeps_its_rule_and_a_malformed_one_is_refused() {
+        let task = dp_task();
+        let sent = Refusal::new(4, "min_rows", "fewer training rows than min_rows = 10");
+        let received = policy_refusal_from_pb(policy_refusal_to_pb(&sent, "t1"), &task);
+        assert_eq!(received, Ok(sent.clone()));
+        let other_task = policy_refusal_from_pb(policy_refusal_to_pb(&sent, "t2"), &task);
+        assert!(other_task.is_err());
+        let mut bad = policy_refusal_to_pb(&sent, "t1");
+        bad.rule = "min rows; DROP".into();
+        assert!(matches!(
+            policy_refusal_from_pb(bad, &task),
+            Err(WireError::Invalid {
+                field: "refusal",
+                ..
+            })
+        ));
     }
 }

@@ -10,7 +10,7 @@ use crate::message::Submission;
 use crate::pb;
 use crate::pb::submission::Body;
 use crate::preprocessing::histograms_to_pb;
-use crate::privacy::refusal_to_pb;
+use crate::privacy::{policy_refusal_to_pb, refusal_to_pb};
 use crate::secagg::submission_to_pb as secagg_to_pb;
 use crate::terms::{newton_to_pb, normal_to_pb};
 
@@ -26,6 +26,7 @@ pub fn to_pb(submission: &Submission, task_id: &str) -> pb::Submission {
         Submission::Evaluation(r) => Body::Evaluation(evaluation_to_pb(r, task_id)),
         Submission::SecAgg(s) => Body::Secagg(secagg_to_pb(s, task_id)),
         Submission::BudgetRefusal(r) => Body::BudgetRefusal(refusal_to_pb(r, task_id)),
+        Submission::Refusal(r) => Body::Refusal(policy_refusal_to_pb(r, task_id)),
     };
     pb::Submission { body: Some(body) }
 }
@@ -48,6 +49,7 @@ pub fn kind(body: &Body) -> &'static str {
         Body::Evaluation(_) => kinds::EVALUATION,
         Body::Secagg(_) => kinds::SECAGG,
         Body::BudgetRefusal(_) => kinds::BUDGET_REFUSAL,
+        Body::Refusal(_) => kinds::REFUSAL,
     }
 }
 
@@ -60,7 +62,11 @@ pub fn round(body: &Body) -> u32 {
         Body::NormalTerms(_) => 1,
         Body::Secagg(s) => s.round,
         Body::BudgetRefusal(r) => r.round,
-        Body::Statistics(_) | Body::Histograms(_) | Body::Baseline(_) | Body::Evaluation(_) => 0,
+        Body::Statistics(_)
+        | Body::Histograms(_)
+        | Body::Baseline(_)
+        | Body::Evaluation(_)
+        | Body::Refusal(_) => 0,
     }
 }
 
@@ -95,6 +101,7 @@ mod tests {
                 round: 7,
                 ..BudgetRefusal::no_budget()
             }),
+            Submission::Refusal(crate::message::Refusal::new(3, "min_rows", "too few rows")),
         ];
         for value in values {
             let body = to_pb(&value, "t").body.expect("a body");

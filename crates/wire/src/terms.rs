@@ -184,6 +184,9 @@ mod tests {
             members: vec!["h".into()],
             secure_aggregation: None,
             differential_privacy: None,
+            algorithm: crate::TrainingAlgorithm::Fedavg,
+            baselines: false,
+            evaluate_every: 1,
         }
     }
 

@@ -24,6 +24,9 @@ fn task(secure: bool) -> Task {
             fixed_point_bits: 24,
         }),
         differential_privacy: None,
+        algorithm: medfed_wire::TrainingAlgorithm::Fedavg,
+        baselines: false,
+        evaluate_every: 1,
     }
 }
 

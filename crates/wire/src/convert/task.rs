@@ -6,7 +6,7 @@ use medfed_model::ModelKind;
 
 use super::{Result, WireError, check_name};
 use crate::limits::{MAX_FEATURES, MAX_LOCAL_STEPS, MAX_MEMBERS, MAX_ROUNDS, MAX_SCORE_BINS};
-use crate::message::{SecureAggregation, Task};
+use crate::message::{SecureAggregation, Task, TrainingAlgorithm};
 use crate::pb;
 use crate::preprocessing::{check_columns, columns_from_json, to_json};
 
@@ -118,6 +118,22 @@ pub fn validate_task(task: &Task) -> Result<()> {
     }
     if let Some(settings) = &task.differential_privacy {
         crate::privacy::validate_differential_privacy(settings)?;
+        if task.algorithm.is_exact() {
+            return Err(WireError::Invalid {
+                field: "task.algorithm",
+                reason: format!(
+                    "{} exchanges exact sums that DP-FedAvg neither clips nor noises, \
+                     so a DP task trains with fedavg or fedprox",
+                    task.algorithm
+                ),
+            });
+        }
+    }
+    if task.algorithm == TrainingAlgorithm::ClosedForm && !task.model.has_closed_form() {
+        return Err(WireError::Invalid {
+            field: "task.algorithm",
+            reason: format!("a {} model has no closed form", task.model),
+        });
     }
     if task.dimension() > MAX_FEATURES + 1 {
         return Err(WireError::TooLarge {
@@ -155,7 +171,39 @@ pub fn task_to_pb(task: &Task) -> pb::TaskSpec {
             .differential_privacy
             .as_ref()
             .map(crate::privacy::dp_to_pb),
+        algorithm: algorithm_to_pb(task.algorithm).into(),
+        baselines: task.baselines,
+        evaluate_every: task.evaluate_every,
     }
+}
+
+/// The wire value of a training algorithm.
+fn algorithm_to_pb(algorithm: TrainingAlgorithm) -> pb::TrainingAlgorithm {
+    match algorithm {
+        TrainingAlgorithm::Fedavg => pb::TrainingAlgorithm::Fedavg,
+        TrainingAlgorithm::Fedprox => pb::TrainingAlgorithm::Fedprox,
+        TrainingAlgorithm::Newton => pb::TrainingAlgorithm::Newton,
+        TrainingAlgorithm::ClosedForm => pb::TrainingAlgorithm::ClosedForm,
+    }
+}
+
+/// The training algorithm a wire value names.
+fn algorithm_from_pb(value: i32) -> Result<TrainingAlgorithm> {
+    Ok(match pb::TrainingAlgorithm::try_from(value) {
+        Ok(pb::TrainingAlgorithm::Fedavg) => TrainingAlgorithm::Fedavg,
+        Ok(pb::TrainingAlgorithm::Fedprox) => TrainingAlgorithm::Fedprox,
+        Ok(pb::TrainingAlgorithm::Newton) => TrainingAlgorithm::Newton,
+        Ok(pb::TrainingAlgorithm::ClosedForm) => TrainingAlgorithm::ClosedForm,
+        Ok(pb::TrainingAlgorithm::Unspecified) | Err(_) => {
+            return Err(WireError::Invalid {
+                field: "task.algorithm",
+                reason: format!(
+                    "{value} is not a training algorithm (1 fedavg, 2 fedprox, 3 newton, \
+                     4 closed-form)"
+                ),
+            });
+        }
+    })
 }
 
 /// Converts and validates a task received from the coordinator.
@@ -179,6 +227,9 @@ pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
         members,
         secure_aggregation,
         differential_privacy,
+        algorithm,
+        baselines,
+        evaluate_every,
     } = spec;
     let columns = columns_from_json(&columns_json, &features)?;
     let task = Task {
@@ -205,6 +256,9 @@ pub fn task_from_pb(spec: pb::TaskSpec) -> Result<Task> {
             },
         ),
         differential_privacy: differential_privacy.map(crate::privacy::dp_from_pb),
+        algorithm: algorithm_from_pb(algorithm)?,
+        baselines,
+        evaluate_every,
     };
     validate_task(&task)?;
     Ok(task)

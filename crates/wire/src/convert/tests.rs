@@ -26,6 +26,9 @@ fn task() -> Task {
         members: vec!["h1".into(), "h2".into()],
         secure_aggregation: None,
         differential_privacy: None,
+        algorithm: crate::TrainingAlgorithm::Fedavg,
+        baselines: false,
+        evaluate_every: 1,
     }
 }
 

@@ -65,6 +65,7 @@ enum Type {
     SecAggSubmission,
     PrivacySpend,
     BudgetRefusal,
+    Refusal,
     Text,
 }
 
@@ -88,6 +89,7 @@ impl Type {
             Type::SecAggSubmission => "medfed.v2.SecAggSubmission",
             Type::PrivacySpend => "medfed.v2.PrivacySpend",
             Type::BudgetRefusal => "medfed.v2.BudgetRefusal",
+            Type::Refusal => "medfed.v2.Refusal",
             Type::Text => "text",
         }
     }
@@ -124,7 +126,10 @@ const TABLE: &[(&str, &[Type])] = &[
     (kinds::SECAGG_UNMASK_REQUEST, &[Type::Instruction]),
     (kinds::SECAGG, &[Type::SecAggSubmission]),
     ("parameters", &[Type::Parameters]),
-    (kinds::REFUSAL, &[Type::Text]),
+    // A member's refusal; logs written before those existed used the
+    // name for a rejected call, whose payload is text.
+    (kinds::REFUSAL, &[Type::Refusal, Type::Text]),
+    (kinds::REJECTION, &[Type::Text]),
     (kinds::PRIVACY_SPEND, &[Type::PrivacySpend]),
     (kinds::BUDGET_REFUSAL, &[Type::BudgetRefusal]),
 ];
@@ -194,7 +199,8 @@ fn decode_as(kind: Type, bytes: &[u8]) -> Result<Value, String> {
         | Type::BaselineModel
         | Type::EvaluationReport
         | Type::SecAggSubmission
-        | Type::BudgetRefusal => report::submission(kind, bytes)?,
+        | Type::BudgetRefusal
+        | Type::Refusal => report::submission(kind, bytes)?,
         Type::Signed => report::signed(pb::Signed::decode(bytes).map_err(error)?),
         Type::Text => match std::str::from_utf8(bytes) {
             Ok(text) if !text.chars().any(|c| c.is_control() && c != '\n') => json!(text),

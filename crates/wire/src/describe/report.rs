@@ -1,7 +1,7 @@
 //! Summaries of what members submit: the signed `Submission` unwrapped to
 //! its body, and each report (statistics, histograms, updates, exact-fit
 //! terms, baselines, evaluations, secure-aggregation stages, privacy
-//! spends and budget refusals).
+//! spends, budget refusals and policy refusals).
 
 use prost::Message as _;
 use serde_json::{Value, json};
@@ -27,6 +27,7 @@ pub(super) fn submission(expected: Type, bytes: &[u8]) -> Result<Value, String> 
         Body::Evaluation(m) => (Type::EvaluationReport, evaluation(m)),
         Body::Secagg(m) => (Type::SecAggSubmission, secagg_submission(m)),
         Body::BudgetRefusal(m) => (Type::BudgetRefusal, budget_refusal(m)),
+        Body::Refusal(m) => (Type::Refusal, refusal(m)),
     };
     if found == expected {
         Ok(summary)
@@ -164,6 +165,16 @@ fn budget_refusal(message: pb::BudgetRefusal) -> Value {
         "rounds_spent": rounds_spent,
         "reason": reason,
     })
+}
+
+fn refusal(message: pb::Refusal) -> Value {
+    let pb::Refusal {
+        task_id,
+        step,
+        rule,
+        reason,
+    } = message;
+    json!({ "task_id": task_id, "step": step, "rule": rule, "reason": reason })
 }
 
 fn newton_terms(message: pb::NewtonTermsReport) -> Value {

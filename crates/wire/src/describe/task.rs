@@ -36,7 +36,14 @@ pub(super) fn task_spec(spec: pb::TaskSpec) -> Value {
         members,
         secure_aggregation,
         differential_privacy,
+        algorithm,
+        baselines,
+        evaluate_every,
     } = spec;
+    let algorithm = pb::TrainingAlgorithm::try_from(algorithm).map_or_else(
+        |_| format!("unknown ({algorithm})"),
+        |a| a.as_str_name().to_owned(),
+    );
     let model = pb::ModelKind::try_from(model).map_or_else(
         |_| format!("unknown ({model})"),
         |m| m.as_str_name().to_owned(),
@@ -63,5 +70,8 @@ pub(super) fn task_spec(spec: pb::TaskSpec) -> Value {
             "noise_multiplier": number(d.noise_multiplier),
             "clip_norm": number(d.clip_norm),
         })),
+        "algorithm": algorithm,
+        "baselines": baselines,
+        "evaluate_every": evaluate_every,
     })
 }

@@ -25,6 +25,9 @@ fn task(model: ModelKind) -> Task {
         members: vec!["h".into(), "k".into()],
         secure_aggregation: None,
         differential_privacy: None,
+        algorithm: crate::TrainingAlgorithm::Fedavg,
+        baselines: false,
+        evaluate_every: 1,
     }
 }
 
