@@ -305,6 +305,22 @@ fn refuse_submit(member: &str, call: &str, error: SubmitError) -> Status {
 
 #[tonic::async_trait]
 impl pb::federation_server::Federation for FederationService {
+    async fn describe(
+        &self,
+        request: Request<pb::JoinRequest>,
+    ) -> Result<Response<pb::JoinResponse>, Status> {
+        let member = self.member(&request, "describe")?;
+        let pb::JoinRequest { task_id, .. } = request.into_inner();
+        self.check_task(&task_id)
+            .map_err(|status| self.log_refusal(&member, "describe", status))?;
+        tracing::info!(peer = %member, "member asked for the task's description");
+        self.shared.metrics.accepted("describe");
+        Ok(Response::new(pb::JoinResponse {
+            task: Some(task_to_pb(&self.shared.task)),
+            coordinator: self.name.clone(),
+        }))
+    }
+
     async fn join(
         &self,
         request: Request<pb::JoinRequest>,

@@ -68,20 +68,23 @@ impl Client {
             protocol_version: PROTOCOL_VERSION,
         };
         let sent = request.encode_to_vec();
-        let joined = self.inner.join(request).await?.into_inner();
-        let response = joined.encode_to_vec();
-        let pb::JoinResponse { task, coordinator } = joined;
-        let task_id = task.as_ref().map(|t| t.task_id.clone()).unwrap_or_default();
-        let task = task
-            .ok_or(WireError::MissingField { field: "join.task" })
-            .and_then(task_from_pb);
-        Ok(Joined {
-            request: sent,
-            response,
-            task_id,
-            coordinator,
-            task,
-        })
+        let response = self.inner.join(request).await?.into_inner();
+        Ok(joined(sent, response))
+    }
+
+    /// The task the coordinator would give this member at join, without
+    /// joining (for a data steward's review).
+    ///
+    /// # Errors
+    /// The call's status; a task that fails validation is in the result.
+    pub async fn describe(&mut self, task_id: &str) -> Result<Joined, tonic::Status> {
+        let request = pb::JoinRequest {
+            task_id: task_id.to_owned(),
+            protocol_version: PROTOCOL_VERSION,
+        };
+        let sent = request.encode_to_vec();
+        let described = self.inner.describe(request).await?.into_inner();
+        Ok(joined(sent, described))
     }
 
     /// Long-polls for the first instruction of `task` after step
@@ -118,5 +121,23 @@ impl Client {
             .submit(pb::Signed { body, signature })
             .await
             .map(|_| ())
+    }
+}
+
+/// A join (or describe) answer as the node keeps it: the exact bytes both
+/// ways and the validated task.
+fn joined(request: Vec<u8>, answer: pb::JoinResponse) -> Joined {
+    let response = answer.encode_to_vec();
+    let pb::JoinResponse { task, coordinator } = answer;
+    let task_id = task.as_ref().map(|t| t.task_id.clone()).unwrap_or_default();
+    let task = task
+        .ok_or(WireError::MissingField { field: "join.task" })
+        .and_then(task_from_pb);
+    Joined {
+        request,
+        response,
+        task_id,
+        coordinator,
+        task,
     }
 }
