@@ -33,6 +33,8 @@ enum Command {
     /// Import a CSV (header row, numeric columns, empty = missing) into an encrypted vault.
     ///
     /// Each bad cell is reported with the file, line and column, never with its content.
+    /// Afterwards each column that looks like a record identifier (by its name, or by
+    /// integer values distinct in nearly every row) is named, with the reason.
     ///
     /// Example: node import --csv records.csv --vault site.vault --vault-key-file vault.key --create-key --target target
     Import {
@@ -304,15 +306,18 @@ fn main() -> ExitCode {
                 missing_tokens,
                 ..Default::default()
             };
-            let table = medfed_node::import::import(&csv, &vault, &key, &options)?;
+            let imported = medfed_node::import::import(&csv, &vault, &key, &options)?;
             println!(
                 "imported {} rows x {} columns from {} into {} (key {})",
-                table.n_rows(),
-                table.n_columns(),
+                imported.table.n_rows(),
+                imported.table.n_columns(),
                 csv.display(),
                 vault.display(),
                 key.fingerprint()
             );
+            for line in imported.identifier_lines() {
+                println!("{line}");
+            }
             Ok(())
         })(),
         Command::Config {
