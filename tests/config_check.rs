@@ -132,10 +132,10 @@ fn the_example_task_files_pass_and_say_what_they_define() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "task heart-disease-demo is valid",
-        "4 members, 13 features, logistic model, 30 rounds",
+        "4 members, 12 features, logistic model, 30 rounds",
         "cleveland, hungarian, switzerland, va (quorum 4)",
         "newton",
-        "own preprocessing for cp, chol, ca, thal",
+        "own preprocessing for chol, thal",
     ] {
         assert!(stdout.contains(needle), "{needle:?} not in:\n{stdout}");
     }

@@ -94,7 +94,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
     let policy = options.policy.clone();
     for what in policy.unpinned() {
         println!(
-            "{me}: warning: {what} is not pinned: this node takes part with whatever the \
+            "{me}: warning: not pinned: {what}; this node takes part with whatever the \
              consortium CA certifies"
         );
     }
@@ -532,7 +532,10 @@ async fn refuse(
     } else {
         format!("step {} of task {}", refused.step, task.task_id)
     };
-    println!("{me}: refused {what} {refused}");
+    println!(
+        "{me}: {what} refused by rule `{}`: {}",
+        refused.rule, refused.reason
+    );
     let outgoing = Submission::Refusal(refused.notice());
     for _attempt in 0..3 {
         match send(session, signer, &task.task_id, &outgoing).await? {

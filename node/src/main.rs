@@ -409,10 +409,11 @@ fn task(command: TaskCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let review = runtime.block_on(medfed_node::review::review(&settings))?;
+    let approving = matches!(command, TaskCommand::Approve { .. });
+    let review = runtime.block_on(medfed_node::review::review(&settings, !approving))?;
     print!("{}", review.render());
     let verdict = review.check.result();
-    if matches!(command, TaskCommand::Review { .. }) {
+    if !approving {
         return verdict.map_err(Into::into);
     }
     verdict?;

@@ -26,12 +26,13 @@ pub struct Review {
 }
 
 /// Asks the coordinator for its task (pinned as the policy says) and
-/// checks it against the policy and this site's rows.
+/// checks it against the policy and this site's rows; with `approval`,
+/// also whether it is approved (left out when it is being approved).
 ///
 /// # Errors
 /// The vault, the keys or the certificates cannot be read, the coordinator
 /// cannot be reached or refuses, or sends an invalid task.
-pub async fn review(settings: &Settings) -> anyhow::Result<Review> {
+pub async fn review(settings: &Settings, approval: bool) -> anyhow::Result<Review> {
     let vault_key = settings.vault_key.load(false)?;
     let table = medfed_vault::read_vault(&settings.vault, &vault_key)?;
     let tls = medfed_tls::pinned_client_config(
@@ -58,12 +59,10 @@ pub async fn review(settings: &Settings) -> anyhow::Result<Review> {
         .collect();
     let site = SiteData::new(&table, &task);
     drop(table);
-    let approved = settings
-        .policy
-        .approved_tasks
-        .as_deref()
-        .map(ApprovedTasks::load)
-        .transpose()?;
+    let approved = match settings.policy.approved_tasks.as_deref() {
+        Some(path) if approval => Some(ApprovedTasks::load(path)?),
+        _ => None,
+    };
     let check = check_task(
         &settings.policy,
         &task,

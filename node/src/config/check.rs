@@ -369,8 +369,8 @@ fn policy_lines(policy: &crate::policy::Policy) -> String {
     );
     for what in policy.unpinned() {
         out.push_str(&format!(
-            "  warning: {what} is not pinned: the node takes part with whatever the consortium \
-             CA certifies\n"
+            "  warning: not pinned: {what}; the node takes part with whatever the consortium CA \
+             certifies\n"
         ));
     }
     out

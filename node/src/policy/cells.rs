@@ -14,9 +14,10 @@ use ndarray::ArrayView2;
 
 use super::Refused;
 
-/// Checks the columns `specs` would make from the raw training rows `x`
-/// (NaN = missing, one column per spec), and the binary labels `y` of a
-/// model that predicts probabilities, against `min_cell`.
+/// Checks the columns `specs` would make from the raw rows `x` (NaN =
+/// missing, one column per spec; `rows` names them: training or held-out),
+/// and the binary labels `y` of a model that predicts probabilities,
+/// against `min_cell`.
 ///
 /// # Errors
 /// [`Refused`] by `min_cell`, naming the column and what is too small
@@ -26,13 +27,14 @@ pub(super) fn check_design_cells(
     x: ArrayView2<'_, f64>,
     labels: Option<ndarray::ArrayView1<'_, f64>>,
     min_cell: u64,
+    rows: &str,
 ) -> Result<(), Refused> {
     let n = x.nrows() as u64;
     let too_few = |what: String| {
         Refused::task(
             "min_cell",
             format!(
-                "{what} would hold between 1 and {} of this site's training rows, fewer than \
+                "{what} would hold between 1 and {} of this site's {rows} rows, fewer than \
                  min_cell = {min_cell}",
                 min_cell - 1
             ),
@@ -123,7 +125,7 @@ mod tests {
     }
 
     fn check(spec: ColumnSpec, values: &[f64]) -> Result<(), Refused> {
-        check_design_cells(&[spec], column(values).view(), None, 5)
+        check_design_cells(&[spec], column(values).view(), None, 5, "training")
     }
 
     #[test]
@@ -174,12 +176,13 @@ mod tests {
         let x = column(&spread);
         let specs = [ColumnSpec::numeric("a")];
         assert_eq!(
-            check_design_cells(&specs, x.view(), Some(labels.view()), 5),
+            check_design_cells(&specs, x.view(), Some(labels.view()), 5, "training"),
             Ok(())
         );
         let few = Array1::from_iter((0..40).map(|i| if i < 3 { 1.0 } else { 0.0 }));
         assert_eq!(
-            check_design_cells(&specs, x.view(), Some(few.view()), 5).map_err(|r| r.rule),
+            check_design_cells(&specs, x.view(), Some(few.view()), 5, "training")
+                .map_err(|r| r.rule),
             Err("min_cell")
         );
     }

@@ -144,7 +144,15 @@ pub fn check_task(
                 DataError::Target { .. } => "invalid_labels",
                 _ => "no_training_rows",
             };
-            verdict(rule, false, format!("{error:#}"));
+            // The error and its causes: they name columns and counts,
+            // never values.
+            let mut what = error.to_string();
+            let mut cause = std::error::Error::source(error);
+            while let Some(inner) = cause {
+                what = format!("{what}: {inner}");
+                cause = inner.source();
+            }
+            verdict(rule, false, what);
         }
     }
     TaskCheck { sha256, verdicts }
@@ -311,13 +319,35 @@ fn rows(
         .model
         .predicts_probabilities()
         .then(|| site.train.y.view());
-    match check_design_cells(&task.columns, site.train.x.view(), labels, policy.min_cell) {
+    let cells = check_design_cells(
+        &task.columns,
+        site.train.x.view(),
+        labels,
+        policy.min_cell,
+        "training",
+    )
+    .and_then(|()| {
+        // Held-out counts of models the coordinator chooses would single
+        // out a held-out patient the same way (fewer than min_rows held-out
+        // rows release no counts at all).
+        if holdout < policy.min_rows {
+            return Ok(());
+        }
+        check_design_cells(
+            &task.columns,
+            site.holdout.x.view(),
+            None,
+            policy.min_cell,
+            "held-out",
+        )
+    });
+    match cells {
         Ok(()) => verdict(
             "min_cell",
             true,
             format!(
-                "every one-hot, indicator, two-valued column and class holds 0 or at least \
-                 min_cell = {} training rows",
+                "every one-hot, indicator and two-valued column (and class) holds 0 or at \
+                 least min_cell = {} training and held-out rows",
                 policy.min_cell
             ),
         ),
