@@ -301,6 +301,13 @@ fn a_model_crafted_to_bin_each_patient_alone_gets_only_merged_bins() {
     // p = sigmoid(x1 / 2 - 2.5): x1 values 0.125 apart land bins apart.
     let model = Array1::from(vec![-2.5, 0.5, 0.0]);
     let mask = held_out(ROWS);
+    // Enough of each class held out that merged cells of 5 can hold them.
+    let positives = (0..ROWS).filter(|&i| mask[i] && y(i) == 1.0).count();
+    let negatives = (0..ROWS).filter(|&i| mask[i] && y(i) == 0.0).count();
+    assert!(
+        positives >= 5 && negatives >= 5,
+        "{positives} / {negatives}"
+    );
     let scored: Vec<usize> = (0..ROWS)
         .filter(|&i| mask[i])
         .map(|i| {
