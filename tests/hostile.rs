@@ -632,6 +632,10 @@ fn a_coordinator_certificate_other_than_the_pinned_one_gets_no_join() {
     let received = coordinator.received();
     assert!(received.joins.is_empty(), "joined: {received:?}");
     assert!(received.describes.is_empty(), "described: {received:?}");
+    assert!(
+        received.polls.is_empty(),
+        "asked for instructions: {received:?}"
+    );
     assert!(received.submissions.is_empty(), "sent: {received:?}");
 
     let node_file =
