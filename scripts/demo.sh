@@ -68,7 +68,9 @@ for _ in $(seq 1 300); do
 done
 address=$(sed -n 's/.*"address": *"\([^"]*\)".*/\1/p' "$work/run/ready.json")
 
-# Each hospital's node file; its relative paths are relative to the file's folder.
+# Each hospital's node file; its relative paths are relative to the file's folder. Each pins
+# the coordinator's certificate and the members it agreed to federate with.
+coordinator_sha256=$("$bin/medfed-certs" fingerprint --cert "$pki/coordinator/coordinator.pem")
 for site in "${sites[@]}"; do
   cat > "$work/$site/node.toml" <<EOF
 # $site's node file, written by scripts/demo.sh (every key: examples/heart/node.toml).
@@ -91,6 +93,11 @@ signing_key = "../pki/$site/$site.sign.key"
 [audit]
 log = "exchange.log"
 key_file = "audit.key"
+
+[policy]
+coordinator = "$coordinator_sha256"
+members = [$(printf '"%s", ' "${sites[@]}" | sed 's/, $//')]
+require_pinning = true
 EOF
   "$bin/node" config check "$work/$site/node.toml" > "$work/$site/config-check.txt" \
     || { cat "$work/$site/config-check.txt"; exit 3; }

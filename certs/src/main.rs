@@ -27,6 +27,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Anyone: print the SHA-256 of a certificate's DER, the value a
+    /// hospital pins in `[policy] coordinator` of its node file.
+    ///
+    /// Example: medfed-certs fingerprint --cert coordinator/coordinator.pem
+    Fingerprint {
+        /// The certificate (PEM), e.g. coordinator/coordinator.pem.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+    },
     /// Operator: create the consortium CA (DIR/ca.pem, DIR/ca.key mode 0600).
     ///
     /// Keep ca.key offline: it signs every member's certificate.
@@ -199,6 +208,13 @@ fn run(command: Command) -> anyhow::Result<()> {
                 "certificate for {name}: {} (send it back with ca.pem)",
                 out.display()
             );
+        }
+        Command::Fingerprint { cert } => {
+            let certs = medfed_tls::load_certs(&cert)?;
+            let Some(leaf) = certs.first() else {
+                anyhow::bail!("{} holds no certificate", cert.display());
+            };
+            println!("{}", medfed_tls::certificate_sha256(leaf.as_ref()));
         }
         Command::Demo { out, member, san } => {
             let layout = medfed_certs::demo(&out, &member, &san)?;

@@ -54,7 +54,7 @@ pub async fn collect_clear<K: Answer>(
     .then_some(round);
     let inbox: mailbox::Handle<ClearInbox<K>> = Arc::new(Mutex::new(ClearInbox::new(acc)));
     let s = steps.next_step();
-    let expected: BTreeSet<String> = shared.task.members.iter().cloned().collect();
+    let expected: BTreeSet<String> = shared.members_in_task().into_iter().collect();
     shared.publish(
         Step {
             step: s,

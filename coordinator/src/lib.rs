@@ -19,6 +19,8 @@
 //! - [`run_error`]: why a run stops before its end.
 //! - [`step`]: step numbers and the record of one training round.
 //! - [`wait`]: waiting for the members' answers, with deadline and quorum.
+//! - [`refusals`]: members that refused the task or a step and left:
+//!   noticed once, no longer waited for, and the error when too few remain.
 //! - [`outcome`]: everything a finished run produced.
 //!
 //! The round code, each layer using only the ones below it:
@@ -65,6 +67,7 @@ pub mod orchestrator;
 pub mod outcome;
 pub mod phase;
 pub mod progress;
+pub mod refusals;
 pub mod report;
 pub mod run_error;
 pub mod secure_round;

@@ -98,7 +98,7 @@ impl Metrics {
             );
             r.register(
                 "medfed_members_joined",
-                "Members that have joined the task",
+                "Members that have joined the task and not left it",
                 metrics.members_joined.clone(),
             );
             r.register(
@@ -162,7 +162,7 @@ impl Metrics {
         self.lock().register_collector(Box::new(collector));
     }
 
-    /// `count` members have joined so far.
+    /// `count` members have joined so far and not left.
     pub fn set_joined(&self, count: usize) {
         self.members_joined
             .set(i64::try_from(count).unwrap_or(i64::MAX));

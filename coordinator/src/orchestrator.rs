@@ -22,6 +22,7 @@ use crate::phase::evaluation::{Evaluated, evaluate};
 use crate::phase::statistics::{TrainRows, preprocess};
 use crate::phase::training::train;
 use crate::progress::Progress;
+use crate::refusals::{Awaited, Need};
 use crate::run_error::RunError;
 use crate::state::Shared;
 use crate::step::{RoundRecord, StepCounter};
@@ -101,6 +102,13 @@ pub async fn orchestrate(
 
     finish(shared, &mut steps, &members).await;
 
+    // One guard: a second `lock()` in the same expression would wait on
+    // the first.
+    let (privacy_spent, refusals) = {
+        let state = shared.lock();
+        (state.privacy_spent.clone(), state.refusals.clone())
+    };
+
     Ok(Outcome {
         preprocessing,
         notes,
@@ -111,7 +119,8 @@ pub async fn orchestrate(
         pooled_evaluation: pooled,
         train_rows: train_rows.0,
         total_train_rows: train_rows.1,
-        privacy_spent: shared.lock().privacy_spent.clone(),
+        privacy_spent,
+        refusals,
         algorithm: config.algorithm.to_string(),
         stop_reason: trained.stop_reason,
         calibration,
@@ -159,8 +168,11 @@ impl Prepared {
 
 /// Waits for every member to join. Only a deadline may start the task
 /// without some members, and only with a quorum: a member that declined
-/// (its privacy budget) ends the run, whatever the quorum.
-async fn join(
+/// (its privacy budget) ends the run, whatever the quorum. A member that
+/// refused the task under its own policy is not waited for; the task
+/// starts without it when the others can still make the quorum, and the
+/// run ends at once when they cannot.
+pub(crate) async fn join(
     shared: &Arc<Shared>,
     config: &TaskConfig,
     progress: &Progress,
@@ -172,12 +184,17 @@ async fn join(
         members.len(),
         task.members.join(", ")
     ));
-    let joined = wait_until(shared, config.join_timeout, "joining", |s| {
-        members.difference(&s.joined).cloned().collect()
-    })
-    .await;
+    let awaited = Awaited {
+        what: "joining",
+        expected: members,
+        need: Need::quorum(config.quorum),
+    };
+    let joined = wait_until(shared, config.join_timeout, &awaited, |s| s.joined.clone()).await;
     if let Err(error @ RunError::Timeout { .. }) = joined {
-        let joined = shared.lock().joined.len();
+        let joined = {
+            let state = shared.lock();
+            state.joined.iter().filter(|m| !state.has_left(m)).count()
+        };
         if joined < config.quorum {
             return Err(error);
         }
@@ -306,8 +323,13 @@ async fn finish(shared: &Arc<Shared>, steps: &mut StepCounter, members: &BTreeSe
         },
         None,
     );
-    let _ = wait_until(shared, Duration::from_secs(5), "finish", |st| {
-        members.difference(&st.told_finished).cloned().collect()
+    let awaited = Awaited {
+        what: "finish",
+        expected: members,
+        need: Need::none(),
+    };
+    let _ = wait_until(shared, Duration::from_secs(5), &awaited, |st| {
+        st.told_finished.clone()
     })
     .await;
 }

@@ -31,6 +31,9 @@ pub struct Outcome {
     pub pooled_evaluation: Option<EvaluationCounts>,
     /// DP tasks: the last spend each member reported, by member.
     pub privacy_spent: std::collections::BTreeMap<String, medfed_wire::PrivacySpend>,
+    /// Members that refused the task or a step under their own policy and
+    /// left, by member.
+    pub refusals: std::collections::BTreeMap<String, medfed_wire::Refusal>,
     /// The algorithm that fitted the model.
     pub algorithm: String,
     /// Why training stopped.

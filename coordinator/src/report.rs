@@ -20,7 +20,7 @@ mod tests;
 
 pub use metrics::{Metrics, ModelScores};
 pub use privacy::{DpSummary, PrivacySummary, SiteSpend};
-pub use summary::{BaselineScores, ExchangeLogSummary, ModelFile, Summary, build};
+pub use summary::{BaselineScores, ExchangeLogSummary, ModelFile, SiteRefusal, Summary, build};
 pub use table::render_table;
 
 /// Writes `value` as pretty JSON to `path` atomically (temp file, fsync,

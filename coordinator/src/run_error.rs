@@ -56,6 +56,12 @@ pub enum RunError {
         /// What it reported.
         refusal: medfed_wire::BudgetRefusal,
     },
+    /// A member refused the task or a step under its own policy (or for a
+    /// data reason) and left, and the members that remain are fewer than
+    /// the step needs: the quorum, or under secure aggregation the
+    /// threshold.
+    #[error("{0}")]
+    Refused(Box<Shortfall>),
     /// The exchange log could not be flushed to disk.
     #[error("cannot flush the exchange log: {0}")]
     Log(String),
@@ -63,4 +69,31 @@ pub enum RunError {
     /// holds them (a step is closed before its answers are used).
     #[error("{0}: the step's answers are still held by its mailbox")]
     StepOpen(String),
+}
+
+/// Who refused, and how far short of what a step needs the members that
+/// remain are (the detail of [`RunError::Refused`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{site} refused {refused} by its rule `{rule}`: {reason}; {remaining} of {members} members \
+     remain, fewer than {bound} of {needed}"
+)]
+pub struct Shortfall {
+    /// The member that refused (the latest, when several did).
+    pub site: String,
+    /// What it refused: `the task`, or the step (`step 3 (statistics)`).
+    pub refused: String,
+    /// The rule that refused it (`min_rows`, `columns`, ...).
+    pub rule: String,
+    /// Why, in the member's words.
+    pub reason: String,
+    /// Members that can still answer.
+    pub remaining: usize,
+    /// Members of the task.
+    pub members: usize,
+    /// How many the step needs.
+    pub needed: usize,
+    /// What sets that need: `the quorum` or `the secure-aggregation
+    /// threshold`.
+    pub bound: &'static str,
 }

@@ -16,6 +16,7 @@ use medfed_wire::{Instruction, RosterMember, SecureAggregation, Step, Task};
 use crate::config::TaskConfig;
 use crate::mailbox::secure::{SecureInbox, Stage};
 use crate::mailbox::{self, Handle, Mailbox};
+use crate::refusals::{self, Awaited, Need};
 use crate::run_error::RunError;
 use crate::state::Shared;
 use crate::step::StepCounter;
@@ -37,8 +38,9 @@ pub struct SecureSum {
 /// included when asked for.
 ///
 /// # Errors
-/// Fewer members than the threshold, a stage that closes below the quorum
-/// or the threshold, or a sum the protocol cannot finish.
+/// Fewer members than the threshold (or, once members have refused and
+/// left, than the quorum), a stage that closes below the quorum or the
+/// threshold, or a sum the protocol cannot finish.
 pub async fn secure_sum(
     shared: &Arc<Shared>,
     config: &TaskConfig,
@@ -59,6 +61,9 @@ pub async fn secure_sum(
         ));
     };
     let (roster, certificates) = roster(shared);
+    if let Some(error) = short_roster(shared, config, settings, &roster, &label) {
+        return Err(error);
+    }
     let params = session_params(task, settings, &work, &roster, vector_len).map_err(failed)?;
     let ids: BTreeMap<String, u32> = roster.iter().map(|m| m.name.clone()).zip(0..).collect();
     let name_of = |id: u32| roster[id as usize].name.clone();
@@ -136,13 +141,15 @@ pub async fn secure_sum(
     })
 }
 
-/// The roster: members that joined, in task order, with the certificate
-/// each presented (members check each against the consortium CA).
+/// The roster: members that joined and are still in the task, in task
+/// order, with the certificate each presented (members check each against
+/// the consortium CA). A member that refused or left is not on it, so no
+/// stage waits for it and no mask depends on it.
 fn roster(shared: &Shared) -> (Vec<Member>, Vec<RosterMember>) {
     let state = shared.lock();
     let mut roster = Vec::new();
     let mut certificates = Vec::new();
-    for name in &shared.task.members {
+    for name in shared.task.members.iter().filter(|m| !state.has_left(m)) {
         if let Some(der) = state.certificates.get(name) {
             let key = medfed_tls::signing_key_from_der(&der.as_slice().into())
                 .ok()
@@ -166,6 +173,35 @@ fn roster(shared: &Shared) -> (Vec<Member>, Vec<RosterMember>) {
     (roster, certificates)
 }
 
+/// The error when members that refused leave the roster shorter than the
+/// threshold or the quorum: the sum is not started, since no stage could
+/// close. `None` when nobody refused (the threshold is then checked with
+/// the protocol's parameters).
+fn short_roster(
+    shared: &Shared,
+    config: &TaskConfig,
+    settings: SecureAggregation,
+    roster: &[Member],
+    label: &str,
+) -> Option<RunError> {
+    let names: BTreeSet<String> = roster.iter().map(|m| m.name.clone()).collect();
+    let current = shared.current_step();
+    let members = shared.task.members.len();
+    let state = shared.lock();
+    let needs = [
+        Need::threshold(settings.threshold as usize),
+        Need::quorum(config.quorum),
+    ];
+    needs.into_iter().find_map(|need| {
+        let awaited = Awaited {
+            what: label,
+            expected: &names,
+            need,
+        };
+        refusals::too_few(&state, &awaited, &BTreeSet::new(), members, current)
+    })
+}
+
 /// The protocol's parameters for this sum.
 ///
 /// # Errors
@@ -180,7 +216,8 @@ fn session_params(
 ) -> Result<SecAggParams, String> {
     if roster.len() < settings.threshold as usize {
         return Err(format!(
-            "only {} members have joined ({}), fewer than the threshold {}",
+            "only {} members have joined and are still in the task ({}), fewer than the \
+             threshold {}",
             roster.len(),
             roster
                 .iter()

@@ -140,6 +140,9 @@ pub async fn run(
 
     let shared = Shared::new(config.task.clone(), config.max_update_norm);
     shared.attach_log(Arc::clone(&exchange));
+    // Before any member can call: a refusal is announced on these lines.
+    let progress = Arc::new(Progress::new(config.task.model));
+    shared.attach_progress(Arc::clone(&progress));
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(listener) = metrics_listener {
         let handshakes = refusals.clone();
@@ -182,7 +185,6 @@ pub async fn run(
     );
 
     let strategy = config.strategy()?;
-    let progress = Progress::new(config.task.model);
     let outcome = tokio::select! {
         outcome = orchestrate(&shared, &config, strategy.as_ref(), &progress, &store, resume) => outcome,
         () = shutdown => {

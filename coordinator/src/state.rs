@@ -20,6 +20,7 @@ use crate::exchange::Exchange;
 pub use crate::mailbox::SubmitError;
 use crate::mailbox::{Context, Mailbox, duplicate, label, wrong_step};
 use crate::metrics::Metrics;
+use crate::progress::Progress;
 
 /// Mutable state behind the lock.
 pub struct State {
@@ -51,8 +52,12 @@ pub struct State {
     /// and left.
     pub budget_refusals: BTreeMap<String, BudgetRefusal>,
     /// Members that refused the task or a step under their own policy (or
-    /// for a data reason), and left.
+    /// for a data reason), and left: no step waits for them any more.
     pub refusals: BTreeMap<String, Refusal>,
+    /// Refusals already reported to the operator, with what each member
+    /// refused in words (`the task`, `step 3 (statistics)`), as named when
+    /// first noticed.
+    pub noticed_refusals: BTreeMap<String, String>,
     /// Members training stopped for (their budget is spent): no step waits
     /// for them any more.
     pub departed: BTreeSet<String>,
@@ -72,6 +77,9 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The exchange log, told when a step closes (absent in unit tests).
     log: OnceLock<Arc<Exchange>>,
+    /// Where lines for the operator go (standard output when none is
+    /// attached, as in unit tests).
+    operator: OnceLock<Arc<Progress>>,
 }
 
 impl Shared {
@@ -97,6 +105,7 @@ impl Shared {
                 privacy_spent: BTreeMap::new(),
                 budget_refusals: BTreeMap::new(),
                 refusals: BTreeMap::new(),
+                noticed_refusals: BTreeMap::new(),
                 departed: BTreeSet::new(),
             }),
             steps,
@@ -104,6 +113,7 @@ impl Shared {
             max_update_norm,
             metrics,
             log: OnceLock::new(),
+            operator: OnceLock::new(),
         })
     }
 
@@ -122,6 +132,26 @@ impl Shared {
     /// Gives the state the exchange log to flush when a step closes.
     pub fn attach_log(&self, log: Arc<Exchange>) {
         let _ = self.log.set(log);
+    }
+
+    /// Gives the state the operator's progress lines, where notices of
+    /// members that left are printed.
+    pub fn attach_progress(&self, progress: Arc<Progress>) {
+        let _ = self.operator.set(progress);
+    }
+
+    /// Prints `line` for the operator (above the progress bar when there
+    /// is one).
+    pub fn say(&self, line: &str) {
+        match self.operator.get() {
+            Some(progress) => progress.message(line),
+            None => println!("{line}"),
+        }
+    }
+
+    /// The number of the step published last (0 before the first).
+    pub fn current_step(&self) -> u64 {
+        self.steps.borrow().step
     }
 
     /// A step closed (its answers are in): the exchange log flushes them
@@ -148,14 +178,23 @@ impl Shared {
     /// lost connection) may have lost what it was sent: roster
     /// certificates go to it in full again.
     pub fn join(&self, member: &str) {
-        let joined = {
+        {
             let mut state = self.lock();
             state.joined.insert(member.to_owned());
             state.sent_certificates.remove(member);
-            state.joined.len()
+        }
+        self.count_joined();
+        self.progress.notify_waiters();
+    }
+
+    /// Updates the joined-members gauge: members that joined and have not
+    /// left.
+    fn count_joined(&self) {
+        let joined = {
+            let state = self.lock();
+            state.joined.iter().filter(|m| !state.has_left(m)).count()
         };
         self.metrics.set_joined(joined);
-        self.progress.notify_waiters();
     }
 
     /// `step` as `recipient` is to receive it: a secure-aggregation key
@@ -202,11 +241,13 @@ impl Shared {
     }
 
     /// Accepts `submission` from `member`: the one entry for every kind a
-    /// member sends. A budget refusal is recorded whatever the step; every
-    /// other kind goes to the current step's mailbox.
+    /// member sends. A refusal (of its budget, or under its own policy) is
+    /// recorded whatever the step; every other kind goes to the current
+    /// step's mailbox.
     ///
     /// # Errors
-    /// Wrong step or round, a duplicate, or a value the step's sum refuses.
+    /// Wrong step or round, a duplicate, a value the step's sum refuses, or
+    /// an answer from a member that has refused the task and left.
     pub fn accept(&self, member: &str, submission: Submission) -> Result<(), SubmitError> {
         let submission = match submission {
             Submission::BudgetRefusal(refusal) => return self.refuse_budget(member, refusal),
@@ -214,6 +255,13 @@ impl Shared {
             other => other,
         };
         self.submit(|state| {
+            if let Some(refusal) = state.refusals.get(member) {
+                return Err(SubmitError::Invalid(format!(
+                    "{member} refused step {} by its rule `{}` and left the task; its answers \
+                     are no longer taken",
+                    refusal.step, refusal.rule
+                )));
+            }
             let State {
                 mailbox,
                 declared_rows,
@@ -259,7 +307,8 @@ impl Shared {
     }
 
     /// Records that `member` refused the task or a step under its own
-    /// policy (or for a data reason) and left it.
+    /// policy (or for a data reason) and left it: the wait in progress
+    /// stops waiting for it (see [`crate::refusals`]).
     ///
     /// # Errors
     /// A second refusal from the same member.
@@ -270,7 +319,28 @@ impl Shared {
             }
             state.refusals.insert(member.to_owned(), refusal);
             Ok(())
-        })
+        })?;
+        self.count_joined();
+        Ok(())
+    }
+
+    /// Records that training stopped for `member` (its privacy budget is
+    /// spent): no later step waits for it.
+    pub fn depart(&self, member: &str) {
+        self.lock().departed.insert(member.to_owned());
+        self.count_joined();
+    }
+
+    /// The task's members that have not left it (see
+    /// [`State::has_left`]), in task order.
+    pub fn members_in_task(&self) -> Vec<String> {
+        let state = self.lock();
+        self.task
+            .members
+            .iter()
+            .filter(|m| !state.has_left(m))
+            .cloned()
+            .collect()
     }
 
     /// The plan of the histogram step in progress, if one is.

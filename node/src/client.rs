@@ -20,12 +20,13 @@ use medfed_wire::{BudgetRefusal, Instruction, Step, Submission, Task};
 
 use crate::answer::{Next, Reply};
 use crate::data::SiteData;
+use crate::policy::{ApprovedTasks, Gate, Policy, Refused, check_task};
 use crate::ledger::Ledger;
 use crate::privacy::{DpRounds, record_spend};
 use crate::secagg::SecureRounds;
 use crate::send::{Delivered, refused, send};
 use crate::session::Session;
-use crate::work::{Answer, answer};
+use crate::work::Answer;
 
 /// Everything `node run` needs.
 #[derive(Debug)]
@@ -63,6 +64,8 @@ pub struct RunOptions {
     /// DANGER, for robustness tests only: multiply every model update by this
     /// factor before sending it, i.e. behave as a faulty or hostile member.
     pub danger_update_scale: Option<f64>,
+    /// The hospital's own policy: what a task may compute and release.
+    pub policy: Policy,
 }
 
 /// What a node did in one task.
@@ -88,8 +91,20 @@ pub struct NodeReport {
 pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
     let table = medfed_vault::read_vault(&options.vault, &options.vault_key)?;
     let (me, signer, ledger) = open_identity(&options)?;
-    let tls = medfed_tls::client_config(&options.ca, &options.cert, &options.key)
-        .context("cannot set up TLS")?;
+    let policy = options.policy.clone();
+    for what in policy.unpinned() {
+        println!(
+            "{me}: warning: {what} is not pinned: this node takes part with whatever the \
+             consortium CA certifies"
+        );
+    }
+    let tls = medfed_tls::pinned_client_config(
+        &options.ca,
+        &options.cert,
+        &options.key,
+        policy.coordinator,
+    )
+    .context("cannot set up TLS")?;
     let mut session = Session::new(&options, tls, me.clone(), ledger);
     if let Some(factor) = options.danger_update_scale {
         eprintln!(
@@ -105,14 +120,37 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         task.features.len(),
         task.rounds
     );
-    // A DP task is settled first, before the records are used: a site
+    // The hospital's policy decides first, before anything is computed:
+    // a task it does not allow, or one this site's rows cannot serve, is
+    // refused with a notice naming the rule.
+    let identifiers: Vec<String> = medfed_vault::flag_identifiers(&table)
+        .into_iter()
+        .map(|flag| flag.column)
+        .collect();
+    let site = SiteData::new(&table, &task);
+    drop(table);
+    let approved = policy
+        .approved_tasks
+        .as_deref()
+        .map(ApprovedTasks::load)
+        .transpose()?;
+    let checked = check_task(
+        &policy,
+        &task,
+        &identifiers,
+        site.as_ref(),
+        approved.as_ref(),
+    );
+    if let Err(refused) = checked.result() {
+        return refuse(&mut session, &signer, &task, refused).await;
+    }
+    let site = site?;
+    // A DP task is settled next, before the records are used: a site
     // without a budget, or whose budget cannot pay for a round, declines.
     let dp = settle_dp(&mut session, &signer, &task, &options).await?;
     if let Some(refusal) = dp.as_ref().map(|d| d.refusal(0, 0)).transpose()?.flatten() {
         return decline(&mut session, &signer, &task, refusal).await;
     }
-    let site = SiteData::new(&table, &task)?;
-    drop(table);
     println!(
         "{me}: {} training rows, {} held-out rows, {} rows without a target left out",
         site.train.y.len(),
@@ -127,6 +165,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         site,
         dp,
         secure,
+        gate: Gate::new(policy),
         danger_update_scale: options.danger_update_scale,
         report: NodeReport::default(),
     }
@@ -252,6 +291,7 @@ struct Participation<'a> {
     site: SiteData,
     dp: Option<DpRounds>,
     secure: Option<SecureRounds>,
+    gate: Gate,
     danger_update_scale: Option<f64>,
     report: NodeReport,
 }
@@ -265,14 +305,24 @@ impl Participation<'_> {
             let Some(step) = self.session.next_step(&self.task, after_step).await? else {
                 continue;
             };
+            if let Err(refused) = self.gate.admit(&self.task, &step) {
+                return refuse(&mut self.session, &self.signer, &self.task, refused).await;
+            }
             if let Some(refusal) = self.refusal_due(&step)? {
                 return decline(&mut self.session, &self.signer, &self.task, refusal).await;
             }
             let reply = if is_secure_stage(&step) {
-                self.secure_reply(&step)?
+                match self.secure_reply(&step) {
+                    Ok(reply) => reply,
+                    Err(error) => return self.refuse_or_fail(error).await,
+                }
             } else {
                 crate::secagg::refuse_in_clear(&self.task, &step)?;
-                match self.clear_reply(&step)? {
+                let next = match self.clear_reply(&step) {
+                    Ok(next) => next,
+                    Err(error) => return self.refuse_or_fail(error).await,
+                };
+                match next {
                     Next::Ask => None,
                     Next::Finished(reason) => {
                         println!(
@@ -327,8 +377,13 @@ impl Participation<'_> {
             );
         };
         let replay = secure.answered(step.step);
-        let Some((line, submission)) =
-            secure.answer(&mut self.site, &self.task, step, self.dp.as_mut())?
+        let Some((line, submission)) = secure.answer(
+            &mut self.site,
+            &self.task,
+            step,
+            self.dp.as_mut(),
+            &self.gate,
+        )?
         else {
             return Ok(None);
         };
@@ -341,7 +396,13 @@ impl Participation<'_> {
     /// The answer to `step` in clear; a model update is scaled (in the
     /// danger test mode) and, in a DP task, charged, clipped and noised.
     fn clear_reply(&mut self, step: &Step) -> anyhow::Result<Next> {
-        let mut answer = answer(&mut self.site, &self.task, step)?;
+        let mut notes = Vec::new();
+        let mut answer = self
+            .gate
+            .answer(&mut self.site, &self.task, step, &mut notes)?;
+        for note in notes {
+            println!("{}: step {}: {note}", self.session.me, step.step);
+        }
         if let Answer::Send(Submission::Update(update)) = &mut answer {
             if let Some(factor) = self.danger_update_scale {
                 update.delta *= factor;
@@ -351,6 +412,20 @@ impl Participation<'_> {
             }
         }
         Ok(crate::answer::next(answer, self.site.holdout.y.len()))
+    }
+
+    /// Sends the refusal `error` holds (the policy refused what was about to
+    /// be computed or to leave) and stops; any other error ends the run as
+    /// it is.
+    async fn refuse_or_fail(&mut self, error: anyhow::Error) -> anyhow::Result<NodeReport> {
+        let refused = error
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<Refused>())
+            .cloned();
+        match refused {
+            Some(refused) => refuse(&mut self.session, &self.signer, &self.task, refused).await,
+            None => Err(error),
+        }
     }
 
     /// Sends `reply` to `step` and says whether the step is done with.
@@ -440,6 +515,40 @@ async fn decline(
         finished: message,
         reconnects: session.reconnects,
     })
+}
+
+/// Tells the coordinator this site refuses the task or a step under its
+/// own policy (or for a data reason) and stops: the error returned is the
+/// refusal, so the exit status says so.
+async fn refuse(
+    session: &mut Session<'_>,
+    signer: &SigningKey,
+    task: &Task,
+    refused: Refused,
+) -> anyhow::Result<NodeReport> {
+    let me = session.me.clone();
+    let what = if refused.step == 0 {
+        format!("task {}", task.task_id)
+    } else {
+        format!("step {} of task {}", refused.step, task.task_id)
+    };
+    println!("{me}: refused {what} {refused}");
+    let outgoing = Submission::Refusal(refused.notice());
+    for _attempt in 0..3 {
+        match send(session, signer, &task.task_id, &outgoing).await? {
+            Delivered::ConnectionLost => session.rejoin(task).await?,
+            Delivered::AlreadyThere => break,
+            Delivered::TooLate(status) | Delivered::Refused(status) => {
+                println!("{me}: the coordinator did not take the refusal notice: {status}");
+                break;
+            }
+            Delivered::Accepted => {
+                println!("{me}: told the coordinator this site refuses {what}");
+                break;
+            }
+        }
+    }
+    Err(refused.into())
 }
 
 /// Sends `refusal`, reconnecting if the connection drops (three attempts);

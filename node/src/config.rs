@@ -34,6 +34,7 @@ mod check;
 mod coordinator;
 mod error;
 mod file;
+mod policy;
 mod privacy;
 mod read;
 mod settings;

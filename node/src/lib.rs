@@ -20,6 +20,9 @@
 //!   answer (`rounds`), the roster checks against the consortium CA
 //!   (`roster`), building the masked input (`input`) and the refusal of
 //!   clear requests in a secure task (`clear`).
+//! - [`policy`]: the hospital's own rules on what a task may compute and
+//!   release (`[policy]`), checked at join and at every step; a refusal is
+//!   sent as a notice naming the rule.
 //! - [`privacy`]: the site's own privacy budget and the record of every
 //!   DP round charged against it (`<vault>.privacy.json`).
 //! - [`ledger`]: the hospital's own exchange log of everything sent and
@@ -33,6 +36,7 @@
 //!   the line printed about it.
 //! - `send`: the one way out: every value that leaves is encoded, signed,
 //!   recorded in the exchange log and submitted there.
+//! - [`review`]: `node task review` and `node task approve`.
 //! - [`model_file`]: using a published model: `node predict` and
 //!   `node model show`.
 
@@ -46,7 +50,9 @@ pub mod data;
 pub mod import;
 pub mod ledger;
 pub mod model_file;
+pub mod policy;
 pub mod privacy;
+pub mod review;
 pub mod secagg;
 mod send;
 pub mod session;

@@ -20,8 +20,11 @@ use medfed_node::import::KeySource;
     version,
     about,
     after_help = "Exit status: 0 success, 2 usage, 3 configuration (node file, missing \
-                  setting, no privacy budget for a DP task), 4 data (CSV, vault, keys, certificates, model files), 5 the \
-                  coordinator could not be reached or refused the node, 1 anything else."
+                  setting, no privacy budget for a DP task), 4 data (CSV, vault, keys, certificates, model files; a vault \
+                  that cannot serve the task, after telling the coordinator), 5 the \
+                  coordinator could not be reached or refused the node, 7 this hospital's \
+                  policy refused the task or a step (after telling the coordinator), 1 \
+                  anything else."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,6 +36,8 @@ enum Command {
     /// Import a CSV (header row, numeric columns, empty = missing) into an encrypted vault.
     ///
     /// Each bad cell is reported with the file, line and column, never with its content.
+    /// Afterwards each column that looks like a record identifier (by its name, or by
+    /// integer values distinct in nearly every row) is named, with the reason.
     ///
     /// Example: node import --csv records.csv --vault site.vault --vault-key-file vault.key --create-key --target target
     Import {
@@ -101,6 +106,17 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Review or approve the coordinator's task before taking part.
+    ///
+    /// The task comes from the coordinator (its Describe call joins nothing);
+    /// the vault is decrypted in memory to check the task against this site's
+    /// rows; nothing is sent.
+    ///
+    /// Example: node task review --config node.toml
+    Task {
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
     /// Inspect a published model.
     ///
     /// Example: node model show --model run/model.json
@@ -123,6 +139,33 @@ enum ConfigCommand {
         /// The node file (TOML), e.g. node.toml; see examples/heart/node.toml.
         #[arg(value_name = "FILE")]
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TaskCommand {
+    /// Show what the task would compute from this hospital's rows, every
+    /// rule of `[policy]` with its verdict, and the task's SHA-256. Exit
+    /// status 7 when the policy would refuse it.
+    ///
+    /// Example: node task review --config node.toml
+    Review {
+        /// The node file (TOML), e.g. node.toml.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Record the task's SHA-256 in the `[policy] approved_tasks` file, so
+    /// the node takes part in this task and refuses any other description.
+    ///
+    /// Example: node task approve --config node.toml --sha256 3f2a...
+    Approve {
+        /// The node file (TOML), e.g. node.toml.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The SHA-256 `node task review` printed: the task is approved only
+        /// if it is still the one reviewed.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
     },
 }
 
@@ -213,6 +256,7 @@ enum Exit {
     Config = 3,
     Data = 4,
     Peer = 5,
+    Refused = 7,
 }
 
 /// The exit code for `error`: the first cause in its chain that tells.
@@ -220,6 +264,13 @@ fn exit_code(error: &anyhow::Error) -> Exit {
     use medfed_audit::AuditError;
     use medfed_vault::VaultError;
     for cause in error.chain() {
+        if let Some(refused) = cause.downcast_ref::<medfed_node::policy::Refused>() {
+            return if refused.is_data_reason() {
+                Exit::Data
+            } else {
+                Exit::Refused
+            };
+        }
         if cause.is::<medfed_node::config::NodeConfigError>()
             || cause.is::<medfed_node::privacy::NoBudget>()
             || matches!(
@@ -304,15 +355,18 @@ fn main() -> ExitCode {
                 missing_tokens,
                 ..Default::default()
             };
-            let table = medfed_node::import::import(&csv, &vault, &key, &options)?;
+            let imported = medfed_node::import::import(&csv, &vault, &key, &options)?;
             println!(
                 "imported {} rows x {} columns from {} into {} (key {})",
-                table.n_rows(),
-                table.n_columns(),
+                imported.table.n_rows(),
+                imported.table.n_columns(),
                 csv.display(),
                 vault.display(),
                 key.fingerprint()
             );
+            for line in imported.identifier_lines() {
+                println!("{line}");
+            }
             Ok(())
         })(),
         Command::Config {
@@ -332,6 +386,7 @@ fn main() -> ExitCode {
             Ok(())
         })(),
         Command::Run(args) => run(*args),
+        Command::Task { command } => task(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -341,6 +396,51 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&error) as u8)
         }
     }
+}
+
+/// `node task review` and `node task approve`.
+fn task(command: TaskCommand) -> anyhow::Result<()> {
+    let (config, sha256) = match &command {
+        TaskCommand::Review { config } => (config, None),
+        TaskCommand::Approve { config, sha256 } => (config, sha256.as_deref()),
+    };
+    let file = NodeFile::load(config)?;
+    let settings = Settings::resolve(RunFlags::default(), Some(&file), &env_is_set)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let review = runtime.block_on(medfed_node::review::review(&settings))?;
+    print!("{}", review.render());
+    let verdict = review.check.result();
+    if matches!(command, TaskCommand::Review { .. }) {
+        return verdict.map_err(Into::into);
+    }
+    verdict?;
+    let Some(path) = settings.policy.approved_tasks.as_deref() else {
+        anyhow::bail!(
+            "{}: set `approved_tasks` in [policy] (the file approved task hashes are kept in) \
+             before approving a task",
+            config.display()
+        );
+    };
+    if let Some(reviewed) = sha256
+        && !reviewed.eq_ignore_ascii_case(&review.check.sha256)
+    {
+        anyhow::bail!(
+            "the coordinator's task is no longer the one reviewed: SHA-256 {} now, {reviewed} \
+             reviewed; review it again",
+            review.check.sha256
+        );
+    }
+    let mut approved = medfed_node::policy::ApprovedTasks::load(path)?;
+    approved.approve(&review.check.sha256, &review.task.task_id)?;
+    println!(
+        "approved task {} (SHA-256 {}) in {}",
+        review.task.task_id,
+        review.check.sha256,
+        path.display()
+    );
+    Ok(())
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -383,6 +483,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         connect_timeout: settings.connect_timeout,
         privacy_budget: settings.privacy_budget,
         danger_update_scale: args.danger_scale_updates,
+        policy: settings.policy,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

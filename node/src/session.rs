@@ -153,6 +153,16 @@ impl<'a> Session<'a> {
             again.task_id,
             task.task_id
         );
+        // The task was checked against the hospital's policy (and its
+        // approval) at the first join: a task that changed since is not it.
+        anyhow::ensure!(
+            again == *task,
+            "after reconnecting, the coordinator describes task {} differently from the task \
+             this node joined (SHA-256 {} then, {} now); it takes no part in a changed task",
+            task.task_id,
+            crate::policy::task_sha256(task),
+            crate::policy::task_sha256(&again)
+        );
         println!("{}: rejoined task {}", self.me, task.task_id);
         Ok(())
     }

@@ -132,3 +132,68 @@ fn wrong_key_and_damaged_vault_are_told_apart() {
     assert_ne!(err, damaged_err, "wrong key and damage give the same error");
     assert!(damaged_err.contains("r.vault"), "{damaged_err}");
 }
+
+#[test]
+fn record_identifiers_are_named_after_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, vault, key) = (
+        dir.path().join("records.csv"),
+        dir.path().join("site.vault"),
+        dir.path().join("vault.key"),
+    );
+    // `mrn` by its name; `number` by its 30 distinct integers; `age`
+    // (repeats) and `crp` (fractional) are ordinary.
+    let mut text = String::from("mrn,number,age,crp,target\n");
+    for row in 0..30 {
+        text.push_str(&format!(
+            "{},{},{},{}.5,{}\n",
+            7_000_123 + row % 3,
+            880_000 + row * 17,
+            40 + row % 9,
+            row,
+            row % 2
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = import(&csv, &vault, &key, &["--target", "target"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let flagged: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("looks like a record identifier:"))
+        .collect();
+    assert_eq!(flagged.len(), 2, "{stdout}");
+    assert!(
+        flagged[0].starts_with("column `mrn` looks like a record identifier: its name looks like")
+            && flagged[0].contains("[policy] not_identifiers"),
+        "{stdout}"
+    );
+    assert!(
+        flagged[1].starts_with("column `number` looks like a record identifier: its 30 values")
+            && flagged[1].contains("distinct in 30 of 30 rows"),
+        "{stdout}"
+    );
+    for value in ["7000123", "880000", "880017"] {
+        assert!(!stdout.contains(value), "a cell value leaked: {stdout}");
+    }
+
+    let heart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/heart/cleveland.csv");
+    let out = import(
+        &heart,
+        &dir.path().join("heart.vault"),
+        &key,
+        &["--target", "target"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "no column looks like a record identifier"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("looks like a record identifier:"),
+        "{stdout}"
+    );
+}

@@ -59,6 +59,31 @@ pub fn heart_csv(site: &str) -> PathBuf {
     repo_root().join("data/heart").join(format!("{site}.csv"))
 }
 
+/// The bundled lung-cancer CSV of institution `site` (e.g. `"inst01"`, one of
+/// [`lung_sites`]).
+pub fn lung_csv(site: &str) -> PathBuf {
+    repo_root().join("data/lung").join(format!("{site}.csv"))
+}
+
+/// The institutions of the bundled lung-cancer data (`inst01`, `inst02`,
+/// ...), sorted: the stems of the CSV files in `data/lung`.
+///
+/// # Panics
+/// When `data/lung` cannot be listed.
+pub fn lung_sites() -> Vec<String> {
+    let dir = repo_root().join("data/lung");
+    let entries =
+        fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+    let mut sites: Vec<String> = entries
+        .map(|entry| entry.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display())))
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "csv"))
+        .filter_map(|path| Some(path.file_stem()?.to_str()?.to_owned()))
+        .collect();
+    sites.sort();
+    sites
+}
+
 /// Runs a command to completion, panicking with its output if it fails.
 pub fn run_ok(command: &mut Command) -> String {
     let output = command.output().expect("spawn");

@@ -38,7 +38,7 @@ pub fn failed_round(
         RunError::BudgetSpent { site, refusal } => {
             // The model of the last completed round stands; the member has
             // left, so no later step waits for it.
-            shared.lock().departed.insert(site.clone());
+            shared.depart(&site);
             tracing::warn!(%site, round, "training stopped: a member's privacy budget is spent");
             Ok(Control::End(format!(
                 "stopped before round {round}: {site} declined it because {refusal}"

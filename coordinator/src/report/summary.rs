@@ -70,6 +70,9 @@ pub struct Summary {
     pub stop_reason: String,
     /// Members, in task order.
     pub members: Vec<String>,
+    /// Members that refused the task or a step under their own policy and
+    /// left, by step then site (empty when none did).
+    pub refusals: Vec<SiteRefusal>,
     /// Training rows per member (empty under secure aggregation, where the
     /// coordinator sees only their total).
     pub train_rows: BTreeMap<String, u64>,
@@ -113,6 +116,36 @@ pub struct Summary {
     /// The privacy in force beyond TLS (absent: none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub privacy: Option<PrivacySummary>,
+}
+
+/// A member's refusal, as the summary states it: no record value, only
+/// the rule and the member's reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SiteRefusal {
+    /// The member that refused.
+    pub site: String,
+    /// The step it refused (0: the task itself, before any step).
+    pub step: u64,
+    /// The rule that refused it (`min_rows`, `columns`, ...).
+    pub rule: String,
+    /// Why, in the member's words.
+    pub reason: String,
+}
+
+/// The refusals of `outcome`, by step then site.
+fn refusals(outcome: &Outcome) -> Vec<SiteRefusal> {
+    let mut refusals: Vec<SiteRefusal> = outcome
+        .refusals
+        .iter()
+        .map(|(site, refusal)| SiteRefusal {
+            site: site.clone(),
+            step: refusal.step,
+            rule: refusal.rule.clone(),
+            reason: refusal.reason.clone(),
+        })
+        .collect();
+    refusals.sort_by(|a, b| (a.step, &a.site).cmp(&(b.step, &b.site)));
+    refusals
 }
 
 /// Where the run's exchange log is and how it ended.
@@ -196,6 +229,7 @@ pub fn build(
         strategy: strategy.to_owned(),
         stop_reason: outcome.stop_reason.clone(),
         members: task.members.clone(),
+        refusals: refusals(outcome),
         train_rows: outcome.train_rows.iter().cloned().collect(),
         total_train_rows: outcome.total_train_rows,
         notes: outcome.notes.clone(),

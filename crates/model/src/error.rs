@@ -1,4 +1,6 @@
-//! The one error type of this crate.
+//! The error type of this crate's computations. (Refusing to release counts
+//! under a minimum cell size is a decision by rule, not a failure, and has
+//! its own type, [`crate::CellError`].)
 //!
 //! Messages name what was wrong by position (row, column, index) or by count,
 //! never by value: the inputs are patient data, and an error message may end

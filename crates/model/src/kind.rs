@@ -20,6 +20,16 @@ pub enum ModelKind {
     Poisson,
 }
 
+impl ModelKind {
+    /// Every registered kind, in a fixed order.
+    pub const ALL: [ModelKind; 3] = [ModelKind::Logistic, ModelKind::Linear, ModelKind::Poisson];
+
+    /// The kind of that lowercase name, as in task files.
+    pub fn from_name(name: &str) -> Option<ModelKind> {
+        ModelKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
 impl fmt::Display for ModelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

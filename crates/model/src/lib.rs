@@ -30,7 +30,10 @@
 //!   values, since the values are patient data.
 //!
 //! # Layout
-//! - [`error`]: [`ModelError`], the one error type.
+//! - [`error`]: [`ModelError`], the error type of every computation.
+//! - [`cells`]: disclosure control by minimum cell size: `coarsen` and
+//!   `check_cells` of the binned counts a site releases (score histograms,
+//!   calibration bins, median histograms), and [`CellError`].
 //! - [`family`]: the [`Family`] trait (link, per-row loss and its
 //!   derivatives, labels, inverse link, evaluation kind) and its
 //!   implementations [`Logistic`], [`Linear`] and [`Poisson`], one file
@@ -65,6 +68,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cells;
 mod check;
 pub mod counts;
 pub mod error;
@@ -83,6 +87,7 @@ pub mod rows;
 #[cfg(test)]
 mod testing;
 
+pub use cells::CellError;
 pub use counts::{
     BinaryCounts, CALIBRATION_BINS, CalibrationCounts, CountCounts, DEFAULT_SCORE_BINS,
     EvaluationCounts, EvaluationKind, MAX_SCORE_BINS, MIN_SCORE_BINS, RegressionCounts,

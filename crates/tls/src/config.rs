@@ -93,13 +93,46 @@ pub fn client_config(
     cert: &Path,
     key: &Path,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-    let roots = roots(ca)?;
+    pinned_client_config(ca, cert, key, None)
+}
+
+/// [`client_config`] that, with `pin`, also accepts only the server
+/// certificate whose DER has that SHA-256 (the hospital's `[policy]
+/// coordinator`), after the consortium CA's own checks.
+///
+/// # Errors
+/// As [`client_config`].
+pub fn pinned_client_config(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+    pin: Option<[u8; 32]>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let roots = Arc::new(roots(ca)?);
     let chain = load_certs(cert)?;
     let private_key = load_private_key(key)?;
-    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(TlsError::Protocol)?
-        .with_root_certificates(roots)
+        .map_err(TlsError::Protocol)?;
+    let builder = match pin {
+        None => builder.with_root_certificates(roots),
+        Some(pin) => {
+            let inner =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
+                    .build()
+                    .map_err(|e| TlsError::BadCaCertificate {
+                        path: ca.to_path_buf(),
+                        source: rustls::Error::General(e.to_string()),
+                    })?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(crate::pin::PinnedServer {
+                    inner,
+                    pin,
+                }))
+        }
+    };
+    let mut config = builder
         .with_client_auth_cert(chain, private_key)
         .map_err(|source| TlsError::CertifiedKey {
             cert: cert.to_path_buf(),

@@ -45,10 +45,12 @@ pub mod error;
 pub mod identity;
 pub mod incoming;
 pub mod pem;
+mod pin;
 pub mod roster;
 
 pub use client::{CONNECT_TIMEOUT, connect, is_tls_refusal};
-pub use config::{ALPN_H2, client_config, server_config};
+pub use config::{ALPN_H2, client_config, pinned_client_config, server_config};
+pub use pin::certificate_sha256;
 pub use error::TlsError;
 pub use identity::{
     SIGNING_KEY_URI_PREFIX, identity_from_der, parse_signing_key_uri, request_identity,

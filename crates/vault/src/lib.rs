@@ -31,6 +31,9 @@
 //! - `error`: [`VaultError`], the crate's one error type, and [`CellProblem`].
 //! - `table`: [`Table`], the in-memory numeric table and its invariants.
 //! - `import`: [`ImportOptions`] and [`import_csv`], CSV parsing and limits.
+//! - `identifiers`: [`flag_identifiers`], the columns that look like record
+//!   identifiers (by name, or by distinct integer values), as
+//!   [`IdentifierFlag`]s.
 //! - `key`: [`VaultKey`] (generate, load, store with mode 0600, fingerprint)
 //!   and [`KEY_ENV_VAR`].
 //! - `vault`: [`write_vault`] and [`read_vault`], the encrypt/decrypt path.
@@ -62,6 +65,7 @@
 mod atomic;
 mod error;
 mod format;
+mod identifiers;
 mod import;
 mod key;
 mod payload;
@@ -69,6 +73,10 @@ mod table;
 mod vault;
 
 pub use error::{CellProblem, VaultError};
+pub use identifiers::{
+    IDENTIFIER_NAMES, IdentifierFlag, IdentifierReason, MIN_DISTINCT_PERCENT, MIN_VALUES_JUDGED,
+    flag_identifiers,
+};
 pub use import::{
     DEFAULT_MAX_COLUMNS, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_ROWS, ImportOptions, import_csv,
 };

@@ -83,6 +83,7 @@ impl NodeCheck {
                 file.target.display()
             ));
         }
+        out.push_str(&policy_lines(&s.policy));
         out
     }
 
@@ -343,4 +344,34 @@ fn exchange_log(path: &Path) -> Result<String, String> {
         }
         Err(e) => Err(format!("cannot read it: {e}")),
     }
+}
+
+/// The policy in force, and a warning for what is not pinned.
+fn policy_lines(policy: &crate::policy::Policy) -> String {
+    let mut out = format!(
+        "  policy: min_rows {}, min_cell {}, at most {} parameters per row, {} score bins, {} \
+         evaluations, {} steps; columns: {}{}\n",
+        policy.min_rows,
+        policy.min_cell,
+        policy.max_parameters_per_row,
+        policy.max_score_bins,
+        policy.max_evaluations,
+        policy.max_steps,
+        policy.columns.as_ref().map_or_else(
+            || "any not flagged as a record identifier".to_owned(),
+            |c| c.join(", ")
+        ),
+        if policy.approved_tasks.is_some() {
+            "; only approved tasks"
+        } else {
+            ""
+        }
+    );
+    for what in policy.unpinned() {
+        out.push_str(&format!(
+            "  warning: {what} is not pinned: the node takes part with whatever the consortium \
+             CA certifies\n"
+        ));
+    }
+    out
 }

@@ -28,6 +28,7 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
     ("tls", &["ca", "cert", "key", "signing_key"]),
     ("audit", &["log", "key_file"]),
     ("privacy", &["epsilon", "delta"]),
+    ("policy", super::policy::KEYS),
 ];
 
 /// A node file as read: every key optional, paths resolved against the
@@ -65,6 +66,9 @@ pub struct NodeFile {
     pub privacy_epsilon: Option<f64>,
     /// `[privacy] delta`: the δ its ε is measured at.
     pub privacy_delta: Option<f64>,
+    /// `[policy]`: what this hospital lets a task compute and release, with
+    /// the defaults for every key not set.
+    pub policy: crate::policy::Policy,
     /// Line of each key present, as (`table.key`, line).
     pub(super) lines: Vec<(String, usize)>,
 }
@@ -122,7 +126,7 @@ impl NodeFile {
             ..NodeFile::default()
         };
         let top_allowed: &'static [&'static str] =
-            &["coordinator", "vault", "tls", "audit", "privacy"];
+            &["coordinator", "vault", "tls", "audit", "privacy", "policy"];
         for (name, value) in in_file_order(document.get_ref()) {
             let Some((table, allowed)) = SCHEMA.iter().find(|(t, _)| *t == name.get_ref()) else {
                 return Err(reader.unknown(name, "top level", top_allowed));

@@ -63,7 +63,7 @@ impl Reader<'_> {
         }
     }
 
-    fn invalid(&self, key: &str, value: &Spanned<DeValue<'_>>, problem: &str) -> NodeConfigError {
+    pub(super) fn invalid(&self, key: &str, value: &Spanned<DeValue<'_>>, problem: &str) -> NodeConfigError {
         let written = self
             .text
             .get(value.span())
@@ -79,7 +79,7 @@ impl Reader<'_> {
     }
 
     /// A non-empty string.
-    fn text(&self, key: &str, value: &Spanned<DeValue<'_>>) -> Result<String, NodeConfigError> {
+    pub(super) fn text(&self, key: &str, value: &Spanned<DeValue<'_>>) -> Result<String, NodeConfigError> {
         let DeValue::String(text) = value.get_ref() else {
             return Err(self.wrong_type(key, value, "a string"));
         };
@@ -90,7 +90,7 @@ impl Reader<'_> {
     }
 
     /// A path, resolved against `base` when relative.
-    fn path(
+    pub(super) fn path(
         &self,
         key: &str,
         value: &Spanned<DeValue<'_>>,
@@ -106,7 +106,7 @@ impl Reader<'_> {
     }
 
     /// A TOML float or integer.
-    fn number(&self, key: &str, value: &Spanned<DeValue<'_>>) -> Result<f64, NodeConfigError> {
+    pub(super) fn number(&self, key: &str, value: &Spanned<DeValue<'_>>) -> Result<f64, NodeConfigError> {
         let parsed = match value.get_ref() {
             DeValue::Float(number) => number.as_str().replace('_', "").parse::<f64>().ok(),
             DeValue::Integer(number) => {
@@ -187,6 +187,7 @@ impl Reader<'_> {
                 check_delta(delta).map_err(|problem| self.invalid(shown, value, &problem))?;
                 file.privacy_delta = Some(delta);
             }
+            ("policy", key) => super::policy::set(self, &mut file.policy, key, value, base)?,
             // SCHEMA and this match list the same keys; `parse` refuses any
             // other before calling here.
             _ => unreachable!("key {table}.{key} is in SCHEMA but not read"),

@@ -92,6 +92,9 @@ pub struct Settings {
     /// The site's own privacy budget for DP tasks (`None`: the node takes
     /// part in no DP task).
     pub privacy_budget: Option<medfed_secure::dp::Budget>,
+    /// The hospital's policy (`[policy]` of the node file; the defaults
+    /// without one).
+    pub policy: crate::policy::Policy,
 }
 
 impl Settings {
@@ -111,6 +114,19 @@ impl Settings {
         env_is_set: &dyn Fn(&str) -> bool,
     ) -> Result<Settings, NodeConfigError> {
         let privacy_budget = privacy_budget(&flags, file)?;
+        let policy = file.map(|f| f.policy.clone()).unwrap_or_default();
+        if policy.require_pinning && !policy.unpinned().is_empty() {
+            return Err(NodeConfigError::Invalid {
+                path: file.map_or_else(|| PathBuf::from("command line"), |f| f.source.clone()),
+                line: file.and_then(|f| f.line_of("policy", "require_pinning")),
+                key: "[policy] require_pinning".into(),
+                value: "true".into(),
+                problem: format!(
+                    "pinning is required, but {} not set",
+                    policy.unpinned().join(" and ")
+                ),
+            });
+        }
         let source = file.map(|f| f.source.clone());
         let from_file = |pick: fn(&NodeFile) -> Option<PathBuf>| file.and_then(pick);
         let missing = |what, flag, table, key| NodeConfigError::Missing {
@@ -252,6 +268,7 @@ impl Settings {
                 .or_else(|| file.and_then(|f| f.connect_timeout))
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             privacy_budget,
+            policy,
         })
     }
 }

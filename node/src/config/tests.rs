@@ -35,6 +35,27 @@ key_file = "audit.key"
 [privacy]
 epsilon = 3.0
 delta = 1e-5
+
+[policy]
+columns = ["age", "sex", "target"]
+deny_columns = ["postcode"]
+not_identifiers = ["visit"]
+algorithms = ["newton", "closed-form"]
+models = ["logistic"]
+require_secure_aggregation = true
+require_dp = false
+min_noise_multiplier = 1.0
+max_epsilon_per_round = 0.5
+min_rows = 20
+min_cell = 8
+max_parameters_per_row = 0.1
+max_score_bins = 200
+max_evaluations = 12
+max_steps = 400
+coordinator = "00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10:11:12:13:14:15:16:17:18:19:1a:1b:1c:1d:1e:1f"
+members = ["site", "other"]
+require_pinning = true
+approved_tasks = "approved.txt"
 "#;
 
 fn parse(text: &str) -> Result<NodeFile, NodeConfigError> {
@@ -83,10 +104,76 @@ fn every_key_is_read_and_relative_paths_follow_the_file() {
         file.audit_key_file,
         Some(PathBuf::from("/srv/medfed/audit.key"))
     );
+    let policy = &file.policy;
+    assert_eq!(policy.columns.as_deref(), Some(&["age".to_owned(), "sex".into(), "target".into()][..]));
+    assert_eq!(policy.deny_columns, ["postcode"]);
+    assert_eq!(policy.not_identifiers, ["visit"]);
+    assert_eq!(
+        policy.algorithms,
+        [
+            medfed_wire::TrainingAlgorithm::Newton,
+            medfed_wire::TrainingAlgorithm::ClosedForm
+        ]
+    );
+    assert_eq!(policy.models, [medfed_model::ModelKind::Logistic]);
+    assert!(policy.require_secure_aggregation && !policy.require_dp && policy.require_pinning);
+    assert_eq!(
+        (policy.min_noise_multiplier, policy.max_epsilon_per_round),
+        (1.0, Some(0.5))
+    );
+    assert_eq!((policy.min_rows, policy.min_cell), (20, 8));
+    assert_eq!(policy.max_parameters_per_row, 0.1);
+    assert_eq!(
+        (policy.max_score_bins, policy.max_evaluations, policy.max_steps),
+        (200, 12, 400)
+    );
+    let pin: Vec<u8> = (0..32).collect();
+    assert_eq!(policy.coordinator.map(|p| p.to_vec()), Some(pin));
+    assert_eq!(policy.members.as_deref(), Some(&["site".to_owned(), "other".into()][..]));
+    assert_eq!(
+        policy.approved_tasks,
+        Some(PathBuf::from("/srv/medfed/approved.txt"))
+    );
+    assert!(policy.unpinned().is_empty());
     // Every key the schema allows was read, each with its line.
     let keys: usize = SCHEMA.iter().map(|(_, keys)| keys.len()).sum();
     assert_eq!(file.lines.len(), keys);
     assert_eq!(file.line_of("tls", "cert"), Some(14));
+}
+
+#[test]
+fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe() {
+    for (written, wanted) in [
+        ("min_cell = 8", "min_cell = 0"),
+        ("algorithms = [\"newton\", \"closed-form\"]", "algorithms = [\"sgd\"]"),
+        ("models = [\"logistic\"]", "models = [\"tree\"]"),
+        ("max_parameters_per_row = 0.1", "max_parameters_per_row = 2.0"),
+        ("members = [\"site\", \"other\"]", "members = [\"site\", \"site\"]"),
+        ("require_dp = false", "require_dp = \"no\""),
+    ] {
+        let err = error_of(&FULL.replace(written, wanted));
+        let key = wanted.split(' ').next().unwrap_or_default();
+        assert!(err.contains(&format!("[policy] {key}")), "{wanted}: {err}");
+        assert!(err.contains("line "), "{wanted}: {err}");
+    }
+    let err = error_of(&FULL.replace("00:01:02", "zz:01:02"));
+    assert!(err.contains("[policy] coordinator") && err.contains("64 hex"), "{err}");
+    let defaults = crate::policy::Policy::default();
+    assert_eq!((defaults.min_rows, defaults.min_cell), (10, 5));
+    assert_eq!(defaults.max_parameters_per_row, 0.33);
+    assert!(defaults.columns.is_none() && defaults.approved_tasks.is_none());
+    assert_eq!(defaults.unpinned().len(), 2);
+}
+
+#[test]
+fn required_pinning_without_a_pin_is_refused_at_resolution() {
+    let unpinned = FULL.replace("members = [\"site\", \"other\"]\n", "");
+    let file = parse(&unpinned).unwrap();
+    let err = Settings::resolve(RunFlags::default(), Some(&file), &|_| true)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("[policy] require_pinning") && err.contains("members"), "{err}");
 }
 
 #[test]

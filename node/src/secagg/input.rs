@@ -13,7 +13,7 @@ use medfed_wire::summed::{
 use medfed_wire::{Instruction, ModelUpdate, Step, Submission, Task};
 
 use crate::data::SiteData;
-use crate::work::{Answer, answer};
+use crate::work::Answer;
 
 /// What stage 0 of a securely aggregated step keeps to mask.
 pub(super) struct Stage0 {
@@ -40,6 +40,7 @@ pub(super) fn stage0_input(
     task: &Task,
     work: &Step,
     dp: Option<&mut crate::privacy::DpRounds>,
+    gate: &crate::policy::Gate,
 ) -> anyhow::Result<Stage0> {
     let round = work.round();
     let evaluate = MaskedKind::evaluates(&work.instruction);
@@ -55,12 +56,14 @@ pub(super) fn stage0_input(
         // The second statistics pass: sums scaled to the pooled ranges and
         // the median histograms (not the clear pass's histograms of every
         // ranged column).
-        let input =
-            moments(site, task, plan).context("the column moments pass (secure aggregation)")?;
+        let input = moments(site, task, plan, gate)
+            .map_err(|e| e.context("the column moments pass (secure aggregation)"))?;
         let what = "column sums over the pooled ranges and median histograms";
         return Ok(plain(input, what.into()));
     }
-    Ok(match (answer(site, task, work)?, dp) {
+    let mut notes = Vec::new();
+    let computed = gate.answer(site, task, work, &mut notes)?;
+    let mut stage0 = match (computed, dp) {
         // DP: the update clipped and noised, every member weighing the
         // same, and neither rows nor loss released.
         (Answer::Send(Submission::Update(update)), Some(dp)) => {
@@ -129,17 +132,32 @@ pub(super) fn stage0_input(
             "held-out counts of the federated model".into(),
         ),
         _ => anyhow::bail!("round {round}: stage 0 produced nothing to mask"),
-    })
+    };
+    for note in notes {
+        stage0.what = format!("{}; {note}", stage0.what);
+    }
+    Ok(stage0)
 }
 
 /// The second statistics pass at this site: its exact column sums scaled to
 /// the pooled ranges of `plan`, and the histograms of the columns imputed
 /// by their median.
-fn moments(site: &SiteData, task: &Task, plan: &HistogramPlan) -> anyhow::Result<Vec<f64>> {
-    let moments = ColumnMoments {
+fn moments(
+    site: &SiteData,
+    task: &Task,
+    plan: &HistogramPlan,
+    gate: &crate::policy::Gate,
+) -> anyhow::Result<Vec<f64>> {
+    let mut moments = ColumnMoments {
         summaries: site.statistics(task)?,
         histograms: site.histograms(task, &median_plan(&task.columns, plan))?,
     };
+    gate.release_moments(
+        task,
+        site.train.y.len() as u64,
+        &moments.summaries,
+        &mut moments.histograms,
+    )?;
     let shape = MomentsShape {
         columns: task.columns.clone(),
         plan: plan.clone(),

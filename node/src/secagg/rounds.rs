@@ -90,6 +90,7 @@ impl SecureRounds {
         task: &Task,
         step: &Step,
         dp: Option<&mut crate::privacy::DpRounds>,
+        gate: &crate::policy::Gate,
     ) -> anyhow::Result<Option<(String, SecAggSubmission)>> {
         if let Some((last_step, submission, line)) = &self.last
             && *last_step == step.step
@@ -124,7 +125,7 @@ impl SecureRounds {
                     input,
                     privacy_spend,
                     what,
-                } = stage0_input(site, task, &work, dp)?;
+                } = stage0_input(site, task, &work, dp, gate)?;
                 let (client, message) = Client::new(params.clone(), id as u32)
                     .with_context(|| format!("secure aggregation of round {round}"))?
                     .advertise_keys(self.signer.key_pair());

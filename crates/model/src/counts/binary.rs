@@ -19,7 +19,7 @@ pub const MIN_SCORE_BINS: usize = 2;
 pub const MAX_SCORE_BINS: usize = 1_000_000;
 
 /// Probability at or above which a row is predicted positive.
-const THRESHOLD: f64 = 0.5;
+pub(crate) const THRESHOLD: f64 = 0.5;
 
 /// Additive summary of a logistic model's predictions on held-out rows.
 ///

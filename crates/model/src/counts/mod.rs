@@ -18,6 +18,7 @@ mod count;
 mod evaluation;
 mod regression;
 
+pub(crate) use binary::THRESHOLD;
 pub use binary::{BinaryCounts, DEFAULT_SCORE_BINS, MAX_SCORE_BINS, MIN_SCORE_BINS};
 pub use calibration::{CALIBRATION_BINS, CalibrationBin, CalibrationCounts};
 pub use count::CountCounts;

@@ -27,7 +27,7 @@ pub use report::{
     statistics_to_pb, update_from_pb, update_to_pb,
 };
 pub(crate) use report::{counts_from_pb, counts_to_pb};
-pub use task::{task_from_pb, task_to_pb, validate_task};
+pub use task::{encode_task, task_from_pb, task_to_pb, validate_task};
 
 /// Why a wire message was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]

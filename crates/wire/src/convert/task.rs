@@ -145,6 +145,12 @@ pub fn validate_task(task: &Task) -> Result<()> {
     Ok(())
 }
 
+/// `task`'s canonical wire encoding: the bytes its approval hash is taken
+/// of (re-encoded from the validated task, so equal tasks give equal bytes).
+pub fn encode_task(task: &Task) -> Vec<u8> {
+    prost::Message::encode_to_vec(&task_to_pb(task))
+}
+
 /// Converts a task for the wire.
 pub fn task_to_pb(task: &Task) -> pb::TaskSpec {
     pb::TaskSpec {

@@ -1,0 +1,436 @@
+//! The gate every step passes: on arrival, before anything is computed
+//! ([`Gate::admit`]: the query budget, and instructions the task never
+//! announced), and on the exact values about to leave ([`Gate::answer`]:
+//! rows behind each value, category counts, score and histogram bins merged
+//! until every non-empty cell holds `min_cell` rows, held-out counts withheld
+//! when they cannot be). Both the clear and the securely aggregated paths
+//! compute through [`Gate::answer`], so no value is formed past it.
+
+use std::collections::BTreeSet;
+
+use medfed_model::preprocess::{ColumnHistogram, ColumnSummary, Encoding};
+use medfed_model::{CalibrationCounts, ColumnSpec, EvaluationCounts, FittedPreprocessor};
+use medfed_wire::{Instruction, Step, Submission, Task, TrainingAlgorithm};
+
+use super::cells::side_ok;
+use super::{Policy, Refused};
+use crate::data::SiteData;
+use crate::work::Answer;
+
+/// The policy applied step by step, with what the task has used of its
+/// query budget so far.
+#[derive(Debug)]
+pub struct Gate {
+    policy: Policy,
+    /// Steps answered (a step asked again after a lost connection counts
+    /// once).
+    steps: BTreeSet<u64>,
+    /// Steps whose held-out counts were counted.
+    evaluated: BTreeSet<u64>,
+    /// Models scored on the held-out rows so far.
+    evaluations: u64,
+}
+
+impl Gate {
+    /// A gate applying `policy` to one task.
+    pub fn new(policy: Policy) -> Gate {
+        Gate {
+            policy,
+            steps: BTreeSet::new(),
+            evaluated: BTreeSet::new(),
+            evaluations: 0,
+        }
+    }
+
+    /// The policy it applies.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Checks `step` on arrival, before anything is computed for it.
+    ///
+    /// # Errors
+    /// [`Refused`] by `max_steps`, `max_evaluations`, or `task` for an
+    /// instruction the task did not announce (another algorithm, a round
+    /// past the last, a site-alone model it did not ask for or in a DP
+    /// task, preprocessing other than the task's columns).
+    pub fn admit(&mut self, task: &Task, step: &Step) -> Result<(), Refused> {
+        if matches!(
+            step.instruction,
+            Instruction::Wait | Instruction::Finished { .. }
+        ) {
+            return Ok(());
+        }
+        if self.steps.insert(step.step) && self.steps.len() as u64 > u64::from(self.policy.max_steps)
+        {
+            return Err(Refused::task(
+                "max_steps",
+                format!(
+                    "the task asks for more than max_steps = {} steps",
+                    self.policy.max_steps
+                ),
+            )
+            .at(step.step));
+        }
+        self.instruction(task, step.step, &step.instruction)
+            .map_err(|refused| refused.at(step.step))
+    }
+
+    fn instruction(
+        &mut self,
+        task: &Task,
+        step: u64,
+        instruction: &Instruction,
+    ) -> Result<(), Refused> {
+        let unannounced = |what: &str| {
+            Refused::task(
+                "task",
+                format!(
+                    "the coordinator asked for {what}, which the task (a {} model trained by {}{}) \
+                     did not announce",
+                    task.model,
+                    task.algorithm,
+                    if task.differential_privacy.is_some() {
+                        " with differential privacy"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+        };
+        let in_rounds = |round: u32| {
+            if (1..=task.rounds).contains(&round) {
+                Ok(())
+            } else {
+                Err(unannounced(&format!("round {round} of {}", task.rounds)))
+            }
+        };
+        match instruction {
+            Instruction::CollectStatistics
+            | Instruction::CollectHistograms { .. }
+            | Instruction::Wait
+            | Instruction::Finished { .. }
+            | Instruction::SecAggShares { .. }
+            | Instruction::SecAggMask { .. }
+            | Instruction::SecAggUnmask { .. } => Ok(()),
+            Instruction::SecAggKeys { work, .. } => self.instruction(task, step, work),
+            Instruction::Train {
+                round,
+                preprocessing,
+                prox_mu,
+                evaluate,
+                ..
+            } => {
+                match task.algorithm {
+                    TrainingAlgorithm::Fedavg if *prox_mu != 0.0 => {
+                        return Err(unannounced("a FedProx round"));
+                    }
+                    TrainingAlgorithm::Fedavg | TrainingAlgorithm::Fedprox => {}
+                    _ => return Err(unannounced("a FedAvg round")),
+                }
+                in_rounds(*round)?;
+                if *evaluate && task.evaluate_every == 0 {
+                    return Err(unannounced("held-out counts with a round"));
+                }
+                self.preprocessing(task, preprocessing)?;
+                self.evaluating(step, *evaluate, 1)
+            }
+            Instruction::Newton {
+                round,
+                preprocessing,
+                evaluate,
+                ..
+            } => {
+                if task.algorithm != TrainingAlgorithm::Newton {
+                    return Err(unannounced("Newton terms (loss, gradient and Hessian sums)"));
+                }
+                in_rounds(*round)?;
+                if *evaluate && task.evaluate_every == 0 {
+                    return Err(unannounced("held-out counts with a round"));
+                }
+                self.preprocessing(task, preprocessing)?;
+                self.evaluating(step, *evaluate, 1)
+            }
+            Instruction::Normal { preprocessing } => {
+                if task.algorithm != TrainingAlgorithm::ClosedForm {
+                    return Err(unannounced("normal-equation terms (X'X, X'y)"));
+                }
+                self.preprocessing(task, preprocessing)
+            }
+            Instruction::Baseline { preprocessing, .. } => {
+                if !task.baselines || task.differential_privacy.is_some() {
+                    return Err(unannounced("a model trained on this site's rows alone"));
+                }
+                self.preprocessing(task, preprocessing)
+            }
+            Instruction::Evaluate {
+                preprocessing,
+                models,
+            } => {
+                self.preprocessing(task, preprocessing)?;
+                self.evaluating(step, true, models.len() as u64)
+            }
+        }
+    }
+
+    /// Counts `models` scored on the held-out rows at `step` (once per step).
+    fn evaluating(
+        &mut self,
+        step: u64,
+        evaluate: bool,
+        models: u64,
+    ) -> Result<(), Refused> {
+        if !evaluate || !self.evaluated.insert(step) {
+            return Ok(());
+        }
+        self.evaluations += models;
+        if self.evaluations > u64::from(self.policy.max_evaluations) {
+            return Err(Refused::task(
+                "max_evaluations",
+                format!(
+                    "the task asks to score more than max_evaluations = {} models on this site's \
+                     held-out rows",
+                    self.policy.max_evaluations
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The preprocessing of an instruction must be the task's: the same
+    /// columns, unknown-value codes, indicators and categories (only the
+    /// fitted fill, centre and scale come from the coordinator).
+    fn preprocessing(&self, task: &Task, fitted: &FittedPreprocessor) -> Result<(), Refused> {
+        match matches_specs(fitted, &task.columns) {
+            Ok(()) => Ok(()),
+            Err(what) => Err(Refused::task(
+                "task",
+                format!(
+                    "the coordinator sent a preprocessing that is not the task's: {what}"
+                ),
+            )),
+        }
+    }
+
+    /// Computes the answer to `step` and checks the exact values about to
+    /// leave; `notes` says what was coarsened or withheld.
+    ///
+    /// # Errors
+    /// What the computation refuses, or [`Refused`] (in the chain) by
+    /// `min_rows` or `min_cell`.
+    pub fn answer(
+        &self,
+        site: &mut SiteData,
+        task: &Task,
+        step: &Step,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<Answer> {
+        let mut answer = crate::work::answer(site, task, step)?;
+        if let Answer::Send(submission) = &mut answer {
+            self.release(task, submission, notes)
+                .map_err(|refused| refused.at(step.step))?;
+        }
+        Ok(answer)
+    }
+
+    /// Checks (and coarsens) `submission`, the exact values about to leave.
+    ///
+    /// # Errors
+    /// [`Refused`] by `min_rows` (fewer rows behind a value) or `min_cell`
+    /// (a category or histogram count that cannot be merged to it).
+    pub fn release(
+        &self,
+        task: &Task,
+        submission: &mut Submission,
+        notes: &mut Vec<String>,
+    ) -> Result<(), Refused> {
+        match submission {
+            Submission::Statistics(report) => {
+                self.rows(report.train_rows, "column statistics")?;
+                self.summaries(&task.columns, &report.summaries)
+            }
+            Submission::Histograms(report) => self.histograms(&mut report.histograms),
+            Submission::Update(update) => {
+                self.rows(update.num_rows, "a training update")?;
+                self.held_out(task, update.evaluation.as_mut(), notes);
+                Ok(())
+            }
+            Submission::Newton(report) => {
+                self.rows(report.terms.n, "Newton terms")?;
+                self.held_out(task, report.evaluation.as_mut(), notes);
+                Ok(())
+            }
+            Submission::Normal(report) => self.rows(report.terms.n, "normal-equation terms"),
+            Submission::Baseline(model) => self.rows(model.num_rows, "a site-alone model"),
+            Submission::Evaluation(report) => {
+                for counts in &mut report.models {
+                    self.held_out(task, Some(counts), notes);
+                }
+                for calibration in &mut report.calibration {
+                    self.calibration(calibration, notes);
+                }
+                Ok(())
+            }
+            Submission::SecAgg(_) | Submission::BudgetRefusal(_) | Submission::Refusal(_) => {
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the two parts of the second statistics pass under secure
+    /// aggregation (column sums and median histograms).
+    ///
+    /// # Errors
+    /// As [`Gate::release`].
+    pub fn release_moments(
+        &self,
+        task: &Task,
+        rows: u64,
+        summaries: &[ColumnSummary],
+        histograms: &mut [Option<ColumnHistogram>],
+    ) -> Result<(), Refused> {
+        self.rows(rows, "column statistics")?;
+        self.summaries(&task.columns, summaries)?;
+        self.histograms(histograms)
+    }
+
+    fn rows(&self, rows: u64, what: &str) -> Result<(), Refused> {
+        if rows >= self.policy.min_rows {
+            return Ok(());
+        }
+        Err(Refused::task(
+            "min_rows",
+            format!(
+                "{what} would be computed from fewer rows than min_rows = {}",
+                self.policy.min_rows
+            ),
+        ))
+    }
+
+    fn summaries(&self, specs: &[ColumnSpec], summaries: &[ColumnSummary]) -> Result<(), Refused> {
+        let min_cell = self.policy.min_cell;
+        for (spec, summary) in specs.iter().zip(summaries) {
+            if let Some(i) = summary
+                .category_counts
+                .iter()
+                .position(|count| !side_ok(*count, min_cell))
+            {
+                let code = spec
+                    .categories
+                    .as_ref()
+                    .and_then(|codes| codes.get(i))
+                    .map_or_else(|| format!("#{}", i + 1), ToString::to_string);
+                return Err(Refused::task(
+                    "min_cell",
+                    format!(
+                        "the count of category {code} of column `{}` would be between 1 and {}, \
+                         fewer than min_cell = {min_cell}",
+                        spec.name,
+                        min_cell - 1
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn histograms(&self, histograms: &mut [Option<ColumnHistogram>]) -> Result<(), Refused> {
+        for histogram in histograms.iter_mut().flatten() {
+            histogram.coarsen(self.policy.min_cell).map_err(|e| {
+                Refused::task(
+                    "min_cell",
+                    format!("a column histogram cannot be merged to min_cell: {e}"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Held-out counts about to leave: merged to `min_cell`, or withheld
+    /// (sent as the counts of no rows) when they come from fewer than
+    /// `min_rows` rows or a class or confusion cell cannot be merged.
+    fn held_out(
+        &self,
+        task: &Task,
+        counts: Option<&mut EvaluationCounts>,
+        notes: &mut Vec<String>,
+    ) {
+        let Some(counts) = counts else {
+            return;
+        };
+        let rows = counts.rows();
+        if rows == 0 {
+            return;
+        }
+        let withheld = if rows < self.policy.min_rows {
+            Some(format!(
+                "held-out counts withheld: fewer held-out rows than min_rows = {}",
+                self.policy.min_rows
+            ))
+        } else {
+            match counts {
+                EvaluationCounts::Binary(binary) => binary
+                    .coarsen(self.policy.min_cell)
+                    .err()
+                    .map(|e| format!("held-out counts withheld by min_cell: {e}")),
+                _ => None,
+            }
+        };
+        if let Some(note) = withheld {
+            let bins = counts.as_binary().map_or(0, |b| b.pos_hist.len());
+            if let Ok(empty) = EvaluationCounts::empty(task.model, bins) {
+                *counts = empty;
+            }
+            notes.push(note);
+        }
+    }
+
+    fn calibration(&self, calibration: &mut CalibrationCounts, notes: &mut Vec<String>) {
+        let rows: u64 = calibration.count.iter().sum();
+        if rows == 0 {
+            return;
+        }
+        let withheld = rows < self.policy.min_rows
+            || calibration.coarsen(self.policy.min_cell).is_err();
+        if withheld {
+            *calibration = CalibrationCounts::default();
+            notes.push(format!(
+                "calibration counts withheld: they cannot hold min_cell = {} rows in every bin",
+                self.policy.min_cell
+            ));
+        }
+    }
+}
+
+/// Whether `fitted` is the preprocessing of `specs`, but for the fitted
+/// scalings.
+fn matches_specs(fitted: &FittedPreprocessor, specs: &[ColumnSpec]) -> Result<(), String> {
+    if fitted.columns.len() != specs.len() {
+        return Err(format!(
+            "{} columns where the task has {}",
+            fitted.columns.len(),
+            specs.len()
+        ));
+    }
+    for (column, spec) in fitted.columns.iter().zip(specs) {
+        let name = &spec.name;
+        if column.name != *name {
+            return Err(format!("column `{}` where the task has `{name}`", column.name));
+        }
+        if column.unknown_values != spec.unknown_values {
+            return Err(format!("other unknown-value codes for column `{name}`"));
+        }
+        if column.missing_indicator != spec.missing_indicator {
+            return Err(format!("another missing indicator for column `{name}`"));
+        }
+        let same = match (&column.encoding, &spec.categories) {
+            (Encoding::Numeric(_), None) => true,
+            (Encoding::Categorical { codes, .. }, Some(categories)) => codes == categories,
+            _ => false,
+        };
+        if !same {
+            return Err(format!("another encoding (categories) for column `{name}`"));
+        }
+    }
+    Ok(())
+}
