@@ -20,8 +20,8 @@ use medfed_wire::{BudgetRefusal, Instruction, Step, Submission, Task};
 
 use crate::answer::{Next, Reply};
 use crate::data::SiteData;
-use crate::policy::{ApprovedTasks, Gate, Policy, Refused, check_task};
 use crate::ledger::Ledger;
+use crate::policy::{ApprovedTasks, Gate, Policy, Refused, check_task};
 use crate::privacy::{DpRounds, record_spend};
 use crate::secagg::SecureRounds;
 use crate::send::{Delivered, refused, send};

@@ -126,10 +126,7 @@ pub fn pinned_client_config(
                     })?;
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(crate::pin::PinnedServer {
-                    inner,
-                    pin,
-                }))
+                .with_custom_certificate_verifier(Arc::new(crate::pin::PinnedServer { inner, pin }))
         }
     };
     let mut config = builder

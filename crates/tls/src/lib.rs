@@ -50,7 +50,6 @@ pub mod roster;
 
 pub use client::{CONNECT_TIMEOUT, connect, is_tls_refusal};
 pub use config::{ALPN_H2, client_config, pinned_client_config, server_config};
-pub use pin::certificate_sha256;
 pub use error::TlsError;
 pub use identity::{
     SIGNING_KEY_URI_PREFIX, identity_from_der, parse_signing_key_uri, request_identity,
@@ -58,6 +57,7 @@ pub use identity::{
 };
 pub use incoming::{HANDSHAKE_TIMEOUT, Refusals, incoming, incoming_with_timeout};
 pub use pem::{load_certs, load_private_key};
+pub use pin::certificate_sha256;
 pub use roster::MemberVerifier;
 
 /// Re-exported so callers name the same types as this crate.

@@ -49,7 +49,10 @@ impl ServerCertVerifier for PinnedServer {
                 "the coordinator's certificate (SHA-256 {}) is not the one this hospital pinned \
                  in [policy] coordinator ({})",
                 certificate_sha256(end_entity.as_ref()),
-                self.pin.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                self.pin
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
             )));
         }
         Ok(verified)

@@ -63,7 +63,12 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn invalid(&self, key: &str, value: &Spanned<DeValue<'_>>, problem: &str) -> NodeConfigError {
+    pub(super) fn invalid(
+        &self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+        problem: &str,
+    ) -> NodeConfigError {
         let written = self
             .text
             .get(value.span())
@@ -79,7 +84,11 @@ impl Reader<'_> {
     }
 
     /// A non-empty string.
-    pub(super) fn text(&self, key: &str, value: &Spanned<DeValue<'_>>) -> Result<String, NodeConfigError> {
+    pub(super) fn text(
+        &self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> Result<String, NodeConfigError> {
         let DeValue::String(text) = value.get_ref() else {
             return Err(self.wrong_type(key, value, "a string"));
         };
@@ -106,7 +115,11 @@ impl Reader<'_> {
     }
 
     /// A TOML float or integer.
-    pub(super) fn number(&self, key: &str, value: &Spanned<DeValue<'_>>) -> Result<f64, NodeConfigError> {
+    pub(super) fn number(
+        &self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> Result<f64, NodeConfigError> {
         let parsed = match value.get_ref() {
             DeValue::Float(number) => number.as_str().replace('_', "").parse::<f64>().ok(),
             DeValue::Integer(number) => {

@@ -105,7 +105,10 @@ fn every_key_is_read_and_relative_paths_follow_the_file() {
         Some(PathBuf::from("/srv/medfed/audit.key"))
     );
     let policy = &file.policy;
-    assert_eq!(policy.columns.as_deref(), Some(&["age".to_owned(), "sex".into(), "target".into()][..]));
+    assert_eq!(
+        policy.columns.as_deref(),
+        Some(&["age".to_owned(), "sex".into(), "target".into()][..])
+    );
     assert_eq!(policy.deny_columns, ["postcode"]);
     assert_eq!(policy.not_identifiers, ["visit"]);
     assert_eq!(
@@ -124,12 +127,19 @@ fn every_key_is_read_and_relative_paths_follow_the_file() {
     assert_eq!((policy.min_rows, policy.min_cell), (20, 8));
     assert_eq!(policy.max_parameters_per_row, 0.1);
     assert_eq!(
-        (policy.max_score_bins, policy.max_evaluations, policy.max_steps),
+        (
+            policy.max_score_bins,
+            policy.max_evaluations,
+            policy.max_steps
+        ),
         (200, 12, 400)
     );
     let pin: Vec<u8> = (0..32).collect();
     assert_eq!(policy.coordinator.map(|p| p.to_vec()), Some(pin));
-    assert_eq!(policy.members.as_deref(), Some(&["site".to_owned(), "other".into()][..]));
+    assert_eq!(
+        policy.members.as_deref(),
+        Some(&["site".to_owned(), "other".into()][..])
+    );
     assert_eq!(
         policy.approved_tasks,
         Some(PathBuf::from("/srv/medfed/approved.txt"))
@@ -145,10 +155,19 @@ fn every_key_is_read_and_relative_paths_follow_the_file() {
 fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe() {
     for (written, wanted) in [
         ("min_cell = 8", "min_cell = 0"),
-        ("algorithms = [\"newton\", \"closed-form\"]", "algorithms = [\"sgd\"]"),
+        (
+            "algorithms = [\"newton\", \"closed-form\"]",
+            "algorithms = [\"sgd\"]",
+        ),
         ("models = [\"logistic\"]", "models = [\"tree\"]"),
-        ("max_parameters_per_row = 0.1", "max_parameters_per_row = 2.0"),
-        ("members = [\"site\", \"other\"]", "members = [\"site\", \"site\"]"),
+        (
+            "max_parameters_per_row = 0.1",
+            "max_parameters_per_row = 2.0",
+        ),
+        (
+            "members = [\"site\", \"other\"]",
+            "members = [\"site\", \"site\"]",
+        ),
         ("require_dp = false", "require_dp = \"no\""),
     ] {
         let err = error_of(&FULL.replace(written, wanted));
@@ -157,7 +176,10 @@ fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe(
         assert!(err.contains("line "), "{wanted}: {err}");
     }
     let err = error_of(&FULL.replace("00:01:02", "zz:01:02"));
-    assert!(err.contains("[policy] coordinator") && err.contains("64 hex"), "{err}");
+    assert!(
+        err.contains("[policy] coordinator") && err.contains("64 hex"),
+        "{err}"
+    );
     let defaults = crate::policy::Policy::default();
     assert_eq!((defaults.min_rows, defaults.min_cell), (10, 5));
     assert_eq!(defaults.max_parameters_per_row, 0.33);
@@ -173,7 +195,10 @@ fn required_pinning_without_a_pin_is_refused_at_resolution() {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("[policy] require_pinning") && err.contains("members"), "{err}");
+    assert!(
+        err.contains("[policy] require_pinning") && err.contains("members"),
+        "{err}"
+    );
 }
 
 #[test]

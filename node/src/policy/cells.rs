@@ -141,7 +141,10 @@ mod tests {
         assert_eq!(check(one_hot, &codes).map_err(|r| r.rule), Err("min_cell"));
         // All but one row: the complement singles the last one out.
         let all_but_one = ColumnSpec::categorical("cp", vec![1]);
-        assert_eq!(check(all_but_one, &codes).map_err(|r| r.rule), Err("min_cell"));
+        assert_eq!(
+            check(all_but_one, &codes).map_err(|r| r.rule),
+            Err("min_cell")
+        );
         let numeric = ColumnSpec::numeric("sex");
         assert_eq!(check(numeric, &codes).map_err(|r| r.rule), Err("min_cell"));
     }
@@ -149,8 +152,11 @@ mod tests {
     #[test]
     fn ordinary_columns_pass() {
         let spread: Vec<f64> = (0..40).map(|i| f64::from(i % 4)).collect();
-        assert_eq!(check(ColumnSpec::categorical("cp", vec![0, 1, 2, 3]), &spread), Ok(()));
-        let mut with_missing: Vec<f64> = (0..40).map(|i| f64::from(i)).collect();
+        assert_eq!(
+            check(ColumnSpec::categorical("cp", vec![0, 1, 2, 3]), &spread),
+            Ok(())
+        );
+        let mut with_missing: Vec<f64> = (0..40).map(f64::from).collect();
         for v in with_missing.iter_mut().take(6) {
             *v = f64::NAN;
         }
@@ -160,11 +166,17 @@ mod tests {
         let binary: Vec<f64> = (0..40).map(|i| f64::from(i % 2)).collect();
         assert_eq!(check(ColumnSpec::numeric("sex"), &binary), Ok(()));
         // A code nobody has, and a code everybody has, single nobody out.
-        assert_eq!(check(ColumnSpec::categorical("cp", vec![0, 1]), &binary), Ok(()));
+        assert_eq!(
+            check(ColumnSpec::categorical("cp", vec![0, 1]), &binary),
+            Ok(())
+        );
         let labels = Array1::from_iter(binary.iter().copied());
         let x = column(&spread);
         let specs = [ColumnSpec::numeric("a")];
-        assert_eq!(check_design_cells(&specs, x.view(), Some(labels.view()), 5), Ok(()));
+        assert_eq!(
+            check_design_cells(&specs, x.view(), Some(labels.view()), 5),
+            Ok(())
+        );
         let few = Array1::from_iter((0..40).map(|i| if i < 3 { 1.0 } else { 0.0 }));
         assert_eq!(
             check_design_cells(&specs, x.view(), Some(few.view()), 5).map_err(|r| r.rule),

@@ -61,7 +61,8 @@ impl Gate {
         ) {
             return Ok(());
         }
-        if self.steps.insert(step.step) && self.steps.len() as u64 > u64::from(self.policy.max_steps)
+        if self.steps.insert(step.step)
+            && self.steps.len() as u64 > u64::from(self.policy.max_steps)
         {
             return Err(Refused::task(
                 "max_steps",
@@ -142,7 +143,9 @@ impl Gate {
                 ..
             } => {
                 if task.algorithm != TrainingAlgorithm::Newton {
-                    return Err(unannounced("Newton terms (loss, gradient and Hessian sums)"));
+                    return Err(unannounced(
+                        "Newton terms (loss, gradient and Hessian sums)",
+                    ));
                 }
                 in_rounds(*round)?;
                 if *evaluate && task.evaluate_every == 0 {
@@ -174,12 +177,7 @@ impl Gate {
     }
 
     /// Counts `models` scored on the held-out rows at `step` (once per step).
-    fn evaluating(
-        &mut self,
-        step: u64,
-        evaluate: bool,
-        models: u64,
-    ) -> Result<(), Refused> {
+    fn evaluating(&mut self, step: u64, evaluate: bool, models: u64) -> Result<(), Refused> {
         if !evaluate || !self.evaluated.insert(step) {
             return Ok(());
         }
@@ -205,9 +203,7 @@ impl Gate {
             Ok(()) => Ok(()),
             Err(what) => Err(Refused::task(
                 "task",
-                format!(
-                    "the coordinator sent a preprocessing that is not the task's: {what}"
-                ),
+                format!("the coordinator sent a preprocessing that is not the task's: {what}"),
             )),
         }
     }
@@ -271,9 +267,7 @@ impl Gate {
                 }
                 Ok(())
             }
-            Submission::SecAgg(_) | Submission::BudgetRefusal(_) | Submission::Refusal(_) => {
-                Ok(())
-            }
+            Submission::SecAgg(_) | Submission::BudgetRefusal(_) | Submission::Refusal(_) => Ok(()),
         }
     }
 
@@ -336,12 +330,16 @@ impl Gate {
 
     fn histograms(&self, histograms: &mut [Option<ColumnHistogram>]) -> Result<(), Refused> {
         for histogram in histograms.iter_mut().flatten() {
-            histogram.coarsen(self.policy.min_cell).map_err(|e| {
-                Refused::task(
-                    "min_cell",
-                    format!("a column histogram cannot be merged to min_cell: {e}"),
-                )
-            })?;
+            let min_cell = self.policy.min_cell;
+            histogram
+                .coarsen(min_cell)
+                .and_then(|()| histogram.check_cells(min_cell))
+                .map_err(|e| {
+                    Refused::task(
+                        "min_cell",
+                        format!("a column histogram cannot be merged to min_cell: {e}"),
+                    )
+                })?;
         }
         Ok(())
     }
@@ -371,6 +369,7 @@ impl Gate {
             match counts {
                 EvaluationCounts::Binary(binary) => binary
                     .coarsen(self.policy.min_cell)
+                    .and_then(|()| binary.check_cells(self.policy.min_cell))
                     .err()
                     .map(|e| format!("held-out counts withheld by min_cell: {e}")),
                 _ => None,
@@ -390,8 +389,12 @@ impl Gate {
         if rows == 0 {
             return;
         }
+        let min_cell = self.policy.min_cell;
         let withheld = rows < self.policy.min_rows
-            || calibration.coarsen(self.policy.min_cell).is_err();
+            || calibration
+                .coarsen(min_cell)
+                .and_then(|()| calibration.check_cells(min_cell))
+                .is_err();
         if withheld {
             *calibration = CalibrationCounts::default();
             notes.push(format!(
@@ -415,7 +418,10 @@ fn matches_specs(fitted: &FittedPreprocessor, specs: &[ColumnSpec]) -> Result<()
     for (column, spec) in fitted.columns.iter().zip(specs) {
         let name = &spec.name;
         if column.name != *name {
-            return Err(format!("column `{}` where the task has `{name}`", column.name));
+            return Err(format!(
+                "column `{}` where the task has `{name}`",
+                column.name
+            ));
         }
         if column.unknown_values != spec.unknown_values {
             return Err(format!("other unknown-value codes for column `{name}`"));

@@ -83,7 +83,11 @@ pub fn check_task(
         format!(
             "a {} model{}",
             task.model,
-            if model_ok { " is allowed" } else { " is not allowed by this hospital" }
+            if model_ok {
+                " is allowed"
+            } else {
+                " is not allowed by this hospital"
+            }
         ),
     );
     let algorithm_ok = policy.algorithms.contains(&task.algorithm);
@@ -93,7 +97,11 @@ pub fn check_task(
         format!(
             "trained by {}{}",
             task.algorithm,
-            if algorithm_ok { ", allowed" } else { ", which this hospital does not allow" }
+            if algorithm_ok {
+                ", allowed"
+            } else {
+                ", which this hospital does not allow"
+            }
         ),
     );
     privacy(policy, task, &mut verdict);
@@ -108,7 +116,10 @@ pub fn check_task(
             "members",
             strangers.is_empty(),
             if strangers.is_empty() {
-                format!("every member ({}) is one this hospital agreed to", task.members.join(", "))
+                format!(
+                    "every member ({}) is one this hospital agreed to",
+                    task.members.join(", ")
+                )
             } else {
                 format!(
                     "the task lists members this hospital did not agree to federate with: {}",
@@ -163,7 +174,11 @@ fn columns(
                      the data steward clears it ([policy] not_identifiers)"
                 ),
             );
-        } else if policy.columns.as_ref().is_some_and(|allowed| !allowed.contains(name)) {
+        } else if policy
+            .columns
+            .as_ref()
+            .is_some_and(|allowed| !allowed.contains(name))
+        {
             verdict(
                 "columns",
                 false,
@@ -225,7 +240,10 @@ fn privacy(policy: &Policy, task: &Task, verdict: &mut impl FnMut(&'static str, 
                 );
             }
             if let Some(cap) = policy.max_epsilon_per_round {
-                let round = medfed_secure::dp::analytic::analytic_gaussian_epsilon(dp.noise_multiplier, 1e-5);
+                let round = medfed_secure::dp::analytic::analytic_gaussian_epsilon(
+                    dp.noise_multiplier,
+                    1e-5,
+                );
                 let (passes, cost) = match round {
                     Ok(epsilon) => (epsilon <= cap, format!("ε = {epsilon:.4}")),
                     Err(_) => (false, "an ε that cannot be computed".to_owned()),
@@ -254,7 +272,10 @@ fn rows(
         "min_rows",
         enough,
         if enough {
-            format!("{train} training rows (at least min_rows = {})", policy.min_rows)
+            format!(
+                "{train} training rows (at least min_rows = {})",
+                policy.min_rows
+            )
         } else {
             format!(
                 "fewer training rows than min_rows = {}: this site takes no part",
