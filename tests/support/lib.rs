@@ -11,11 +11,14 @@
 //! (sites, intruders, task) and [`Federation::run`] performs it in a
 //! temporary folder, returning an [`Outcome`]. `pooled`: [`pooled_fit`], the
 //! in-process pooled reference a federated model is compared with.
+//! [`hostile`]: a hostile coordinator played in-process over mutual TLS, and
+//! the hospital (a real `node` process) that faces it.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod crafted;
+pub mod hostile;
 mod pooled;
 pub use crafted::Flaw;
 pub use pooled::{Pooled, Scored, pooled_fit};
