@@ -68,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         coordinator_args: Vec::new(),
         pause: None,
         vanish: Vec::new(),
+        node_policy: None,
     }
     .run();
     let federated_seconds = started.elapsed().as_secs_f64();

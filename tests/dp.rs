@@ -35,7 +35,7 @@ id = "heart-dp"
 members = ["cleveland", "hungarian", "switzerland", "va"]
 model = "logistic"
 features = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg",
-  "thalach", "exang", "oldpeak", "slope", "ca", "thal"]
+  "thalach", "exang", "oldpeak", "slope", "thal"]
 target = "target"
 
 [training]

@@ -238,6 +238,15 @@ fn first_patient(held: bool) -> usize {
 /// Attack 2: an unknown-value code that one patient has, with a missing
 /// indicator, would make a column that is 1 for that patient alone.
 fn unknown_value_isolating(singled_out: usize) {
+    let (columns, task) = unknown_value_site(singled_out);
+    let attack = Attack::run(&columns, Script::new(&task), "", "");
+    let refusal = attack.refused("min_cell", 0);
+    assert_quotes_none(&refusal.reason, &[x1(singled_out, ROWS)]);
+}
+
+/// A site where patient `singled_out` alone has the unknown-value code of
+/// `x2`, and a task that reads it with a missing indicator.
+fn unknown_value_site(singled_out: usize) -> (Vec<(&'static str, Vec<f64>)>, Task) {
     let mut columns = cohort(ROWS);
     columns[1].1[singled_out] = 999.0;
     let mut x2 = ColumnSpec::numeric("x2");
@@ -247,9 +256,7 @@ fn unknown_value_isolating(singled_out: usize) {
         "unknown-value-isolation",
         vec![ColumnSpec::numeric("x1"), x2],
     );
-    let attack = Attack::run(&columns, Script::new(&task), "", "");
-    let refusal = attack.refused("min_cell", 0);
-    assert_quotes_none(&refusal.reason, &[x1(singled_out, ROWS)]);
+    (columns, task)
 }
 
 #[test]
@@ -258,15 +265,64 @@ fn an_unknown_value_code_that_isolates_one_training_patient_is_refused_by_min_ce
 }
 
 /// The held-out rows are scored by models the coordinator chooses: a model
-/// with a large weight on the indicator moves the singled-out patient's
-/// score (and the released log-loss sum) alone.
+/// with a large weight on the indicator would move the singled-out patient's
+/// score (and the released log-loss sum) alone. The site still trains (its
+/// training rows single nobody out), but no held-out count leaves: the
+/// evaluation it sends is the counts of no rows.
 #[test]
-fn an_unknown_value_code_that_isolates_one_held_out_patient_is_refused_by_min_cell() {
-    unknown_value_isolating(first_patient(true));
+fn an_unknown_value_code_that_isolates_one_held_out_patient_withholds_every_held_out_count() {
+    let (columns, task) = unknown_value_site(first_patient(true));
+    held_out_counts_withheld(&columns, &task);
+}
+
+/// Sends one evaluation of a model with a large weight on the last design
+/// column (the one that singles a held-out patient out) and checks that the
+/// node answers with the counts of no rows.
+fn held_out_counts_withheld(columns: &[(&str, Vec<f64>)], task: &Task) {
+    let mut model = Array1::zeros(task.dimension());
+    model[task.dimension() - 1] = 30.0;
+    let script = Script::new(task).then(Instruction::Evaluate {
+        preprocessing: plain_preprocessing(task),
+        models: vec![model],
+    });
+    let attack = Attack::run(columns, script, "", "");
+    let output = attack.output();
+    assert_exit(attack.run.status, 0, &output);
+    assert!(output.contains("held-out counts withheld"), "{output}");
+    let received = attack.coordinator.received();
+    assert_eq!(received.kinds(), ["evaluation"], "{output}");
+    let report = received.submissions[0]
+        .evaluation()
+        .expect("an evaluation")
+        .clone();
+    assert!(
+        report.models[0].values.iter().all(|v| *v == 0.0),
+        "withheld counts must be the counts of no rows: {:?}",
+        &report.models[0].values[..6]
+    );
+    assert!(
+        report
+            .calibration
+            .iter()
+            .all(|c| c.count.iter().all(|n| *n == 0)),
+        "calibration counts must be withheld too"
+    );
 }
 
 /// Attack 3: a one-hot category that one patient has.
 fn one_hot_isolating(singled_out: usize) {
+    let (columns, task) = one_hot_site(singled_out);
+    let attack = Attack::run(&columns, Script::new(&task), "", "");
+    let refusal = attack.refused("min_cell", 0);
+    assert_quotes_none(
+        &refusal.reason,
+        &[x1(singled_out, ROWS), x2(singled_out, ROWS)],
+    );
+}
+
+/// A site where patient `singled_out` alone has category 3 of `c`, and a
+/// task that one-hot encodes it.
+fn one_hot_site(singled_out: usize) -> (Vec<(&'static str, Vec<f64>)>, Task) {
     let mut columns = cohort(ROWS);
     let codes: Vec<f64> = (0..ROWS)
         .map(|i| {
@@ -285,12 +341,7 @@ fn one_hot_isolating(singled_out: usize) {
             ColumnSpec::categorical("c", vec![1, 2, 3]),
         ],
     );
-    let attack = Attack::run(&columns, Script::new(&task), "", "");
-    let refusal = attack.refused("min_cell", 0);
-    assert_quotes_none(
-        &refusal.reason,
-        &[x1(singled_out, ROWS), x2(singled_out, ROWS)],
-    );
+    (columns, task)
 }
 
 #[test]
@@ -299,10 +350,12 @@ fn a_one_hot_category_of_one_training_patient_is_refused_by_min_cell() {
 }
 
 /// As for the unknown-value code: a held-out patient alone in a dummy
-/// column is singled out by the models the held-out rows are scored with.
+/// column would be singled out by the models the held-out rows are scored
+/// with, so no held-out count leaves.
 #[test]
-fn a_one_hot_category_of_one_held_out_patient_is_refused_by_min_cell() {
-    one_hot_isolating(first_patient(true));
+fn a_one_hot_category_of_one_held_out_patient_withholds_every_held_out_count() {
+    let (columns, task) = one_hot_site(first_patient(true));
+    held_out_counts_withheld(&columns, &task);
 }
 
 /// Attack 4: a score histogram with as many bins as there could be record

@@ -80,6 +80,7 @@ fn the_metrics_endpoint_shows_rounds_participants_refusals_and_log_entries_durin
             hold: Duration::from_millis(1500),
         }),
         vanish: Vec::new(),
+        node_policy: None,
     }
     .run();
     assert!(run.coordinator.success(), "{}", run.coordinator_stderr);

@@ -16,7 +16,7 @@ id = "heart-secagg"
 members = ["cleveland", "hungarian", "switzerland", "va"]
 model = "logistic"
 features = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg",
-  "thalach", "exang", "oldpeak", "slope", "ca", "thal"]
+  "thalach", "exang", "oldpeak", "slope", "thal"]
 target = "target"
 
 [training]
@@ -368,7 +368,7 @@ fn thalach_task(privacy: &str) -> String {
 id = "thalach-secagg"
 members = ["cleveland", "hungarian", "switzerland", "va"]
 model = "linear"
-features = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "exang", "oldpeak"]
+features = ["age", "cp", "trestbps", "chol", "fbs", "restecg", "exang", "oldpeak"]
 target = "thalach"
 
 [training]
@@ -521,6 +521,7 @@ threshold = 3
         coordinator_args: Vec::new(),
         pause: None,
         vanish: Vec::new(),
+        node_policy: None,
     }
 }
 
@@ -581,15 +582,20 @@ fn a_member_killed_after_its_masked_input_is_still_summed_and_the_run_completes(
     assert_eq!(rounds[2]["contributors"], 5, "{}", rounds[2]);
     // The sum is exact: round 4 starts from the same model as in the
     // uninterrupted run, so the sites (site-3 back within round 4's key
-    // deadline) score it the same on their held-out rows (to the
-    // fixed-point precision).
+    // deadline) find the same training loss for it (to the fixed-point
+    // precision). (Their held-out counts are withheld: on these synthetic
+    // rows a confusion-matrix cell holds fewer than min_cell patients.)
     assert_eq!(rounds[3]["contributors"], 5, "{}", rounds[3]);
-    let (loss, rows) = overall_loss(&crashed, 4);
-    let (reference, reference_rows) = overall_loss(&clean, 4);
-    assert_eq!(rows, reference_rows);
+    let train_loss = |run: &medfed::Outcome| {
+        let summary = run.summary.as_ref().expect("summary.json");
+        summary["rounds"][3]["train_loss"]
+            .as_f64()
+            .expect("round 4's training loss")
+    };
+    let (loss, reference) = (train_loss(&crashed), train_loss(&clean));
     assert!(
         (loss - reference).abs() < 1e-9,
-        "held-out log-loss {loss} after the crash, {reference} without"
+        "round 4's training loss {loss} after the crash, {reference} without"
     );
 }
 

@@ -21,7 +21,7 @@ fn the_demo_task_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("4 members, 13 features"), "{stdout}");
+    assert!(stdout.contains("4 members, 12 features"), "{stdout}");
 }
 
 #[test]

@@ -145,6 +145,11 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         return refuse(&mut session, &signer, &task, refused).await;
     }
     let site = site?;
+    let mut gate = Gate::new(policy);
+    if let Some(why) = checked.withhold_held_out {
+        println!("{me}: {why}");
+        gate.withhold_held_out(why);
+    }
     // A DP task is settled next, before the records are used: a site
     // without a budget, or whose budget cannot pay for a round, declines.
     let dp = settle_dp(&mut session, &signer, &task, &options).await?;
@@ -165,7 +170,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<NodeReport> {
         site,
         dp,
         secure,
-        gate: Gate::new(policy),
+        gate,
         danger_update_scale: options.danger_update_scale,
         report: NodeReport::default(),
     }

@@ -151,6 +151,11 @@ pub struct Federation {
     pub pause: Option<Pause>,
     /// Nodes to kill mid-run for good (never restarted).
     pub vanish: Vec<Vanish>,
+    /// The body of every hospital's `[policy]` table (`None`: no node
+    /// file, so every hospital runs with the default policy). Tests of the
+    /// numerics on the heart data's small cells (a column present in two
+    /// patients at a site) set the hospitals' policy here, in the open.
+    pub node_policy: Option<String>,
 }
 
 /// Kill a node with SIGKILL once its output shows `after`, and leave it
@@ -340,6 +345,11 @@ fn node_command(
         .arg(site_dir.join("vault.key"))
         .arg("--audit-key-file")
         .arg(site_dir.join("audit.key"));
+    // The hospital's own policy, when the federation sets one.
+    let node_file = site_dir.join("node.toml");
+    if node_file.exists() {
+        command.arg("--config").arg(node_file);
+    }
     command
 }
 
@@ -470,6 +480,7 @@ impl Federation {
             coordinator_args: Vec::new(),
             pause: None,
             vanish: Vec::new(),
+            node_policy: None,
         }
     }
 
@@ -563,6 +574,10 @@ impl Federation {
                     .arg("--create-key")
                     .args(&self.import_args),
             );
+            if let Some(policy) = &self.node_policy {
+                fs::write(site_dir.join("node.toml"), format!("[policy]\n{policy}\n"))
+                    .expect("node file");
+            }
             // The hospital's privacy officer holds the key to its exchange log.
             run_ok(
                 Command::new(bin("medfed-audit"))

@@ -99,9 +99,9 @@ pub(super) fn set(
         }
         "max_parameters_per_row" => {
             let ratio = reader.number(shown, value)?;
-            if !(ratio.is_finite() && ratio > 0.0 && ratio <= 1.0) {
+            if !(ratio.is_finite() && ratio > 0.0) {
                 return Err(invalid(
-                    "expected a number in (0, 1], e.g. 0.33 (DataSHIELD's nfilter.glm)",
+                    "expected a finite number > 0, e.g. 0.33 (DataSHIELD's nfilter.glm)",
                 ));
             }
             policy.max_parameters_per_row = ratio;

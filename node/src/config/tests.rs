@@ -162,7 +162,7 @@ fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe(
         ("models = [\"logistic\"]", "models = [\"tree\"]"),
         (
             "max_parameters_per_row = 0.1",
-            "max_parameters_per_row = 2.0",
+            "max_parameters_per_row = -2.0",
         ),
         (
             "members = [\"site\", \"other\"]",

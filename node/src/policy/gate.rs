@@ -29,6 +29,8 @@ pub struct Gate {
     evaluated: BTreeSet<u64>,
     /// Models scored on the held-out rows so far.
     evaluations: u64,
+    /// Why no held-out counts leave in this task, if so.
+    withhold_held_out: Option<String>,
 }
 
 impl Gate {
@@ -39,7 +41,14 @@ impl Gate {
             steps: BTreeSet::new(),
             evaluated: BTreeSet::new(),
             evaluations: 0,
+            withhold_held_out: None,
         }
+    }
+
+    /// No held-out counts leave in this task, for `why` (the task check
+    /// found a held-out patient alone in a design column).
+    pub fn withhold_held_out(&mut self, why: String) {
+        self.withhold_held_out = Some(why);
     }
 
     /// The policy it applies.
@@ -360,7 +369,9 @@ impl Gate {
         if rows == 0 {
             return;
         }
-        let withheld = if rows < self.policy.min_rows {
+        let withheld = if let Some(why) = &self.withhold_held_out {
+            Some(why.clone())
+        } else if rows < self.policy.min_rows {
             Some(format!(
                 "held-out counts withheld: fewer held-out rows than min_rows = {}",
                 self.policy.min_rows
@@ -390,7 +401,8 @@ impl Gate {
             return;
         }
         let min_cell = self.policy.min_cell;
-        let withheld = rows < self.policy.min_rows
+        let withheld = self.withhold_held_out.is_some()
+            || rows < self.policy.min_rows
             || calibration
                 .coarsen(min_cell)
                 .and_then(|()| calibration.check_cells(min_cell))

@@ -27,6 +27,9 @@ pub struct TaskCheck {
     pub sha256: String,
     /// The verdicts, in the order they are checked.
     pub verdicts: Vec<Verdict>,
+    /// Why no held-out counts may leave this site in this task (a
+    /// held-out patient alone in a design column), if so.
+    pub withhold_held_out: Option<String>,
 }
 
 impl TaskCheck {
@@ -55,6 +58,7 @@ pub fn check_task(
 ) -> TaskCheck {
     let sha256 = task_sha256(task);
     let mut verdicts = Vec::new();
+    let mut withhold_held_out = None;
     let mut verdict = |rule: &'static str, passes: bool, what: String| {
         verdicts.push(Verdict { rule, what, passes });
     };
@@ -137,7 +141,7 @@ pub fn check_task(
         ),
     );
     match site {
-        Ok(site) => rows(policy, task, site, &mut verdict),
+        Ok(site) => withhold_held_out = rows(policy, task, site, &mut verdict),
         Err(error) => {
             let rule = match error {
                 DataError::Columns { .. } => "missing_column",
@@ -155,7 +159,11 @@ pub fn check_task(
             verdict(rule, false, what);
         }
     }
-    TaskCheck { sha256, verdicts }
+    TaskCheck {
+        sha256,
+        verdicts,
+        withhold_held_out,
+    }
 }
 
 /// `columns`, `deny_columns` and the identifier flags.
@@ -266,13 +274,14 @@ fn privacy(policy: &Policy, task: &Task, verdict: &mut impl FnMut(&'static str, 
     }
 }
 
-/// `min_rows`, `max_parameters_per_row` and `min_cell` on this site's rows.
+/// `min_rows`, `max_parameters_per_row` and `min_cell` on this site's rows;
+/// returns why the held-out counts must be withheld, if they must.
 fn rows(
     policy: &Policy,
     task: &Task,
     site: &SiteData,
     verdict: &mut impl FnMut(&'static str, bool, String),
-) {
+) -> Option<String> {
     let train = site.train.y.len() as u64;
     let holdout = site.holdout.y.len() as u64;
     let enough = train >= policy.min_rows;
@@ -292,7 +301,7 @@ fn rows(
         },
     );
     if !enough {
-        return;
+        return None;
     }
     if holdout > 0 && holdout < policy.min_rows {
         verdict(
@@ -325,14 +334,11 @@ fn rows(
         labels,
         policy.min_cell,
         "training",
-    )
-    .and_then(|()| {
-        // Held-out counts of models the coordinator chooses would single
-        // out a held-out patient the same way (fewer than min_rows held-out
-        // rows release no counts at all).
-        if holdout < policy.min_rows {
-            return Ok(());
-        }
+    );
+    // Held-out counts of models the coordinator chooses would single out a
+    // held-out patient alone in a design column the same way: then none
+    // leave (fewer than min_rows held-out rows release none anyway).
+    let withhold = if holdout >= policy.min_rows {
         check_design_cells(
             &task.columns,
             site.holdout.x.view(),
@@ -340,17 +346,30 @@ fn rows(
             policy.min_cell,
             "held-out",
         )
-    });
+        .err()
+        .map(|refused| {
+            format!(
+                "held-out counts withheld for the whole task: {}",
+                refused.reason
+            )
+        })
+    } else {
+        None
+    };
+    if let Some(why) = &withhold {
+        verdict("min_cell", true, why.clone());
+    }
     match cells {
         Ok(()) => verdict(
             "min_cell",
             true,
             format!(
                 "every one-hot, indicator and two-valued column (and class) holds 0 or at \
-                 least min_cell = {} training and held-out rows",
+                 least min_cell = {} training rows",
                 policy.min_cell
             ),
         ),
         Err(refused) => verdict("min_cell", false, refused.reason),
     }
+    withhold
 }
