@@ -32,6 +32,9 @@ fn task() -> medfed_wire::Task {
         members: vec!["a".into(), "b".into()],
         secure_aggregation: None,
         differential_privacy: None,
+        algorithm: medfed_wire::TrainingAlgorithm::Fedavg,
+        baselines: false,
+        evaluate_every: 1,
     }
 }
 
@@ -66,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(pb::Submission { body: Some(body) }) = pb::Submission::decode(data) {
         let _ = (medfed_wire::submission::kind(&body), medfed_wire::submission::round(&body));
     }
-    for kind in ["update", "statistics", "secagg", "task", "refusal"] {
+    for kind in ["update", "statistics", "secagg", "task", "refusal", "rejection"] {
         let _ = medfed_wire::describe::describe_payload(kind, data);
     }
     if let Ok(m) = pb::Instruction::decode(data) {
@@ -79,6 +82,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(m) = pb::BudgetRefusal::decode(data) {
         let _ = medfed_wire::privacy::refusal_from_pb(m, &dp_task());
+    }
+    if let Ok(m) = pb::Refusal::decode(data) {
+        let _ = medfed_wire::privacy::policy_refusal_from_pb(m, &task);
     }
     if let Ok(m) = pb::StatisticsReport::decode(data) {
         let _ = convert::statistics_from_pb(m, &task);
