@@ -738,3 +738,60 @@ fn a_coordinator_certificate_other_than_the_pinned_one_gets_no_join() {
     assert_eq!(received.joins.len(), 1, "{output}");
     assert_eq!(received.kinds(), ["statistics"], "{output}");
 }
+
+/// A Sybil in the roster: the operator, who runs the consortium CA, issues
+/// a second certificate under a member's name and routes a secure round to
+/// it. A hospital that pinned that member's certificate
+/// (`member_certificates`) refuses the round before its masked input (or
+/// anything else) leaves.
+#[test]
+fn a_roster_certificate_other_than_the_pinned_one_is_refused_by_member_certificates() {
+    let hospital = Hospital::new(MEMBER, &csv(&cohort(ROWS)), "y");
+    let own = medfed_tls::load_certs(&hospital.pki().join(format!("{MEMBER}/{MEMBER}.pem")))
+        .expect("certificate")[0]
+        .as_ref()
+        .to_vec();
+    let entry = |name: &str, der: Vec<u8>| medfed_wire::RosterMember {
+        name: name.into(),
+        certificate_sha256: {
+            let hex = medfed_tls::certificate_sha256(&der);
+            let mut digest = [0u8; 32];
+            for (i, byte) in digest.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+            }
+            digest
+        },
+        certificate: Some(der),
+    };
+    let mut task = task("sybil-roster", numeric());
+    task.members = vec![MEMBER.into(), "peer-b".into(), "peer-c".into()];
+    task.secure_aggregation = Some(medfed_wire::SecureAggregation {
+        threshold: 2,
+        fixed_point_bits: 24,
+    });
+    let work = Instruction::Train {
+        round: 1,
+        global: Array1::zeros(task.dimension()),
+        preprocessing: plain_preprocessing(&task),
+        prox_mu: 0.0,
+        evaluate: false,
+    };
+    // The impostor's certificate: any bytes the operator likes (the pin is
+    // checked before the CA); it comes first, so the refusal is its own.
+    let roster = vec![
+        entry("peer-b", b"a second certificate issued for peer-b".to_vec()),
+        entry(MEMBER, own.clone()),
+        entry("peer-c", own),
+    ];
+    let script = Script::new(&task).then(Instruction::SecAggKeys {
+        work: Box::new(work),
+        roster,
+    });
+    let pinned = format!(
+        "member_certificates = {{ peer-b = \"{}\" }}",
+        "ab".repeat(32)
+    );
+    let attack = Attack::run(&cohort(ROWS), script, &pinned, "");
+    let refusal = attack.refused("member_certificates", 1);
+    assert!(refusal.reason.contains("peer-b"), "{refusal:?}");
+}

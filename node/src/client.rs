@@ -280,12 +280,10 @@ fn secure_rounds(
         settings.threshold,
         task.members.len()
     );
-    Ok(Some(SecureRounds::new(
-        me.to_owned(),
-        settings,
-        verifier,
-        signer.clone(),
-    )))
+    Ok(Some(
+        SecureRounds::new(me.to_owned(), settings, verifier, signer.clone())
+            .with_pinned_certificates(options.policy.member_certificates.clone()),
+    ))
 }
 
 /// A joined task being answered, step by step.
@@ -319,13 +317,13 @@ impl Participation<'_> {
             let reply = if is_secure_stage(&step) {
                 match self.secure_reply(&step) {
                     Ok(reply) => reply,
-                    Err(error) => return self.refuse_or_fail(error).await,
+                    Err(error) => return self.refuse_or_fail(error, step.step).await,
                 }
             } else {
                 crate::secagg::refuse_in_clear(&self.task, &step)?;
                 let next = match self.clear_reply(&step) {
                     Ok(next) => next,
-                    Err(error) => return self.refuse_or_fail(error).await,
+                    Err(error) => return self.refuse_or_fail(error, step.step).await,
                 };
                 match next {
                     Next::Ask => None,
@@ -420,13 +418,18 @@ impl Participation<'_> {
     }
 
     /// Sends the refusal `error` holds (the policy refused what was about to
-    /// be computed or to leave) and stops; any other error ends the run as
-    /// it is.
-    async fn refuse_or_fail(&mut self, error: anyhow::Error) -> anyhow::Result<NodeReport> {
+    /// be computed or to leave at `step`) and stops; any other error ends
+    /// the run as it is.
+    async fn refuse_or_fail(
+        &mut self,
+        error: anyhow::Error,
+        step: u64,
+    ) -> anyhow::Result<NodeReport> {
         let refused = error
             .chain()
             .find_map(|cause| cause.downcast_ref::<Refused>())
-            .cloned();
+            .cloned()
+            .map(|refused| refused.at(step));
         match refused {
             Some(refused) => refuse(&mut self.session, &self.signer, &self.task, refused).await,
             None => Err(error),

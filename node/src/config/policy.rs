@@ -30,6 +30,7 @@ pub(super) const KEYS: &[&str] = &[
     "max_steps",
     "coordinator",
     "members",
+    "member_certificates",
     "require_pinning",
     "approved_tasks",
 ];
@@ -125,6 +126,32 @@ pub(super) fn set(
             })?);
         }
         "approved_tasks" => policy.approved_tasks = Some(reader.path(shown, value, base)?),
+        "member_certificates" => {
+            let DeValue::Table(entries) = value.get_ref() else {
+                return Err(reader.wrong_type(
+                    shown,
+                    value,
+                    "a table of member = \"<SHA-256 of its certificate>\"",
+                ));
+            };
+            if entries.len() > MAX_LIST {
+                return Err(invalid(&format!("at most {MAX_LIST} members")));
+            }
+            for (member, pin) in entries {
+                let text = reader.text(shown, pin)?;
+                let parsed = parse_fingerprint(&text).ok_or_else(|| {
+                    reader.invalid(
+                        shown,
+                        pin,
+                        "expected the SHA-256 of the member certificate's DER as 64 hex digits \
+                         (colons allowed), as `medfed-certs fingerprint` prints it",
+                    )
+                })?;
+                policy
+                    .member_certificates
+                    .insert(member.get_ref().to_string(), parsed);
+            }
+        }
         // KEYS and this match list the same keys; `parse` refuses any other.
         _ => unreachable!("key policy.{key} is in KEYS but not read"),
     }

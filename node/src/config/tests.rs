@@ -54,6 +54,7 @@ max_evaluations = 12
 max_steps = 400
 coordinator = "00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10:11:12:13:14:15:16:17:18:19:1a:1b:1c:1d:1e:1f"
 members = ["site", "other"]
+member_certificates = { other = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100" }
 require_pinning = true
 approved_tasks = "approved.txt"
 "#;
@@ -143,6 +144,11 @@ fn every_key_is_read_and_relative_paths_follow_the_file() {
     assert_eq!(
         policy.approved_tasks,
         Some(PathBuf::from("/srv/medfed/approved.txt"))
+    );
+    let other: Vec<u8> = (0..32).rev().collect();
+    assert_eq!(
+        policy.member_certificates.get("other").map(|p| p.to_vec()),
+        Some(other)
     );
     assert!(policy.unpinned().is_empty());
     // Every key the schema allows was read, each with its line.

@@ -24,9 +24,10 @@ mod cells;
 mod gate;
 mod task;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use approval::{ApprovedTasks, task_sha256};
+pub use approval::{ApprovedTasks, hex, task_sha256};
 pub use gate::Gate;
 pub use task::{TaskCheck, check_task};
 
@@ -77,6 +78,9 @@ pub struct Policy {
     /// `members`: the members this hospital agreed to federate with
     /// (`None`: any the coordinator lists).
     pub members: Option<Vec<String>>,
+    /// `member_certificates`: by member, the SHA-256 of the certificate it
+    /// must present in a secure-aggregation roster.
+    pub member_certificates: BTreeMap<String, [u8; 32]>,
     /// `require_pinning`: refuse to start unless `coordinator` and
     /// `members` are set.
     pub require_pinning: bool,
@@ -118,6 +122,7 @@ impl Default for Policy {
             max_steps: DEFAULT_MAX_STEPS,
             coordinator: None,
             members: None,
+            member_certificates: BTreeMap::new(),
             require_pinning: false,
             approved_tasks: None,
         }

@@ -67,6 +67,20 @@ impl SecureRounds {
     /// roster entry without the certificate names one sent earlier by its
     /// digest.
     fn checked_key(&mut self, m: &medfed_wire::RosterMember) -> anyhow::Result<[u8; 32]> {
+        if let Some(pin) = self.pinned.get(&m.name)
+            && *pin != m.certificate_sha256
+        {
+            return Err(crate::policy::Refused::task(
+                "member_certificates",
+                format!(
+                    "the roster's certificate for {} (SHA-256 {}) is not the one this hospital \
+                     pinned for it",
+                    m.name,
+                    crate::policy::hex(&m.certificate_sha256)
+                ),
+            )
+            .into());
+        }
         let held = self
             .checked
             .get(&m.name)

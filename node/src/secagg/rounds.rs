@@ -44,6 +44,9 @@ pub struct SecureRounds {
     /// [`RECHECK_AFTER`](super::roster::RECHECK_AFTER) has passed (a
     /// certificate can expire mid-task).
     pub(super) checked: BTreeMap<String, Checked>,
+    /// The hospital's pins (`[policy] member_certificates`): the SHA-256 of
+    /// the certificate each named member must present in a roster.
+    pub(super) pinned: BTreeMap<String, [u8; 32]>,
 }
 
 impl SecureRounds {
@@ -62,7 +65,15 @@ impl SecureRounds {
             pending: None,
             last: None,
             checked: BTreeMap::new(),
+            pinned: BTreeMap::new(),
         }
+    }
+
+    /// The same state, accepting for each member in `pinned` only the
+    /// certificate with that SHA-256 (a second certificate issued under a
+    /// hospital's name is refused).
+    pub fn with_pinned_certificates(self, pinned: BTreeMap<String, [u8; 32]>) -> SecureRounds {
+        SecureRounds { pinned, ..self }
     }
 
     /// Whether `step` was already answered (it is asked again after a lost
