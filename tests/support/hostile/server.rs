@@ -180,17 +180,24 @@ fn signature_valid<T>(request: &Request<T>, signed: &pb::Signed) -> bool {
     )
 }
 
+impl Service {
+    /// A join or describe call, as recorded.
+    fn join_call(request: &Request<pb::JoinRequest>) -> Call {
+        let pb::JoinRequest {
+            task_id,
+            protocol_version,
+        } = request.get_ref().clone();
+        Service::call(request, task_id, protocol_version)
+    }
+}
+
 #[tonic::async_trait]
 impl Federation for Service {
     async fn join(
         &self,
         request: Request<pb::JoinRequest>,
     ) -> Result<Response<pb::JoinResponse>, Status> {
-        let pb::JoinRequest {
-            task_id,
-            protocol_version,
-        } = request.get_ref().clone();
-        let call = Service::call(&request, task_id, protocol_version);
+        let call = Service::join_call(&request);
         self.state().received.joins.push(call);
         Ok(Response::new(self.answer()))
     }
@@ -199,11 +206,7 @@ impl Federation for Service {
         &self,
         request: Request<pb::JoinRequest>,
     ) -> Result<Response<pb::JoinResponse>, Status> {
-        let pb::JoinRequest {
-            task_id,
-            protocol_version,
-        } = request.get_ref().clone();
-        let call = Service::call(&request, task_id, protocol_version);
+        let call = Service::join_call(&request);
         self.state().received.describes.push(call);
         Ok(Response::new(self.answer()))
     }
