@@ -257,19 +257,17 @@ impl Gate {
             Submission::Histograms(report) => self.histograms(&mut report.histograms),
             Submission::Update(update) => {
                 self.rows(update.num_rows, "a training update")?;
-                self.held_out(task, update.evaluation.as_mut(), notes);
-                Ok(())
+                self.held_out(task, update.evaluation.as_mut(), notes)
             }
             Submission::Newton(report) => {
                 self.rows(report.terms.n, "Newton terms")?;
-                self.held_out(task, report.evaluation.as_mut(), notes);
-                Ok(())
+                self.held_out(task, report.evaluation.as_mut(), notes)
             }
             Submission::Normal(report) => self.rows(report.terms.n, "normal-equation terms"),
             Submission::Baseline(model) => self.rows(model.num_rows, "a site-alone model"),
             Submission::Evaluation(report) => {
                 for counts in &mut report.models {
-                    self.held_out(task, Some(counts), notes);
+                    self.held_out(task, Some(counts), notes)?;
                 }
                 for calibration in &mut report.calibration {
                     self.calibration(calibration, notes);
@@ -361,13 +359,13 @@ impl Gate {
         task: &Task,
         counts: Option<&mut EvaluationCounts>,
         notes: &mut Vec<String>,
-    ) {
+    ) -> Result<(), Refused> {
         let Some(counts) = counts else {
-            return;
+            return Ok(());
         };
         let rows = counts.rows();
         if rows == 0 {
-            return;
+            return Ok(());
         }
         let withheld = if let Some(why) = &self.withhold_held_out {
             Some(why.clone())
@@ -387,12 +385,18 @@ impl Gate {
             }
         };
         if let Some(note) = withheld {
+            // The counts of no rows, in the same layout; counts that cannot
+            // be emptied do not leave either.
             let bins = counts.as_binary().map_or(0, |b| b.pos_hist.len());
-            if let Ok(empty) = EvaluationCounts::empty(task.model, bins) {
-                *counts = empty;
-            }
+            *counts = EvaluationCounts::empty(task.model, bins).map_err(|e| {
+                Refused::task(
+                    "min_cell",
+                    format!("held-out counts can be neither released nor withheld: {e}"),
+                )
+            })?;
             notes.push(note);
         }
+        Ok(())
     }
 
     fn calibration(&self, calibration: &mut CalibrationCounts, notes: &mut Vec<String>) {
@@ -408,7 +412,14 @@ impl Gate {
                 .and_then(|()| calibration.check_cells(min_cell))
                 .is_err();
         if withheld {
-            *calibration = CalibrationCounts::default();
+            // Zeros in every bin: the layout stays the one the (secure)
+            // sum expects.
+            let bins = calibration.count.len();
+            *calibration = CalibrationCounts {
+                count: vec![0; bins],
+                prediction_sum: vec![0.0; bins],
+                label_sum: vec![0; bins],
+            };
             notes.push(format!(
                 "calibration counts withheld: they cannot hold min_cell = {} rows in every bin",
                 self.policy.min_cell
@@ -451,4 +462,76 @@ fn matches_specs(fitted: &FittedPreprocessor, specs: &[ColumnSpec]) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use medfed_model::{CalibrationCounts, EvaluationCounts, ModelKind};
+    use medfed_wire::{EvaluationReport, Submission};
+    use ndarray::{Array1, Array2};
+
+    use super::*;
+
+    fn task() -> Task {
+        Task {
+            task_id: "t".into(),
+            features: vec!["a".into()],
+            columns: vec![ColumnSpec::numeric("a")],
+            target: "y".into(),
+            model: ModelKind::Logistic,
+            l2: 0.0,
+            local_steps: 1,
+            learning_rate: 0.1,
+            holdout_fraction: 0.25,
+            split_seed: 1,
+            rounds: 3,
+            score_bins: 10,
+            members: vec!["h".into()],
+            secure_aggregation: None,
+            differential_privacy: None,
+            algorithm: TrainingAlgorithm::Fedavg,
+            baselines: false,
+            evaluate_every: 1,
+        }
+    }
+
+    /// Held-out counts of 20 rows of which 2 are negatives: no merging can
+    /// hide a class of 2, so they leave as the counts of no rows, in the
+    /// same layout (the secure sum needs it), calibration included.
+    #[test]
+    fn withheld_counts_are_zeros_in_the_layout_of_the_counts_they_replace() {
+        let task = task();
+        let x = Array2::from_shape_fn((20, 1), |(i, _)| i as f64 / 10.0 - 1.0);
+        let y = Array1::from_iter((0..20).map(|i| if i < 2 { 0.0 } else { 1.0 }));
+        let params = Array1::from(vec![0.5, 1.0]);
+        let counts =
+            medfed_model::evaluate(task.model, x.view(), y.view(), params.view(), 10).unwrap();
+        let scores = medfed_model::predict(task.model, x.view(), params.view()).unwrap();
+        let calibration = CalibrationCounts::from_scores(scores.view(), y.view()).unwrap();
+        let flat = |c: &EvaluationCounts| {
+            let mut out = Vec::new();
+            c.write_flat(&mut out);
+            out
+        };
+        let before = flat(&counts);
+        let mut sent = Submission::Evaluation(EvaluationReport {
+            step: 4,
+            models: vec![counts],
+            calibration: vec![calibration.clone()],
+        });
+        let mut notes = Vec::new();
+        Gate::new(Policy::default())
+            .release(&task, &mut sent, &mut notes)
+            .unwrap();
+        let Submission::Evaluation(report) = sent else {
+            panic!("an evaluation");
+        };
+        let after = flat(&report.models[0]);
+        assert_eq!(after.len(), before.len());
+        assert!(after.iter().all(|v| *v == 0.0), "{after:?}");
+        let withheld = &report.calibration[0];
+        assert_eq!(withheld.count.len(), calibration.count.len());
+        assert!(withheld.count.iter().all(|n| *n == 0));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+    }
 }
