@@ -274,6 +274,7 @@ fn secure_rounds(
     };
     let verifier = medfed_tls::MemberVerifier::new(&options.ca)
         .context("cannot check secure-aggregation rosters")?;
+    let contributions = crate::secagg::Contributions::open(&options.vault)?;
     println!(
         "{me}: secure aggregation is on (threshold {} of {} members): updates leave \
          this node masked",
@@ -281,8 +282,14 @@ fn secure_rounds(
         task.members.len()
     );
     Ok(Some(
-        SecureRounds::new(me.to_owned(), settings, verifier, signer.clone())
-            .with_pinned_certificates(options.policy.member_certificates.clone()),
+        SecureRounds::new(
+            me.to_owned(),
+            settings,
+            verifier,
+            signer.clone(),
+            contributions,
+        )
+        .with_policy(&options.policy),
     ))
 }
 

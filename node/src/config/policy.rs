@@ -9,7 +9,7 @@ use toml::de::DeValue;
 
 use super::NodeConfigError;
 use super::read::Reader;
-use crate::policy::Policy;
+use crate::policy::{Fraction, Policy};
 
 /// The keys `[policy]` allows.
 pub(super) const KEYS: &[&str] = &[
@@ -31,6 +31,7 @@ pub(super) const KEYS: &[&str] = &[
     "coordinator",
     "members",
     "member_certificates",
+    "min_threshold",
     "require_pinning",
     "approved_tasks",
 ];
@@ -125,6 +126,15 @@ pub(super) fn set(
                 )
             })?);
         }
+        "min_threshold" => {
+            let text = reader.text(shown, value)?;
+            policy.min_threshold = parse_fraction(&text).ok_or_else(|| {
+                invalid(&format!(
+                    "expected a fraction \"p/q\" more than 1/2 and at most 1, e.g. \"2/3\" (the \
+                     default); got {text:?}"
+                ))
+            })?;
+        }
         "approved_tasks" => policy.approved_tasks = Some(reader.path(shown, value, base)?),
         "member_certificates" => {
             let DeValue::Table(entries) = value.get_ref() else {
@@ -169,6 +179,19 @@ pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
+}
+
+/// `p/q` (whole numbers, spaces around them allowed) as a [`Fraction`], when
+/// it is more than 1/2 and at most 1.
+fn parse_fraction(text: &str) -> Option<Fraction> {
+    let (p, q) = text.split_once('/')?;
+    let whole = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
+    Fraction::new(whole(p)?, whole(q)?)
 }
 
 /// A list of non-empty, distinct strings.

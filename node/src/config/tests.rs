@@ -55,6 +55,7 @@ max_steps = 400
 coordinator = "00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10:11:12:13:14:15:16:17:18:19:1a:1b:1c:1d:1e:1f"
 members = ["site", "other"]
 member_certificates = { other = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100" }
+min_threshold = "3/4"
 require_pinning = true
 approved_tasks = "approved.txt"
 "#;
@@ -150,6 +151,10 @@ fn every_key_is_read_and_relative_paths_follow_the_file() {
         policy.member_certificates.get("other").map(|p| p.to_vec()),
         Some(other)
     );
+    assert_eq!(
+        policy.min_threshold,
+        crate::policy::Fraction::new(3, 4).unwrap()
+    );
     assert!(policy.unpinned().is_empty());
     // Every key the schema allows was read, each with its line.
     let keys: usize = SCHEMA.iter().map(|(_, keys)| keys.len()).sum();
@@ -175,6 +180,11 @@ fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe(
             "members = [\"site\", \"site\"]",
         ),
         ("require_dp = false", "require_dp = \"no\""),
+        ("min_threshold = \"3/4\"", "min_threshold = \"1/2\""),
+        ("min_threshold = \"3/4\"", "min_threshold = \"5/4\""),
+        ("min_threshold = \"3/4\"", "min_threshold = \"0.7\""),
+        ("min_threshold = \"3/4\"", "min_threshold = \"2/0\""),
+        ("min_threshold = \"3/4\"", "min_threshold = 0.7"),
     ] {
         let err = error_of(&FULL.replace(written, wanted));
         let key = wanted.split(' ').next().unwrap_or_default();
@@ -190,6 +200,14 @@ fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe(
     assert_eq!((defaults.min_rows, defaults.min_cell), (10, 5));
     assert_eq!(defaults.max_parameters_per_row, 0.33);
     assert!(defaults.columns.is_none() && defaults.approved_tasks.is_none());
+    assert_eq!(defaults.min_threshold, crate::policy::Fraction::TWO_THIRDS);
+    let err = error_of(&FULL.replace("\"3/4\"", "\"-2/3\""));
+    assert!(
+        err.contains("[policy] min_threshold")
+            && err.contains("more than 1/2 and at most 1")
+            && err.contains("\"-2/3\""),
+        "{err}"
+    );
     assert_eq!(defaults.unpinned().len(), 2);
 }
 

@@ -81,6 +81,10 @@ pub struct Policy {
     /// `member_certificates`: by member, the SHA-256 of the certificate it
     /// must present in a secure-aggregation roster.
     pub member_certificates: BTreeMap<String, [u8; 32]>,
+    /// `min_threshold`: the least secure-aggregation threshold, as a
+    /// fraction of the members (of the task at join, of the roster at each
+    /// round).
+    pub min_threshold: Fraction,
     /// `require_pinning`: refuse to start unless `coordinator` and
     /// `members` are set.
     pub require_pinning: bool,
@@ -123,6 +127,7 @@ impl Default for Policy {
             coordinator: None,
             members: None,
             member_certificates: BTreeMap::new(),
+            min_threshold: Fraction::TWO_THIRDS,
             require_pinning: false,
             approved_tasks: None,
         }
@@ -141,6 +146,48 @@ impl Policy {
             unpinned.push("the members ([policy] members)");
         }
         unpinned
+    }
+}
+
+/// A fraction p/q of the members, more than one half and at most all: the
+/// least share of a roster the secure-aggregation threshold must reach.
+///
+/// Bonawitz et al. (2017) prove their protocol against a coordinator that
+/// deviates from it (tells members different dropped sets, forges who
+/// survived) only for a threshold t ≥ ⌈2n/3⌉ of n members; more than n/2
+/// covers a coordinator that follows the protocol. The default is 2/3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fraction {
+    numerator: u32,
+    denominator: u32,
+}
+
+impl Fraction {
+    /// Two thirds, the default.
+    pub const TWO_THIRDS: Fraction = Fraction {
+        numerator: 2,
+        denominator: 3,
+    };
+
+    /// p/q, when it is more than 1/2 and at most 1 (`None` otherwise).
+    pub fn new(numerator: u32, denominator: u32) -> Option<Fraction> {
+        let (p, q) = (u64::from(numerator), u64::from(denominator));
+        (q > 0 && 2 * p > q && p <= q).then_some(Fraction {
+            numerator,
+            denominator,
+        })
+    }
+
+    /// The least threshold for `members` members: ⌈p·n/q⌉, in integers.
+    pub fn floor(&self, members: usize) -> u64 {
+        let (p, q) = (u64::from(self.numerator), u64::from(self.denominator));
+        p.saturating_mul(members as u64).div_ceil(q)
+    }
+}
+
+impl std::fmt::Display for Fraction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.numerator, self.denominator)
     }
 }
 
@@ -184,5 +231,24 @@ impl Refused {
     /// The notice sent to the coordinator.
     pub fn notice(&self) -> Refusal {
         Refusal::new(self.step, self.rule, &self.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fraction;
+
+    #[test]
+    fn the_threshold_floor_rounds_up_and_the_fraction_stays_above_one_half() {
+        let two_thirds = Fraction::TWO_THIRDS;
+        let floors: Vec<u64> = (1..=7).map(|n| two_thirds.floor(n)).collect();
+        assert_eq!(floors, [1, 2, 2, 3, 4, 4, 5]);
+        let three_fifths = Fraction::new(3, 5).expect("3/5");
+        assert_eq!(three_fifths.floor(5), 3);
+        assert_eq!(Fraction::new(1, 1).expect("1").floor(4), 4);
+        for (p, q) in [(1, 2), (2, 4), (1, 3), (4, 3), (0, 1), (1, 0)] {
+            assert_eq!(Fraction::new(p, q), None, "{p}/{q}");
+        }
+        assert_eq!(two_thirds.to_string(), "2/3");
     }
 }

@@ -109,6 +109,7 @@ pub fn check_task(
         ),
     );
     privacy(policy, task, &mut verdict);
+    secure_threshold(policy, task, &mut verdict);
     if let Some(members) = &policy.members {
         let strangers: Vec<&str> = task
             .members
@@ -274,6 +275,31 @@ fn privacy(policy: &Policy, task: &Task, verdict: &mut impl FnMut(&'static str, 
     }
 }
 
+/// `min_threshold`: a secure task's threshold against the floor for its
+/// member count (each round's roster is checked again by
+/// [`crate::secagg::SecureRounds`]).
+fn secure_threshold(
+    policy: &Policy,
+    task: &Task,
+    verdict: &mut impl FnMut(&'static str, bool, String),
+) {
+    let Some(settings) = &task.secure_aggregation else {
+        return;
+    };
+    let members = task.members.len();
+    let floor = policy.min_threshold.floor(members);
+    let passes = u64::from(settings.threshold) >= floor;
+    verdict(
+        "min_threshold",
+        passes,
+        format!(
+            "secure-aggregation threshold {} of {members} members (at least {floor} required: \
+             min_threshold = {} of the members, rounded up)",
+            settings.threshold, policy.min_threshold
+        ),
+    );
+}
+
 /// `min_rows`, `max_parameters_per_row` and `min_cell` on this site's rows;
 /// returns why the held-out counts must be withheld, if they must.
 fn rows(
@@ -372,4 +398,89 @@ fn rows(
         Err(refused) => verdict("min_cell", false, refused.reason),
     }
     withhold
+}
+
+#[cfg(test)]
+mod tests {
+    use medfed_wire::{SecureAggregation, Task};
+
+    use super::check_task;
+    use crate::data::DataError;
+    use crate::policy::{Fraction, Policy};
+
+    fn secure_task(members: usize, threshold: u32) -> Task {
+        Task {
+            task_id: "t".into(),
+            features: vec!["a".into()],
+            columns: vec![medfed_model::ColumnSpec::numeric("a")],
+            target: "y".into(),
+            model: medfed_model::ModelKind::Logistic,
+            l2: 0.0,
+            local_steps: 1,
+            learning_rate: 0.1,
+            holdout_fraction: 0.2,
+            split_seed: 1,
+            rounds: 5,
+            score_bins: 4,
+            members: (0..members).map(|i| format!("m{i}")).collect(),
+            secure_aggregation: Some(SecureAggregation {
+                threshold,
+                fixed_point_bits: 24,
+            }),
+            differential_privacy: None,
+            algorithm: medfed_wire::TrainingAlgorithm::Fedavg,
+            baselines: false,
+            evaluate_every: 1,
+        }
+    }
+
+    /// The `min_threshold` verdict on a task of `members` with `threshold`.
+    fn threshold_verdict(policy: &Policy, members: usize, threshold: u32) -> (bool, String) {
+        let no_rows = DataError::NoTrainingRows {
+            rows: 0,
+            missing_target: 0,
+            holdout: 0,
+        };
+        let check = check_task(
+            policy,
+            &secure_task(members, threshold),
+            &[],
+            Err(&no_rows),
+            None,
+        );
+        let verdict = check
+            .verdicts
+            .iter()
+            .find(|v| v.rule == "min_threshold")
+            .expect("a min_threshold verdict");
+        (verdict.passes, verdict.what.clone())
+    }
+
+    #[test]
+    fn a_threshold_below_two_thirds_of_the_members_is_refused_at_join() {
+        let policy = Policy::default();
+        let (passes, what) = threshold_verdict(&policy, 5, 3);
+        assert!(!passes, "{what}");
+        assert!(
+            what.contains("threshold 3 of 5") && what.contains("at least 4"),
+            "{what}"
+        );
+        assert!(threshold_verdict(&policy, 5, 4).0);
+        assert!(threshold_verdict(&policy, 4, 3).0);
+        let lenient = Policy {
+            min_threshold: Fraction::new(3, 5).expect("3/5"),
+            ..Policy::default()
+        };
+        assert!(threshold_verdict(&lenient, 5, 3).0);
+        // A task without secure aggregation has no threshold to check.
+        let mut clear = secure_task(5, 3);
+        clear.secure_aggregation = None;
+        let no_rows = DataError::NoTrainingRows {
+            rows: 0,
+            missing_target: 0,
+            holdout: 0,
+        };
+        let check = check_task(&policy, &clear, &[], Err(&no_rows), None);
+        assert!(check.verdicts.iter().all(|v| v.rule != "min_threshold"));
+    }
 }

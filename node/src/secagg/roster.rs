@@ -1,7 +1,10 @@
-//! The roster of a secure round checked: each member's signing key taken
-//! from its certificate, checked against the consortium CA (and trusted
-//! again for a while when the same certificate comes back), never from the
-//! coordinator's word.
+//! The roster of a secure round checked: the hospital's rules first (only
+//! the members it agreed to, a threshold of at least `min_threshold` of the
+//! roster), then each member's signing key taken from its certificate,
+//! checked against the pins and the certificate the name presented earlier
+//! in the task, and against the consortium CA (trusted again for a while
+//! when the same certificate comes back), never from the coordinator's
+//! word.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +36,7 @@ impl SecureRounds {
         roster: &[medfed_wire::RosterMember],
         vector_len: usize,
     ) -> anyhow::Result<SecAggParams> {
+        self.check_roster_policy(round, roster)?;
         let members = roster
             .iter()
             .map(|m| {
@@ -62,6 +66,47 @@ impl SecureRounds {
         .with_context(|| format!("the roster of round {round} is refused"))
     }
 
+    /// The hospital's rules for a roster, before any certificate is
+    /// looked at: every member one the hospital agreed to (`members`), and
+    /// the task's threshold at least `min_threshold` of the roster.
+    fn check_roster_policy(
+        &self,
+        round: u32,
+        roster: &[medfed_wire::RosterMember],
+    ) -> Result<(), crate::policy::Refused> {
+        if let Some(agreed) = &self.members {
+            let strangers: Vec<&str> = roster
+                .iter()
+                .map(|m| m.name.as_str())
+                .filter(|name| !agreed.iter().any(|a| a == name))
+                .collect();
+            if !strangers.is_empty() {
+                return Err(crate::policy::Refused::task(
+                    "members",
+                    format!(
+                        "the roster of round {round} lists members this hospital did not agree \
+                         to federate with: {}",
+                        strangers.join(", ")
+                    ),
+                ));
+            }
+        }
+        let floor = self.min_threshold.floor(roster.len());
+        if u64::from(self.settings.threshold) < floor {
+            return Err(crate::policy::Refused::task(
+                "min_threshold",
+                format!(
+                    "the roster of round {round} has {} members, which needs a threshold of at \
+                     least {floor} (min_threshold = {} of the roster, rounded up); the task's is {}",
+                    roster.len(),
+                    self.min_threshold,
+                    self.settings.threshold
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The signing key `m`'s certificate certifies, checked against the
     /// consortium CA unless the same certificate checked out recently. A
     /// roster entry without the certificate names one sent earlier by its
@@ -80,6 +125,25 @@ impl SecureRounds {
                 ),
             )
             .into());
+        }
+        match self.seen.get(&m.name) {
+            Some(first) if *first != m.certificate_sha256 => {
+                return Err(crate::policy::Refused::task(
+                    "member_certificates",
+                    format!(
+                        "the roster's certificate for {} (SHA-256 {}) is not the one it presented \
+                         earlier in this task (SHA-256 {}): one name, two certificates",
+                        m.name,
+                        crate::policy::hex(&m.certificate_sha256),
+                        crate::policy::hex(first)
+                    ),
+                )
+                .into());
+            }
+            Some(_) => {}
+            None => {
+                self.seen.insert(m.name.clone(), m.certificate_sha256);
+            }
         }
         let held = self
             .checked

@@ -10,9 +10,11 @@ use medfed_secure::secagg::{Client, ClientAdvertised, ClientMasked, ClientShared
 use medfed_wire::secagg::MaskedKind;
 use medfed_wire::{Instruction, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task};
 
+use super::contributions::{Contribution, Contributions, Part, input_sha256, parts};
 use super::input::{Stage0, stage0_input};
 use super::roster::Checked;
 use crate::data::SiteData;
+use crate::policy::Fraction;
 
 /// Where this node is in the current round.
 enum Phase {
@@ -47,15 +49,39 @@ pub struct SecureRounds {
     /// The hospital's pins (`[policy] member_certificates`): the SHA-256 of
     /// the certificate each named member must present in a roster.
     pub(super) pinned: BTreeMap<String, [u8; 32]>,
+    /// The certificate SHA-256 each member presented first in this task:
+    /// a later roster with another certificate under that name is refused,
+    /// pinned or not (the operator, who runs the CA, could issue one).
+    pub(super) seen: BTreeMap<String, [u8; 32]>,
+    /// `[policy] members`: the only members a roster may list (`None`:
+    /// any).
+    pub(super) members: Option<Vec<String>>,
+    /// `[policy] min_threshold`: the least threshold for a roster's size.
+    pub(super) min_threshold: Fraction,
+    /// Every vector this node masked, kept beside the vault.
+    contributions: Contributions,
+    /// What the round in progress masks, recorded in `contributions` just
+    /// before its masked input leaves.
+    staged: Option<Staged>,
+}
+
+/// The stage-0 work of the round in progress, as it will be recorded.
+struct Staged {
+    round: u32,
+    step: u64,
+    kind: &'static str,
+    parts: Vec<Part>,
 }
 
 impl SecureRounds {
-    /// State for `me`, checking roster certificates with `verifier`.
+    /// State for `me`, checking roster certificates with `verifier` and
+    /// refusing any vector `contributions` already holds.
     pub fn new(
         me: String,
         settings: SecureAggregation,
         verifier: medfed_tls::MemberVerifier,
         signer: SigningKey,
+        contributions: Contributions,
     ) -> SecureRounds {
         SecureRounds {
             me,
@@ -66,14 +92,25 @@ impl SecureRounds {
             last: None,
             checked: BTreeMap::new(),
             pinned: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            members: None,
+            min_threshold: Fraction::TWO_THIRDS,
+            contributions,
+            staged: None,
         }
     }
 
-    /// The same state, accepting for each member in `pinned` only the
-    /// certificate with that SHA-256 (a second certificate issued under a
-    /// hospital's name is refused).
-    pub fn with_pinned_certificates(self, pinned: BTreeMap<String, [u8; 32]>) -> SecureRounds {
-        SecureRounds { pinned, ..self }
+    /// The same state under the hospital's roster rules: only the members
+    /// of `[policy] members`, for each member in `member_certificates` only
+    /// the certificate with that SHA-256, and a threshold of at least
+    /// `min_threshold` of the roster.
+    pub fn with_policy(self, policy: &crate::policy::Policy) -> SecureRounds {
+        SecureRounds {
+            pinned: policy.member_certificates.clone(),
+            members: policy.members.clone(),
+            min_threshold: policy.min_threshold,
+            ..self
+        }
     }
 
     /// Whether `step` was already answered (it is asked again after a lost
@@ -132,6 +169,13 @@ impl SecureRounds {
                     step: step.step,
                     instruction: (**work).clone(),
                 };
+                // Before anything is computed (a DP round would be charged)
+                // and before any key leaves: a vector masked once is never
+                // masked for a second sum.
+                let parts = parts(&work.instruction, dp.is_some());
+                if let Some(refused) = self.contributions.refusal(&task.task_id, &parts) {
+                    return Err(refused.into());
+                }
                 let Stage0 {
                     input,
                     privacy_spend,
@@ -145,6 +189,12 @@ impl SecureRounds {
                     params,
                     phase: Phase::Advertised(client),
                     input,
+                });
+                self.staged = Some(Staged {
+                    round: *round,
+                    step: step.step,
+                    kind: work.kind(),
+                    parts,
                 });
                 let line = format!(
                     "sent secure-aggregation keys for round {round}: {what} kept here until \
@@ -214,8 +264,30 @@ impl SecureRounds {
                             pending.params.members()
                         )
                     })?;
+                let input_sha256 = input_sha256(encoded.as_slice());
+                if let Some(refused) = self
+                    .contributions
+                    .input_refusal(&task.task_id, &input_sha256)
+                {
+                    return Err(refused.into());
+                }
                 let (client, message) = client.mask_input(mine, &encoded).with_context(|| {
                     format!("the shares routed in round {round} are refused (secure aggregation)")
+                })?;
+                // On disk before the masked input leaves: a crash may waste
+                // this round, never forget it.
+                let staged = self
+                    .staged
+                    .take()
+                    .filter(|s| s.round == *round)
+                    .context("no stage-0 work recorded for the masked input")?;
+                self.contributions.record(Contribution {
+                    task_id: task.task_id.clone(),
+                    kind: staged.kind.to_owned(),
+                    round: staged.round,
+                    step: staged.step,
+                    parts: staged.parts,
+                    input_sha256,
                 })?;
                 let values = message.values.len();
                 self.pending = Some(Pending {
