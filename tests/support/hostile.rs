@@ -15,15 +15,19 @@
 //! - `server`: [`HostileCoordinator`], the [`Script`] it serves and what it
 //!   [`Received`].
 //! - `site`: [`Hospital`], its node file, its runs and its exchange log
-//!   ([`LogEntry`]).
+//!   ([`LogEntry`]), and the other members' [`Identity`] in its PKI.
+//! - `secagg`: [`SecureRuns`], a [`Director`] that runs secure rounds for
+//!   real up to the node's masked input, playing the other members.
 //! - This file: [`plain_preprocessing`], a published preprocessing that
 //!   matches a task's column specs without having been fitted to any data.
 
+mod secagg;
 mod server;
 mod site;
 
-pub use server::{Call, HostileCoordinator, Received, Script, Submitted};
-pub use site::{Hospital, LogEntry, ROW_DERIVED_KINDS};
+pub use secagg::{Outcome, SecureRun, SecureRuns};
+pub use server::{Call, Director, HostileCoordinator, Received, Script, Submitted};
+pub use site::{Hospital, Identity, LogEntry, ROW_DERIVED_KINDS};
 
 use medfed_model::preprocess::{Encoding, FittedColumn, FittedPreprocessor, Scaling};
 use medfed_wire::Task;

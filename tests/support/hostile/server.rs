@@ -123,11 +123,31 @@ impl Received {
     }
 }
 
+/// Plays the coordinator's side step by step: asked for the instruction
+/// that follows the script's last one, it computes it from everything the
+/// node has sent so far (`None`: the script ends). It is called only once
+/// the node has moved past the last step handed out.
+pub trait Director: Send {
+    /// The instruction to hand out as `step`, given everything received
+    /// so far.
+    fn next(&mut self, received: &Received, step: u64) -> Option<Instruction>;
+}
+
 /// The script being served and what has arrived.
-#[derive(Debug)]
 struct State {
     script: Script,
     received: Received,
+    director: Option<Box<dyn Director>>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("script", &self.script)
+            .field("received", &self.received)
+            .field("director", &self.director.is_some())
+            .finish()
+    }
 }
 
 /// The service behind the server. Its lock is a std `Mutex`: it is held only
@@ -218,6 +238,18 @@ impl Federation for Service {
         let after_step = request.get_ref().after_step;
         let mut state = self.state();
         state.received.polls.push(after_step);
+        let last = state.script.instructions.last().map_or(0, |i| i.step);
+        if after_step >= last {
+            let State {
+                script,
+                received,
+                director,
+            } = &mut *state;
+            let step = script.next_step();
+            if let Some(instruction) = director.as_mut().and_then(|d| d.next(received, step)) {
+                *script = script.clone().then(instruction);
+            }
+        }
         let next = state
             .script
             .instructions
@@ -285,6 +317,7 @@ impl HostileCoordinator {
         let state = Arc::new(Mutex::new(State {
             script,
             received: Received::default(),
+            director: None,
         }));
         let service = Service {
             state: Arc::clone(&state),
@@ -328,6 +361,11 @@ impl HostileCoordinator {
     /// Serves `script` from now on (what was received is kept).
     pub fn serve(&self, script: Script) {
         self.lock().script = script;
+    }
+
+    /// Hands the steps after the script's last to `director`.
+    pub fn direct(&self, director: Box<dyn Director>) {
+        self.lock().director = Some(director);
     }
 
     /// Everything received so far.

@@ -41,6 +41,42 @@ pub struct LogEntry {
     pub sha256: String,
 }
 
+/// A member's certificate (DER) and the signing key it certifies.
+#[derive(Clone)]
+pub struct Identity {
+    /// The member name.
+    pub name: String,
+    /// The certificate's DER.
+    pub certificate: Vec<u8>,
+    /// The Ed25519 signing key.
+    pub signing_key: medfed_audit::SigningKey,
+}
+
+impl Identity {
+    fn read(name: &str, cert: &Path, signing_key: &Path) -> Identity {
+        let certs = medfed_tls::load_certs(cert).expect("certificate");
+        Identity {
+            name: name.to_owned(),
+            certificate: certs[0].as_ref().to_vec(),
+            signing_key: medfed_audit::SigningKey::from_file(signing_key).expect("signing key"),
+        }
+    }
+
+    /// The roster entry that names this certificate.
+    pub fn roster_member(&self) -> medfed_wire::RosterMember {
+        let hex = medfed_tls::certificate_sha256(&self.certificate);
+        let mut digest = [0u8; 32];
+        for (i, byte) in digest.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+        }
+        medfed_wire::RosterMember {
+            name: self.name.clone(),
+            certificate_sha256: digest,
+            certificate: Some(self.certificate.clone()),
+        }
+    }
+}
+
 /// A hospital in a temporary folder: the consortium's certificates (made by
 /// `medfed-certs demo`, so a hostile coordinator can be served with the
 /// real coordinator certificate), a vault, a vault key and an audit key.
@@ -57,16 +93,26 @@ impl Hospital {
     /// # Panics
     /// When a step fails.
     pub fn new(name: &str, csv: &str, target: &str) -> Hospital {
+        Hospital::with_peers(name, &[], csv, target)
+    }
+
+    /// [`Hospital::new`], with certificates for the other members `peers`
+    /// provisioned in the same consortium PKI (see [`Hospital::identity`]).
+    ///
+    /// # Panics
+    /// When a step fails.
+    pub fn with_peers(name: &str, peers: &[&str], csv: &str, target: &str) -> Hospital {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
-        run_ok(
-            Command::new(bin("medfed-certs"))
-                .arg("demo")
-                .arg("--out")
-                .arg(root.join("pki"))
-                .args(["--member", name])
-                .args(["--san", "127.0.0.1", "--san", "localhost"]),
-        );
+        let mut demo = Command::new(bin("medfed-certs"));
+        demo.arg("demo")
+            .arg("--out")
+            .arg(root.join("pki"))
+            .args(["--member", name]);
+        for peer in peers {
+            demo.args(["--member", peer]);
+        }
+        run_ok(demo.args(["--san", "127.0.0.1", "--san", "localhost"]));
         let records = root.join("records.csv");
         fs::write(&records, csv).expect("write the CSV");
         run_ok(
@@ -190,6 +236,48 @@ impl Hospital {
             .stdin(Stdio::null())
             .output()
             .expect("run node")
+    }
+
+    /// The certificate and signing key of member `name` as the consortium
+    /// PKI issued them (`pki/<name>/`).
+    ///
+    /// # Panics
+    /// When they cannot be read.
+    pub fn identity(&self, name: &str) -> Identity {
+        let dir = self.pki().join(name);
+        Identity::read(
+            name,
+            &dir.join(format!("{name}.pem")),
+            &dir.join(format!("{name}.sign.key")),
+        )
+    }
+
+    /// A second certificate under member `name`'s name, issued by the
+    /// consortium CA for a new key (as an operator who runs the CA could):
+    /// `medfed-certs request` and `sign`, in `pki/second-<name>/`.
+    ///
+    /// # Panics
+    /// When a step fails.
+    pub fn second_identity(&self, name: &str) -> Identity {
+        let dir = self.pki().join(format!("second-{name}"));
+        run_ok(
+            Command::new(bin("medfed-certs"))
+                .args(["request", "--name", name, "--out"])
+                .arg(&dir),
+        );
+        let cert = dir.join(format!("{name}.pem"));
+        run_ok(
+            Command::new(bin("medfed-certs"))
+                .arg("sign")
+                .arg("--ca-dir")
+                .arg(self.pki().join("ca"))
+                .arg("--csr")
+                .arg(dir.join(format!("{name}.csr")))
+                .arg("--out")
+                .arg(&cert)
+                .args(["--expect-name", name]),
+        );
+        Identity::read(name, &cert, &dir.join(format!("{name}.sign.key")))
     }
 
     /// The exchange log's path.

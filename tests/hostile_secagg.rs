@@ -1,0 +1,372 @@
+//! A hostile coordinator against secure aggregation: for each way a
+//! coordinator that deviates from the protocol could learn one member's
+//! vector from secure sums (run a round twice with one member less and
+//! subtract, add members it controls, issue a second certificate under a
+//! member's name, run with a threshold a deviating server can beat), the
+//! real `node` refuses before its keys for that sum leave. The coordinator
+//! runs the rounds for real over mutual TLS on 127.0.0.1, playing the other
+//! members honestly with their own certificates and signing keys; the node
+//! sends one signed refusal naming the rule, exits with the policy status,
+//! and no masked input of it leaves after the refusal.
+
+use std::sync::{Arc, Mutex};
+
+use medfed::NodeRun;
+use medfed::hostile::{
+    Hospital, HostileCoordinator, Identity, Outcome, Script, SecureRun, SecureRuns,
+    plain_preprocessing,
+};
+use medfed_model::ModelKind;
+use medfed_model::preprocess::ColumnSpec;
+use medfed_wire::pb::{self, submission::Body};
+use medfed_wire::{Instruction, SecureAggregation, Task, TrainingAlgorithm};
+use ndarray::Array1;
+
+/// The member the node's certificate names.
+const NODE: &str = "st-elsewhere";
+/// The other members, played by the coordinator with their real keys.
+const PEERS: [&str; 4] = ["peer-a", "peer-b", "peer-c", "peer-d"];
+/// Patients at the node's site.
+const ROWS: usize = 80;
+/// The exit status of a policy refusal.
+const POLICY_EXIT: i32 = 7;
+
+/// `ROWS` patients with two numeric features and both outcomes.
+fn records() -> String {
+    let mut text = String::from("x1,x2,y\n");
+    for i in 0..ROWS {
+        let x1 = ((i * 37) % ROWS) as f64 / 8.0;
+        let x2 = ((i * 53) % ROWS) as f64 / 16.0 - 2.5;
+        text.push_str(&format!("{x1},{x2},{}\n", i % 2));
+    }
+    text
+}
+
+/// A logistic FedAvg task of `members` under secure aggregation with
+/// `threshold`.
+fn secure_task(id: &str, members: &[&str], threshold: u32) -> Task {
+    let columns = vec![ColumnSpec::numeric("x1"), ColumnSpec::numeric("x2")];
+    Task {
+        task_id: id.to_owned(),
+        features: columns.iter().map(|c| c.name.clone()).collect(),
+        columns,
+        target: "y".into(),
+        model: ModelKind::Logistic,
+        l2: 0.01,
+        local_steps: 5,
+        learning_rate: 0.1,
+        holdout_fraction: 0.25,
+        split_seed: 7,
+        rounds: 3,
+        score_bins: 100,
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        secure_aggregation: Some(SecureAggregation {
+            threshold,
+            fixed_point_bits: 24,
+        }),
+        differential_privacy: None,
+        algorithm: TrainingAlgorithm::Fedavg,
+        baselines: false,
+        evaluate_every: 0,
+    }
+}
+
+/// Round `round` of training from the model with every weight `weight`.
+fn train(task: &Task, round: u32, weight: f64) -> Instruction {
+    Instruction::Train {
+        round,
+        global: Array1::from_elem(task.dimension(), weight),
+        preprocessing: plain_preprocessing(task),
+        prox_mu: 0.0,
+        evaluate: false,
+    }
+}
+
+/// A run of `work` with the members `names` of `hospital`'s PKI.
+fn run(hospital: &Hospital, work: &Instruction, names: &[&str]) -> SecureRun {
+    SecureRun {
+        work: work.clone(),
+        roster: names.iter().map(|name| hospital.identity(name)).collect(),
+    }
+}
+
+/// The node facing a coordinator that serves `runs` of `task`, run once
+/// with `policy` as its `[policy]` table.
+struct Attack {
+    hospital: Hospital,
+    coordinator: HostileCoordinator,
+    outcome: Arc<Mutex<Outcome>>,
+    run: NodeRun,
+}
+
+impl Attack {
+    fn run(task: &Task, policy: &str, runs: impl FnOnce(&Hospital) -> Vec<SecureRun>) -> Attack {
+        let hospital = Hospital::with_peers(NODE, &PEERS, &records(), "y");
+        let coordinator = hospital.coordinator(Script::new(task));
+        let director = SecureRuns::new(task, NODE, runs(&hospital));
+        let outcome = director.outcome();
+        coordinator.direct(Box::new(director));
+        let node_file = hospital.node_file(&coordinator.url(), policy, "");
+        let run = hospital.run(&node_file);
+        Attack {
+            hospital,
+            coordinator,
+            outcome,
+            run,
+        }
+    }
+
+    fn output(&self) -> String {
+        format!("{}{}", self.run.stdout, self.run.stderr)
+    }
+
+    fn outcome(&self) -> Outcome {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The secure-aggregation submissions the coordinator received, in
+    /// order.
+    fn secagg(&self) -> Vec<pb::SecAggSubmission> {
+        self.coordinator
+            .received()
+            .submissions
+            .iter()
+            .filter_map(|s| match &s.body {
+                Some(Body::Secagg(secagg)) => Some(secagg.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many masked inputs the coordinator received.
+    fn masked_inputs(&self) -> usize {
+        self.secagg()
+            .iter()
+            .filter(|s| s.stage == pb::SecAggStage::Masked as i32)
+            .count()
+    }
+
+    /// Checks that the node sent `secagg` secure-aggregation submissions
+    /// (`masked` of them masked inputs) and then one signed refusal of
+    /// `step` by `rule`, as its last message: nothing of a step at or after
+    /// the refused one left, the node's output names the rule, it exited
+    /// with the policy status, the coordinator's side of the protocol found
+    /// nothing wrong in what it sent, and its exchange log holds the
+    /// refusal as sent. Returns the refusal.
+    fn refused(&self, secagg: usize, masked: usize, rule: &str, step: u64) -> pb::Refusal {
+        let output = self.output();
+        let received = self.coordinator.received();
+        let mut expected = vec!["secagg"; secagg];
+        expected.push("refusal");
+        assert_eq!(received.kinds(), expected, "node output:\n{output}");
+        assert_eq!(
+            self.run.status.code(),
+            Some(POLICY_EXIT),
+            "node exit status; output:\n{output}"
+        );
+        let submitted = received.submissions.last().expect("a submission");
+        assert!(submitted.signature_valid, "the refusal is not signed");
+        let refusal = submitted.refusal().expect("a refusal").clone();
+        assert_eq!(refusal.rule, rule, "{refusal:?}\n{output}");
+        assert_eq!(refusal.step, step, "{refusal:?}");
+        assert!(
+            output.contains(&format!("`{rule}`")),
+            "the node's output does not name the rule `{rule}`:\n{output}"
+        );
+        assert_eq!(self.masked_inputs(), masked, "masked inputs received");
+        let late: Vec<u64> = self
+            .secagg()
+            .iter()
+            .map(|s| s.step)
+            .filter(|s| step > 0 && *s >= step)
+            .collect();
+        assert!(late.is_empty(), "sent for refused steps: {late:?}");
+        let outcome = self.outcome();
+        assert!(outcome.errors.is_empty(), "{:?}\n{output}", outcome.errors);
+        let log = self.hospital.exchange_log();
+        let refusals: Vec<_> = log.iter().filter(|e| e.kind == "refusal").collect();
+        assert_eq!(refusals.len(), 1, "refusals in the exchange log: {log:#?}");
+        assert_eq!(
+            refusals[0].sha256,
+            medfed_audit::Digest::of(&submitted.signed.body).to_string(),
+            "the log holds another refusal than the one sent"
+        );
+        let logged = log
+            .iter()
+            .filter(|e| e.kind == "secagg" && e.direction == "out")
+            .count();
+        assert_eq!(logged, secagg, "secure-aggregation messages in the log");
+        refusal
+    }
+}
+
+/// The replay attack: round 1 is run through masked input with roster
+/// {node, a, b, c}; then the coordinator starts round 1 again, same model,
+/// with roster {node, b, c} (still at the threshold 3). Subtracting the
+/// two sums would give a's update. The node refuses the second run at its
+/// stage 0, before any key of it leaves: the coordinator holds exactly one
+/// masked input from it.
+#[test]
+fn a_round_run_again_with_one_member_less_is_refused_by_contribution() {
+    let task = secure_task("replay", &[NODE, "peer-a", "peer-b", "peer-c"], 3);
+    let work = train(&task, 1, 0.0);
+    let attack = Attack::run(&task, "", |hospital| {
+        vec![
+            run(hospital, &work, &[NODE, "peer-a", "peer-b", "peer-c"]),
+            run(hospital, &work, &[NODE, "peer-b", "peer-c"]),
+        ]
+    });
+    let outcome = attack.outcome();
+    assert_eq!(outcome.started, [1, 4], "{}", attack.output());
+    assert_eq!(outcome.masked, [(0, 1)], "{}", attack.output());
+    let refusal = attack.refused(3, 1, "contribution", 4);
+    assert!(
+        refusal.reason.contains("round 1 (step 1"),
+        "the refusal does not name where the vector was masked: {refusal:?}"
+    );
+    // The record beside the vault keeps the contribution for a restart.
+    let record = std::fs::read_to_string(
+        attack
+            .hospital
+            .root()
+            .join("records.vault.contributions.json"),
+    )
+    .expect("contributions record");
+    assert!(record.contains("\"task_id\": \"replay\""), "{record}");
+}
+
+/// The same attack across rounds: round 2 serves round 1's model again,
+/// with one member less. Local training is deterministic, so the update is
+/// a function of the model, not of the round number: refused the same way.
+#[test]
+fn the_same_model_in_a_later_round_with_one_member_less_is_refused_by_contribution() {
+    let task = secure_task("replay-later", &[NODE, "peer-a", "peer-b", "peer-c"], 3);
+    let attack = Attack::run(&task, "", |hospital| {
+        vec![
+            run(
+                hospital,
+                &train(&task, 1, 0.25),
+                &[NODE, "peer-a", "peer-b", "peer-c"],
+            ),
+            run(
+                hospital,
+                &train(&task, 2, 0.25),
+                &[NODE, "peer-b", "peer-c"],
+            ),
+        ]
+    });
+    let refusal = attack.refused(3, 1, "contribution", 4);
+    assert!(refusal.reason.contains("round 1 (step 1"), "{refusal:?}");
+}
+
+/// A member the hospital never agreed to: the operator lists a member it
+/// controls in the task and its roster. A hospital that set `[policy]
+/// members` refuses the task at join: nothing but the refusal leaves.
+#[test]
+fn a_roster_with_a_member_not_agreed_to_is_refused_by_members() {
+    let task = secure_task("stranger", &[NODE, "peer-a", "peer-b", "peer-d"], 3);
+    let work = train(&task, 1, 0.0);
+    let policy = format!("members = [\"{NODE}\", \"peer-a\", \"peer-b\"]");
+    let attack = Attack::run(&task, &policy, |hospital| {
+        vec![run(hospital, &work, &[NODE, "peer-a", "peer-b", "peer-d"])]
+    });
+    let refusal = attack.refused(0, 0, "members", 0);
+    assert!(refusal.reason.contains("peer-d"), "{refusal:?}");
+    assert!(
+        attack.outcome().started.is_empty(),
+        "stage 0 was handed out"
+    );
+}
+
+/// A second certificate under a member's name, without pins: the operator,
+/// who runs the CA, issues a new certificate for peer-b and puts it in
+/// round 2's roster, after round 1 ran with peer-b's own. The node refuses
+/// round 2 by `member_certificates` before its keys leave.
+#[test]
+fn a_second_certificate_under_a_members_name_within_a_task_is_refused_by_member_certificates() {
+    let task = secure_task("two-certificates", &[NODE, "peer-a", "peer-b", "peer-c"], 3);
+    let attack = Attack::run(&task, "", |hospital| {
+        let second = hospital.second_identity("peer-b");
+        let mut round_2 = run(hospital, &train(&task, 2, 0.1), &[NODE, "peer-a"]);
+        round_2.roster.push(second);
+        round_2.roster.push(hospital.identity("peer-c"));
+        vec![
+            run(
+                hospital,
+                &train(&task, 1, 0.0),
+                &[NODE, "peer-a", "peer-b", "peer-c"],
+            ),
+            round_2,
+        ]
+    });
+    let refusal = attack.refused(3, 1, "member_certificates", 4);
+    assert!(
+        refusal.reason.contains("peer-b") && refusal.reason.contains("earlier in this task"),
+        "{refusal:?}"
+    );
+}
+
+/// The control: the second certificate is a real one the CA issued, and a
+/// roster that carries it from the first round is taken (the node cannot
+/// tell which of two CA-issued certificates is the hospital's; only that a
+/// name changed its certificate within the task).
+#[test]
+fn a_ca_issued_certificate_used_from_the_first_round_is_taken() {
+    let task = secure_task(
+        "second-certificate-only",
+        &[NODE, "peer-a", "peer-b", "peer-c"],
+        3,
+    );
+    let attack = Attack::run(&task, "", |hospital| {
+        let roster: Vec<Identity> = vec![
+            hospital.identity(NODE),
+            hospital.identity("peer-a"),
+            hospital.second_identity("peer-b"),
+            hospital.identity("peer-c"),
+        ];
+        vec![SecureRun {
+            work: train(&task, 1, 0.0),
+            roster,
+        }]
+    });
+    let output = attack.output();
+    assert_eq!(attack.run.status.code(), Some(0), "{output}");
+    assert_eq!(attack.outcome().masked, [(0, 1)], "{output}");
+    assert!(
+        attack.outcome().errors.is_empty(),
+        "{:?}",
+        attack.outcome().errors
+    );
+}
+
+/// A threshold a deviating coordinator can beat: 3 of 5 members, below the
+/// ⌈2·5/3⌉ = 4 that Bonawitz et al.'s malicious-server analysis needs. The
+/// node refuses the task at join by `min_threshold`: nothing but the
+/// refusal leaves. With `min_threshold = "3/5"` set by the hospital, the
+/// same task is taken (and its round runs through masked input).
+#[test]
+fn a_threshold_below_two_thirds_of_the_members_is_refused_by_min_threshold() {
+    let members = [NODE, "peer-a", "peer-b", "peer-c", "peer-d"];
+    let task = secure_task("low-threshold", &members, 3);
+    let work = train(&task, 1, 0.0);
+    let runs = |hospital: &Hospital| vec![run(hospital, &work, &members)];
+    let attack = Attack::run(&task, "", runs);
+    let refusal = attack.refused(0, 0, "min_threshold", 0);
+    assert!(
+        refusal.reason.contains("threshold 3 of 5") && refusal.reason.contains("at least 4"),
+        "{refusal:?}"
+    );
+    assert!(
+        attack.outcome().started.is_empty(),
+        "stage 0 was handed out"
+    );
+
+    let lenient = Attack::run(&task, "min_threshold = \"3/5\"", runs);
+    let output = lenient.output();
+    assert_eq!(lenient.run.status.code(), Some(0), "{output}");
+    assert_eq!(lenient.outcome().masked, [(0, 1)], "{output}");
+    assert_eq!(lenient.masked_inputs(), 1, "{output}");
+}
