@@ -521,7 +521,10 @@ threshold = 3
         coordinator_args: Vec::new(),
         pause: None,
         vanish: Vec::new(),
-        node_policy: None,
+        // These tests are about dropouts: 3 of 5 survive two, below the
+        // 2/3 of the roster a node asks for by default, so the sites say
+        // they accept it.
+        node_policy: Some("min_threshold = \"3/5\"".into()),
     }
 }
 
@@ -657,8 +660,29 @@ fn with_failed_round_skip_a_round_three_of_five_miss_is_skipped_and_training_goe
             .is_some_and(|n| n.contains("skipped") && n.contains("threshold")),
         "{failed}"
     );
-    // The members came back: later rounds sum all five again.
-    assert_eq!(rounds[5]["contributors"], 5, "{summary:#}");
+    // The model is unchanged after the skipped round, so round 3 asks for
+    // the very update site-4 and site-5 masked in round 2: a second sum of
+    // it, with other members, would let the two sums be subtracted. They
+    // refuse it by `contribution`; the three that came back (with nothing
+    // masked in round 2) train on.
+    let refused: Vec<(&str, &str)> = summary["refusals"]
+        .as_array()
+        .expect("refusals")
+        .iter()
+        .map(|r| {
+            (
+                r["site"].as_str().unwrap_or_default(),
+                r["rule"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [("site-4", "contribution"), ("site-5", "contribution")],
+        "{summary:#}"
+    );
+    assert_eq!(rounds[2]["contributors"], 3, "{summary:#}");
+    assert_eq!(rounds[5]["contributors"], 3, "{summary:#}");
     assert!(
         summary["stop_reason"]
             .as_str()

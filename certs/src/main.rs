@@ -28,7 +28,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Anyone: print the SHA-256 of a certificate's DER, the value a
-    /// hospital pins in `[policy] coordinator` of its node file.
+    /// hospital pins in `[policy] coordinator` of its node file (or, for a
+    /// member's certificate, in `[policy] member_certificates`).
     ///
     /// Example: medfed-certs fingerprint --cert coordinator/coordinator.pem
     Fingerprint {

@@ -36,7 +36,14 @@ impl SecureRounds {
         roster: &[medfed_wire::RosterMember],
         vector_len: usize,
     ) -> anyhow::Result<SecAggParams> {
-        self.check_roster_policy(round, roster)?;
+        let names: Vec<&str> = roster.iter().map(|m| m.name.as_str()).collect();
+        roster_policy(
+            self.members.as_deref(),
+            self.min_threshold,
+            self.settings.threshold,
+            round,
+            &names,
+        )?;
         let members = roster
             .iter()
             .map(|m| {
@@ -64,47 +71,6 @@ impl SecureRounds {
             fixed_point: FixedPoint::new(self.settings.fixed_point_bits)?,
         })
         .with_context(|| format!("the roster of round {round} is refused"))
-    }
-
-    /// The hospital's rules for a roster, before any certificate is
-    /// looked at: every member one the hospital agreed to (`members`), and
-    /// the task's threshold at least `min_threshold` of the roster.
-    fn check_roster_policy(
-        &self,
-        round: u32,
-        roster: &[medfed_wire::RosterMember],
-    ) -> Result<(), crate::policy::Refused> {
-        if let Some(agreed) = &self.members {
-            let strangers: Vec<&str> = roster
-                .iter()
-                .map(|m| m.name.as_str())
-                .filter(|name| !agreed.iter().any(|a| a == name))
-                .collect();
-            if !strangers.is_empty() {
-                return Err(crate::policy::Refused::task(
-                    "members",
-                    format!(
-                        "the roster of round {round} lists members this hospital did not agree \
-                         to federate with: {}",
-                        strangers.join(", ")
-                    ),
-                ));
-            }
-        }
-        let floor = self.min_threshold.floor(roster.len());
-        if u64::from(self.settings.threshold) < floor {
-            return Err(crate::policy::Refused::task(
-                "min_threshold",
-                format!(
-                    "the roster of round {round} has {} members, which needs a threshold of at \
-                     least {floor} (min_threshold = {} of the roster, rounded up); the task's is {}",
-                    roster.len(),
-                    self.min_threshold,
-                    self.settings.threshold
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// The signing key `m`'s certificate certifies, checked against the
@@ -186,6 +152,51 @@ impl SecureRounds {
         );
         Ok(key)
     }
+}
+
+/// The hospital's rules for the roster `names` of `round`, before any
+/// certificate is looked at: every member one the hospital agreed to
+/// (`agreed`, from `[policy] members`), and the task's `threshold` at least
+/// `min_threshold` of the roster. (The wire already holds a roster to the
+/// task's members, and the task is checked at join: these hold whatever
+/// the wire lets through.)
+pub(super) fn roster_policy(
+    agreed: Option<&[String]>,
+    min_threshold: crate::policy::Fraction,
+    threshold: u32,
+    round: u32,
+    names: &[&str],
+) -> Result<(), crate::policy::Refused> {
+    if let Some(agreed) = agreed {
+        let strangers: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|name| !agreed.iter().any(|a| a == name))
+            .collect();
+        if !strangers.is_empty() {
+            return Err(crate::policy::Refused::task(
+                "members",
+                format!(
+                    "the roster of round {round} lists members this hospital did not agree to \
+                     federate with: {}",
+                    strangers.join(", ")
+                ),
+            ));
+        }
+    }
+    let floor = min_threshold.floor(names.len());
+    if u64::from(threshold) < floor {
+        return Err(crate::policy::Refused::task(
+            "min_threshold",
+            format!(
+                "the roster of round {round} has {} members, which needs a threshold of at least \
+                 {floor} (min_threshold = {min_threshold} of the roster, rounded up); the task's \
+                 is {threshold}",
+                names.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// SHA-256 of `bytes`.

@@ -50,3 +50,32 @@ fn clear_requests_for_aggregates_are_refused_in_a_secure_task() {
     assert!(refuse_in_clear(&task(true), &wait).is_ok());
     assert!(refuse_in_clear(&task(false), &statistics).is_ok());
 }
+
+#[test]
+fn a_roster_is_held_to_the_agreed_members_and_the_threshold_floor() {
+    use super::roster::roster_policy;
+    use crate::policy::Fraction;
+    let agreed = vec!["h".to_owned(), "k".into(), "m".into()];
+    let two_thirds = Fraction::TWO_THIRDS;
+    assert!(roster_policy(Some(&agreed), two_thirds, 2, 1, &["h", "k", "m"]).is_ok());
+    assert!(roster_policy(None, two_thirds, 2, 1, &["h", "x", "y"]).is_ok());
+    let stranger = roster_policy(Some(&agreed), two_thirds, 2, 4, &["h", "x", "k"]).unwrap_err();
+    assert_eq!(stranger.rule, "members");
+    assert!(
+        stranger.reason.contains("round 4") && stranger.reason.contains(": x"),
+        "{}",
+        stranger.reason
+    );
+    // Five members need 4 of them at 2/3; 3 is refused, 3/5 takes it.
+    let five = ["a", "b", "c", "d", "e"];
+    let low = roster_policy(None, two_thirds, 3, 2, &five).unwrap_err();
+    assert_eq!(low.rule, "min_threshold");
+    assert!(
+        low.reason.contains("5 members") && low.reason.contains("at least 4"),
+        "{}",
+        low.reason
+    );
+    assert!(roster_policy(None, two_thirds, 4, 2, &five).is_ok());
+    let three_fifths = Fraction::new(3, 5).expect("3/5");
+    assert!(roster_policy(None, three_fifths, 3, 2, &five).is_ok());
+}
