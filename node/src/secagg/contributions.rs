@@ -11,9 +11,10 @@
 //! What is recorded is what determines the vector, part by part (see
 //! [`parts`]): a Newton round's terms are a function of its parameters and
 //! preprocessing, so the same parameters in a later round make the same
-//! terms; held-out counts of one model are the same whatever step asks for
-//! them; the preprocessing passes and the normal equations are asked once
-//! per task. The digest of the fixed-point vector itself is recorded too,
+//! terms; a round's held-out counts of one model are the same whatever
+//! round asks for them, and so are the final evaluation's (in its own
+//! layout); the preprocessing passes and the normal equations are asked
+//! once per task. The digest of the fixed-point vector itself is recorded too,
 //! and checked before masking, for work that differs only in ways the
 //! encoding does not see. A DP training round's update is not a repeat:
 //! it is clipped and noised afresh and charged to the site's budget at
@@ -43,7 +44,9 @@ const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Part {
-    /// `update`, `newton`, `normal`, `statistics`, `moments` or `held-out`.
+    /// `update`, `newton`, `normal`, `statistics`, `moments`, `held-out` (a
+    /// round's held-out counts of its model) or `evaluation` (the final
+    /// evaluation's counts of one model).
     pub part: String,
     /// SHA-256, as hex, of what determines it (model, preprocessing, ...).
     pub sha256: String,
@@ -283,10 +286,18 @@ pub fn parts(work: &Instruction, dp: bool) -> Vec<Part> {
             preprocessing,
             models,
         } => {
+            // Counts in the final evaluation's own layout: a model a round
+            // already evaluated (the solver converged and kept it) is
+            // scored again once, never twice.
             let preprocessing = json(preprocessing);
             models
                 .iter()
-                .map(|model| held_out(model, &preprocessing))
+                .map(|model| {
+                    part(
+                        "evaluation",
+                        &[&floats(model.iter().copied()), &preprocessing],
+                    )
+                })
                 .collect()
         }
         _ => Vec::new(),
@@ -414,18 +425,37 @@ mod tests {
     #[test]
     fn held_out_counts_of_one_model_are_one_part_whatever_step_asks() {
         let model = vec![0.1, 0.2];
+        let preprocessing = FittedPreprocessor { columns: vec![] };
         let trained = parts(&train(2, model.clone(), true), true);
-        let evaluated = parts(
-            &Instruction::Evaluate {
-                preprocessing: FittedPreprocessor { columns: vec![] },
-                models: vec![Array1::from(vec![9.0, 9.0]), Array1::from(model)],
+        let newton = parts(
+            &Instruction::Newton {
+                round: 5,
+                params: Array1::from(model.clone()),
+                preprocessing: preprocessing.clone(),
+                evaluate: true,
             },
             false,
         );
         assert_eq!(trained.len(), 1);
         assert_eq!(trained[0].part, "held-out");
-        assert_eq!(evaluated[1], trained[0]);
-        assert_ne!(evaluated[0], trained[0]);
+        assert_eq!(newton[1], trained[0]);
+        let evaluate = |models: Vec<Vec<f64>>| {
+            parts(
+                &Instruction::Evaluate {
+                    preprocessing: preprocessing.clone(),
+                    models: models.into_iter().map(Array1::from).collect(),
+                },
+                false,
+            )
+        };
+        let first = evaluate(vec![model.clone()]);
+        let again = evaluate(vec![vec![9.0, 9.0], model]);
+        assert_eq!(first[0].part, "evaluation");
+        assert_eq!(again[1], first[0]);
+        assert_ne!(again[0], first[0]);
+        // The final evaluation's own layout is another release than a
+        // round's held-out counts of the same model.
+        assert_ne!(first[0], trained[0]);
     }
 
     #[test]
