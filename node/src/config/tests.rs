@@ -46,6 +46,8 @@ require_secure_aggregation = true
 require_dp = false
 min_noise_multiplier = 1.0
 max_epsilon_per_round = 0.5
+trust_coordinator_noise = true
+dp_unnoised = "never"
 min_rows = 20
 min_cell = 8
 max_parameters_per_row = 0.1
@@ -125,6 +127,8 @@ fn every_key_is_read_and_relative_paths_follow_the_file() {
         (policy.min_noise_multiplier, policy.max_epsilon_per_round),
         (1.0, Some(0.5))
     );
+    assert!(policy.trust_coordinator_noise);
+    assert_eq!(policy.dp_unnoised, crate::policy::DpUnnoised::Never);
     assert_eq!((policy.min_rows, policy.min_cell), (20, 8));
     assert_eq!(policy.max_parameters_per_row, 0.1);
     assert_eq!(
@@ -175,6 +179,11 @@ fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe(
             "members = [\"site\", \"site\"]",
         ),
         ("require_dp = false", "require_dp = \"no\""),
+        ("dp_unnoised = \"never\"", "dp_unnoised = \"sometimes\""),
+        (
+            "trust_coordinator_noise = true",
+            "trust_coordinator_noise = \"yes\"",
+        ),
     ] {
         let err = error_of(&FULL.replace(written, wanted));
         let key = wanted.split(' ').next().unwrap_or_default();
@@ -191,6 +200,8 @@ fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe(
     assert_eq!(defaults.max_parameters_per_row, 0.33);
     assert!(defaults.columns.is_none() && defaults.approved_tasks.is_none());
     assert_eq!(defaults.unpinned().len(), 2);
+    assert!(!defaults.trust_coordinator_noise);
+    assert_eq!(defaults.dp_unnoised, crate::policy::DpUnnoised::SecureSums);
 }
 
 #[test]
