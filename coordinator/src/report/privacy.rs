@@ -37,9 +37,9 @@ pub struct PrivacySummary {
 /// DP-FedAvg as a run applied it, and what each site reported spending.
 #[derive(Clone, Debug, Serialize)]
 pub struct DpSummary {
-    /// `local with secure aggregation` (each site adds its share of the
-    /// noise), `local` (without secure aggregation, each site adds the full
-    /// noise), `central` (sites clip only and the coordinator adds the noise
+    /// `local` (each site adds its share of the noise under secure
+    /// aggregation, or without it the full noise), `central` (sites clip
+    /// only and the coordinator adds the noise
     /// to the sum), or `mixed` (without secure aggregation, some sites of
     /// each: the coordinator noised every sum that held a clipped-only
     /// update). Without secure aggregation it is what the sites reported
@@ -108,7 +108,8 @@ pub(super) fn privacy_summary(
                 }
                 _ => ("mixed".to_owned(), true),
             },
-            other => (other.name().to_owned(), false),
+            // Under secure aggregation every site adds its share.
+            _ => ("local".to_owned(), false),
         };
         // The noise per coordinate of the sum as the sites placed it:
         // the coordinator's σ·C when any site relied on it.
