@@ -186,6 +186,13 @@ impl TaskConfig {
         }
         let secure_aggregation = privacy::privacy_settings(&privacy, task.members.len(), &invalid)?;
         let differential_privacy = privacy::dp_settings(&privacy, &invalid)?;
+        // A DP site releases nothing un-noised with a training round: the
+        // rounds of a DP task ask for no held-out counts.
+        let evaluate_every = if differential_privacy.is_some() {
+            0
+        } else {
+            evaluation.every_rounds
+        };
         let mut task = Task {
             task_id: task.id,
             features: task.features,
@@ -206,7 +213,7 @@ impl TaskConfig {
             // needs the rest of the task first.
             algorithm: medfed_wire::TrainingAlgorithm::Fedavg,
             baselines: evaluation.baselines,
-            evaluate_every: evaluation.every_rounds,
+            evaluate_every,
         };
         medfed_wire::convert::validate_task(&task)
             .map_err(|e| invalid(&error::file_key(e.field().unwrap_or("task")), e.to_string()))?;
@@ -222,7 +229,7 @@ impl TaskConfig {
                 0.0
             },
             tolerance: training.tolerance,
-            evaluate_every: evaluation.every_rounds,
+            evaluate_every,
             failed_round: privacy.failed_round.unwrap_or_default(),
             task,
             baselines: evaluation.baselines,

@@ -229,7 +229,7 @@ async fn settle_dp(
 ) -> anyhow::Result<Option<DpRounds>> {
     let me = session.me.clone();
     let task_id = task.task_id.clone();
-    let Some(config) = task.dp_config() else {
+    let Some((config, why)) = crate::privacy::member_config(task, &options.policy) else {
         return Ok(None);
     };
     let Some(budget) = options.privacy_budget else {
@@ -258,6 +258,7 @@ async fn settle_dp(
         config.clip_norm(),
         site.path().display()
     );
+    println!("{me}: {} noise: {why}", config.placement().name());
     Ok(Some(DpRounds::new(task_id, config, site)))
 }
 

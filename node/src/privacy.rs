@@ -16,9 +16,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use medfed_secure::dp::{Accountant, AccountantState, Budget, Charge, DpError};
+use medfed_secure::dp::{Accountant, AccountantState, Budget, Charge, DpError, NoisePlacement};
 use medfed_wire::message::RefusalReason;
-use medfed_wire::{BudgetRefusal, ModelUpdate, PrivacySpend};
+use medfed_wire::{BudgetRefusal, ModelUpdate, PrivacySpend, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Ledger;
@@ -179,8 +179,36 @@ impl DpRounds {
             delta: spent.delta,
             rounds: spent.rounds,
             budget_epsilon: self.site.accountant().budget().epsilon(),
+            placement: self.config.placement(),
         })
     }
+}
+
+/// The DP-FedAvg configuration this site applies to `task` under `policy`
+/// (`None` without DP), and why its noise goes where it does, for the
+/// node's output. σ and C are the task's, checked against the policy at
+/// join and fixed for the whole task: no step carries either, and a task
+/// described differently at a reconnection is not taken part in.
+pub fn member_config(
+    task: &Task,
+    policy: &crate::policy::Policy,
+) -> Option<(medfed_secure::dp::DpConfig, &'static str)> {
+    let config = task.member_dp_config(policy.trust_coordinator_noise)?;
+    let why = match config.placement() {
+        NoisePlacement::LocalWithSecureAggregation { .. } => {
+            "secure aggregation reveals only the sum, so this site adds its share of the noise"
+        }
+        NoisePlacement::Central => {
+            "no secure aggregation and [policy] trust_coordinator_noise = true: this site clips \
+             only and the coordinator noises the sum (it sees this site's clipped update)"
+        }
+        _ => {
+            "no secure aggregation and the coordinator is not trusted with the noise \
+             ([policy] trust_coordinator_noise = false): this site adds the full noise, so \
+             every update it sends is itself noised with the charged σ"
+        }
+    };
+    Some((config, why))
 }
 
 /// Records a privacy spend in the exchange log (a local entry), before the

@@ -2,10 +2,25 @@
 //! Each member clips its update and, under secure aggregation, noises it
 //! itself; the sum weighs members equally. The wrapper does the
 //! coordinator's part: under secure aggregation it checks that the
-//! unmasked weight is the number of survivors; in clear (the coordinator
-//! is trusted with the sum) it adds the central noise; either way no
-//! training loss is released, since it is data-dependent and not covered
-//! by the guarantee. The wrapped algorithm sees only the private sum.
+//! unmasked weight is the number of survivors; in clear it adds the central
+//! noise when the round's sum needs it; either way no training loss is
+//! released, since it is data-dependent and not covered by the guarantee.
+//! The wrapped algorithm sees only the private sum.
+//!
+//! # Who noises a clear sum
+//! Without secure aggregation each member decides where its noise goes
+//! (its `[policy] trust_coordinator_noise`) and says so in the privacy
+//! spend of every update ([`medfed_wire::PrivacySpend::placement`]): an
+//! update noised in full by its member (local placement) is already a
+//! Gaussian mechanism with the charged σ and needs nothing more; an update
+//! clipped only (central placement) is protected only once the coordinator
+//! adds `N(0, (σC)²)` to the sum. The inbox counts the clipped-only updates
+//! of the round ([`medfed_wire::summed::PooledUpdate::clipped_only`]), and
+//! the wrapper adds the central noise to the whole sum when that count is
+//! not 0. A round of mixed updates thus keeps the guarantee for every
+//! member (the central noise covers the clipped ones; the local ones carry
+//! their own), and a round of updates all noised locally gets no needless
+//! noise on top.
 
 use medfed_secure::dp::{DpConfig, DpError, os_seeded_rng};
 use medfed_wire::ModelUpdate;
@@ -18,8 +33,9 @@ use crate::run_error::RunError;
 /// `A` with differential privacy on its sums.
 pub struct Dp<A> {
     inner: A,
-    /// The central noise, in clear only: under secure aggregation each
-    /// member noised its own update.
+    /// The central noise, in clear only (under secure aggregation each
+    /// member noised its own update), added to a sum that holds an update
+    /// clipped only.
     central: Option<DpConfig>,
     /// Whether sums are formed under secure aggregation.
     secure: bool,
@@ -71,8 +87,9 @@ impl<A: Algorithm<Answer = ModelUpdate>> Algorithm for Dp<A> {
         Ok(())
     }
 
-    /// Noises the sum (in clear), withholds the loss, and hands the result
-    /// on; a failure is the wrapped algorithm's to judge.
+    /// Noises the sum (in clear, when an update in it came clipped only),
+    /// withholds the loss, and hands the result on; a failure is the
+    /// wrapped algorithm's to judge.
     fn aggregate(
         &mut self,
         round: u32,
@@ -82,7 +99,9 @@ impl<A: Algorithm<Answer = ModelUpdate>> Algorithm for Dp<A> {
             Ok(collected) => collected,
             Err(error) => return self.inner.aggregate(round, Err(error)),
         };
-        if let Some(dp) = &self.central {
+        if let Some(dp) = &self.central
+            && collected.sum.clipped_only > 0
+        {
             let contributors = collected.contributors.len();
             central_noise(dp, &mut collected.sum.delta, contributors, round)?;
         }

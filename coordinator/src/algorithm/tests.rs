@@ -44,12 +44,24 @@ fn setup(extra: &str) -> (TaskConfig, Arc<Shared>, FittedPreprocessor) {
 }
 
 fn update_sum(delta: Array1<f64>, weight: f64, members: &[&str]) -> CollectedBy<FedAvg<'static>> {
+    update_sum_clipped(delta, weight, members, 0)
+}
+
+/// [`update_sum`] of which `clipped_only` updates came clipped only (their
+/// members trust the coordinator to noise the sum).
+fn update_sum_clipped(
+    delta: Array1<f64>,
+    weight: f64,
+    members: &[&str],
+    clipped_only: u32,
+) -> CollectedBy<FedAvg<'static>> {
     Collected {
         sum: PooledUpdate {
             delta,
             weight,
             train_loss: 0.25,
             evaluation: None,
+            clipped_only,
         },
         kept: BTreeMap::new(),
         contributors: members
@@ -152,8 +164,9 @@ fn a_spent_budget_ends_training_after_a_round_and_the_run_before_any() {
     assert!(shared.lock().departed.contains("b"));
 }
 
+/// One of the two updates came clipped only: the whole sum is noised.
 #[test]
-fn dp_in_clear_noises_the_sum_and_withholds_the_loss() {
+fn dp_in_clear_noises_a_sum_holding_a_clipped_only_update_and_withholds_the_loss() {
     let (config, shared, pre) = setup(DP);
     let mut dp = Dp::new(
         FedAvg::new(&shared, &config, &Mean, &pre, Array1::zeros(3)),
@@ -161,7 +174,7 @@ fn dp_in_clear_noises_the_sum_and_withholds_the_loss() {
     );
     let mean = array![0.1, 0.2, 0.3];
     let control = dp
-        .aggregate(1, Ok(update_sum(mean.clone(), 2.0, &["a", "b"])))
+        .aggregate(1, Ok(update_sum_clipped(mean.clone(), 0.0, &["a", "b"], 1)))
         .unwrap();
     let Control::Continue(absorbed) = control else {
         panic!("noise of σ·C = 0.5 moves the model: {control:?}");
@@ -170,6 +183,27 @@ fn dp_in_clear_noises_the_sum_and_withholds_the_loss() {
     let model = dp.model();
     assert!(model.iter().all(|v| v.is_finite()));
     assert_ne!(model, mean, "the model moved by the clean mean: no noise");
+}
+
+/// Every update was noised in full by its member: the coordinator adds no
+/// noise on top (the model moves by exactly the mean), and still withholds
+/// the loss.
+#[test]
+fn dp_in_clear_adds_nothing_to_updates_noised_by_their_members() {
+    let (config, shared, pre) = setup(DP);
+    let mut dp = Dp::new(
+        FedAvg::new(&shared, &config, &Mean, &pre, Array1::zeros(3)),
+        &shared.task,
+    );
+    let mean = array![0.1, 0.2, 0.3];
+    let control = dp
+        .aggregate(1, Ok(update_sum_clipped(mean.clone(), 0.0, &["a", "b"], 0)))
+        .unwrap();
+    let Control::Continue(absorbed) = control else {
+        panic!("the mean moves the model: {control:?}");
+    };
+    assert!(absorbed.train_loss.is_nan());
+    assert_eq!(dp.model(), mean, "noise was added on top of local noise");
 }
 
 #[test]

@@ -52,6 +52,13 @@ impl TaskConfig {
             t.holdout_fraction * 100.0,
             t.split_seed,
             match self.evaluate_every {
+                0 if t.differential_privacy.is_some() && t.secure_aggregation.is_none() => {
+                    "none: DP sites release no held-out counts in clear".to_owned()
+                }
+                0 if t.differential_privacy.is_some() => {
+                    "after training only (DP sites release no held-out counts with a round)"
+                        .to_owned()
+                }
                 0 => "after training only".to_owned(),
                 1 => "every round".to_owned(),
                 n => format!("every {n} rounds"),
@@ -83,7 +90,11 @@ impl TaskConfig {
                 dp.clip_norm(),
                 match dp.placement() {
                     medfed_secure::dp::NoisePlacement::Central =>
-                        "central noise (the coordinator adds it and is trusted)",
+                        "noise placed by each site: the full σ·C on its own update by \
+                         default, or clipped only for a site that trusts the coordinator \
+                         ([policy] trust_coordinator_noise), whose sums the coordinator \
+                         then noises; the sites release the preprocessing statistics in \
+                         clear only with [policy] dp_unnoised = \"clear-statistics\"",
                     _ => "local noise (each site adds its share under secure aggregation)",
                 },
                 reference_cost(dp.noise_multiplier(), t.rounds)

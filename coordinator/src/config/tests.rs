@@ -71,11 +71,15 @@ fn dp_settings_are_checked_and_named() {
     let settings = config.task.differential_privacy.expect("on");
     assert_eq!(settings.noise_multiplier, 1.0);
     assert_eq!(config.algorithm, Algorithm::Fedavg);
+    // Without secure aggregation each site places its own noise, and the
+    // rounds ask for no held-out counts (a DP site releases none).
     assert!(
-        config.summary().contains("central noise (the coordinator"),
+        config.summary().contains("noise placed by each site"),
         "{}",
         config.summary()
     );
+    assert_eq!(config.task.evaluate_every, 0);
+    assert_eq!(config.evaluate_every, 0);
     let err = error_of(&format!(
         "{GOOD}\n[privacy.dp]\nnoise_multiplier = 0.0\nclip_norm = 0.5\n"
     ));

@@ -100,6 +100,9 @@ pub struct UpdateSum {
     pub loss_sum: f64,
     /// Sum of rows.
     pub rows: u64,
+    /// DP updates that came clipped only (the coordinator owes their sum
+    /// the central noise).
+    pub clipped_only: u32,
 }
 
 impl UpdateSum {
@@ -109,6 +112,7 @@ impl UpdateSum {
             aggregate,
             loss_sum: 0.0,
             rows: 0,
+            clipped_only: 0,
         }
     }
 }
@@ -159,6 +163,9 @@ impl Answer for ModelUpdate {
             .add(self.delta.view(), weight)
             .map_err(|e| SubmitError::Invalid(e.to_string()))?;
         if let Some(spend) = self.privacy_spend {
+            if spend.placement == medfed_secure::dp::NoisePlacement::Central {
+                acc.clipped_only += 1;
+            }
             context.metrics.set_epsilon_spent(member, spend.epsilon);
             context.privacy_spent.insert(member.to_owned(), spend);
         }
@@ -176,6 +183,7 @@ impl Answer for ModelUpdate {
             weight: acc.rows as f64,
             train_loss: acc.loss_sum / acc.rows.max(1) as f64,
             evaluation: None,
+            clipped_only: acc.clipped_only,
         })
     }
 }

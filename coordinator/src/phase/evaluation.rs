@@ -30,7 +30,8 @@ pub(crate) struct Evaluated {
 }
 
 /// Scores the federated model (and, in clear, the baselines) on every
-/// site's held-out rows: securely aggregated when the task says so.
+/// site's held-out rows: securely aggregated when the task says so, and
+/// not at all in a DP task without secure aggregation.
 pub(crate) async fn evaluate(
     shared: &Arc<Shared>,
     config: &TaskConfig,
@@ -40,6 +41,14 @@ pub(crate) async fn evaluate(
     baselines: &[(String, Array1<f64>)],
 ) -> Result<Evaluated, RunError> {
     match shared.task.secure_aggregation {
+        // A DP site never releases its own held-out counts in clear (they
+        // are not noised): without secure aggregation there is no
+        // evaluation to ask for.
+        None if shared.task.differential_privacy.is_some() => Ok(Evaluated {
+            evaluations: Vec::new(),
+            pooled: None,
+            calibration: None,
+        }),
         Some(settings) => {
             let (counts, calibration) =
                 secure_evaluate(shared, config, settings, steps, preprocessing, global).await?;

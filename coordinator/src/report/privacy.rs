@@ -38,17 +38,23 @@ pub struct PrivacySummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct DpSummary {
     /// `local` (each site adds its share of the noise under secure
-    /// aggregation) or `central` (the coordinator adds it to the sum).
+    /// aggregation, or without it the full noise), `central` (sites clip
+    /// only and the coordinator adds the noise
+    /// to the sum), or `mixed` (without secure aggregation, some sites of
+    /// each: the coordinator noised every sum that held a clipped-only
+    /// update). Without secure aggregation it is what the sites reported
+    /// with their last update; before any did, `decided by each site`.
     pub placement: String,
-    /// Whether the guarantee needs the coordinator to be trusted (central
-    /// noise: it sees the sum, and each clipped update, before noising).
+    /// Whether the guarantee of some site needs the coordinator to be
+    /// trusted (central noise: it sees that site's clipped update, and the
+    /// sum, before noising).
     pub coordinator_trusted: bool,
     /// The noise multiplier σ.
     pub noise_multiplier: f64,
     /// The clip norm C.
     pub clip_norm: f64,
     /// The standard deviation each site added per coordinate (local), or
-    /// the coordinator added to the sum (central).
+    /// the coordinator added to the sum (central, or mixed).
     pub noise_std: f64,
     /// The privacy model in a paragraph.
     pub description: String,
@@ -75,6 +81,8 @@ pub struct SiteSpend {
     /// For comparison: the exact ε of the same rounds at the task's σ
     /// (Balle & Wang 2018), assuming every round was at that σ.
     pub analytic_epsilon: Option<f64>,
+    /// Where its last update's noise was added, as it reported it.
+    pub placement: String,
 }
 
 /// The summary of `task`'s privacy, with the spends the sites reported.
@@ -88,7 +96,28 @@ pub(super) fn privacy_summary(
         return None;
     }
     let differential_privacy = dp.map(|dp| {
-        let central = dp.placement() == medfed_secure::dp::NoisePlacement::Central;
+        use medfed_secure::dp::NoisePlacement;
+        let reported: std::collections::BTreeSet<&'static str> =
+            spent.values().map(|s| s.placement.name()).collect();
+        let (placement, central) = match dp.placement() {
+            NoisePlacement::Central => match reported.len() {
+                0 => ("decided by each site".to_owned(), true),
+                1 => {
+                    let only = reported.iter().next().copied().unwrap_or("central");
+                    (only.to_owned(), only == NoisePlacement::Central.name())
+                }
+                _ => ("mixed".to_owned(), true),
+            },
+            // Under secure aggregation every site adds its share.
+            _ => ("local".to_owned(), false),
+        };
+        // The noise per coordinate of the sum as the sites placed it:
+        // the coordinator's σ·C when any site relied on it.
+        let actual = if central {
+            dp
+        } else {
+            task.member_dp_config(false).unwrap_or(dp)
+        };
         let sites = spent
             .iter()
             .map(|(site, s)| SiteSpend {
@@ -102,18 +131,19 @@ pub(super) fn privacy_summary(
                     s.delta,
                 )
                 .ok(),
+                placement: s.placement.name().to_owned(),
             })
             .collect();
         DpSummary {
-            placement: if central { "central" } else { "local" }.to_owned(),
+            placement,
             coordinator_trusted: central,
             noise_multiplier: dp.noise_multiplier(),
             clip_norm: dp.clip_norm(),
-            noise_std: dp
+            noise_std: actual
                 .site_noise_std()
-                .or(dp.central_noise_std())
+                .or(actual.central_noise_std())
                 .unwrap_or(f64::NAN),
-            description: dp.describe(),
+            description: actual.describe(),
             weighting: "every contributing site weighs the same (sum of clipped updates / \
                         number of contributors); row counts and the training loss are not \
                         released in DP rounds",

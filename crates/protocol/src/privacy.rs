@@ -3,7 +3,8 @@
 
 /// DP-FedAvg settings of a task: every member clips its round update to
 /// `clip_norm`; noise of standard deviation `noise_multiplier x clip_norm`
-/// protects the sum (see [`Task::dp_config`](crate::Task::dp_config) for who adds it).
+/// protects the sum (see [`Task::member_dp_config`](crate::Task::member_dp_config) for
+/// who adds it).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DifferentialPrivacy {
     /// The noise multiplier σ each round is charged at.
@@ -27,6 +28,18 @@ pub struct PrivacySpend {
     pub rounds: u64,
     /// The member's ε budget.
     pub budget_epsilon: f64,
+    /// Where the noise of the update this spend pays for was added: the
+    /// member decides (its `[policy] trust_coordinator_noise`), and says so
+    /// here so that the coordinator adds central noise only to a sum that
+    /// holds an update clipped only ([`NoisePlacement::Central`]), never on
+    /// top of updates already noised in full ([`NoisePlacement::Local`]).
+    /// The coordinator takes the member's word: a member that claims noise
+    /// it did not add exposes only its own rows, and one that claims less
+    /// than it added costs only utility.
+    ///
+    /// [`NoisePlacement::Central`]: medfed_secure::dp::NoisePlacement::Central
+    /// [`NoisePlacement::Local`]: medfed_secure::dp::NoisePlacement::Local
+    pub placement: medfed_secure::dp::NoisePlacement,
 }
 
 /// A member declines a DP round its own budget cannot pay for, or a DP task

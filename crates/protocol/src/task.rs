@@ -129,17 +129,41 @@ pub struct RosterMember {
 }
 
 impl Task {
-    /// The validated DP-FedAvg configuration of the task, or `None` without
-    /// DP. With secure aggregation each member adds its share of the noise
-    /// (σ·C/√t for threshold t); without, the coordinator adds σ·C to the
-    /// sum.
+    /// The validated DP-FedAvg configuration of the task with the least
+    /// noise at the sites, or `None` without DP: with secure aggregation
+    /// each member adds its share of the noise (σ·C/√t for threshold t);
+    /// without, members that trust the coordinator only clip and the
+    /// coordinator adds σ·C to the sum. It is what the coordinator must be
+    /// ready to complete; each member applies
+    /// [`Task::member_dp_config`] instead.
     pub fn dp_config(&self) -> Option<medfed_secure::dp::DpConfig> {
+        self.member_dp_config(true)
+    }
+
+    /// The DP-FedAvg configuration a member applies, or `None` without DP.
+    /// With secure aggregation the placement is
+    /// [`LocalWithSecureAggregation`](medfed_secure::dp::NoisePlacement::LocalWithSecureAggregation)
+    /// whatever the member trusts (only the sum is revealed). Without, it
+    /// is the member's decision: a member that does not trust the
+    /// coordinator's noise (`trust_coordinator_noise = false`, the
+    /// default of a node's policy) adds the full σ·C itself
+    /// ([`Local`](medfed_secure::dp::NoisePlacement::Local)), so every
+    /// update the coordinator sees is itself a Gaussian mechanism with the
+    /// charged σ; one that trusts it only clips
+    /// ([`Central`](medfed_secure::dp::NoisePlacement::Central)). σ and C
+    /// come from the task alone, never from a step.
+    pub fn member_dp_config(
+        &self,
+        trust_coordinator_noise: bool,
+    ) -> Option<medfed_secure::dp::DpConfig> {
+        use medfed_secure::dp::NoisePlacement;
         let dp = self.differential_privacy?;
         let placement = match self.secure_aggregation {
-            Some(settings) => medfed_secure::dp::NoisePlacement::LocalWithSecureAggregation {
+            Some(settings) => NoisePlacement::LocalWithSecureAggregation {
                 min_contributors: settings.threshold,
             },
-            None => medfed_secure::dp::NoisePlacement::Central,
+            None if trust_coordinator_noise => NoisePlacement::Central,
+            None => NoisePlacement::Local,
         };
         medfed_secure::dp::DpConfig::new(dp.clip_norm, dp.noise_multiplier, placement).ok()
     }

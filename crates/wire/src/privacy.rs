@@ -9,6 +9,7 @@ use crate::message::{
     BudgetRefusal, DifferentialPrivacy, PrivacySpend, Refusal, RefusalReason, Task,
 };
 use crate::pb;
+use medfed_secure::dp::NoisePlacement;
 
 type Result<T> = std::result::Result<T, WireError>;
 
@@ -71,6 +72,18 @@ pub fn spend_to_pb(spend: &PrivacySpend) -> pb::PrivacySpend {
         delta: spend.delta,
         rounds: spend.rounds,
         budget_epsilon: spend.budget_epsilon,
+        noise: spend_noise_to_pb(spend.placement).into(),
+    }
+}
+
+/// The wire's name for where a member's noise was added.
+fn spend_noise_to_pb(placement: NoisePlacement) -> pb::SpendNoise {
+    match placement {
+        NoisePlacement::Local => pb::SpendNoise::Full,
+        NoisePlacement::LocalWithSecureAggregation { .. } => pb::SpendNoise::SecureShare,
+        // Central, and any placement added later: the coordinator noises
+        // the sum, which keeps the guarantee whatever the member did.
+        _ => pb::SpendNoise::ClippedOnly,
     }
 }
 
@@ -87,7 +100,8 @@ pub fn encode_spend(spend: &PrivacySpend) -> Vec<u8> {
 /// Converts and validates a spend reported with round `round` of `task`:
 /// the task uses DP, the round is the submission's, the noise multiplier is
 /// the task's, ε and the budget are finite and non-negative, `0 < δ < 1`,
-/// and at least one round is charged.
+/// at least one round is charged, and the noise is a secure share under
+/// secure aggregation, clipped-only or full without.
 ///
 /// # Errors
 /// [`WireError::Invalid`] naming the field.
@@ -99,6 +113,7 @@ pub fn spend_from_pb(spend: pb::PrivacySpend, task: &Task, round: u32) -> Result
         delta,
         rounds,
         budget_epsilon,
+        noise,
     } = spend;
     let invalid = |field: &'static str, reason: String| WireError::Invalid { field, reason };
     let Some(dp) = task.differential_privacy else {
@@ -142,6 +157,31 @@ pub fn spend_from_pb(spend: pb::PrivacySpend, task: &Task, round: u32) -> Result
             format!("{rounds} is not a number of rounds charged"),
         ));
     }
+    let placement = match (pb::SpendNoise::try_from(noise), task.secure_aggregation) {
+        (Ok(pb::SpendNoise::SecureShare), Some(settings)) => {
+            NoisePlacement::LocalWithSecureAggregation {
+                min_contributors: settings.threshold,
+            }
+        }
+        (Ok(pb::SpendNoise::ClippedOnly), None) => NoisePlacement::Central,
+        (Ok(pb::SpendNoise::Full), None) => NoisePlacement::Local,
+        (Ok(other), secure) => {
+            return Err(invalid(
+                "privacy_spend.noise",
+                format!(
+                    "{} does not fit a task {} secure aggregation",
+                    other.as_str_name(),
+                    if secure.is_some() { "with" } else { "without" }
+                ),
+            ));
+        }
+        (Err(_), _) => {
+            return Err(invalid(
+                "privacy_spend.noise",
+                format!("{noise} is not a known noise (0 clipped only, 1 full, 2 secure share)"),
+            ));
+        }
+    };
     Ok(PrivacySpend {
         round,
         noise_multiplier,
@@ -149,6 +189,7 @@ pub fn spend_from_pb(spend: pb::PrivacySpend, task: &Task, round: u32) -> Result
         delta,
         rounds,
         budget_epsilon,
+        placement,
     })
 }
 
@@ -340,6 +381,61 @@ mod tests {
             rounds_spent: 3,
             reason: RefusalReason::BudgetSpent,
         }
+    }
+
+    fn spend(placement: NoisePlacement) -> PrivacySpend {
+        PrivacySpend {
+            round: 2,
+            noise_multiplier: 1.0,
+            epsilon: 0.8,
+            delta: 1e-5,
+            rounds: 2,
+            budget_epsilon: 5.0,
+            placement,
+        }
+    }
+
+    /// Where the noise went travels with the spend, and must fit the task:
+    /// a secure share only under secure aggregation, clipped-only or full
+    /// only without; an unknown value is refused by name.
+    #[test]
+    fn a_spend_says_where_its_noise_went_and_it_must_fit_the_task() {
+        let clear = dp_task();
+        for placement in [NoisePlacement::Central, NoisePlacement::Local] {
+            let sent = spend(placement);
+            assert_eq!(spend_from_pb(spend_to_pb(&sent), &clear, 2), Ok(sent));
+        }
+        let mut secure = dp_task();
+        secure.secure_aggregation = Some(crate::SecureAggregation {
+            threshold: 2,
+            fixed_point_bits: 24,
+        });
+        let share = spend(NoisePlacement::LocalWithSecureAggregation {
+            min_contributors: 2,
+        });
+        assert_eq!(spend_from_pb(spend_to_pb(&share), &secure, 2), Ok(share));
+        let misfits = [
+            (spend_to_pb(&share), &clear),
+            (spend_to_pb(&spend(NoisePlacement::Local)), &secure),
+            (spend_to_pb(&spend(NoisePlacement::Central)), &secure),
+        ];
+        for (wire, task) in misfits {
+            let err = spend_from_pb(wire, task, 2).expect_err("refused");
+            assert!(
+                matches!(
+                    err,
+                    WireError::Invalid {
+                        field: "privacy_spend.noise",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        let mut unknown = spend_to_pb(&spend(NoisePlacement::Local));
+        unknown.noise = 9;
+        let err = spend_from_pb(unknown, &clear, 2).expect_err("refused");
+        assert!(err.to_string().contains("not a known noise"), "{err}");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub(super) const KEYS: &[&str] = &[
     "require_dp",
     "min_noise_multiplier",
     "max_epsilon_per_round",
+    "trust_coordinator_noise",
+    "dp_unnoised",
     "min_rows",
     "min_cell",
     "max_parameters_per_row",
@@ -85,6 +87,18 @@ pub(super) fn set(
         }
         "require_dp" => policy.require_dp = boolean(reader, shown, value)?,
         "require_pinning" => policy.require_pinning = boolean(reader, shown, value)?,
+        "trust_coordinator_noise" => {
+            policy.trust_coordinator_noise = boolean(reader, shown, value)?;
+        }
+        "dp_unnoised" => {
+            let name = reader.text(shown, value)?;
+            policy.dp_unnoised = crate::policy::DpUnnoised::from_name(&name).ok_or_else(|| {
+                invalid(&format!(
+                    "{name:?} is not allowed: expected \"secure-sums\" (the default), \"never\" \
+                     or \"clear-statistics\""
+                ))
+            })?;
+        }
         "min_noise_multiplier" => {
             let sigma = reader.number(shown, value)?;
             if !(sigma.is_finite() && sigma >= 0.0) {

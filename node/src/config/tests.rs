@@ -46,6 +46,8 @@ require_secure_aggregation = true
 require_dp = false
 min_noise_multiplier = 1.0
 max_epsilon_per_round = 0.5
+trust_coordinator_noise = true
+dp_unnoised = "never"
 min_rows = 20
 min_cell = 8
 max_parameters_per_row = 0.1
@@ -126,6 +128,8 @@ fn every_key_is_read_and_relative_paths_follow_the_file() {
         (policy.min_noise_multiplier, policy.max_epsilon_per_round),
         (1.0, Some(0.5))
     );
+    assert!(policy.trust_coordinator_noise);
+    assert_eq!(policy.dp_unnoised, crate::policy::DpUnnoised::Never);
     assert_eq!((policy.min_rows, policy.min_cell), (20, 8));
     assert_eq!(policy.max_parameters_per_row, 0.1);
     assert_eq!(
@@ -185,6 +189,11 @@ fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe(
         ("min_threshold = \"3/4\"", "min_threshold = \"0.7\""),
         ("min_threshold = \"3/4\"", "min_threshold = \"2/0\""),
         ("min_threshold = \"3/4\"", "min_threshold = 0.7"),
+        ("dp_unnoised = \"never\"", "dp_unnoised = \"sometimes\""),
+        (
+            "trust_coordinator_noise = true",
+            "trust_coordinator_noise = \"yes\"",
+        ),
     ] {
         let err = error_of(&FULL.replace(written, wanted));
         let key = wanted.split(' ').next().unwrap_or_default();
@@ -209,6 +218,8 @@ fn a_policy_value_out_of_range_is_named_with_its_line_and_the_defaults_are_safe(
         "{err}"
     );
     assert_eq!(defaults.unpinned().len(), 2);
+    assert!(!defaults.trust_coordinator_noise);
+    assert_eq!(defaults.dp_unnoised, crate::policy::DpUnnoised::SecureSums);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The gate every step passes: on arrival, before anything is computed
 //! ([`Gate::admit`]: the query budget, and instructions the task never
-//! announced), and on the exact values about to leave ([`Gate::answer`]:
+//! announced, and in a differential-privacy task anything but a clipped,
+//! noised update that the policy does not let leave), and on the exact
+//! values about to leave ([`Gate::answer`]:
 //! rows behind each value, category counts, score and histogram bins merged
 //! until every non-empty cell holds `min_cell` rows, held-out counts withheld
 //! when they cannot be). Both the clear and the securely aggregated paths
@@ -62,7 +64,10 @@ impl Gate {
     /// [`Refused`] by `max_steps`, `max_evaluations`, or `task` for an
     /// instruction the task did not announce (another algorithm, a round
     /// past the last, a site-alone model it did not ask for or in a DP
-    /// task, preprocessing other than the task's columns).
+    /// task, preprocessing other than the task's columns) or that a DP task
+    /// never releases (exact sums, per-site held-out counts in clear), or
+    /// `dp_unnoised` for un-noised statistics or a final evaluation in a DP
+    /// task that the policy does not let leave.
     pub fn admit(&mut self, task: &Task, step: &Step) -> Result<(), Refused> {
         if matches!(
             step.instruction,
@@ -82,16 +87,25 @@ impl Gate {
             )
             .at(step.step));
         }
-        self.instruction(task, step.step, &step.instruction)
+        self.instruction(task, step.step, &step.instruction, false)
             .map_err(|refused| refused.at(step.step))
     }
 
+    /// Checks `instruction`; `masked` when it is the work of a secure
+    /// round (only its sum over the members is revealed).
     fn instruction(
         &mut self,
         task: &Task,
         step: u64,
         instruction: &Instruction,
+        masked: bool,
     ) -> Result<(), Refused> {
+        if task.differential_privacy.is_some() {
+            self.dp_release(instruction, masked)?;
+        }
+        // A DP round's held-out counts never leave (see `Gate::held_out`),
+        // so they use nothing of `max_evaluations`.
+        let dp = task.differential_privacy.is_some();
         let unannounced = |what: &str| {
             Refused::task(
                 "task",
@@ -123,7 +137,7 @@ impl Gate {
             | Instruction::SecAggShares { .. }
             | Instruction::SecAggMask { .. }
             | Instruction::SecAggUnmask { .. } => Ok(()),
-            Instruction::SecAggKeys { work, .. } => self.instruction(task, step, work),
+            Instruction::SecAggKeys { work, .. } => self.instruction(task, step, work, true),
             Instruction::Train {
                 round,
                 preprocessing,
@@ -143,7 +157,7 @@ impl Gate {
                     return Err(unannounced("held-out counts with a round"));
                 }
                 self.preprocessing(task, preprocessing)?;
-                self.evaluating(step, *evaluate, 1)
+                self.evaluating(step, *evaluate && !dp, 1)
             }
             Instruction::Newton {
                 round,
@@ -182,6 +196,63 @@ impl Gate {
                 self.preprocessing(task, preprocessing)?;
                 self.evaluating(step, true, models.len() as u64)
             }
+        }
+    }
+
+    /// What a differential-privacy task may not release, whatever it
+    /// announced: DP-FedAvg's ε covers the clipped, noised training update
+    /// and nothing else. Exact Newton and normal-equation sums and per-site
+    /// held-out counts in clear are refused by rule `task`; the
+    /// preprocessing statistics and a securely summed final evaluation
+    /// leave only as `dp_unnoised` allows. (A site-alone model is refused
+    /// as unannounced below; a round's held-out counts are withheld in
+    /// [`Gate::release`], the round itself answered.)
+    fn dp_release(&self, instruction: &Instruction, masked: bool) -> Result<(), Refused> {
+        let never = |what: &str| {
+            Refused::task(
+                "task",
+                format!(
+                    "the coordinator asked for {what} in a differential-privacy task, which \
+                     releases only clipped, noised training updates: refused, nothing sent"
+                ),
+            )
+        };
+        let setting = self.policy.dp_unnoised;
+        let unnoised = |what: &str| {
+            Refused::task(
+                "dp_unnoised",
+                format!(
+                    "the coordinator asked for {what} {} in a differential-privacy task; they \
+                     are not noised, and dp_unnoised = \"{}\" does not let them leave this \
+                     site that way",
+                    if masked {
+                        "securely summed"
+                    } else {
+                        "in clear"
+                    },
+                    setting.name()
+                ),
+            )
+        };
+        match instruction {
+            Instruction::Newton { .. } => Err(never(
+                "Newton terms (exact loss, gradient and Hessian sums)",
+            )),
+            Instruction::Normal { .. } => Err(never("normal-equation terms (exact X'X and X'y)")),
+            Instruction::Evaluate { .. } if !masked => {
+                Err(never("this site's own held-out evaluation counts in clear"))
+            }
+            Instruction::Evaluate { .. } if !setting.allows(false, masked) => {
+                Err(unnoised("the final evaluation's held-out counts"))
+            }
+            Instruction::CollectStatistics | Instruction::CollectHistograms { .. }
+                if !setting.allows(true, masked) =>
+            {
+                Err(unnoised(
+                    "the preprocessing statistics (counts, sums, ranges or histograms)",
+                ))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -257,17 +328,17 @@ impl Gate {
             Submission::Histograms(report) => self.histograms(&mut report.histograms),
             Submission::Update(update) => {
                 self.rows(update.num_rows, "a training update")?;
-                self.held_out(task, update.evaluation.as_mut(), notes)
+                self.held_out(task, update.evaluation.as_mut(), true, notes)
             }
             Submission::Newton(report) => {
                 self.rows(report.terms.n, "Newton terms")?;
-                self.held_out(task, report.evaluation.as_mut(), notes)
+                self.held_out(task, report.evaluation.as_mut(), true, notes)
             }
             Submission::Normal(report) => self.rows(report.terms.n, "normal-equation terms"),
             Submission::Baseline(model) => self.rows(model.num_rows, "a site-alone model"),
             Submission::Evaluation(report) => {
                 for counts in &mut report.models {
-                    self.held_out(task, Some(counts), notes)?;
+                    self.held_out(task, Some(counts), false, notes)?;
                 }
                 for calibration in &mut report.calibration {
                     self.calibration(calibration, notes);
@@ -353,11 +424,15 @@ impl Gate {
 
     /// Held-out counts about to leave: merged to `min_cell`, or withheld
     /// (sent as the counts of no rows) when they come from fewer than
-    /// `min_rows` rows or a class or confusion cell cannot be merged.
+    /// `min_rows` rows or a class or confusion cell cannot be merged, and
+    /// always when they come with a training round (`with_round`) of a
+    /// differential-privacy task: they are not noised, so the round is
+    /// answered without them and they cost no ε.
     fn held_out(
         &self,
         task: &Task,
         counts: Option<&mut EvaluationCounts>,
+        with_round: bool,
         notes: &mut Vec<String>,
     ) -> Result<(), Refused> {
         let Some(counts) = counts else {
@@ -367,7 +442,13 @@ impl Gate {
         if rows == 0 {
             return Ok(());
         }
-        let withheld = if let Some(why) = &self.withhold_held_out {
+        let withheld = if with_round && task.differential_privacy.is_some() {
+            Some(
+                "held-out counts of the round withheld: in a differential-privacy task only the \
+                 clipped, noised update leaves (they are not noised; ε 0 spent on them)"
+                    .to_owned(),
+            )
+        } else if let Some(why) = &self.withhold_held_out {
             Some(why.clone())
         } else if rows < self.policy.min_rows {
             Some(format!(
@@ -492,6 +573,167 @@ mod tests {
             algorithm: TrainingAlgorithm::Fedavg,
             baselines: false,
             evaluate_every: 1,
+        }
+    }
+
+    /// The task, with DP-FedAvg on.
+    fn dp_task() -> Task {
+        Task {
+            differential_privacy: Some(medfed_wire::DifferentialPrivacy {
+                noise_multiplier: 2.0,
+                clip_norm: 1.0,
+            }),
+            ..task()
+        }
+    }
+
+    fn preprocessing() -> FittedPreprocessor {
+        use medfed_model::preprocess::{FittedColumn, Scaling};
+        FittedPreprocessor {
+            columns: vec![FittedColumn {
+                name: "a".into(),
+                unknown_values: vec![],
+                missing_indicator: false,
+                encoding: Encoding::Numeric(Scaling {
+                    fill: 0.0,
+                    center: 0.0,
+                    scale: 1.0,
+                }),
+            }],
+        }
+    }
+
+    /// `instruction` at step 1, masked (the work of a secure round) or not,
+    /// through a fresh gate with `policy`: the rule that refuses it.
+    fn refused_by(policy: Policy, instruction: Instruction, masked: bool) -> Option<&'static str> {
+        let instruction = if masked {
+            Instruction::SecAggKeys {
+                work: Box::new(instruction),
+                roster: vec![],
+            }
+        } else {
+            instruction
+        };
+        let step = Step {
+            step: 1,
+            instruction,
+        };
+        Gate::new(policy)
+            .admit(&dp_task(), &step)
+            .err()
+            .map(|refused| refused.rule)
+    }
+
+    #[test]
+    fn a_dp_task_releases_no_exact_sums_and_no_clear_per_site_evaluation() {
+        let pre = preprocessing();
+        let params = Array1::zeros(2);
+        let newton = Instruction::Newton {
+            round: 1,
+            params: params.clone(),
+            preprocessing: pre.clone(),
+            evaluate: false,
+        };
+        let normal = Instruction::Normal {
+            preprocessing: pre.clone(),
+        };
+        let evaluate = Instruction::Evaluate {
+            preprocessing: pre.clone(),
+            models: vec![params],
+        };
+        for masked in [false, true] {
+            for setting in crate::policy::DpUnnoised::ALL {
+                let policy = Policy {
+                    dp_unnoised: setting,
+                    ..Policy::default()
+                };
+                assert_eq!(
+                    refused_by(policy.clone(), newton.clone(), masked),
+                    Some("task")
+                );
+                assert_eq!(
+                    refused_by(policy.clone(), normal.clone(), masked),
+                    Some("task")
+                );
+                if !masked {
+                    assert_eq!(refused_by(policy, evaluate.clone(), false), Some("task"));
+                }
+            }
+        }
+    }
+
+    /// The choice for the un-noised statistics passes and final
+    /// evaluation: securely summed only by default, never with `never`,
+    /// and the statistics also in clear with `clear-statistics`.
+    #[test]
+    fn dp_unnoised_decides_the_statistics_and_a_secure_final_evaluation() {
+        use crate::policy::DpUnnoised::{ClearStatistics, Never, SecureSums};
+        let evaluate = Instruction::Evaluate {
+            preprocessing: preprocessing(),
+            models: vec![Array1::zeros(2)],
+        };
+        let statistics = Instruction::CollectStatistics;
+        let cases = [
+            (SecureSums, &statistics, false, Some("dp_unnoised")),
+            (SecureSums, &statistics, true, None),
+            (SecureSums, &evaluate, true, None),
+            (Never, &statistics, false, Some("dp_unnoised")),
+            (Never, &statistics, true, Some("dp_unnoised")),
+            (Never, &evaluate, true, Some("dp_unnoised")),
+            (ClearStatistics, &statistics, false, None),
+            (ClearStatistics, &statistics, true, None),
+            (ClearStatistics, &evaluate, true, None),
+            (ClearStatistics, &evaluate, false, Some("task")),
+        ];
+        for (setting, instruction, masked, rule) in cases {
+            let policy = Policy {
+                dp_unnoised: setting,
+                ..Policy::default()
+            };
+            assert_eq!(
+                refused_by(policy, instruction.clone(), masked),
+                rule,
+                "{setting:?}, {instruction:?}, masked {masked}"
+            );
+        }
+    }
+
+    /// A DP round's held-out counts leave as the counts of no rows (the
+    /// layout a secure sum needs), whatever the policy; the same counts
+    /// with a round of a task without DP leave as computed.
+    #[test]
+    fn held_out_counts_of_a_dp_round_are_withheld() {
+        let x = Array2::from_shape_fn((40, 1), |(i, _)| i as f64 / 20.0 - 1.0);
+        let y = Array1::from_iter((0..40).map(|i| (i % 2) as f64));
+        let params = Array1::from(vec![0.0, 1.0]);
+        let counts =
+            medfed_model::evaluate(ModelKind::Logistic, x.view(), y.view(), params.view(), 2)
+                .unwrap();
+        for (task, withheld) in [(dp_task(), true), (task(), false)] {
+            let mut sent = Submission::Update(medfed_wire::ModelUpdate {
+                step: 1,
+                round: 1,
+                delta: Array1::zeros(2),
+                num_rows: 30,
+                train_loss: 0.5,
+                evaluation: Some(counts.clone()),
+                privacy_spend: None,
+            });
+            let mut notes = Vec::new();
+            Gate::new(Policy::default())
+                .release(&task, &mut sent, &mut notes)
+                .unwrap();
+            let Submission::Update(update) = sent else {
+                panic!("an update");
+            };
+            let rows = update.evaluation.as_ref().map(EvaluationCounts::rows);
+            if withheld {
+                assert_eq!(rows, Some(0), "{notes:?}");
+                assert!(notes[0].contains("differential-privacy"), "{notes:?}");
+            } else {
+                assert_eq!(rows, Some(40));
+                assert!(notes.is_empty(), "{notes:?}");
+            }
         }
     }
 

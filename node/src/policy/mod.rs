@@ -58,6 +58,15 @@ pub struct Policy {
     /// `max_epsilon_per_round`: the most ε one DP round may cost this site
     /// (`None`: no cap beyond the site's budget).
     pub max_epsilon_per_round: Option<f64>,
+    /// `trust_coordinator_noise`: in a DP task without secure aggregation,
+    /// only clip the update and let the coordinator add the noise to the sum
+    /// (central placement); `false` (the default) adds the full noise here,
+    /// so every update that leaves is itself noised with the charged σ.
+    pub trust_coordinator_noise: bool,
+    /// `dp_unnoised`: what of a DP task may leave without noise besides
+    /// nothing at all (the preprocessing statistics passes and the final
+    /// evaluation); see [`DpUnnoised`].
+    pub dp_unnoised: DpUnnoised,
     /// `min_rows`: the fewest rows behind any value that leaves.
     pub min_rows: u64,
     /// `min_cell`: the fewest rows behind any released count.
@@ -93,6 +102,62 @@ pub struct Policy {
     pub approved_tasks: Option<PathBuf>,
 }
 
+/// What a differential-privacy task may release without noise: the
+/// preprocessing statistics passes (counts, sums, ranges, histograms) and
+/// the final evaluation's held-out counts, which DP-FedAvg's ε does not
+/// cover. Whatever the choice, a DP task never gets Newton or
+/// normal-equation terms, a site-alone model, per-site evaluation counts in
+/// clear or a training round's held-out counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DpUnnoised {
+    /// `"secure-sums"` (the default): only securely summed, so the
+    /// coordinator sees totals over at least the threshold's members, never
+    /// this site's own figures.
+    #[default]
+    SecureSums,
+    /// `"never"`: nothing un-noised leaves; the site answers a DP task's
+    /// training rounds only.
+    Never,
+    /// `"clear-statistics"`: as `secure-sums`, and the statistics passes in
+    /// clear too (this site's own counts, sums and ranges, still gated by
+    /// `min_rows` and `min_cell`), for a coordinator the hospital trusts
+    /// with them.
+    ClearStatistics,
+}
+
+impl DpUnnoised {
+    /// Every value, in the order the node file documents them.
+    pub const ALL: [DpUnnoised; 3] = [
+        DpUnnoised::SecureSums,
+        DpUnnoised::Never,
+        DpUnnoised::ClearStatistics,
+    ];
+
+    /// Its name in the node file.
+    pub fn name(self) -> &'static str {
+        match self {
+            DpUnnoised::SecureSums => "secure-sums",
+            DpUnnoised::Never => "never",
+            DpUnnoised::ClearStatistics => "clear-statistics",
+        }
+    }
+
+    /// The value of that name.
+    pub fn from_name(name: &str) -> Option<DpUnnoised> {
+        DpUnnoised::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// Whether it lets the statistics passes or the final evaluation leave
+    /// securely summed (`masked`) or in clear.
+    pub fn allows(self, statistics: bool, masked: bool) -> bool {
+        match self {
+            DpUnnoised::Never => false,
+            DpUnnoised::SecureSums => masked,
+            DpUnnoised::ClearStatistics => masked || statistics,
+        }
+    }
+}
+
 /// `min_rows` by default, as vantage6's minimum.
 pub const DEFAULT_MIN_ROWS: u64 = 10;
 /// `min_cell` by default, as vantage6's minimum per category.
@@ -118,6 +183,8 @@ impl Default for Policy {
             require_dp: false,
             min_noise_multiplier: 0.0,
             max_epsilon_per_round: None,
+            trust_coordinator_noise: false,
+            dp_unnoised: DpUnnoised::SecureSums,
             min_rows: DEFAULT_MIN_ROWS,
             min_cell: DEFAULT_MIN_CELL,
             max_parameters_per_row: DEFAULT_MAX_PARAMETERS_PER_ROW,

@@ -214,8 +214,10 @@ fn columns(
     );
 }
 
-/// `require_secure_aggregation`, `require_dp`, `min_noise_multiplier`, and
-/// what a DP task may ask for.
+/// `require_secure_aggregation`, `require_dp`, `min_noise_multiplier`,
+/// `max_epsilon_per_round`, what a DP task may ask for (no exact algorithm,
+/// no site-alone models), and who adds the noise without secure
+/// aggregation (`trust_coordinator_noise`).
 fn privacy(policy: &Policy, task: &Task, verdict: &mut impl FnMut(&'static str, bool, String)) {
     if policy.require_secure_aggregation {
         verdict(
@@ -247,6 +249,17 @@ fn privacy(policy: &Policy, task: &Task, verdict: &mut impl FnMut(&'static str, 
                     dp.noise_multiplier, policy.min_noise_multiplier
                 ),
             );
+            if task.algorithm.is_exact() {
+                verdict(
+                    "task",
+                    false,
+                    format!(
+                        "a differential-privacy task trained by {}, whose exact sums (gradient \
+                         and Hessian, or X'X and X'y) would leave neither clipped nor noised",
+                        task.algorithm
+                    ),
+                );
+            }
             if task.baselines {
                 verdict(
                     "task",
@@ -254,6 +267,21 @@ fn privacy(policy: &Policy, task: &Task, verdict: &mut impl FnMut(&'static str, 
                     "a differential-privacy task asks for a site-alone model, which would leave \
                      un-noised"
                         .into(),
+                );
+            }
+            if task.secure_aggregation.is_none() {
+                verdict(
+                    "trust_coordinator_noise",
+                    true,
+                    if policy.trust_coordinator_noise {
+                        "without secure aggregation, this site clips its updates only and trusts \
+                         the coordinator to noise their sum (central noise)"
+                            .into()
+                    } else {
+                        "without secure aggregation, this site adds the full noise to its own \
+                         updates (local noise): the coordinator is not trusted with them"
+                            .into()
+                    },
                 );
             }
             if let Some(cap) = policy.max_epsilon_per_round {

@@ -60,6 +60,12 @@ pub struct PooledUpdate {
     pub train_loss: f64,
     /// The round's held-out counts over every member's rows (when asked).
     pub evaluation: Option<EvaluationCounts>,
+    /// In a DP task without secure aggregation, how many of the summed
+    /// updates came clipped only (their member trusts the coordinator to
+    /// noise the sum; see [`crate::PrivacySpend::placement`]): when any did,
+    /// the coordinator adds the central noise to the whole sum. Always 0
+    /// under secure aggregation, where every member adds its share.
+    pub clipped_only: u32,
 }
 
 const LAYOUT: &str = "summed update";
@@ -130,6 +136,7 @@ impl Summed for ModelUpdate {
             weight,
             train_loss,
             evaluation: read_round_counts(shape.counts.as_ref(), counts)?,
+            clipped_only: 0,
         })
     }
 }

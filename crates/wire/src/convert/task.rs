@@ -117,17 +117,11 @@ pub fn validate_task(task: &Task) -> Result<()> {
         crate::secagg::validate_secure_aggregation(settings, task.members.len())?;
     }
     if let Some(settings) = &task.differential_privacy {
+        // A DP task announcing an exact algorithm (Newton, the closed form)
+        // is well formed; whether a site takes part in it is its policy's
+        // call (`node::policy`, which refuses it by rule `task` in a signed
+        // notice, and the coordinator's configuration never makes one).
         crate::privacy::validate_differential_privacy(settings)?;
-        if task.algorithm.is_exact() {
-            return Err(WireError::Invalid {
-                field: "task.algorithm",
-                reason: format!(
-                    "{} exchanges exact sums that DP-FedAvg neither clips nor noises, \
-                     so a DP task trains with fedavg or fedprox",
-                    task.algorithm
-                ),
-            });
-        }
     }
     if task.algorithm == TrainingAlgorithm::ClosedForm && !task.model.has_closed_form() {
         return Err(WireError::Invalid {

@@ -124,7 +124,12 @@ pub(super) fn spend(spend: pb::PrivacySpend) -> Value {
         delta,
         rounds,
         budget_epsilon,
+        noise,
     } = spend;
+    let noise = pb::SpendNoise::try_from(noise).map_or_else(
+        |_| format!("unknown ({noise})"),
+        |n| n.as_str_name().to_owned(),
+    );
     json!({
         "round": round,
         "noise_multiplier": number(noise_multiplier),
@@ -132,6 +137,7 @@ pub(super) fn spend(spend: pb::PrivacySpend) -> Value {
         "delta": number(delta),
         "rounds": rounds,
         "budget_epsilon": number(budget_epsilon),
+        "noise": noise,
     })
 }
 
