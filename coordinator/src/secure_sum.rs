@@ -1,6 +1,6 @@
-//! One securely aggregated sum: four coordinator steps (advertise keys,
-//! share keys, masked input, unmasking), each with the step deadline and
-//! quorum of every other step. The coordinator drives the medfed-secure
+//! One securely aggregated sum: five coordinator steps (advertise keys,
+//! share keys, masked input, consistency check, unmasking), each with the
+//! step deadline and quorum of every other step. The coordinator drives the medfed-secure
 //! server state machine and ends with the sum over the surviving members of
 //! the vectors they masked (see [`MaskedKind`]): the preprocessing's two
 //! statistics passes, a training round's update or terms, and the final
@@ -110,10 +110,27 @@ pub async fn secure_sum(
     let masking = stages
         .run(steps, "masked inputs", instruction, masking, shared_keys)
         .await?;
-    let (unmasking, request) = masking.finish().map_err(|e| failed(e.to_string()))?;
+    let (checking, check) = masking.finish().map_err(|e| failed(e.to_string()))?;
 
-    // Stage 3: the survivors reveal the shares that remove the masks.
-    let survivors: BTreeSet<String> = request.survivors.iter().map(|&id| name_of(id)).collect();
+    // Stage 3: the survivors sign the survivor set; each reveals shares
+    // only once the threshold of them has signed the same set.
+    let survivors: BTreeSet<String> = check.survivors.iter().map(|&id| name_of(id)).collect();
+    let instruction = Instruction::SecAggCheck {
+        round,
+        request: check,
+    };
+    let checking = stages
+        .run(
+            steps,
+            "consistency check",
+            instruction,
+            checking,
+            survivors.clone(),
+        )
+        .await?;
+    let (unmasking, request) = checking.finish().map_err(|e| failed(e.to_string()))?;
+
+    // Stage 4: the survivors reveal the shares that remove the masks.
     let instruction = Instruction::SecAggUnmask { round, request };
     let unmasking = stages
         .run(

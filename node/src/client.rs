@@ -496,6 +496,7 @@ fn is_secure_stage(step: &Step) -> bool {
         Instruction::SecAggKeys { .. }
             | Instruction::SecAggShares { .. }
             | Instruction::SecAggMask { .. }
+            | Instruction::SecAggCheck { .. }
             | Instruction::SecAggUnmask { .. }
     )
 }

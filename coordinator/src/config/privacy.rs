@@ -33,13 +33,15 @@ pub const REFERENCE_DELTA: f64 = 1e-5;
 pub const DEFAULT_FIXED_POINT_BITS: u32 = 24;
 
 /// The default secure-aggregation threshold for `members` members:
-/// ⌊n/2⌋ + 1, the smallest that keeps the protocol's guarantee (a
-/// coordinator that tells members different dropped sets can never gather
-/// enough shares of both secrets of one member), and so the one that
-/// survives the most dropouts.
+/// ⌈2n/3⌉ (and always more than half), the threshold the malicious-server
+/// analysis of Bonawitz et al. asks for, and the floor a hospital's node
+/// holds a task to by default (`[policy] min_threshold = "2/3"`), so that
+/// the defaults agree. It survives ⌊n/3⌋ dropouts.
 pub fn default_threshold(members: usize) -> u32 {
-    (members / 2 + 1) as u32
+    let two_thirds = (2 * members).div_ceil(3);
+    two_thirds.max(members / 2 + 1).min(members.max(1)) as u32
 }
+
 
 /// The checked `[privacy.dp]` settings (`None`: DP off).
 pub(super) fn dp_settings(
@@ -216,4 +218,19 @@ pub(super) fn check_privacy(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod default_threshold_tests {
+    use super::default_threshold;
+
+    #[test]
+    fn is_two_thirds_rounded_up_and_more_than_half() {
+        let got: Vec<u32> = (2..=10).map(default_threshold).collect();
+        assert_eq!(got, [2, 2, 3, 4, 4, 5, 6, 6, 7]);
+        for n in 2..300usize {
+            let t = default_threshold(n) as usize;
+            assert!(2 * t > n && t <= n && 3 * t >= 2 * n, "n = {n}, t = {t}");
+        }
+    }
 }

@@ -103,7 +103,8 @@ fn secure_aggregation_settings_are_checked_and_named() {
     let on = format!("{five}\n[privacy]\nsecure_aggregation = true\n");
     let config = TaskConfig::parse(&on, "task.toml").unwrap();
     let settings = config.task.secure_aggregation.expect("on");
-    assert_eq!(settings.threshold, 3);
+    // ⌈2n/3⌉ of five members.
+    assert_eq!(settings.threshold, 4);
     assert_eq!(settings.fixed_point_bits, DEFAULT_FIXED_POINT_BITS);
     // "auto" picks Newton for a small logistic model, as without
     // secure aggregation: its terms are masked like updates.

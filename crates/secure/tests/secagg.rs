@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use chacha20::ChaCha20Rng;
 use chacha20::rand_core::{Rng, SeedableRng};
 use medfed_secure::secagg::{
-    AdvertiseKeys, Aggregate, Client, ClientMasked, ClientShared, EncodedInput, FixedPoint,
-    Inspect, KeyList, MaskedInput, Member, Observed, RoutedShares, SecAggConfig, SecAggError,
-    SecAggParams, Server, ServerMasking, ShareKeys, Stage, UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, Aggregate, Client, ClientChecked, ClientMasked, ClientShared,
+    ConsistencyRequest, ConsistencySignature, EncodedInput, FixedPoint, Inspect, KeyList,
+    MaskedInput, Member, Observed, RoutedShares, SecAggConfig, SecAggError, SecAggParams, Server,
+    ServerChecking, ServerMasking, ShareKeys, Stage, UnmaskRequest, UnmaskResponse,
 };
 use proptest::prelude::*;
 use ring::rand::SystemRandom;
@@ -161,8 +162,43 @@ fn run_to_masking_timed(
     Ok((server, pairs))
 }
 
+/// Round 3: every member in `masked` signs the survivor set, unless `vanish`
+/// stops it at `ConsistencyCheck` (it sent its masked input, never signs).
+fn run_check(
+    fx: &Fixture,
+    masked: Vec<ClientMasked>,
+    vanish: &BTreeMap<u32, Stage>,
+    server: ServerChecking,
+    request: &ConsistencyRequest,
+    server_time: &mut Duration,
+) -> Result<(ServerChecking, Vec<ClientChecked>), SecAggError> {
+    let mut server = server;
+    let request = wire(
+        request,
+        ConsistencyRequest::to_bytes,
+        ConsistencyRequest::from_bytes,
+    );
+    let mut checked = Vec::new();
+    for client in masked {
+        if vanish.get(&client.id()) == Some(&Stage::ConsistencyCheck) {
+            continue;
+        }
+        let key = &fx.signing[client.id() as usize];
+        let (client, signature) = client.check(&request, key)?;
+        let signature = wire(
+            &signature,
+            ConsistencySignature::to_bytes,
+            ConsistencySignature::from_bytes,
+        );
+        timed(server_time, || server.receive(signature))?;
+        checked.push(client);
+    }
+    Ok((server, checked))
+}
+
 /// A whole round. `vanish` says at which step a member stops; a member that
-/// stops at `Unmasking` has sent its masked input but never answers.
+/// stops at `ConsistencyCheck` or `Unmasking` has sent its masked input but
+/// never signs, or never answers.
 fn run_round(
     fx: &Fixture,
     inputs: &[EncodedInput],
@@ -192,9 +228,11 @@ fn run_round_timed(
         timed(server_time, || server.receive(message))?;
         masked.push(client);
     }
+    let (server, check) = timed(server_time, || server.finish())?;
+    let (server, checked) = run_check(fx, masked, vanish, server, &check, server_time)?;
     let (mut server, request) = timed(server_time, || server.finish())?;
     let request = wire(&request, UnmaskRequest::to_bytes, UnmaskRequest::from_bytes);
-    for client in masked {
+    for client in checked {
         if vanish.get(&client.id()) == Some(&Stage::Unmasking) {
             continue;
         }
@@ -403,30 +441,22 @@ fn a_late_input_cannot_be_unmasked_after_its_sender_was_declared_dropped() {
         }
     }
     let (late_client, late_input) = late.unwrap();
+    let (server, check) = server.finish().unwrap();
+    assert_eq!(check.survivors, vec![0, 1, 3, 4]);
+    let (server, checked) = run_check(
+        &fx,
+        masked,
+        &BTreeMap::new(),
+        server,
+        &check,
+        &mut Duration::default(),
+    )
+    .unwrap();
     let (mut server, request) = server.finish().unwrap();
-    assert_eq!(request.dropped, vec![late_id]);
-
-    // The server also asks for the late member's self-mask share, listing it
-    // both ways: honest members refuse to reveal both of its secrets.
-    let greedy = UnmaskRequest {
-        survivors: vec![0, 1, 2, 3, 4],
-        dropped: vec![late_id],
-    };
-    // Each state can answer once, so replay the refusal on a fresh round.
-    {
-        let (_, pairs) =
-            run_to_masking(&fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
-        let (client, shares) = pairs.into_iter().next().unwrap();
-        let (client, _) = client.mask_input(&shares, &encoded[0]).unwrap();
-        let err = client.unmask(&greedy).unwrap_err();
-        assert!(
-            matches!(err, SecAggError::InconsistentRequest { member: 2, .. }),
-            "{err}"
-        );
-    }
+    assert_eq!(request.signatures.len(), 4);
 
     let mut responses = Vec::new();
-    for client in masked {
+    for client in checked {
         let response = client.unmask(&request).unwrap();
         // Nothing about the late member's self mask leaves an honest member.
         assert!(response.self_mask_shares.iter().all(|s| s.owner != late_id));
@@ -469,48 +499,268 @@ fn a_late_input_cannot_be_unmasked_after_its_sender_was_declared_dropped() {
     assert_eq!(aggregate.contributors, vec![0, 1, 3, 4]);
 }
 
-#[test]
-fn a_server_splitting_the_dropped_set_gets_fewer_than_t_shares() {
-    // With t > n/2 the server cannot tell enough members "2 survived" and
-    // enough others "2 dropped" to rebuild both of member 2's secrets.
-    let fx = fixture(5, 3, 4);
-    let (_, encoded) = random_inputs(&fx, 6);
-    let (_, pairs) = run_to_masking(&fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
-    let says_survived = UnmaskRequest {
-        survivors: vec![0, 1, 2, 3, 4],
-        dropped: vec![],
-    };
-    let says_dropped = UnmaskRequest {
-        survivors: vec![0, 1, 3, 4],
-        dropped: vec![2],
-    };
-    let mut self_mask_of_2 = 0;
-    let mut mask_key_of_2 = 0;
-    for (client, shares) in pairs {
+/// A signature by member `key_of`'s key on bytes that are not the
+/// consistency transcript: it verifies for no member's claim.
+fn client_signature_by(fx: &Fixture, key_of: usize) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out.copy_from_slice(fx.signing[key_of].sign(b"not a transcript").as_ref());
+    out
+}
+
+/// Everything a hostile server gathered in one attempt: the revealed shares
+/// of each member's two secrets, counted by owner, and who refused what.
+#[derive(Default, Debug)]
+struct Gathered {
+    self_mask: BTreeMap<u32, usize>,
+    mask_key: BTreeMap<u32, usize>,
+    refused_check: Vec<(u32, String)>,
+    refused_unmask: Vec<(u32, String)>,
+}
+
+impl Gathered {
+    /// Whether the server can strip every mask from the victim's input:
+    /// it needs t shares of the victim's self-mask seed, and for each
+    /// partner the victim masked with, t shares of that partner's or the
+    /// victim's mask key. Fewer than t Shamir shares reveal nothing.
+    fn can_unmask(&self, t: u32, victim: u32, partners: &[u32]) -> bool {
+        let enough =
+            |map: &BTreeMap<u32, usize>, m: u32| map.get(&m).copied().unwrap_or(0) >= t as usize;
+        enough(&self.self_mask, victim)
+            && partners
+                .iter()
+                .all(|&p| enough(&self.mask_key, p) || enough(&self.mask_key, victim))
+    }
+}
+
+/// A hostile server's round against victim 0: it routes to the victim only
+/// the shares of `partners` (the fewest the victim accepts: t − 1 of
+/// them), every share to everyone else, takes every masked input, then
+/// shows member u the survivor set `shown[u]` and asks each member to
+/// unmask with its set and every signature it gathered on that set.
+fn hostile_round(fx: &Fixture, partners: &[u32], shown: &[Vec<u32>]) -> Gathered {
+    let (_, encoded) = random_inputs(fx, 77);
+    let (_, pairs) = run_to_masking(fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
+    let mut masked = Vec::new();
+    for (client, mut shares) in pairs {
+        if shares.recipient == 0 {
+            shares.shares.retain(|s| partners.contains(&s.sender));
+        }
         let id = shares.recipient;
         let (client, _) = client.mask_input(&shares, &encoded[id as usize]).unwrap();
-        if id == 2 {
-            continue;
-        }
-        let request = if id < 2 {
-            &says_survived
-        } else {
-            &says_dropped
-        };
-        let response = client.unmask(request).unwrap();
-        self_mask_of_2 += response
-            .self_mask_shares
-            .iter()
-            .filter(|s| s.owner == 2)
-            .count();
-        mask_key_of_2 += response
-            .mask_key_shares
-            .iter()
-            .filter(|s| s.owner == 2)
-            .count();
+        masked.push(client);
     }
-    assert_eq!((self_mask_of_2, mask_key_of_2), (2, 2));
-    assert!(self_mask_of_2 < 3 || mask_key_of_2 < 3);
+    let mut gathered = Gathered::default();
+    let mut signatures: BTreeMap<Vec<u32>, Vec<ConsistencySignature>> = BTreeMap::new();
+    let mut checked = Vec::new();
+    for client in masked {
+        let id = client.id();
+        let set = shown[id as usize].clone();
+        let request = ConsistencyRequest {
+            survivors: set.clone(),
+        };
+        match client.check(&request, &fx.signing[id as usize]) {
+            Ok((client, signature)) => {
+                signatures.entry(set.clone()).or_default().push(signature);
+                checked.push((client, set));
+            }
+            Err(err) => gathered.refused_check.push((id, err.to_string())),
+        }
+    }
+    // The server pools every signature it holds, on any set, into each
+    // request: only those on the member's own set can count.
+    let every: Vec<ConsistencySignature> = signatures.values().flatten().cloned().collect();
+    for (client, set) in checked {
+        let id = client.id();
+        let request = UnmaskRequest {
+            survivors: set,
+            signatures: every.clone(),
+        };
+        match client.unmask(&request) {
+            Ok(response) => {
+                for share in &response.self_mask_shares {
+                    *gathered.self_mask.entry(share.owner).or_default() += 1;
+                }
+                for share in &response.mask_key_shares {
+                    *gathered.mask_key.entry(share.owner).or_default() += 1;
+                }
+            }
+            Err(err) => gathered.refused_unmask.push((id, err.to_string())),
+        }
+    }
+    gathered
+}
+
+/// The attack, message for message, at n = 5: the victim gets only
+/// the shares of 1 and 2; 3 and 4 are told {1, 2} dropped, 1 is told {2}
+/// dropped, 2 is told {1} dropped, the victim that everyone survived.
+#[test]
+fn the_split_view_attack_at_five_members_gets_no_share_out() {
+    for t in [3u32, 4] {
+        let fx = fixture(5, t, 6);
+        let partners: Vec<u32> = (1..t).collect();
+        let shown = vec![
+            vec![0, 1, 2],
+            vec![0, 1, 3, 4],
+            vec![0, 2, 3, 4],
+            vec![0, 3, 4],
+            vec![0, 3, 4],
+        ];
+        let gathered = hostile_round(&fx, &partners, &shown);
+        assert!(
+            !gathered.can_unmask(t, 0, &partners),
+            "t = {t}: the server can unmask the victim: {gathered:?}"
+        );
+        // No set gathered t signatures: every member that signed refuses
+        // to reveal anything.
+        assert!(
+            gathered.self_mask.is_empty() && gathered.mask_key.is_empty(),
+            "t = {t}: shares left: {gathered:?}"
+        );
+        assert!(
+            gathered
+                .refused_unmask
+                .iter()
+                .all(|(_, why)| why.contains("valid signatures on the survivor set")),
+            "{gathered:?}"
+        );
+        if t == 4 {
+            // With t = 4 a set of three survivors is refused outright.
+            assert!(gathered.refused_check.len() >= 3, "{gathered:?}");
+        }
+    }
+}
+
+/// Every way a hostile server can show survivor sets to the members of
+/// rosters of 5 and 7: one set for everyone (every set of at least t
+/// members that holds the victim), and a few hundred random splits into
+/// different sets per member. The victim's input never comes out.
+#[test]
+fn no_split_of_survivor_sets_unmasks_the_victim_at_five_and_seven_members() {
+    let mut rng = ChaCha20Rng::seed_from_u64(2017);
+    for (n, t) in [(5u32, 3u32), (5, 4), (7, 4), (7, 5)] {
+        let fx = fixture(n, t, 6);
+        let partners: Vec<u32> = (1..t).collect();
+        let sets: Vec<Vec<u32>> = (0u32..1 << n)
+            .filter(|mask| mask & 1 == 1 && mask.count_ones() >= t)
+            .map(|mask| (0..n).filter(|i| mask >> i & 1 == 1).collect())
+            .collect();
+        let mut answered = 0;
+        for set in &sets {
+            let gathered = hostile_round(&fx, &partners, &vec![set.clone(); n as usize]);
+            assert!(
+                !gathered.can_unmask(t, 0, &partners),
+                "n = {n}, t = {t}, everyone shown {set:?}: {gathered:?}"
+            );
+            answered += usize::from(!gathered.self_mask.is_empty());
+        }
+        // The control: some single sets are answered (the protocol works,
+        // and the counting sees shares when they come).
+        assert!(answered > 0, "n = {n}, t = {t}: no set was ever answered");
+        for _ in 0..60 {
+            let shown: Vec<Vec<u32>> = (0..n)
+                .map(|_| sets[rng.random_range(0..sets.len())].clone())
+                .collect();
+            let gathered = hostile_round(&fx, &partners, &shown);
+            assert!(
+                !gathered.can_unmask(t, 0, &partners),
+                "n = {n}, t = {t}, shown {shown:?}: {gathered:?}"
+            );
+        }
+    }
+}
+
+/// The counting is not vacuous: a member that skips the signature check
+/// (answers any request for any set) lets the attack through. Its
+/// shares are simulated from an honest run in which each member is asked
+/// with the set the attack shows it and every signature is on that set.
+#[test]
+fn without_the_signature_check_the_split_view_attack_would_unmask_the_victim() {
+    let (n, t) = (5u32, 3u32);
+    let partners = vec![1u32, 2];
+    let shown = [
+        vec![0, 1, 2],
+        vec![0, 1, 3, 4],
+        vec![0, 2, 3, 4],
+        vec![0, 3, 4],
+        vec![0, 3, 4],
+    ];
+    // What each member reveals for its set once it is satisfied: shares of
+    // b for its survivors and of s_sk for those it saw but are not in it.
+    let mut gathered = Gathered::default();
+    for (id, set) in shown.iter().enumerate() {
+        let seen: Vec<u32> = if id == 0 {
+            vec![0, 1, 2]
+        } else {
+            (0..n).collect()
+        };
+        for &owner in set {
+            *gathered.self_mask.entry(owner).or_default() += 1;
+        }
+        for owner in seen.iter().filter(|m| !set.contains(m)) {
+            *gathered.mask_key.entry(*owner).or_default() += 1;
+        }
+    }
+    assert!(gathered.can_unmask(t, 0, &partners), "{gathered:?}");
+}
+
+/// A signature made for another round does not count: a request carrying
+/// signatures of an earlier session is refused.
+#[test]
+fn signatures_from_another_session_do_not_count() {
+    let fx = fixture(4, 3, 4);
+    let (_, encoded) = random_inputs(&fx, 3);
+    let run = |fx: &Fixture| {
+        let (server, pairs) =
+            run_to_masking(fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
+        let mut server = server;
+        let mut masked = Vec::new();
+        for (client, shares) in pairs {
+            let id = shares.recipient;
+            let (client, message) = client.mask_input(&shares, &encoded[id as usize]).unwrap();
+            server.receive(message).unwrap();
+            masked.push(client);
+        }
+        let (server, check) = server.finish().unwrap();
+        (server, masked, check)
+    };
+    // Two sessions with the same roster keys: rounds 1 and 9.
+    let (_, old_masked, old_check) = run(&fx);
+    let mut old_signatures = Vec::new();
+    for client in old_masked {
+        let id = client.id() as usize;
+        let (_, signature) = client.check(&old_check, &fx.signing[id]).unwrap();
+        old_signatures.push(signature);
+    }
+    let mut config = fx.params.config().clone();
+    config.round = 9;
+    let new_fx = Fixture {
+        params: SecAggParams::new(config).unwrap(),
+        signing: fx.signing,
+    };
+    let (_, new_masked, new_check) = run(&new_fx);
+    assert_eq!(new_check.survivors, old_check.survivors);
+    let mut refused = 0;
+    for client in new_masked {
+        let id = client.id() as usize;
+        let (client, _) = client.check(&new_check, &new_fx.signing[id]).unwrap();
+        let request = UnmaskRequest {
+            survivors: new_check.survivors.clone(),
+            signatures: old_signatures.clone(),
+        };
+        let err = client.unmask(&request).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SecAggError::TooFewSignatures {
+                    got: 0,
+                    threshold: 3
+                }
+            ),
+            "{err}"
+        );
+        refused += 1;
+    }
+    assert_eq!(refused, 4);
 }
 
 // ----------------------------------------------------------- 4. overflow
@@ -855,8 +1105,30 @@ fn the_server_refuses_malformed_and_misplaced_messages() {
         ));
         masked.push(client);
     }
+    let (mut server, check) = server.finish().unwrap();
+    let mut checked = Vec::new();
+    for client in masked {
+        let id = client.id() as usize;
+        let (client, signature) = client.check(&check, &fx.signing[id]).unwrap();
+        // A signature made with another member's key names its sender and
+        // is not counted; the genuine one is, once.
+        let mut forged = signature.clone();
+        forged.signature = client_signature_by(&fx, 0);
+        {
+            assert!(matches!(
+                server.receive(forged),
+                Err(SecAggError::BadConsistencySignature { member }) if member == client.id()
+            ));
+        }
+        server.receive(signature.clone()).unwrap();
+        assert!(matches!(
+            server.receive(signature),
+            Err(SecAggError::Duplicate { .. })
+        ));
+        checked.push(client);
+    }
     let (mut server, request) = server.finish().unwrap();
-    let responses: Vec<_> = masked
+    let responses: Vec<_> = checked
         .into_iter()
         .map(|c| c.unmask(&request).unwrap())
         .collect();
@@ -894,10 +1166,11 @@ fn the_server_refuses_malformed_and_misplaced_messages() {
 
 /// Picks the step each vanishing member stops at.
 fn stage_of(code: u8) -> Stage {
-    match code % 4 {
+    match code % 5 {
         0 => Stage::AdvertiseKeys,
         1 => Stage::ShareKeys,
         2 => Stage::MaskedInput,
+        3 => Stage::ConsistencyCheck,
         _ => Stage::Unmasking,
     }
 }
@@ -932,9 +1205,13 @@ proptest! {
             ids.iter().zip(&codes).map(|(&id, &code)| (id, stage_of(code))).collect();
         let aggregate = run_round(&fx, &encoded, &gone, Server::new(fx.params.clone())).unwrap();
         // Members that sent their masked input are in the sum, whether or not
-        // they answered the unmasking request.
+        // they signed the survivor set or answered the unmasking request.
         let kept: Vec<u32> = (0..n)
-            .filter(|id| gone.get(id).is_none_or(|stage| *stage == Stage::Unmasking))
+            .filter(|id| {
+                gone.get(id).is_none_or(|stage| {
+                    matches!(stage, Stage::ConsistencyCheck | Stage::Unmasking)
+                })
+            })
             .collect();
         prop_assert_eq!(&aggregate.contributors, &kept);
         prop_assert_eq!(aggregate.sum, ring_sum(kept.iter().map(|&i| &encoded[i as usize]), 5));

@@ -136,6 +136,7 @@ impl Gate {
             | Instruction::Finished { .. }
             | Instruction::SecAggShares { .. }
             | Instruction::SecAggMask { .. }
+            | Instruction::SecAggCheck { .. }
             | Instruction::SecAggUnmask { .. } => Ok(()),
             Instruction::SecAggKeys { work, .. } => self.instruction(task, step, work, true),
             Instruction::Train {

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use medfed_audit::SigningKey;
-use medfed_secure::secagg::{Client, ClientAdvertised, ClientMasked, ClientShared, SecAggParams};
+use medfed_secure::secagg::{
+    Client, ClientAdvertised, ClientChecked, ClientMasked, ClientShared, SecAggParams,
+};
 use medfed_wire::secagg::MaskedKind;
 use medfed_wire::{Instruction, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task};
 
@@ -21,6 +23,7 @@ enum Phase {
     Advertised(ClientAdvertised),
     Shared(ClientShared),
     Masked(ClientMasked),
+    Checked(ClientChecked),
 }
 
 struct Pending {
@@ -304,23 +307,57 @@ impl SecureRounds {
                     None,
                 )
             }
-            Instruction::SecAggUnmask { round, request } => {
-                let Some(pending) = self.take(*round, "unmasking") else {
+            Instruction::SecAggCheck { round, request } => {
+                let Some(pending) = self.take(*round, "consistency-check") else {
                     return Ok(None);
                 };
                 let Phase::Masked(client) = pending.phase else {
                     return Ok(None);
                 };
+                let (client, signature) = client
+                    .check(request, self.signer.key_pair())
+                    .with_context(|| {
+                        format!(
+                            "the survivor set of round {round} is refused (it disagrees with \
+                             the members whose shares reached this node)"
+                        )
+                    })?;
+                let seen = signature.seen.len();
+                self.pending = Some(Pending {
+                    phase: Phase::Checked(client),
+                    ..pending
+                });
+                (
+                    *round,
+                    SecAggMessage::Consistency(signature),
+                    format!(
+                        "signed the survivor set of round {round}: {} survivors, all among the \
+                         {seen} members whose shares reached us",
+                        request.survivors.len()
+                    ),
+                    None,
+                )
+            }
+            Instruction::SecAggUnmask { round, request } => {
+                let Some(pending) = self.take(*round, "unmasking") else {
+                    return Ok(None);
+                };
+                let Phase::Checked(client) = pending.phase else {
+                    return Ok(None);
+                };
                 let response = client.unmask(request).with_context(|| {
                     format!("the unmasking request of round {round} is refused")
                 })?;
+                let dropped = response.mask_key_shares.len();
                 (
                     *round,
                     SecAggMessage::Unmask(response),
                     format!(
-                        "sent unmasking shares for round {round}: {} survivors, {} dropped",
+                        "sent unmasking shares for round {round}: {} survivors, {} signatures \
+                         on that set, {} members treated as dropped",
                         request.survivors.len(),
-                        request.dropped.len()
+                        request.signatures.len(),
+                        dropped
                     ),
                     None,
                 )

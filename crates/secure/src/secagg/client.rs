@@ -1,5 +1,5 @@
 //! The member's side: [`Client`] → [`ClientAdvertised`] → [`ClientShared`]
-//! → [`ClientMasked`] → an [`UnmaskResponse`]. Each step consumes its state,
+//! → [`ClientMasked`] → [`ClientChecked`] → an [`UnmaskResponse`]. Each step consumes its state,
 //! so no step can run twice with the same secrets.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,8 +11,8 @@ use super::crypto::{self, Share};
 use super::error::{SecAggError, Stage};
 use super::fixed_point::EncodedInput;
 use super::messages::{
-    AdvertiseKeys, KeyList, MaskedInput, RevealedShare, RoutedShares, SealedShare, ShareKeys,
-    UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, KeyList, MaskedInput, RevealedShare,
+    RoutedShares, SealedShare, ShareKeys, UnmaskRequest, UnmaskResponse,
 };
 use super::params::SecAggParams;
 
@@ -61,13 +61,26 @@ struct HeldShares {
     self_mask: Zeroizing<Share>,
 }
 
-/// A member that has sent its masked input and waits for the unmasking
-/// request.
+/// A member that has sent its masked input and waits for the survivor set
+/// to sign.
 pub struct ClientMasked {
+    params: SecAggParams,
     id: u32,
-    threshold: u32,
-    /// U2 (this member included) → the shares this member holds of them.
+    /// U2 as this member saw it (itself included) → the shares it holds of
+    /// them.
     held: BTreeMap<u32, HeldShares>,
+    #[cfg(any(test, feature = "inspect"))]
+    self_mask: Vec<u64>,
+}
+
+/// A member that has signed one survivor set and waits for the unmasking
+/// request, which must carry that set and t signatures on it.
+pub struct ClientChecked {
+    params: SecAggParams,
+    id: u32,
+    held: BTreeMap<u32, HeldShares>,
+    /// The U3 this member signed.
+    survivors: BTreeSet<u32>,
     #[cfg(any(test, feature = "inspect"))]
     self_mask: Vec<u64>,
 }
@@ -445,8 +458,8 @@ impl ClientShared {
             },
         );
         let state = ClientMasked {
+            params: self.params.clone(),
             id,
-            threshold: params.threshold(),
             held,
             #[cfg(any(test, feature = "inspect"))]
             self_mask,
@@ -455,67 +468,177 @@ impl ClientShared {
     }
 }
 
-impl ClientMasked {
-    /// Round 3: for every survivor, this member's share of its self-mask
-    /// seed; for every dropped member, its share of the mask secret key.
-    /// Never both for one member: that would let the server strip every
-    /// mask from that member's input.
-    ///
-    /// # Errors
-    /// [`SecAggError::InconsistentRequest`] if a member is listed as both,
-    /// a member of U2 is left out, or this member is listed as dropped;
-    /// [`SecAggError::UnknownMember`], [`SecAggError::UnexpectedMember`]
-    /// (a member outside U2), [`SecAggError::Duplicate`],
-    /// [`SecAggError::TooFewMembers`] for fewer survivors than the
-    /// threshold.
-    pub fn unmask(self, request: &UnmaskRequest) -> Result<UnmaskResponse, SecAggError> {
-        let stage = Stage::Unmasking;
-        let mut survivors = BTreeSet::new();
-        let mut dropped = BTreeSet::new();
-        for (list, set) in [
-            (&request.survivors, &mut survivors),
-            (&request.dropped, &mut dropped),
-        ] {
-            for &member in list {
-                if !self.held.contains_key(&member) {
-                    return Err(SecAggError::UnexpectedMember {
-                        stage,
-                        member,
-                        reason: "not among the members that sent shares".into(),
-                    });
-                }
-                if !set.insert(member) {
-                    return Err(SecAggError::Duplicate {
-                        stage,
-                        member,
-                        what: "the unmasking request",
-                    });
-                }
-            }
-        }
-        if let Some(&member) = survivors.intersection(&dropped).next() {
-            return Err(SecAggError::InconsistentRequest {
+/// Reads a list of member ids into a set: every id on the roster, none
+/// twice.
+fn id_set(
+    params: &SecAggParams,
+    stage: Stage,
+    what: &'static str,
+    ids: &[u32],
+) -> Result<BTreeSet<u32>, SecAggError> {
+    let mut set = BTreeSet::new();
+    for &member in ids {
+        params.check_id(stage, what, member)?;
+        if !set.insert(member) {
+            return Err(SecAggError::Duplicate {
+                stage,
                 member,
-                problem: "lists as both survivor and dropped",
+                what,
             });
         }
-        if let Some(&member) = self
-            .held
-            .keys()
-            .find(|m| !survivors.contains(m) && !dropped.contains(m))
-        {
+    }
+    Ok(set)
+}
+
+impl ClientMasked {
+    /// Round 3: signs the survivor set U3 the server names, if it is
+    /// consistent with what this member saw: every survivor sent it shares
+    /// (U3 ⊆ its view of U2), it is a survivor itself, and there are at
+    /// least t. The signature also covers its own view of U2. A member signs
+    /// one survivor set per round: the state is consumed.
+    ///
+    /// # Errors
+    /// [`SecAggError::InconsistentRequest`] for a survivor whose shares did
+    /// not reach this member, or a set without it;
+    /// [`SecAggError::UnknownMember`], [`SecAggError::Duplicate`],
+    /// [`SecAggError::TooFewMembers`] below the threshold.
+    pub fn check(
+        self,
+        request: &ConsistencyRequest,
+        signing_key: &Ed25519KeyPair,
+    ) -> Result<(ClientChecked, ConsistencySignature), SecAggError> {
+        let stage = Stage::ConsistencyCheck;
+        let survivors = id_set(&self.params, stage, "the survivor set", &request.survivors)?;
+        if let Some(&member) = survivors.iter().find(|m| !self.held.contains_key(m)) {
             return Err(SecAggError::InconsistentRequest {
+                stage,
                 member,
-                problem: "leaves out",
+                problem: "names as a survivor, though no shares reached this member from,",
             });
         }
         if !survivors.contains(&self.id) {
             return Err(SecAggError::InconsistentRequest {
+                stage,
                 member: self.id,
-                problem: "is sent to, but lists as dropped,",
+                problem: "is sent to, but leaves out,",
             });
         }
-        check_quorum(stage, survivors.len(), self.threshold)?;
+        check_quorum(stage, survivors.len(), self.params.threshold())?;
+        let listed: Vec<u32> = survivors.iter().copied().collect();
+        let seen: Vec<u32> = self.held.keys().copied().collect();
+        let transcript = crypto::consistency_transcript(&self.params, self.id, &listed, &seen);
+        let message = ConsistencySignature {
+            sender: self.id,
+            seen,
+            signature: crypto::sign(signing_key, &transcript),
+        };
+        let state = ClientChecked {
+            params: self.params,
+            id: self.id,
+            held: self.held,
+            survivors,
+            #[cfg(any(test, feature = "inspect"))]
+            self_mask: self.self_mask,
+        };
+        Ok((state, message))
+    }
+
+    /// The member's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Test-only: the self mask PRG(b_u) this member added to its input, so
+    /// tests can check what a server could and could not remove.
+    #[cfg(any(test, feature = "inspect"))]
+    pub fn self_mask(&self) -> &[u64] {
+        &self.self_mask
+    }
+}
+
+/// Checks one survivor's signature on `survivors`.
+pub(crate) fn check_consistency_signature(
+    params: &SecAggParams,
+    survivors: &BTreeSet<u32>,
+    signature: &ConsistencySignature,
+) -> Result<(), SecAggError> {
+    let stage = Stage::ConsistencyCheck;
+    let member = signature.sender;
+    let verify_key =
+        params
+            .member(member)
+            .map(|m| m.verify_key)
+            .ok_or(SecAggError::UnknownMember {
+                stage,
+                what: "signer",
+                member,
+                members: params.members(),
+            })?;
+    let seen = id_set(params, stage, "a signer's view", &signature.seen)?;
+    // An honest signer's view holds every survivor.
+    if !survivors.is_subset(&seen) {
+        return Err(SecAggError::BadConsistencySignature { member });
+    }
+    let listed: Vec<u32> = survivors.iter().copied().collect();
+    let transcript = crypto::consistency_transcript(params, member, &listed, &signature.seen);
+    if crypto::verify(&verify_key, &transcript, &signature.signature) {
+        Ok(())
+    } else {
+        Err(SecAggError::BadConsistencySignature { member })
+    }
+}
+
+impl ClientChecked {
+    /// Round 4: for every survivor, this member's share of its self-mask
+    /// seed; for every member whose shares reached it but who is not a
+    /// survivor, its share of the mask secret key. Answered only for the
+    /// survivor set this member signed, and only with at least t valid
+    /// signatures of distinct survivors on that same set: a server that
+    /// showed members different sets cannot gather t signatures on two of
+    /// them (t is more than half the roster, and each member signs once),
+    /// so no member is ever both a survivor to some and dropped to others.
+    ///
+    /// # Errors
+    /// [`SecAggError::InconsistentRequest`] for another survivor set than
+    /// the one signed; [`SecAggError::TooFewSignatures`] with fewer than t
+    /// valid signatures on it; [`SecAggError::UnknownMember`],
+    /// [`SecAggError::Duplicate`].
+    pub fn unmask(self, request: &UnmaskRequest) -> Result<UnmaskResponse, SecAggError> {
+        let stage = Stage::Unmasking;
+        let survivors = id_set(&self.params, stage, "the survivor set", &request.survivors)?;
+        if survivors != self.survivors {
+            let member = survivors
+                .symmetric_difference(&self.survivors)
+                .next()
+                .copied()
+                .unwrap_or(self.id);
+            return Err(SecAggError::InconsistentRequest {
+                stage,
+                member,
+                problem: "differs from the survivor set this member signed at",
+            });
+        }
+        let mut signers = BTreeSet::new();
+        for signature in &request.signatures {
+            if !survivors.contains(&signature.sender) || signers.contains(&signature.sender) {
+                continue;
+            }
+            if check_consistency_signature(&self.params, &survivors, signature).is_ok() {
+                signers.insert(signature.sender);
+            }
+        }
+        if signers.len() < self.params.threshold() as usize {
+            return Err(SecAggError::TooFewSignatures {
+                got: signers.len(),
+                threshold: self.params.threshold(),
+            });
+        }
+        let dropped: BTreeSet<u32> = self
+            .held
+            .keys()
+            .filter(|m| !survivors.contains(m))
+            .copied()
+            .collect();
         let reveal = |members: &BTreeSet<u32>, pick: fn(&HeldShares) -> &Share| {
             members
                 .iter()
@@ -539,8 +662,7 @@ impl ClientMasked {
         self.id
     }
 
-    /// Test-only: the self mask PRG(b_u) this member added to its input, so
-    /// tests can check what a server could and could not remove.
+    /// Test-only: the self mask PRG(b_u) this member added to its input.
     #[cfg(any(test, feature = "inspect"))]
     pub fn self_mask(&self) -> &[u64] {
         &self.self_mask

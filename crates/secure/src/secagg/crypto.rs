@@ -80,6 +80,30 @@ pub(crate) fn advertised_transcript(
     out
 }
 
+/// What a member signs at the consistency check: the round's parameters,
+/// the survivor set U3 it was shown, its own id and the members whose
+/// shares reached it (its view of U2), so that the routing it saw is bound
+/// into the signature as well.
+pub(crate) fn consistency_transcript(
+    params: &SecAggParams,
+    member: u32,
+    survivors: &[u32],
+    seen: &[u32],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(PROTOCOL.len() + 64 + 4 * (survivors.len() + seen.len()));
+    out.extend_from_slice(PROTOCOL);
+    out.extend_from_slice(b"/consistency-check/");
+    out.extend_from_slice(params.digest());
+    out.extend_from_slice(&member.to_be_bytes());
+    for list in [survivors, seen] {
+        out.extend_from_slice(&(list.len() as u32).to_be_bytes());
+        for id in list {
+            out.extend_from_slice(&id.to_be_bytes());
+        }
+    }
+    out
+}
+
 /// Signs with the member's Ed25519 key.
 pub(crate) fn sign(key: &Ed25519KeyPair, message: &[u8]) -> [u8; 64] {
     let mut out = [0u8; 64];

@@ -16,7 +16,9 @@ pub enum Stage {
     ShareKeys,
     /// Round 2: each member sends its masked input.
     MaskedInput,
-    /// Round 3: survivors send the shares that remove the masks.
+    /// Round 3: survivors sign the survivor set they were shown.
+    ConsistencyCheck,
+    /// Round 4: survivors send the shares that remove the masks.
     Unmasking,
 }
 
@@ -26,6 +28,7 @@ impl fmt::Display for Stage {
             Stage::AdvertiseKeys => "advertise-keys",
             Stage::ShareKeys => "share-keys",
             Stage::MaskedInput => "masked-input",
+            Stage::ConsistencyCheck => "consistency-check",
             Stage::Unmasking => "unmasking",
         })
     }
@@ -91,6 +94,29 @@ pub enum SecAggError {
     BadSignature {
         /// The member whose keys were refused.
         member: u32,
+    },
+
+    /// A member's signature on the survivor set does not verify under its
+    /// roster key, or it signed a set that is not the one asked about.
+    #[error("consistency-check: member {member}'s signature on the survivor set does not verify")]
+    BadConsistencySignature {
+        /// The member named by the signature.
+        member: u32,
+    },
+
+    /// Fewer members signed the survivor set than the threshold: the
+    /// server may have shown different members different sets, so no
+    /// share is revealed.
+    #[error(
+        "unmasking: {got} valid signatures on the survivor set, the threshold is {threshold}; \
+         refusing to reveal any share (the coordinator may be showing members different survivor \
+         sets)"
+    )]
+    TooFewSignatures {
+        /// Valid signatures by distinct survivors.
+        got: usize,
+        /// The threshold.
+        threshold: u32,
     },
 
     /// The key list sent back to a member does not hold the keys that member
@@ -171,14 +197,18 @@ pub enum SecAggError {
         reason: String,
     },
 
-    /// The unmasking request names a member both as a survivor and as
-    /// dropped, or leaves out one that sent shares. Revealing both shares of
-    /// one member would let the server remove all of its masks.
-    #[error("unmasking: the request {problem} member {member}; refusing to answer it")]
+    /// A consistency or unmasking request that contradicts what this member
+    /// saw or signed: a survivor whose shares never reached it, a survivor
+    /// set without it, or an unmasking request for another set than the
+    /// one it signed. Revealing both shares of one member would let the
+    /// server remove all of its masks.
+    #[error("{stage}: the request {problem} member {member}; refusing to answer it")]
     InconsistentRequest {
+        /// The step.
+        stage: Stage,
         /// The member concerned.
         member: u32,
-        /// What is wrong, e.g. `lists as both survivor and dropped`.
+        /// What is wrong, e.g. `names as a survivor, without shares from,`.
         problem: &'static str,
     },
 

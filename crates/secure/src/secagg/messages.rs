@@ -74,16 +74,36 @@ pub struct MaskedInput {
     pub values: Vec<u64>,
 }
 
-/// Round 3, server → every survivor: whose masked inputs arrived and who
-/// dropped after sending shares.
+/// Round 3, server → every survivor: whose masked inputs arrived (U3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyRequest {
+    /// U3: the members whose masked input arrived.
+    pub survivors: Vec<u32>,
+}
+
+/// Round 3, survivor → server: its signature on the survivor set it was
+/// shown, with its own view of who sent it shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencySignature {
+    /// The member.
+    pub sender: u32,
+    /// Its view of U2: itself and the members whose shares reached it.
+    pub seen: Vec<u32>,
+    /// Ed25519 over the protocol label, parameter digest, sender, U3 and
+    /// `seen`.
+    pub signature: [u8; 64],
+}
+
+/// Round 4, server → every survivor: the survivor set again, with at least
+/// t survivors' signatures on it. Each member works out for itself whom it
+/// treats as dropped (those whose shares reached it but who are not in
+/// U3); the server never tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnmaskRequest {
-    /// U3: members whose masked input arrived; their self-mask seeds are to
-    /// be rebuilt.
+    /// U3, as signed.
     pub survivors: Vec<u32>,
-    /// Members that sent shares but no masked input; their mask keys are to
-    /// be rebuilt.
-    pub dropped: Vec<u32>,
+    /// The survivors' signatures on it.
+    pub signatures: Vec<ConsistencySignature>,
 }
 
 /// One Shamir share revealed to the server.
@@ -95,7 +115,7 @@ pub struct RevealedShare {
     pub share: [u8; SHARE_LEN],
 }
 
-/// Round 3, survivor → server.
+/// Round 4, survivor → server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnmaskResponse {
     /// The member.
@@ -113,6 +133,8 @@ const KIND_ROUTED: u8 = 4;
 const KIND_MASKED: u8 = 5;
 const KIND_REQUEST: u8 = 6;
 const KIND_RESPONSE: u8 = 7;
+const KIND_CHECK_REQUEST: u8 = 8;
+const KIND_CHECK_SIGNATURE: u8 = 9;
 
 const ADVERTISE_LEN: usize = 4 + 32 + 32 + 64;
 
@@ -300,15 +322,78 @@ fn read_ids(r: &mut Reader<'_>) -> Result<Vec<u32>, SecAggError> {
     (0..count).map(|_| r.u32()).collect()
 }
 
+impl ConsistencyRequest {
+    /// The message as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(KIND_CHECK_REQUEST, 4 + 4 * self.survivors.len());
+        write_ids(&mut w, &self.survivors);
+        w.finish()
+    }
+
+    /// Parses [`ConsistencyRequest::to_bytes`] output.
+    ///
+    /// # Errors
+    /// [`SecAggError::Malformed`] naming the byte offset.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecAggError> {
+        let mut r = Reader::new(bytes, KIND_CHECK_REQUEST, "consistency-request")?;
+        let survivors = read_ids(&mut r)?;
+        r.finish()?;
+        Ok(Self { survivors })
+    }
+}
+
+impl ConsistencySignature {
+    fn write(&self, w: &mut Writer) {
+        w.u32(self.sender);
+        write_ids(w, &self.seen);
+        w.bytes(&self.signature);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, SecAggError> {
+        Ok(Self {
+            sender: r.u32()?,
+            seen: read_ids(r)?,
+            signature: r.array()?,
+        })
+    }
+
+    fn encoded_len(&self) -> usize {
+        4 + 4 + 4 * self.seen.len() + 64
+    }
+
+    /// The message as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(KIND_CHECK_SIGNATURE, self.encoded_len());
+        self.write(&mut w);
+        w.finish()
+    }
+
+    /// Parses [`ConsistencySignature::to_bytes`] output.
+    ///
+    /// # Errors
+    /// [`SecAggError::Malformed`] naming the byte offset.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecAggError> {
+        let mut r = Reader::new(bytes, KIND_CHECK_SIGNATURE, "consistency-signature")?;
+        let out = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(out)
+    }
+}
+
+/// The fewest bytes one encoded [`ConsistencySignature`] takes (an empty
+/// `seen`), for bounding counts before allocating.
+const SIGNATURE_MIN_LEN: usize = 4 + 4 + 64;
+
 impl UnmaskRequest {
     /// The message as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(
-            KIND_REQUEST,
-            8 + 4 * (self.survivors.len() + self.dropped.len()),
-        );
+        let signatures: usize = self.signatures.iter().map(|s| s.encoded_len()).sum();
+        let mut w = Writer::new(KIND_REQUEST, 8 + 4 * self.survivors.len() + signatures);
         write_ids(&mut w, &self.survivors);
-        write_ids(&mut w, &self.dropped);
+        w.count(self.signatures.len());
+        for signature in &self.signatures {
+            signature.write(&mut w);
+        }
         w.finish()
     }
 
@@ -319,9 +404,15 @@ impl UnmaskRequest {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecAggError> {
         let mut r = Reader::new(bytes, KIND_REQUEST, "unmask-request")?;
         let survivors = read_ids(&mut r)?;
-        let dropped = read_ids(&mut r)?;
+        let count = r.count(SIGNATURE_MIN_LEN)?;
+        let signatures = (0..count)
+            .map(|_| ConsistencySignature::read(&mut r))
+            .collect::<Result<_, _>>()?;
         r.finish()?;
-        Ok(Self { survivors, dropped })
+        Ok(Self {
+            survivors,
+            signatures,
+        })
     }
 }
 
@@ -415,11 +506,34 @@ mod tests {
             values: vec![0, u64::MAX, 42],
         };
         assert_eq!(MaskedInput::from_bytes(&masked.to_bytes()).unwrap(), masked);
+        let check = ConsistencyRequest {
+            survivors: vec![0, 2],
+        };
+        assert_eq!(
+            ConsistencyRequest::from_bytes(&check.to_bytes()).unwrap(),
+            check
+        );
+        let signature = ConsistencySignature {
+            sender: 2,
+            seen: vec![0, 1, 2],
+            signature: [7; 64],
+        };
+        assert_eq!(
+            ConsistencySignature::from_bytes(&signature.to_bytes()).unwrap(),
+            signature
+        );
         let req = UnmaskRequest {
             survivors: vec![0, 2],
-            dropped: vec![1],
+            signatures: vec![signature.clone(), signature],
         };
         assert_eq!(UnmaskRequest::from_bytes(&req.to_bytes()).unwrap(), req);
+        let bytes = req.to_bytes();
+        for cut in 0..bytes.len() {
+            assert!(
+                UnmaskRequest::from_bytes(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
         let resp = UnmaskResponse {
             sender: 0,
             self_mask_shares: vec![RevealedShare {

@@ -90,8 +90,15 @@
 //!     server.receive(message)?;
 //!     masked.push(client);
 //! }
+//! let (mut server, check) = server.finish()?;
+//! let mut checked = Vec::new();
+//! for (client, key) in masked.into_iter().zip(&signing) {
+//!     let (client, signature) = client.check(&check, key)?;
+//!     server.receive(signature)?;
+//!     checked.push(client);
+//! }
 //! let (mut server, request) = server.finish()?;
-//! for client in masked {
+//! for client in checked {
 //!     server.receive(client.unmask(&request)?)?;
 //! }
 //! let aggregate = server.finish()?;
@@ -128,17 +135,19 @@ mod messages;
 mod params;
 mod server;
 
-pub use client::{Client, ClientAdvertised, ClientMasked, ClientShared};
+pub use client::{Client, ClientAdvertised, ClientChecked, ClientMasked, ClientShared};
 pub use crypto::SEALED_SHARE_LEN;
 pub use error::{SecAggError, Stage};
 pub use fixed_point::{EncodedInput, FixedPoint};
 #[cfg(any(test, feature = "inspect"))]
 pub use inspect::{Inspect, Observed, ServerKnowledge};
 pub use messages::{
-    AdvertiseKeys, KeyList, MaskedInput, RevealedShare, RoutedShare, RoutedShares, SealedShare,
-    ShareKeys, UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, KeyList, MaskedInput, RevealedShare,
+    RoutedShare, RoutedShares, SealedShare, ShareKeys, UnmaskRequest, UnmaskResponse,
 };
 pub use params::{
     MAX_MEMBERS, MAX_NAME_LEN, MAX_TASK_LEN, MAX_VECTOR_LEN, Member, SecAggConfig, SecAggParams,
 };
-pub use server::{Aggregate, Server, ServerMasking, ServerSharing, ServerUnmasking};
+pub use server::{
+    Aggregate, Server, ServerChecking, ServerMasking, ServerSharing, ServerUnmasking,
+};

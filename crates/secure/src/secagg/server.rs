@@ -1,5 +1,6 @@
 //! The coordinator's side: [`Server`] → [`ServerSharing`] →
-//! [`ServerMasking`] → [`ServerUnmasking`] → [`Aggregate`]. In each state,
+//! [`ServerMasking`] → [`ServerChecking`] → [`ServerUnmasking`] →
+//! [`Aggregate`]. In each state,
 //! `receive` takes one member's message (an error refuses that message
 //! only), and `finish` closes the step, consuming the state.
 //!
@@ -10,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use zeroize::Zeroizing;
 
-use super::client::{check_quorum, check_signature};
+use super::client::{check_consistency_signature, check_quorum, check_signature};
 use super::crypto::{self, SEALED_SHARE_LEN, Share};
 use super::error::{SecAggError, Stage};
 use super::fixed_point::FixedPoint;
 use super::messages::{
-    AdvertiseKeys, KeyList, MaskedInput, RevealedShare, RoutedShare, RoutedShares, ShareKeys,
-    UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, KeyList, MaskedInput, RevealedShare,
+    RoutedShare, RoutedShares, ShareKeys, UnmaskRequest, UnmaskResponse,
 };
 use super::params::SecAggParams;
 
@@ -74,7 +75,18 @@ pub struct ServerMasking {
     probe: Probe,
 }
 
-/// Round 3: collecting the shares that remove the masks.
+/// Round 3: collecting the survivors' signatures on the survivor set.
+pub struct ServerChecking {
+    params: SecAggParams,
+    keys: BTreeMap<u32, AdvertiseKeys>,
+    sharers: BTreeSet<u32>,
+    survivors: BTreeSet<u32>,
+    sum: Vec<u64>,
+    signatures: BTreeMap<u32, ConsistencySignature>,
+    probe: Probe,
+}
+
+/// Round 4: collecting the shares that remove the masks.
 pub struct ServerUnmasking {
     params: SecAggParams,
     keys: BTreeMap<u32, AdvertiseKeys>,
@@ -341,27 +353,80 @@ impl ServerMasking {
         Ok(())
     }
 
-    /// Closes round 2: the survivors (U3) are asked for the shares that
-    /// remove the masks.
+    /// Closes round 2: the survivors (U3) are asked to sign the survivor
+    /// set.
     ///
     /// # Errors
     /// [`SecAggError::TooFewMembers`] below the threshold.
-    pub fn finish(self) -> Result<(ServerUnmasking, UnmaskRequest), SecAggError> {
+    pub fn finish(self) -> Result<(ServerChecking, ConsistencyRequest), SecAggError> {
         check_quorum(
             Stage::MaskedInput,
             self.arrived.len(),
             self.params.threshold(),
         )?;
-        let survivors = self.arrived;
-        let dropped: BTreeSet<u32> = self.sharers.difference(&survivors).copied().collect();
+        let request = ConsistencyRequest {
+            survivors: self.arrived.iter().copied().collect(),
+        };
+        let next = ServerChecking {
+            params: self.params,
+            keys: self.keys,
+            sharers: self.sharers,
+            survivors: self.arrived,
+            sum: self.sum,
+            signatures: BTreeMap::new(),
+            probe: self.probe,
+        };
+        Ok((next, request))
+    }
+}
+
+impl ServerChecking {
+    /// Takes one survivor's signature on the survivor set.
+    ///
+    /// # Errors
+    /// [`SecAggError::UnknownMember`], [`SecAggError::UnexpectedMember`]
+    /// (not a survivor), [`SecAggError::Duplicate`], and
+    /// [`SecAggError::BadConsistencySignature`] naming a member whose
+    /// signature does not verify under its roster key (it is not counted).
+    pub fn receive(&mut self, message: ConsistencySignature) -> Result<(), SecAggError> {
+        let stage = Stage::ConsistencyCheck;
+        let sender = message.sender;
+        self.params.check_id(stage, "sender", sender)?;
+        if !self.survivors.contains(&sender) {
+            return Err(SecAggError::UnexpectedMember {
+                stage,
+                member: sender,
+                reason: "its masked input did not arrive".into(),
+            });
+        }
+        if self.signatures.contains_key(&sender) {
+            return Err(duplicate(stage, sender));
+        }
+        check_consistency_signature(&self.params, &self.survivors, &message)?;
+        self.signatures.insert(sender, message);
+        Ok(())
+    }
+
+    /// Closes round 3: the survivor set goes back to the survivors with
+    /// every valid signature on it.
+    ///
+    /// # Errors
+    /// [`SecAggError::TooFewMembers`] with fewer than t signatures.
+    pub fn finish(self) -> Result<(ServerUnmasking, UnmaskRequest), SecAggError> {
+        check_quorum(
+            Stage::ConsistencyCheck,
+            self.signatures.len(),
+            self.params.threshold(),
+        )?;
+        let dropped: BTreeSet<u32> = self.sharers.difference(&self.survivors).copied().collect();
         let request = UnmaskRequest {
-            survivors: survivors.iter().copied().collect(),
-            dropped: dropped.iter().copied().collect(),
+            survivors: self.survivors.iter().copied().collect(),
+            signatures: self.signatures.into_values().collect(),
         };
         let next = ServerUnmasking {
             params: self.params,
             keys: self.keys,
-            survivors,
+            survivors: self.survivors,
             dropped,
             sum: self.sum,
             responses: BTreeMap::new(),
@@ -465,7 +530,7 @@ impl ServerUnmasking {
         Ok(())
     }
 
-    /// Closes round 3: rebuilds each dropped member's mask secret key and
+    /// Closes round 4: rebuilds each dropped member's mask secret key and
     /// each survivor's self-mask seed from t shares, removes every mask from
     /// the sum, and returns the sum of the survivors' inputs.
     ///

@@ -124,6 +124,13 @@ pub(super) fn instruction(instruction: pb::Instruction) -> Value {
                 })).collect::<Vec<_>>(),
             }),
         ),
+        Some(Kind::SecaggCheck(pb::SecAggCheck { round, request })) => (
+            "secagg-consistency-request",
+            match medfed_secure::secagg::ConsistencyRequest::from_bytes(&request) {
+                Ok(check) => json!({ "round": round, "survivors": check.survivors }),
+                Err(_) => json!({ "round": round, "request_bytes": request.len() }),
+            },
+        ),
         Some(Kind::SecaggUnmask(pb::SecAggUnmask { round, request })) => (
             "secagg-unmask-request",
             json!({ "round": round, "request_bytes": request.len() }),

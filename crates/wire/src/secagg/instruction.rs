@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use medfed_secure::secagg::{KeyList, RoutedShares, UnmaskRequest};
+use medfed_secure::secagg::{ConsistencyRequest, KeyList, RoutedShares, UnmaskRequest};
 
 use super::settings::secagg_settings;
 use super::{Result, check_round, protocol};
@@ -74,6 +74,10 @@ pub(crate) fn instruction_to_pb(
                     shares: shares.to_bytes(),
                 })
                 .collect(),
+        }),
+        Instruction::SecAggCheck { round, request } => Kind::SecaggCheck(pb::SecAggCheck {
+            round: *round,
+            request: request.to_bytes(),
         }),
         Instruction::SecAggUnmask { round, request } => Kind::SecaggUnmask(pb::SecAggUnmask {
             round: *round,
@@ -212,14 +216,25 @@ pub(crate) fn instruction_from_pb(
             }
             Instruction::SecAggMask { round, routed: map }
         }
+        Kind::SecaggCheck(pb::SecAggCheck { round, request }) => {
+            secagg_settings(task, "secagg_check")?;
+            check_round("secagg_check.round", round, task)?;
+            let request = ConsistencyRequest::from_bytes(&request)
+                .map_err(|e| protocol("secagg_check.request", e))?;
+            check_members_count("secagg_check.request", request.survivors.len(), task)?;
+            Instruction::SecAggCheck { round, request }
+        }
         Kind::SecaggUnmask(pb::SecAggUnmask { round, request }) => {
             secagg_settings(task, "secagg_unmask")?;
             check_round("secagg_unmask.round", round, task)?;
-            Instruction::SecAggUnmask {
-                round,
-                request: UnmaskRequest::from_bytes(&request)
-                    .map_err(|e| protocol("secagg_unmask.request", e))?,
+            let request = UnmaskRequest::from_bytes(&request)
+                .map_err(|e| protocol("secagg_unmask.request", e))?;
+            check_members_count("secagg_unmask.request", request.survivors.len(), task)?;
+            check_members_count("secagg_unmask.signatures", request.signatures.len(), task)?;
+            for signature in &request.signatures {
+                check_members_count("secagg_unmask.signatures.seen", signature.seen.len(), task)?;
             }
+            Instruction::SecAggUnmask { round, request }
         }
         _ => {
             return Err(WireError::Invalid {
@@ -228,4 +243,16 @@ pub(crate) fn instruction_from_pb(
             });
         }
     })
+}
+
+/// Refuses a list of member ids longer than the task's member list.
+fn check_members_count(field: &'static str, got: usize, task: &Task) -> Result<()> {
+    if got > task.members.len() {
+        return Err(WireError::TooLarge {
+            field,
+            max: task.members.len() as u64,
+            got: got as u64,
+        });
+    }
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! Checked conversions of a member's secure-aggregation submissions (keys,
 //! shares, masked input, unmask response).
 
-use medfed_secure::secagg::{AdvertiseKeys, MaskedInput, ShareKeys, UnmaskResponse};
+use medfed_secure::secagg::{
+    AdvertiseKeys, ConsistencySignature, MaskedInput, ShareKeys, UnmaskResponse,
+};
 
 use super::settings::secagg_settings;
 use super::{MaskedKind, Result, check_round, protocol};
@@ -16,6 +18,7 @@ pub fn submission_to_pb(submission: &SecAggSubmission, task_id: &str) -> pb::Sec
         SecAggMessage::Keys(m) => (pb::SecAggStage::Keys, m.to_bytes(), None),
         SecAggMessage::Shares(m) => (pb::SecAggStage::Shares, m.to_bytes(), None),
         SecAggMessage::Masked(m) => (pb::SecAggStage::Masked, m.to_bytes(), None),
+        SecAggMessage::Consistency(m) => (pb::SecAggStage::Consistency, m.to_bytes(), None),
         SecAggMessage::Unmask(m) => (pb::SecAggStage::Unmask, m.to_bytes(), None),
     };
     pb::SecAggSubmission {
@@ -108,13 +111,25 @@ pub fn submission_from_pb(
             }
             SecAggMessage::Masked(input)
         }
+        pb::SecAggStage::Consistency => {
+            let signature =
+                ConsistencySignature::from_bytes(&payload).map_err(|e| protocol(field, e))?;
+            if signature.seen.len() > task.members.len() {
+                return Err(WireError::TooLarge {
+                    field: "secagg.payload.seen",
+                    max: task.members.len() as u64,
+                    got: signature.seen.len() as u64,
+                });
+            }
+            SecAggMessage::Consistency(signature)
+        }
         pb::SecAggStage::Unmask => SecAggMessage::Unmask(
             UnmaskResponse::from_bytes(&payload).map_err(|e| protocol(field, e))?,
         ),
         pb::SecAggStage::Unspecified => {
             return Err(WireError::Invalid {
                 field: "secagg.stage",
-                reason: "must be keys, shares, masked or unmask".into(),
+                reason: "must be keys, shares, masked, consistency or unmask".into(),
             });
         }
     };
