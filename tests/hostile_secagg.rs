@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use medfed::NodeRun;
 use medfed::hostile::{
-    Hospital, HostileCoordinator, Identity, Outcome, Script, SecureRun, SecureRuns,
-    plain_preprocessing,
+    Gathered, Hospital, HostileCoordinator, Identity, Outcome, Script, SecureRun, SecureRuns,
+    SplitView, plain_preprocessing,
 };
 use medfed_model::ModelKind;
 use medfed_model::preprocess::ColumnSpec;
@@ -87,6 +87,7 @@ fn run(hospital: &Hospital, work: &Instruction, names: &[&str]) -> SecureRun {
     SecureRun {
         work: work.clone(),
         roster: names.iter().map(|name| hospital.identity(name)).collect(),
+        split: None,
     }
 }
 
@@ -101,7 +102,17 @@ struct Attack {
 
 impl Attack {
     fn run(task: &Task, policy: &str, runs: impl FnOnce(&Hospital) -> Vec<SecureRun>) -> Attack {
-        let hospital = Hospital::with_peers(NODE, &PEERS, &records(), "y");
+        Attack::run_with(&PEERS, task, policy, runs)
+    }
+
+    /// [`Attack::run`] with the other members `peers`.
+    fn run_with(
+        peers: &[&str],
+        task: &Task,
+        policy: &str,
+        runs: impl FnOnce(&Hospital) -> Vec<SecureRun>,
+    ) -> Attack {
+        let hospital = Hospital::with_peers(NODE, peers, &records(), "y");
         let coordinator = hospital.coordinator(Script::new(task));
         let director = SecureRuns::new(task, NODE, runs(&hospital));
         let outcome = director.outcome();
@@ -329,6 +340,7 @@ fn a_ca_issued_certificate_used_from_the_first_round_is_taken() {
         ];
         vec![SecureRun {
             work: train(&task, 1, 0.0),
+            split: None,
             roster,
         }]
     });
@@ -369,4 +381,211 @@ fn a_threshold_below_two_thirds_of_the_members_is_refused_by_min_threshold() {
     assert_eq!(lenient.run.status.code(), Some(0), "{output}");
     assert_eq!(lenient.outcome().masked, [(0, 1)], "{output}");
     assert_eq!(lenient.masked_inputs(), 1, "{output}");
+}
+
+// ------------------------------------------- split views of one round
+
+/// The split-view attack of the issue, played for real against the node
+/// (member 0, the victim) with `peers` as the other members and threshold
+/// `t` (the hospital lowers its floor to `t` of n so that the attack's
+/// threshold is taken): the coordinator routes to the node only the shares
+/// of members 1..t (the fewest the node accepts), shows each member the
+/// survivor set in `shown`, pools every signature into each unmasking
+/// request and counts every share it gets back.
+fn split_view(peers: &[&str], t: u32, shown: Vec<Vec<u32>>) -> (Attack, Gathered) {
+    split_view_seeing(peers, t, (1..t).collect(), shown)
+}
+
+/// [`split_view`], routing to the node the shares of `node_sees`.
+fn split_view_seeing(
+    peers: &[&str],
+    t: u32,
+    node_sees: Vec<u32>,
+    shown: Vec<Vec<u32>>,
+) -> (Attack, Gathered) {
+    let mut members = vec![NODE];
+    members.extend_from_slice(peers);
+    let n = members.len();
+    let task = secure_task(&format!("split-view-{n}-{t}"), &members, t);
+    let work = train(&task, 1, 0.0);
+    let attack = Attack::run_with(
+        peers,
+        &task,
+        &format!("min_threshold = \"{t}/{n}\""),
+        |hospital| {
+            vec![SecureRun {
+                split: Some(SplitView { node_sees, shown }),
+                ..run(hospital, &work, &members)
+            }]
+        },
+    );
+    let outcome = attack.outcome();
+    assert!(
+        outcome.errors.is_empty(),
+        "{:?}\n{}",
+        outcome.errors,
+        attack.output()
+    );
+    assert_eq!(outcome.masked.len(), 1, "{}", attack.output());
+    (attack, outcome.gathered)
+}
+
+/// What the coordinator gathered cannot remove the victim's masks: it needs
+/// t shares of the victim's self-mask seed and, for each member the victim
+/// masked with (1..t), t shares of that member's or the victim's mask key;
+/// fewer than t Shamir shares say nothing. And what it holds as a sum is
+/// not the victim's input: the other members masked zeros, so the sum of
+/// the masked inputs minus theirs would be the victim's vector (an update
+/// of a few units at most) if the masks were gone; every value of it is
+/// instead a uniformly random ring element, far out of that range (a value
+/// within ±10⁴ by chance has probability 2·10⁴·2²⁴/2⁶⁴ ≈ 1.8·10⁻⁸).
+fn assert_victim_hidden(gathered: &Gathered, t: u32, output: &str) {
+    let enough = |shares: &std::collections::BTreeMap<u32, usize>, m: u32| {
+        shares.get(&m).copied().unwrap_or(0) >= t as usize
+    };
+    let strippable = enough(&gathered.self_mask_shares, 0)
+        && (1..t)
+            .all(|p| enough(&gathered.mask_key_shares, p) || enough(&gathered.mask_key_shares, 0));
+    assert!(
+        !strippable,
+        "the coordinator can unmask the victim: {gathered:?}\n{output}"
+    );
+    let len = gathered.masked.first().map_or(0, |m| m.values.len());
+    assert!(len > 0, "no masked input gathered: {gathered:?}");
+    let mut sum = vec![0u64; len];
+    for input in &gathered.masked {
+        for (acc, v) in sum.iter_mut().zip(&input.values) {
+            *acc = acc.wrapping_add(*v);
+        }
+    }
+    let decoded = medfed_secure::secagg::FixedPoint::new(24)
+        .expect("encoding")
+        .decode(&sum);
+    assert!(
+        decoded.iter().all(|v| v.abs() > 1e4),
+        "a value of the masked sum is within the range of an update: {decoded:?}"
+    );
+}
+
+/// n = 5, t = 3, the issue's sequence: the node (victim) gets only the
+/// shares of 1 and 2 and is told everyone survived; 1 is told {2} dropped,
+/// 2 is told {1} dropped, 3 and 4 are told {1, 2} dropped. The node refuses
+/// to sign a survivor set with members whose shares never reached it, so
+/// no unmasking share of it leaves, and no other set gathers 3 signatures:
+/// the coordinator gets no share at all.
+#[test]
+fn the_split_view_attack_at_five_members_is_refused_at_the_consistency_check() {
+    let shown = vec![
+        vec![0, 1, 2, 3, 4],
+        vec![0, 1, 3, 4],
+        vec![0, 2, 3, 4],
+        vec![0, 3, 4],
+        vec![0, 3, 4],
+    ];
+    let (attack, gathered) = split_view(&PEERS, 3, shown);
+    let output = attack.output();
+    assert!(
+        !gathered.node_signed && !gathered.node_unmasked,
+        "{gathered:?}\n{output}"
+    );
+    assert_ne!(attack.run.status.code(), Some(0), "{output}");
+    assert!(
+        output.contains("survivor set") && output.contains("no shares reached"),
+        "the node does not say why:\n{output}"
+    );
+    assert!(
+        gathered.self_mask_shares.is_empty() && gathered.mask_key_shares.is_empty(),
+        "{gathered:?}"
+    );
+    assert_victim_hidden(&gathered, 3, &output);
+}
+
+/// n = 5, t = 3, the node shown the only set it can sign ({0, 1, 2}, the
+/// members it saw), the others sets that would reveal 1's and 2's mask
+/// keys: the node signs, but the unmasking request carries one valid
+/// signature on its set (its own), not 3, and it reveals nothing.
+#[test]
+fn a_survivor_set_signed_by_fewer_than_the_threshold_gets_no_unmasking_share() {
+    let shown = vec![
+        vec![0, 1, 2],
+        vec![0, 1, 3, 4],
+        vec![0, 2, 3, 4],
+        vec![0, 3, 4],
+        vec![0, 3, 4],
+    ];
+    let (attack, gathered) = split_view(&PEERS, 3, shown);
+    let output = attack.output();
+    assert!(
+        gathered.node_signed && !gathered.node_unmasked,
+        "{gathered:?}\n{output}"
+    );
+    assert_ne!(attack.run.status.code(), Some(0), "{output}");
+    assert!(
+        output.contains("1 valid signatures on the survivor set, the threshold is 3"),
+        "the node does not say why:\n{output}"
+    );
+    assert_victim_hidden(&gathered, 3, &output);
+}
+
+/// n = 7, t = 4: the node sees members 1–3, and the coordinator shows the
+/// four members it did not route to the node a set with them and the node
+/// but without 1–3 (which would reveal 1–3's mask keys and the node's
+/// self-mask seed from four signers), and 1–3 sets of their own. The node
+/// refuses its set; four signatures never gather on one set that holds the
+/// node.
+#[test]
+fn the_split_view_attack_at_seven_members_gets_no_share_of_the_victim() {
+    let peers = ["peer-a", "peer-b", "peer-c", "peer-d", "peer-e", "peer-f"];
+    let shown = vec![
+        vec![0, 4, 5, 6],
+        vec![0, 1, 4, 5, 6],
+        vec![0, 2, 4, 5, 6],
+        vec![0, 3, 4, 5, 6],
+        vec![0, 4, 5, 6],
+        vec![0, 4, 5, 6],
+        vec![0, 4, 5, 6],
+    ];
+    let (attack, gathered) = split_view(&peers, 4, shown);
+    let output = attack.output();
+    assert!(
+        !gathered.node_signed && !gathered.node_unmasked,
+        "{gathered:?}\n{output}"
+    );
+    assert_victim_hidden(&gathered, 4, &output);
+    // Three signers (4, 5, 6) on {0, 4, 5, 6}: below the threshold, so
+    // they too refuse.
+    assert!(
+        gathered
+            .peer_refusals
+            .iter()
+            .filter(|r| r.contains("valid signatures on the survivor set"))
+            .count()
+            >= 3,
+        "{gathered:?}"
+    );
+}
+
+/// The control of the split-view tests: a coordinator that routes every
+/// share to everyone and shows everyone the same survivor set gets the
+/// node's unmasking shares (the harness plays the whole protocol, so the
+/// refusals above are the node's doing), and the shares it counts rebuild
+/// every self-mask seed.
+#[test]
+fn one_survivor_set_shown_to_everyone_is_unmasked() {
+    let everyone = vec![0, 1, 2, 3, 4];
+    let (attack, gathered) = split_view_seeing(&PEERS, 3, vec![1, 2, 3, 4], vec![everyone; 5]);
+    let output = attack.output();
+    assert!(
+        gathered.node_signed && gathered.node_unmasked,
+        "{gathered:?}\n{output}"
+    );
+    for member in 0..5 {
+        assert_eq!(
+            gathered.self_mask_shares.get(&member),
+            Some(&5),
+            "{gathered:?}"
+        );
+    }
+    assert!(gathered.mask_key_shares.is_empty(), "{gathered:?}");
+    assert!(gathered.peer_refusals.is_empty(), "{gathered:?}");
 }

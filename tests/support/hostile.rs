@@ -25,7 +25,7 @@ mod secagg;
 mod server;
 mod site;
 
-pub use secagg::{Outcome, SecureRun, SecureRuns};
+pub use secagg::{Gathered, Outcome, SecureRun, SecureRuns, SplitView};
 pub use server::{Call, Director, HostileCoordinator, Received, Script, Submitted};
 pub use site::{Hospital, Identity, LogEntry, ROW_DERIVED_KINDS};
 

@@ -42,7 +42,6 @@ pub fn default_threshold(members: usize) -> u32 {
     two_thirds.max(members / 2 + 1).min(members.max(1)) as u32
 }
 
-
 /// The checked `[privacy.dp]` settings (`None`: DP off).
 pub(super) fn dp_settings(
     privacy: &PrivacySection,

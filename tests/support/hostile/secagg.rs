@@ -5,13 +5,21 @@
 //! node sends with a [`Server`], and then starts the next run. What it
 //! would do with the sums (subtract them) does not need to happen: the
 //! tests show the node refuses before the second sum can be formed.
+//!
+//! A run may also carry a [`SplitView`]: the coordinator then routes to the
+//! node only some members' shares, goes on past the masked input to the
+//! consistency check and unmasking, shows each member the survivor set the
+//! attack picks, pools every signature it gathered into each unmasking
+//! request, and records every share it is given, so a test can show what
+//! it could and could not rebuild.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use medfed_secure::secagg::{
-    AdvertiseKeys, Client, ClientAdvertised, ClientShared, FixedPoint, MaskedInput, Member,
-    SecAggConfig, SecAggParams, Server, ServerMasking, ServerSharing, ShareKeys,
+    AdvertiseKeys, Client, ClientAdvertised, ClientMasked, ClientShared, ConsistencyRequest,
+    ConsistencySignature, FixedPoint, MaskedInput, Member, SecAggConfig, SecAggParams, Server,
+    ServerMasking, ServerSharing, ShareKeys, UnmaskRequest, UnmaskResponse,
 };
 use medfed_wire::pb::submission::Body;
 use medfed_wire::secagg::MaskedKind;
@@ -28,6 +36,36 @@ pub struct SecureRun {
     pub work: Instruction,
     /// The roster, in member-id order.
     pub roster: Vec<Identity>,
+    /// The split-view attack to play, if any (see the module docs).
+    pub split: Option<SplitView>,
+}
+
+/// A coordinator that shows members different views of one round.
+#[derive(Clone, Debug)]
+pub struct SplitView {
+    /// The members (roster ids) whose shares are routed to the node; every
+    /// other member gets every share.
+    pub node_sees: Vec<u32>,
+    /// The survivor set shown to each member at the consistency check, by
+    /// roster id.
+    pub shown: Vec<Vec<u32>>,
+}
+
+/// What the coordinator of a split-view run gathered.
+#[derive(Clone, Debug, Default)]
+pub struct Gathered {
+    /// Every masked input received, the node's included.
+    pub masked: Vec<MaskedInput>,
+    /// Whether the node signed the survivor set it was shown.
+    pub node_signed: bool,
+    /// Whether the node answered the unmasking request.
+    pub node_unmasked: bool,
+    /// Shares received of each member's self-mask seed, by owner.
+    pub self_mask_shares: BTreeMap<u32, usize>,
+    /// Shares received of each member's mask key, by owner.
+    pub mask_key_shares: BTreeMap<u32, usize>,
+    /// What the other members refused, as the protocol named it.
+    pub peer_refusals: Vec<String>,
 }
 
 /// What happened in the runs, for the test to check.
@@ -41,6 +79,8 @@ pub struct Outcome {
     /// Anything the node sent that the protocol refused, or a run that
     /// could not be set up.
     pub errors: Vec<String>,
+    /// What a split-view run gathered.
+    pub gathered: Gathered,
 }
 
 /// The runs, served one after the other (see the module docs).
@@ -61,6 +101,8 @@ struct Live {
     params: SecAggParams,
     node_id: u32,
     names: Vec<String>,
+    split: Option<SplitView>,
+    signing: Vec<Identity>,
     stage: Stage,
 }
 
@@ -77,7 +119,12 @@ enum Stage {
     Mask {
         server: ServerMasking,
         masked: Vec<MaskedInput>,
+        peers: Vec<(u32, ClientMasked)>,
     },
+    Check {
+        signatures: Vec<ConsistencySignature>,
+    },
+    Unmask,
 }
 
 impl SecureRuns {
@@ -150,6 +197,7 @@ impl SecureRuns {
             adverts.push(advert);
         }
         let round = run.work.round();
+        let signing = run.roster.clone();
         let instruction = Instruction::SecAggKeys {
             work: Box::new(run.work),
             roster: run.roster.iter().map(Identity::roster_member).collect(),
@@ -161,6 +209,8 @@ impl SecureRuns {
             params,
             node_id,
             names: run.roster.iter().map(|m| m.name.clone()).collect(),
+            split: run.split,
+            signing,
             stage: Stage::Keys { peers, adverts },
         });
         self.record().started.push(step);
@@ -241,42 +291,98 @@ impl SecureRuns {
                     server.receive(message).map_err(|e| e.to_string())?;
                 }
                 server.receive(mine).map_err(|e| refused("shares", e))?;
-                let (server, routed) = server.finish().map_err(|e| e.to_string())?;
+                let (server, mut routed) = server.finish().map_err(|e| e.to_string())?;
+                if let Some(split) = &live.split {
+                    for r in routed.iter_mut().filter(|r| r.recipient == live.node_id) {
+                        r.shares.retain(|s| split.node_sees.contains(&s.sender));
+                    }
+                }
                 let zeros = live
                     .params
                     .encode_input(&vec![0.0; live.params.vector_len()])
                     .map_err(|e| e.to_string())?;
                 let mut masked = Vec::new();
+                let mut peers_masked = Vec::new();
                 for (id, peer) in peers {
                     let mine = routed
                         .iter()
                         .find(|r| r.recipient == id)
                         .ok_or("no shares routed to a member")?;
-                    let (_, message) = peer.mask_input(mine, &zeros).map_err(|e| e.to_string())?;
+                    let (client, message) =
+                        peer.mask_input(mine, &zeros).map_err(|e| e.to_string())?;
                     masked.push(message);
+                    peers_masked.push((id, client));
                 }
                 let routed: BTreeMap<String, _> = routed
                     .into_iter()
                     .filter_map(|r| Some((live.names.get(r.recipient as usize)?.clone(), r)))
                     .collect();
-                live.stage = Stage::Mask { server, masked };
+                live.stage = Stage::Mask {
+                    server,
+                    masked,
+                    peers: peers_masked,
+                };
                 Instruction::SecAggMask {
                     round: live.round,
                     routed,
                 }
             }
-            (Stage::Mask { mut server, masked }, SecAggMessage::Masked(mine)) => {
-                for message in masked {
-                    server.receive(message).map_err(|e| e.to_string())?;
+            (
+                Stage::Mask {
+                    mut server,
+                    masked,
+                    peers,
+                },
+                SecAggMessage::Masked(mine),
+            ) => {
+                for message in &masked {
+                    server.receive(message.clone()).map_err(|e| e.to_string())?;
                 }
                 server
-                    .receive(mine)
+                    .receive(mine.clone())
                     .map_err(|e| refused("masked input", e))?;
                 let stage0 = self.record().started.get(live.run).copied().unwrap_or(0);
                 self.record().masked.push((live.run, stage0));
-                // Unmasking is not needed to show the refusal: the next run
-                // starts now.
-                return self.start(step);
+                let Some(split) = live.split.clone() else {
+                    // Unmasking is not needed to show the refusal: the next
+                    // run starts now.
+                    return self.start(step);
+                };
+                {
+                    let gathered = &mut self.record().gathered;
+                    gathered.masked = masked;
+                    gathered.masked.push(mine);
+                }
+                let signatures = self.peers_unmask(&live.signing, &split, peers);
+                live.stage = Stage::Check { signatures };
+                Instruction::SecAggCheck {
+                    round: live.round,
+                    request: ConsistencyRequest {
+                        survivors: split.shown[live.node_id as usize].clone(),
+                    },
+                }
+            }
+            (Stage::Check { mut signatures }, SecAggMessage::Consistency(mine)) => {
+                self.record().gathered.node_signed = true;
+                let split = live.split.clone().ok_or("a check without a split view")?;
+                signatures.push(mine);
+                live.stage = Stage::Unmask;
+                Instruction::SecAggUnmask {
+                    round: live.round,
+                    request: UnmaskRequest {
+                        survivors: split.shown[live.node_id as usize].clone(),
+                        signatures,
+                    },
+                }
+            }
+            (Stage::Unmask, SecAggMessage::Unmask(mine)) => {
+                {
+                    let gathered = &mut self.record().gathered;
+                    gathered.node_unmasked = true;
+                    count_shares(gathered, &mine);
+                }
+                self.runs.clear();
+                return Ok(None);
             }
             (_, other) => {
                 return Err(format!(
@@ -288,6 +394,63 @@ impl SecureRuns {
         live.step = step;
         self.live = Some(live);
         Ok(Some(next))
+    }
+}
+
+impl SecureRuns {
+    /// The other members of a split-view run, as the node's consistency
+    /// check goes out: each signs the set it is shown, if it will; then
+    /// each is asked to unmask its set with every signature gathered, and
+    /// every share it reveals is counted. Returns the pooled signatures,
+    /// which go into the node's unmasking request with its own.
+    fn peers_unmask(
+        &self,
+        signing: &[Identity],
+        split: &SplitView,
+        peers: Vec<(u32, ClientMasked)>,
+    ) -> Vec<ConsistencySignature> {
+        let mut signatures = Vec::new();
+        let mut checked = Vec::new();
+        let mut record = self.record();
+        for (id, peer) in peers {
+            let shown = ConsistencyRequest {
+                survivors: split.shown[id as usize].clone(),
+            };
+            match peer.check(&shown, signing[id as usize].signing_key.key_pair()) {
+                Ok((client, signature)) => {
+                    signatures.push(signature);
+                    checked.push((id, client));
+                }
+                Err(e) => record
+                    .gathered
+                    .peer_refusals
+                    .push(format!("member {id}: {e}")),
+            }
+        }
+        for (id, client) in checked {
+            let request = UnmaskRequest {
+                survivors: split.shown[id as usize].clone(),
+                signatures: signatures.clone(),
+            };
+            match client.unmask(&request) {
+                Ok(response) => count_shares(&mut record.gathered, &response),
+                Err(e) => record
+                    .gathered
+                    .peer_refusals
+                    .push(format!("member {id}: {e}")),
+            }
+        }
+        signatures
+    }
+}
+
+/// Adds the shares in `response` to what was gathered.
+fn count_shares(gathered: &mut Gathered, response: &UnmaskResponse) {
+    for share in &response.self_mask_shares {
+        *gathered.self_mask_shares.entry(share.owner).or_default() += 1;
+    }
+    for share in &response.mask_key_shares {
+        *gathered.mask_key_shares.entry(share.owner).or_default() += 1;
     }
 }
 
