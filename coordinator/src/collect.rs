@@ -1,7 +1,7 @@
 //! One generic collect for every step that gathers answers: publish the
 //! step with its mailbox, wait for the members (deadline and quorum), close
 //! the step and take the sum back. In clear the inbox forms the sum as
-//! answers arrive; under secure aggregation the four stages of
+//! answers arrive; under secure aggregation the five stages of
 //! [`secure_sum`] form it under masks. Either way the kind's own
 //! layout reads it ([`Summed`]), so the two paths differ only in how the
 //! sum is formed.

@@ -36,7 +36,7 @@
 //!   secure aggregation, returning the sum read by the kind's layout.
 //! - [`secure_round`]: the check of a training sum formed under secure
 //!   aggregation against the members' declared rows.
-//! - [`secure_sum`]: one securely aggregated sum (four steps; the
+//! - [`secure_sum`]: one securely aggregated sum (five steps; the
 //!   coordinator learns only the sum).
 //!
 //! Around a run:

@@ -33,7 +33,7 @@ pub struct SecureSum {
     pub missing: Vec<String>,
 }
 
-/// Runs the four stages of secure aggregation for stage-0 `work` and
+/// Runs the five stages of secure aggregation for stage-0 `work` and
 /// returns the decoded sum of the survivors' vectors, held-out counts
 /// included when asked for.
 ///

@@ -489,7 +489,7 @@ impl Participation<'_> {
     }
 }
 
-/// Whether `step` is one of the four stages of a secure-aggregation round.
+/// Whether `step` is one of the five stages of a secure-aggregation round.
 fn is_secure_stage(step: &Step) -> bool {
     matches!(
         step.instruction,

@@ -16,7 +16,7 @@
 //!   and held-out rows, standardised with the global statistics.
 //! - [`work`]: what the node computes for each instruction.
 //! - [`secagg`]: the node's side of secure aggregation, carried across the
-//!   four stages of a round. Inside: the per-round state and each stage's
+//!   five stages of a round. Inside: the per-round state and each stage's
 //!   answer (`rounds`), the roster checks against the consortium CA
 //!   (`roster`), building the masked input (`input`) and the refusal of
 //!   clear requests in a secure task (`clear`).

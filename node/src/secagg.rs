@@ -1,4 +1,4 @@
-//! A node's side of secure aggregation: the four stages of a round, with the
+//! A node's side of secure aggregation: the five stages of a round, with the
 //! medfed-secure client state carried from one instruction to the next.
 //!
 //! What stage 0 asks for (a FedAvg/FedProx update, Newton terms or the
@@ -21,7 +21,7 @@
 //! is refused before any key leaves.
 //!
 //! # Layout
-//! - `rounds`: [`SecureRounds`], the state across the four stages.
+//! - `rounds`: [`SecureRounds`], the state across the five stages.
 //! - `roster`: the roster checked (certificates, members, threshold).
 //! - `contributions`: [`Contributions`], the record of masked vectors.
 //! - `input`: the vector stage 0 computes.

@@ -1,4 +1,4 @@
-//! The per-round state a node carries across the four stages of a secure
+//! The per-round state a node carries across the five stages of a secure
 //! round (keys, shares, masked input, unmasking), and the submission that
 //! answers each stage, kept to be sent again after a lost connection.
 

@@ -3,9 +3,11 @@
 //! members vanish mid-round.
 //!
 //! This is the protocol of Bonawitz et al., "Practical Secure Aggregation
-//! for Privacy-Preserving Machine Learning" (CCS 2017), in its semi-honest
-//! form, with the advertised keys signed by each member's Ed25519 roster key
-//! so that a server cannot substitute its own keys. One round:
+//! for Privacy-Preserving Machine Learning" (CCS 2017), in the variant of
+//! its full version for a server that deviates from the protocol: the
+//! advertised keys are signed by each member's Ed25519 roster key, so that
+//! a server cannot substitute its own, and a consistency check before
+//! unmasking. One round:
 //!
 //! 0. **Advertise keys.** Each member makes two X25519 key pairs, c (to
 //!    encrypt shares to it) and s (to agree pairwise masks), and sends both
@@ -17,24 +19,42 @@
 //!    by HKDF-SHA256 of X25519(c_sk_u, c_pk_v); the server only routes them.
 //! 2. **Masked input.** Each member sends
 //!    y_u = x_u + PRG(b_u) + Σ_{v>u} PRG(s_uv) − Σ_{v<u} PRG(s_uv) over the
-//!    members v that sent shares, in Z_{2^64}, where s_uv is a 256-bit
-//!    HKDF-SHA256 key from X25519(s_sk_u, s_pk_v) and PRG is ChaCha20. The
-//!    server adds what arrives into a running sum; pairwise masks of members
-//!    that both arrived cancel there.
-//! 3. **Unmasking.** The server names the survivors (masked input arrived)
-//!    and the dropped. Each survivor returns its shares of b_v for survivors
-//!    and of s_sk_v for the dropped, and refuses a request that lists one
-//!    member as both. From t responses the server rebuilds those secrets,
-//!    removes the remaining masks and gets Σ x_u over the survivors.
+//!    members v whose shares reached it (its view of U2, at least t with
+//!    itself), in Z_{2^64}, where s_uv is a 256-bit HKDF-SHA256 key from
+//!    X25519(s_sk_u, s_pk_v) and PRG is ChaCha20. The server adds what
+//!    arrives into a running sum; pairwise masks of members that both
+//!    arrived cancel there.
+//! 3. **Consistency check.** The server names the survivors U3 (masked
+//!    input arrived). Each survivor signs U3, with its own view of U2, only
+//!    if every survivor is in that view and it is one itself.
+//! 4. **Unmasking.** The server sends U3 back with the signatures. Each
+//!    survivor answers only for the U3 it signed and only with t valid
+//!    signatures of distinct survivors on it; it returns its shares of b_v
+//!    for v in U3 and of s_sk_v for the members of its own view of U2 not in
+//!    U3 (it works out the dropped itself; the server never names them).
+//!    From t responses the server rebuilds those secrets, checks each
+//!    rebuilt s_sk against its advertised public key, removes the remaining
+//!    masks and gets Σ x_u over U3.
 //!
-//! A member whose masked input arrives after it was declared dropped stays
-//! hidden: its s_sk is rebuilt, but its b_u never is, since honest members
-//! reveal only one of the two for any member, and each answers only one
-//! request (the states are consumed). The threshold must be more than half
-//! the roster, so a server that tells different members different dropped
-//! sets cannot gather t shares of both secrets of anyone. Not covered: the
-//! consistency-check round and signed unmasking responses of the paper's
-//! actively secure variant, and members that collude with the server.
+//! Why this holds against a deviating server (with every member honest):
+//! each member signs one survivor set per round and t is more than half the
+//! roster, so no two different sets can both gather t signatures; for one
+//! agreed U3 no member is both a survivor (b revealed) and dropped (s_sk
+//! revealed). A survivor v masked with its whole view, of which at least
+//! t − 1 others are in U3 (U3 ⊆ view, |U3| ≥ t); the masks with those need
+//! s_sk of a survivor, which no honest member reveals. A server that routes
+//! a victim fewer members' shares cannot get a set the victim signs without
+//! those members in it, and it cannot get t signatures on a set without
+//! the victim's partners from members outside the victim's view, as the
+//! victim's view already holds t members and t + t > n. A member whose
+//! masked input arrives after the check stays hidden: its s_sk is rebuilt,
+//! its b never. Not covered here: members that collude with the server
+//! (the paper's analysis of that case needs a threshold above 2n/3, which
+//! is why the nodes hold rounds to ⌈2n/3⌉ by default; no test plays
+//! colluding members), range proofs on the inputs (one member can add any
+//! vector to the sum undetected), naming a member whose share is bad
+//! (reconstruction then fails for the round), and what a series of rounds
+//! with different survivor sets reveals (see `docs/PRIVACY.md`).
 //!
 //! Values are `f64` in fixed point (see [`FixedPoint`]); a per-member weight
 //! such as a row count is just another element of the vector.
@@ -116,9 +136,9 @@
 //! - `codec`: the strict, bounded byte encoding behind those.
 //! - `crypto`: signatures, X25519, HKDF, AES-GCM, the ChaCha20 mask stream
 //!   and Shamir sharing, each from a kept crate.
-//! - `client`: the member's state machine, [`Client`] to [`ClientMasked`].
+//! - `client`: the member's state machine, [`Client`] to [`ClientChecked`].
 //! - `server`: the coordinator's state machine, [`Server`] to
-//!   [`ServerUnmasking`], and the [`Aggregate`].
+//!   [`ServerChecking`] and [`ServerUnmasking`], and the [`Aggregate`].
 //! - `inspect`: the test-only `Inspect` hook and `ServerKnowledge`,
 //!   compiled only with the `inspect` feature (off by default) and in this
 //!   crate's own tests.
