@@ -1,18 +1,20 @@
-//! The member's side: [`Client`] → [`ClientAdvertised`] → [`ClientShared`]
-//! → [`ClientMasked`] → an [`UnmaskResponse`]. Each step consumes its state,
-//! so no step can run twice with the same secrets.
+//! The member's side up to its masked input: [`Client`] →
+//! [`ClientAdvertised`] → [`ClientShared`] → [`ClientMasked`]; the
+//! consistency check and unmasking ([`ClientChecked`](super::ClientChecked))
+//! are in `consistency`. Each step consumes its state, so no step can run
+//! twice with the same secrets.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use ring::signature::Ed25519KeyPair;
 use zeroize::Zeroizing;
 
-use super::crypto::{self, Share};
+use super::crypto::{self, Secret, Share};
 use super::error::{SecAggError, Stage};
 use super::fixed_point::EncodedInput;
 use super::messages::{
-    AdvertiseKeys, KeyList, MaskedInput, RevealedShare, RoutedShares, SealedShare, ShareKeys,
-    UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, KeyList, MaskedInput, RoutedShare, RoutedShares, SealedShare, ShareCommitments,
+    ShareKeys,
 };
 use super::params::SecAggParams;
 
@@ -56,20 +58,23 @@ pub struct ClientShared {
 }
 
 /// The shares of one member's two secrets that this member holds.
-struct HeldShares {
-    mask_key: Zeroizing<Share>,
-    self_mask: Zeroizing<Share>,
+pub(crate) struct HeldShares {
+    pub(crate) mask_key: Zeroizing<Share>,
+    pub(crate) self_mask: Zeroizing<Share>,
 }
 
-/// A member that has sent its masked input and waits for the unmasking
-/// request.
+/// A member that has sent its masked input and waits for the consistency
+/// check.
 pub struct ClientMasked {
-    id: u32,
-    threshold: u32,
-    /// U2 (this member included) → the shares this member holds of them.
-    held: BTreeMap<u32, HeldShares>,
+    pub(crate) params: SecAggParams,
+    pub(crate) id: u32,
+    /// This member's view of U2 (itself included) → the shares it holds of
+    /// them: the members it masked with.
+    pub(crate) held: BTreeMap<u32, HeldShares>,
+    /// The senders whose routed shares were refused, and why.
+    pub(crate) complaints: BTreeMap<u32, SecAggError>,
     #[cfg(any(test, feature = "inspect"))]
-    self_mask: Vec<u64>,
+    pub(crate) self_mask: Vec<u64>,
 }
 
 impl std::fmt::Debug for Client {
@@ -216,17 +221,16 @@ impl ClientAdvertised {
                     stage,
                     member: peer,
                 })?;
-            let ciphertext = crypto::seal_shares(
-                &params,
-                &agreed,
-                id,
-                peer,
+            let (mask_key_share, self_mask_share) = (
                 share_at(&mask_key_shares, peer)?,
                 share_at(&self_mask_shares, peer)?,
-            )?;
+            );
+            let ciphertext =
+                crypto::seal_shares(&params, &agreed, id, peer, mask_key_share, self_mask_share)?;
             sealed.push(SealedShare {
                 recipient: peer,
                 ciphertext,
+                commitments: commit(&params, id, peer, mask_key_share, self_mask_share),
             });
             cipher_keys.insert(peer, agreed);
         }
@@ -236,6 +240,7 @@ impl ClientAdvertised {
         );
         let message = ShareKeys {
             sender: id,
+            own: commit(&params, id, id, &own_shares.0, &own_shares.1),
             shares: sealed,
         };
         let state = ClientShared {
@@ -248,6 +253,21 @@ impl ClientAdvertised {
             own_shares,
         };
         Ok((state, message))
+    }
+}
+
+/// The commitments to the pair of shares of `owner`'s secrets that
+/// `holder` holds.
+pub(crate) fn commit(
+    params: &SecAggParams,
+    owner: u32,
+    holder: u32,
+    mask_key: &Share,
+    self_mask: &Share,
+) -> ShareCommitments {
+    ShareCommitments {
+        mask_key: crypto::share_commitment(params, owner, holder, Secret::MaskKey, mask_key),
+        self_mask: crypto::share_commitment(params, owner, holder, Secret::SelfMask, self_mask),
     }
 }
 
@@ -299,19 +319,23 @@ pub(crate) fn check_quorum(stage: Stage, got: usize, threshold: u32) -> Result<(
 }
 
 impl ClientShared {
-    /// Round 2: decrypts the shares routed to this member (their senders are
-    /// U2), then masks `input`:
+    /// Round 2: opens the shares routed to this member and masks `input`
+    /// with the members whose shares check out, its view of U2:
     /// y_u = x_u + PRG(b_u) + Σ_{v∈U2, v>u} PRG(s_uv) − Σ_{v∈U2, v<u} PRG(s_uv).
+    ///
+    /// A share that does not decrypt, names another pair, sits at the wrong
+    /// point or does not match the commitments routed with it is not an
+    /// error: its sender is left out of the view (no mask with it, no share
+    /// of it kept) and named in the message's `complaints`, so the server
+    /// can leave that sender out of the sum.
     ///
     /// # Errors
     /// [`SecAggError::Misdelivered`], [`SecAggError::InputLength`],
     /// [`SecAggError::UnknownMember`] or [`SecAggError::UnexpectedMember`]
     /// for a sender outside U1, [`SecAggError::Duplicate`],
-    /// [`SecAggError::WrongLength`], [`SecAggError::DecryptionFailed`] and
-    /// [`SecAggError::WrongPair`] for a share not made by that sender for
-    /// this member, [`SecAggError::BadShare`] for a share at the wrong
-    /// point, [`SecAggError::WeakKey`] for a low-order mask key,
-    /// [`SecAggError::TooFewMembers`] below the threshold.
+    /// [`SecAggError::WeakKey`] for a low-order mask key, and
+    /// [`SecAggError::TooFewMembers`] when the view (complaints left out)
+    /// is below the threshold.
     pub fn mask_input(
         self,
         routed: &RoutedShares,
@@ -334,6 +358,7 @@ impl ClientShared {
             });
         }
         let mut held = BTreeMap::new();
+        let mut complaints = BTreeMap::new();
         for entry in &routed.shares {
             let sender = entry.sender;
             params.check_id(stage, "routed share sender", sender)?;
@@ -348,65 +373,21 @@ impl ClientShared {
                     },
                 });
             }
-            if held.contains_key(&sender) {
+            if held.contains_key(&sender) || complaints.contains_key(&sender) {
                 return Err(SecAggError::Duplicate {
                     stage,
                     member: sender,
                     what: "the routed shares",
                 });
             }
-            if entry.ciphertext.len() != crypto::SEALED_SHARE_LEN {
-                return Err(SecAggError::WrongLength {
-                    stage,
-                    member: sender,
-                    field: "ciphertext",
-                    expected: format!("{} bytes", crypto::SEALED_SHARE_LEN),
-                    got: format!("{} bytes", entry.ciphertext.len()),
-                });
-            }
-            // Every member of U1 was agreed with when this member sealed
-            // its own shares.
-            let Some(agreed) = self.cipher_keys.get(&sender) else {
-                return Err(SecAggError::UnexpectedMember {
-                    stage,
-                    member: sender,
-                    reason: "no key was agreed with it".into(),
-                });
-            };
-            let opened = crypto::open_shares(params, agreed, sender, id, &entry.ciphertext)?
-                .ok_or(SecAggError::DecryptionFailed {
-                    sender,
-                    recipient: id,
-                })?;
-            if (opened.sender, opened.recipient) != (sender, id) {
-                return Err(SecAggError::WrongPair {
-                    sender,
-                    recipient: id,
-                    claimed_sender: opened.sender,
-                    claimed_recipient: opened.recipient,
-                });
-            }
-            for (share, secret) in [
-                (&opened.mask_key_share, "mask key"),
-                (&opened.self_mask_share, "self-mask seed"),
-            ] {
-                if u32::from(share[0]) != id + 1 {
-                    return Err(SecAggError::BadShare {
-                        stage,
-                        member: sender,
-                        owner: sender,
-                        secret,
-                        reason: format!("evaluated at x = {}, expected {}", share[0], id + 1),
-                    });
+            match self.open(entry) {
+                Ok(shares) => {
+                    held.insert(sender, shares);
+                }
+                Err(refused) => {
+                    complaints.insert(sender, refused);
                 }
             }
-            held.insert(
-                sender,
-                HeldShares {
-                    mask_key: opened.mask_key_share,
-                    self_mask: opened.self_mask_share,
-                },
-            );
         }
         check_quorum(Stage::ShareKeys, held.len() + 1, params.threshold())?;
 
@@ -444,99 +425,119 @@ impl ClientShared {
                 self_mask: own_self_mask,
             },
         );
+        let message = MaskedInput {
+            sender: id,
+            values,
+            complaints: complaints.keys().copied().collect(),
+        };
         let state = ClientMasked {
+            params: self.params,
             id,
-            threshold: params.threshold(),
             held,
+            complaints,
             #[cfg(any(test, feature = "inspect"))]
             self_mask,
         };
-        Ok((state, MaskedInput { sender: id, values }))
+        Ok((state, message))
+    }
+
+    /// Opens one routed share pair and checks it: size, authentication,
+    /// the pair named inside, the evaluation point and the commitments.
+    fn open(&self, entry: &RoutedShare) -> Result<HeldShares, SecAggError> {
+        let stage = Stage::ShareKeys;
+        let (id, sender, params) = (self.id, entry.sender, &self.params);
+        if entry.ciphertext.len() != crypto::SEALED_SHARE_LEN {
+            return Err(SecAggError::WrongLength {
+                stage,
+                member: sender,
+                field: "ciphertext",
+                expected: format!("{} bytes", crypto::SEALED_SHARE_LEN),
+                got: format!("{} bytes", entry.ciphertext.len()),
+            });
+        }
+        // Every member of U1 was agreed with when this member sealed its
+        // own shares.
+        let agreed =
+            self.cipher_keys
+                .get(&sender)
+                .ok_or_else(|| SecAggError::UnexpectedMember {
+                    stage,
+                    member: sender,
+                    reason: "no key was agreed with it".into(),
+                })?;
+        let opened = crypto::open_shares(params, agreed, sender, id, &entry.ciphertext)?.ok_or(
+            SecAggError::DecryptionFailed {
+                sender,
+                recipient: id,
+            },
+        )?;
+        if (opened.sender, opened.recipient) != (sender, id) {
+            return Err(SecAggError::WrongPair {
+                sender,
+                recipient: id,
+                claimed_sender: opened.sender,
+                claimed_recipient: opened.recipient,
+            });
+        }
+        for (share, secret) in [
+            (&opened.mask_key_share, Secret::MaskKey),
+            (&opened.self_mask_share, Secret::SelfMask),
+        ] {
+            if u32::from(share[0]) != id + 1 {
+                return Err(SecAggError::BadShare {
+                    stage,
+                    member: sender,
+                    owner: sender,
+                    secret: secret.name(),
+                    reason: format!("evaluated at x = {}, expected {}", share[0], id + 1),
+                });
+            }
+        }
+        let committed = commit(
+            params,
+            sender,
+            id,
+            &opened.mask_key_share,
+            &opened.self_mask_share,
+        );
+        for (secret, found, routed) in [
+            (
+                Secret::MaskKey,
+                committed.mask_key,
+                entry.commitments.mask_key,
+            ),
+            (
+                Secret::SelfMask,
+                committed.self_mask,
+                entry.commitments.self_mask,
+            ),
+        ] {
+            if found != routed {
+                return Err(SecAggError::CommitmentMismatch {
+                    stage,
+                    owner: sender,
+                    holder: id,
+                    secret: secret.name(),
+                });
+            }
+        }
+        Ok(HeldShares {
+            mask_key: opened.mask_key_share,
+            self_mask: opened.self_mask_share,
+        })
     }
 }
 
 impl ClientMasked {
-    /// Round 3: for every survivor, this member's share of its self-mask
-    /// seed; for every dropped member, its share of the mask secret key.
-    /// Never both for one member: that would let the server strip every
-    /// mask from that member's input.
-    ///
-    /// # Errors
-    /// [`SecAggError::InconsistentRequest`] if a member is listed as both,
-    /// a member of U2 is left out, or this member is listed as dropped;
-    /// [`SecAggError::UnknownMember`], [`SecAggError::UnexpectedMember`]
-    /// (a member outside U2), [`SecAggError::Duplicate`],
-    /// [`SecAggError::TooFewMembers`] for fewer survivors than the
-    /// threshold.
-    pub fn unmask(self, request: &UnmaskRequest) -> Result<UnmaskResponse, SecAggError> {
-        let stage = Stage::Unmasking;
-        let mut survivors = BTreeSet::new();
-        let mut dropped = BTreeSet::new();
-        for (list, set) in [
-            (&request.survivors, &mut survivors),
-            (&request.dropped, &mut dropped),
-        ] {
-            for &member in list {
-                if !self.held.contains_key(&member) {
-                    return Err(SecAggError::UnexpectedMember {
-                        stage,
-                        member,
-                        reason: "not among the members that sent shares".into(),
-                    });
-                }
-                if !set.insert(member) {
-                    return Err(SecAggError::Duplicate {
-                        stage,
-                        member,
-                        what: "the unmasking request",
-                    });
-                }
-            }
-        }
-        if let Some(&member) = survivors.intersection(&dropped).next() {
-            return Err(SecAggError::InconsistentRequest {
-                member,
-                problem: "lists as both survivor and dropped",
-            });
-        }
-        if let Some(&member) = self
-            .held
-            .keys()
-            .find(|m| !survivors.contains(m) && !dropped.contains(m))
-        {
-            return Err(SecAggError::InconsistentRequest {
-                member,
-                problem: "leaves out",
-            });
-        }
-        if !survivors.contains(&self.id) {
-            return Err(SecAggError::InconsistentRequest {
-                member: self.id,
-                problem: "is sent to, but lists as dropped,",
-            });
-        }
-        check_quorum(stage, survivors.len(), self.threshold)?;
-        let reveal = |members: &BTreeSet<u32>, pick: fn(&HeldShares) -> &Share| {
-            members
-                .iter()
-                .filter_map(|owner| {
-                    self.held.get(owner).map(|held| RevealedShare {
-                        owner: *owner,
-                        share: *pick(held),
-                    })
-                })
-                .collect::<Vec<_>>()
-        };
-        Ok(UnmaskResponse {
-            sender: self.id,
-            self_mask_shares: reveal(&survivors, |h| &h.self_mask),
-            mask_key_shares: reveal(&dropped, |h| &h.mask_key),
-        })
-    }
-
     /// The member's id.
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// The senders whose routed shares this member refused, each with the
+    /// reason; they are the `complaints` of its masked input.
+    pub fn complaints(&self) -> &BTreeMap<u32, SecAggError> {
+        &self.complaints
     }
 
     /// Test-only: the self mask PRG(b_u) this member added to its input, so
