@@ -146,9 +146,9 @@ fn heart_sites_with_secure_aggregation_train_the_same_model_as_without() {
         .collect();
     assert_nothing_in_clear(&from_nodes.iter().map(|k| k.to_string()).collect::<Vec<_>>());
     let secagg = from_nodes.iter().filter(|k| **k == "secagg").count();
-    // 4 stages x (2 statistics passes + 8 rounds + the final evaluation)
-    // x 4 members.
-    assert_eq!(secagg, 4 * 11 * 4, "{from_nodes:?}");
+    // 5 stages (keys, shares, masked input, consistency check, unmasking)
+    // x (2 statistics passes + 8 rounds + the final evaluation) x 4 members.
+    assert_eq!(secagg, 5 * 11 * 4, "{from_nodes:?}");
     // The statistics, and so the preprocessing, are the clear run's within
     // the fixed point (the models above agree to 1e-6 through them); what
     // is reported is the sum over the sites only.
@@ -553,10 +553,11 @@ fn a_member_killed_after_its_masked_input_is_still_summed_and_the_run_completes(
     crashed.crash = Some(Crash {
         node: "site-3".into(),
         after: "sent masked input for round 3:".into(),
-        // Longer than the 4 s stage deadline: round 3's unmasking closes on
-        // the 4 others, who hold shares of site-3's self-mask seed. Round
-        // 4's key stage then waits up to 4 s more, ample time for site-3
-        // to start again and rejoin.
+        // Longer than the 4 s stage deadline: round 3's consistency check
+        // closes on the 4 others, who sign the survivor set (site-3
+        // included) and unmask with their shares of site-3's self-mask
+        // seed. Round 4's key stage then waits up to 4 s more, ample time
+        // for site-3 to start again and rejoin.
         restart_after: Duration::from_millis(4500),
     });
     let crashed = crashed.run();
@@ -578,7 +579,7 @@ fn a_member_killed_after_its_masked_input_is_still_summed_and_the_run_completes(
     let rounds = summary["rounds"].as_array().expect("rounds");
     assert_eq!(rounds.len(), 6);
     // site-3's masked input arrived, so it is in round 3's sum although it
-    // never answered the unmasking stage.
+    // never signed the survivor set nor answered the unmasking stage.
     assert_eq!(rounds[2]["contributors"], 5, "{}", rounds[2]);
     // The sum is exact: round 4 starts from the same model as in the
     // uninterrupted run, so the sites (site-3 back within round 4's key

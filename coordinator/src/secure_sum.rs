@@ -1,6 +1,6 @@
-//! One securely aggregated sum: four coordinator steps (advertise keys,
-//! share keys, masked input, unmasking), each with the step deadline and
-//! quorum of every other step. The coordinator drives the medfed-secure
+//! One securely aggregated sum: five coordinator steps (advertise keys,
+//! share keys, masked input, consistency check, unmasking), each with the
+//! step deadline and quorum of every other step. The coordinator drives the medfed-secure
 //! server state machine and ends with the sum over the surviving members of
 //! the vectors they masked (see [`MaskedKind`]): the preprocessing's two
 //! statistics passes, a training round's update or terms, and the final
@@ -31,9 +31,13 @@ pub struct SecureSum {
     pub survivors: BTreeSet<String>,
     /// Members of the task that are not.
     pub missing: Vec<String>,
+    /// Members the protocol left out of a step for something they sent
+    /// (shares others refused, a signature or a revealed share that does
+    /// not check out), each with the reason; also printed for the operator.
+    pub excluded: Vec<(String, String)>,
 }
 
-/// Runs the four stages of secure aggregation for stage-0 `work` and
+/// Runs the five stages of secure aggregation for stage-0 `work` and
 /// returns the decoded sum of the survivors' vectors, held-out counts
 /// included when asked for.
 ///
@@ -110,24 +114,48 @@ pub async fn secure_sum(
     let masking = stages
         .run(steps, "masked inputs", instruction, masking, shared_keys)
         .await?;
-    let (unmasking, request) = masking.finish().map_err(|e| failed(e.to_string()))?;
+    let (checking, check) = masking.finish().map_err(|e| failed(e.to_string()))?;
 
-    // Stage 3: the survivors reveal the shares that remove the masks.
-    let survivors: BTreeSet<String> = request.survivors.iter().map(|&id| name_of(id)).collect();
-    let instruction = Instruction::SecAggUnmask { round, request };
-    let unmasking = stages
+    // Stage 3: the survivors sign the survivor set, each against its own
+    // view of who shared keys with it.
+    let survivors: BTreeSet<String> = check.survivors.iter().map(|&id| name_of(id)).collect();
+    let instruction = Instruction::SecAggCheck {
+        round,
+        request: check,
+    };
+    let checking = stages
         .run(
             steps,
-            "unmasking",
+            "consistency check",
             instruction,
-            unmasking,
+            checking,
             survivors.clone(),
         )
         .await?;
-    let sum = unmasking
-        .finish()
-        .map_err(|e| failed(e.to_string()))?
-        .decode();
+    let (unmasking, request) = checking.finish().map_err(|e| failed(e.to_string()))?;
+
+    // Stage 4: the signers reveal the shares that remove the masks.
+    let signers: BTreeSet<String> = request
+        .signatures
+        .iter()
+        .map(|s| name_of(s.sender))
+        .collect();
+    let instruction = Instruction::SecAggUnmask { round, request };
+    let unmasking = stages
+        .run(steps, "unmasking", instruction, unmasking, signers)
+        .await?;
+    let aggregate = unmasking.finish().map_err(|e| failed(e.to_string()))?;
+    let excluded: Vec<(String, String)> = aggregate
+        .excluded()
+        .iter()
+        .map(|e| (name_of(e.member), format!("{}: {}", e.stage, e.reason)))
+        .collect();
+    for (member, reason) in &excluded {
+        shared.say(&format!(
+            "{label}: secure aggregation left {member} out ({reason})"
+        ));
+    }
+    let sum = aggregate.decode();
     let missing = task
         .members
         .iter()
@@ -138,6 +166,7 @@ pub async fn secure_sum(
         sum,
         survivors,
         missing,
+        excluded,
     })
 }
 

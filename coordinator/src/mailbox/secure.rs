@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use medfed_secure::secagg::{SecAggError, Server, ServerMasking, ServerSharing, ServerUnmasking};
+use medfed_secure::secagg::{
+    SecAggError, Server, ServerChecking, ServerMasking, ServerSharing, ServerUnmasking,
+};
 use medfed_wire::{SecAggMessage, Submission};
 
 use super::{Context, Inbox, SubmitError};
@@ -47,6 +49,17 @@ impl Stage for ServerMasking {
     fn receive(&mut self, message: SecAggMessage) -> Option<Result<(), SecAggError>> {
         match message {
             SecAggMessage::Masked(m) => Some(ServerMasking::receive(self, m)),
+            _ => None,
+        }
+    }
+}
+
+impl Stage for ServerChecking {
+    const COLLECTS: &'static str = "signatures on the survivor set";
+
+    fn receive(&mut self, message: SecAggMessage) -> Option<Result<(), SecAggError>> {
+        match message {
+            SecAggMessage::Consistency(m) => Some(ServerChecking::receive(self, m)),
             _ => None,
         }
     }

@@ -353,7 +353,7 @@ fn labels() -> Vec<String> {
 fn column(rounds: u32, runs: &Runs) -> anyhow::Result<Vec<f64>> {
     // (round at the coordinator, its time in summary.json)
     let mut coordinator: Vec<(SecureRound, f64)> = Vec::new();
-    let mut nodes: Vec<[Option<f64>; 4]> = Vec::new();
+    let mut nodes: Vec<[Option<f64>; timeline::STAGES]> = Vec::new();
     for run in &runs.secure {
         let events = timeline::events(&run.dir.join("exchange.log"))?;
         let logged = timeline::secure_rounds(&events, rounds)?;

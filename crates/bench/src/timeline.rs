@@ -36,9 +36,12 @@ pub struct Stage {
     pub instruction: &'static str,
 }
 
-/// The four stages of a secure round, in order (`medfed_wire` message
+/// How many stages a secure round has.
+pub const STAGES: usize = 5;
+
+/// The five stages of a secure round, in order (`medfed_wire` message
 /// kinds).
-pub const SECURE_STAGES: [Stage; 4] = [
+pub const SECURE_STAGES: [Stage; STAGES] = [
     Stage {
         name: "keys (local training, key advertisement)",
         instruction: "secagg-keys-request",
@@ -50,6 +53,10 @@ pub const SECURE_STAGES: [Stage; 4] = [
     Stage {
         name: "masked input (pairwise and self masks)",
         instruction: "secagg-routed-shares",
+    },
+    Stage {
+        name: "consistency check (signed survivor set)",
+        instruction: "secagg-consistency-request",
     },
     Stage {
         name: "unmasking (survivors' shares)",
@@ -130,10 +137,10 @@ fn ms(from: OffsetDateTime, to: OffsetDateTime) -> f64 {
 #[derive(Clone, Copy, Debug)]
 pub struct SecureRound {
     /// Per stage: its first instruction out to its last answer in.
-    pub stages: [f64; 4],
+    pub stages: [f64; STAGES],
     /// Per stage after the first: the previous stage's last answer in to
     /// this stage's first instruction out (the coordinator alone).
-    pub between: [f64; 3],
+    pub between: [f64; STAGES - 1],
     /// The first key request out to the last unmasking share in.
     pub logged: f64,
 }
@@ -162,15 +169,15 @@ pub fn secure_rounds(events: &[Event], rounds: u32) -> anyhow::Result<Vec<Secure
     (1..=rounds)
         .map(|round| {
             // Where each stage's first instruction is in the log.
-            let mut starts = [0; 4];
+            let mut starts = [0; STAGES];
             let mut from = 0;
             for (k, stage) in SECURE_STAGES.iter().enumerate() {
                 starts[k] = first(events, from, round, Direction::Out, stage.instruction)
                     .with_context(|| format!("round {round} has no {} out", stage.instruction))?;
                 from = starts[k];
             }
-            let mut opened = [OffsetDateTime::UNIX_EPOCH; 4];
-            let mut closed = [OffsetDateTime::UNIX_EPOCH; 4];
+            let mut opened = [OffsetDateTime::UNIX_EPOCH; STAGES];
+            let mut closed = [OffsetDateTime::UNIX_EPOCH; STAGES];
             for k in 0..SECURE_STAGES.len() {
                 let end = starts.get(k + 1).copied().unwrap_or(events.len());
                 opened[k] = events[starts[k]].at;
@@ -191,7 +198,7 @@ pub fn secure_rounds(events: &[Event], rounds: u32) -> anyhow::Result<Vec<Secure
             Ok(SecureRound {
                 stages: std::array::from_fn(|k| ms(opened[k], closed[k])),
                 between: std::array::from_fn(|k| ms(closed[k], opened[k + 1])),
-                logged: ms(opened[0], closed[3]),
+                logged: ms(opened[0], closed[STAGES - 1]),
             })
         })
         .collect()
@@ -200,7 +207,7 @@ pub fn secure_rounds(events: &[Event], rounds: u32) -> anyhow::Result<Vec<Secure
 /// A node's time per stage of each round it took part in, in milliseconds:
 /// the instruction in to its answer out, from the node's own log. `None`
 /// where the node did not answer (it was killed, or left out of a stage).
-pub fn node_stages(events: &[Event], rounds: u32) -> Vec<[Option<f64>; 4]> {
+pub fn node_stages(events: &[Event], rounds: u32) -> Vec<[Option<f64>; STAGES]> {
     (1..=rounds)
         .map(|round| {
             std::array::from_fn(|k| {
@@ -259,7 +266,7 @@ mod tests {
         for gap in rounds[0].between {
             assert!((gap - 10.0).abs() < 1e-9, "{gap}");
         }
-        assert!((rounds[0].logged - 70.0).abs() < 1e-9);
+        assert!((rounds[0].logged - 90.0).abs() < 1e-9);
         let starts = round_starts(&one_round(), 1)?;
         assert_eq!(
             starts[0],
@@ -295,6 +302,7 @@ mod tests {
         assert_eq!(stages[0][1].map(f64::round), Some(7.0));
         assert_eq!(stages[0][2], None);
         assert_eq!(stages[0][3], None);
+        assert_eq!(stages[0][4], None);
         assert_eq!(
             last_instruction(&log),
             Some(("secagg-routed-shares".into(), 1, false))

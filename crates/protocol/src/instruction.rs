@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use medfed_model::FittedPreprocessor;
 use medfed_model::preprocess::HistogramPlan;
-use medfed_secure::secagg::{KeyList, RoutedShares, UnmaskRequest};
+use medfed_secure::secagg::{ConsistencyRequest, KeyList, RoutedShares, UnmaskRequest};
 use ndarray::Array1;
 
 use crate::kinds;
@@ -36,6 +36,7 @@ impl Step {
             Instruction::SecAggKeys { .. } => kinds::SECAGG_KEYS_REQUEST,
             Instruction::SecAggShares { .. } => kinds::SECAGG_KEY_LIST,
             Instruction::SecAggMask { .. } => kinds::SECAGG_ROUTED_SHARES,
+            Instruction::SecAggCheck { .. } => kinds::SECAGG_CONSISTENCY_REQUEST,
             Instruction::SecAggUnmask { .. } => kinds::SECAGG_UNMASK_REQUEST,
         }
     }
@@ -54,6 +55,7 @@ impl Instruction {
             | Instruction::Newton { round, .. }
             | Instruction::SecAggShares { round, .. }
             | Instruction::SecAggMask { round, .. }
+            | Instruction::SecAggCheck { round, .. }
             | Instruction::SecAggUnmask { round, .. } => *round,
             Instruction::Normal { .. } => 1,
             Instruction::SecAggKeys { work, .. } => work.round(),
@@ -147,12 +149,20 @@ pub enum Instruction {
         /// Shares by recipient.
         routed: BTreeMap<String, RoutedShares>,
     },
-    /// Stage 3: survivors and dropped members; reveal the shares that
-    /// remove the masks.
+    /// Stage 3: the survivors (members whose masked input is in the sum);
+    /// check the set and sign it.
+    SecAggCheck {
+        /// 1-based round number.
+        round: u32,
+        /// The survivor set to sign.
+        request: ConsistencyRequest,
+    },
+    /// Stage 4: the survivors again, with their signatures on the set;
+    /// reveal the shares that remove the masks.
     SecAggUnmask {
         /// 1-based round number.
         round: u32,
-        /// Whose masks to remove, and how.
+        /// The survivor set and the signatures on it.
         request: UnmaskRequest,
     },
 }

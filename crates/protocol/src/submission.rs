@@ -3,7 +3,9 @@
 
 use medfed_model::preprocess::{ColumnHistogram, ColumnSummary};
 use medfed_model::{CalibrationCounts, NewtonTerms, NormalTerms};
-use medfed_secure::secagg::{AdvertiseKeys, MaskedInput, ShareKeys, UnmaskResponse};
+use medfed_secure::secagg::{
+    AdvertiseKeys, ConsistencySignature, MaskedInput, ShareKeys, UnmaskResponse,
+};
 use ndarray::Array1;
 
 use crate::kinds;
@@ -34,7 +36,10 @@ pub enum SecAggMessage {
     /// Stage 2: its masked input (see `medfed_wire::secagg::MaskedKind`), held-out
     /// counts of the round's model included when asked.
     Masked(MaskedInput),
-    /// Stage 3: the shares that remove the masks.
+    /// Stage 3: its signature on the survivor set and its view of who
+    /// shared keys with it.
+    Consistency(ConsistencySignature),
+    /// Stage 4: the shares that remove the masks.
     Unmask(UnmaskResponse),
 }
 
@@ -45,6 +50,7 @@ impl SecAggMessage {
             SecAggMessage::Keys(_) => kinds::SECAGG_KEYS,
             SecAggMessage::Shares(_) => kinds::SECAGG_SHARES,
             SecAggMessage::Masked(_) => kinds::SECAGG_MASKED_INPUT,
+            SecAggMessage::Consistency(_) => kinds::SECAGG_CONSISTENCY,
             SecAggMessage::Unmask(_) => kinds::SECAGG_UNMASK,
         }
     }
@@ -55,6 +61,7 @@ impl SecAggMessage {
             SecAggMessage::Keys(m) => m.sender,
             SecAggMessage::Shares(m) => m.sender,
             SecAggMessage::Masked(m) => m.sender,
+            SecAggMessage::Consistency(m) => m.sender,
             SecAggMessage::Unmask(m) => m.sender,
         }
     }

@@ -122,6 +122,7 @@ impl Gate {
             | Instruction::Finished { .. }
             | Instruction::SecAggShares { .. }
             | Instruction::SecAggMask { .. }
+            | Instruction::SecAggCheck { .. }
             | Instruction::SecAggUnmask { .. } => Ok(()),
             Instruction::SecAggKeys { work, .. } => self.instruction(task, step, work),
             Instruction::Train {

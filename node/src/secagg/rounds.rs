@@ -1,12 +1,15 @@
-//! The per-round state a node carries across the four stages of a secure
-//! round (keys, shares, masked input, unmasking), and the submission that
-//! answers each stage, kept to be sent again after a lost connection.
+//! The per-round state a node carries across the five stages of a secure
+//! round (keys, shares, masked input, consistency check, unmasking), and
+//! the submission that answers each stage, kept to be sent again after a
+//! lost connection.
 
 use std::collections::BTreeMap;
 
 use anyhow::Context;
 use medfed_audit::SigningKey;
-use medfed_secure::secagg::{Client, ClientAdvertised, ClientMasked, ClientShared, SecAggParams};
+use medfed_secure::secagg::{
+    Client, ClientAdvertised, ClientChecked, ClientMasked, ClientShared, SecAggParams,
+};
 use medfed_wire::secagg::MaskedKind;
 use medfed_wire::{Instruction, SecAggMessage, SecAggSubmission, SecureAggregation, Step, Task};
 
@@ -19,6 +22,8 @@ enum Phase {
     Advertised(ClientAdvertised),
     Shared(ClientShared),
     Masked(ClientMasked),
+    /// Signed one survivor set; answers only the unmasking of that set.
+    Checked(ClientChecked),
 }
 
 struct Pending {
@@ -232,11 +237,49 @@ impl SecureRounds {
                     None,
                 )
             }
+            Instruction::SecAggCheck { round, request } => {
+                let Some(pending) = self.take(*round, "consistency check") else {
+                    return Ok(None);
+                };
+                let Phase::Masked(client) = pending.phase else {
+                    return Ok(None);
+                };
+                for (member, why) in client.complaints() {
+                    println!(
+                        "{}: round {round}: refused the shares {} sent us and did not mask \
+                         with it ({why})",
+                        self.me,
+                        pending
+                            .params
+                            .member_name(*member)
+                            .unwrap_or("an unknown member")
+                    );
+                }
+                let (client, signature) = client
+                    .check(request, self.signer.key_pair())
+                    .with_context(|| {
+                        format!("the survivor set of round {round} is refused (secure aggregation)")
+                    })?;
+                let survivors = request.survivors.len();
+                self.pending = Some(Pending {
+                    phase: Phase::Checked(client),
+                    ..pending
+                });
+                (
+                    *round,
+                    SecAggMessage::Consistency(signature),
+                    format!(
+                        "signed the survivor set of round {round}: {survivors} members, all of \
+                         which shared keys with us"
+                    ),
+                    None,
+                )
+            }
             Instruction::SecAggUnmask { round, request } => {
                 let Some(pending) = self.take(*round, "unmasking") else {
                     return Ok(None);
                 };
-                let Phase::Masked(client) = pending.phase else {
+                let Phase::Checked(client) = pending.phase else {
                     return Ok(None);
                 };
                 let response = client.unmask(request).with_context(|| {
@@ -246,9 +289,10 @@ impl SecureRounds {
                     *round,
                     SecAggMessage::Unmask(response),
                     format!(
-                        "sent unmasking shares for round {round}: {} survivors, {} dropped",
+                        "sent unmasking shares for round {round}: {} survivors, {} signatures \
+                         on that set",
                         request.survivors.len(),
-                        request.dropped.len()
+                        request.signatures.len()
                     ),
                     None,
                 )

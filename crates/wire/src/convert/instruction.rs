@@ -86,6 +86,7 @@ pub(crate) fn kind_to_pb(
         Instruction::SecAggKeys { .. }
         | Instruction::SecAggShares { .. }
         | Instruction::SecAggMask { .. }
+        | Instruction::SecAggCheck { .. }
         | Instruction::SecAggUnmask { .. } => {
             unreachable!("secure-aggregation instructions are converted above")
         }
@@ -196,6 +197,7 @@ pub fn step_from_pb(instruction: pb::Instruction, task: &Task) -> Result<Step> {
         kind @ (Kind::SecaggKeys(_)
         | Kind::SecaggShares(_)
         | Kind::SecaggMask(_)
+        | Kind::SecaggCheck(_)
         | Kind::SecaggUnmask(_)) => crate::secagg::instruction_from_pb(step, kind, task)?,
     };
     Ok(Step { step, instruction })

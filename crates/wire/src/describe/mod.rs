@@ -123,6 +123,7 @@ const TABLE: &[(&str, &[Type])] = &[
     (kinds::SECAGG_KEYS_REQUEST, &[Type::Instruction]),
     (kinds::SECAGG_KEY_LIST, &[Type::Instruction]),
     (kinds::SECAGG_ROUTED_SHARES, &[Type::Instruction]),
+    (kinds::SECAGG_CONSISTENCY_REQUEST, &[Type::Instruction]),
     (kinds::SECAGG_UNMASK_REQUEST, &[Type::Instruction]),
     (kinds::SECAGG, &[Type::SecAggSubmission]),
     ("parameters", &[Type::Parameters]),

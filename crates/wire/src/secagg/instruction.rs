@@ -1,13 +1,13 @@
 //! Checked conversions of the secure-aggregation instructions: the keys
-//! request with its roster, the key list, the routed shares and the unmask
-//! request.
+//! request with its roster, the key list, the routed shares, the
+//! consistency request and the unmask request with its signatures.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use medfed_secure::secagg::{KeyList, RoutedShares, UnmaskRequest};
+use medfed_secure::secagg::{ConsistencyRequest, KeyList, RoutedShares, UnmaskRequest};
 
 use super::settings::secagg_settings;
-use super::{Result, check_round, protocol};
+use super::{Result, check_ids, check_round, protocol};
 use crate::WireError;
 use crate::convert::step_from_pb;
 use crate::limits::MAX_CERTIFICATE_BYTES;
@@ -74,6 +74,10 @@ pub(crate) fn instruction_to_pb(
                     shares: shares.to_bytes(),
                 })
                 .collect(),
+        }),
+        Instruction::SecAggCheck { round, request } => Kind::SecaggCheck(pb::SecAggCheck {
+            round: *round,
+            request: request.to_bytes(),
         }),
         Instruction::SecAggUnmask { round, request } => Kind::SecaggUnmask(pb::SecAggUnmask {
             round: *round,
@@ -212,14 +216,41 @@ pub(crate) fn instruction_from_pb(
             }
             Instruction::SecAggMask { round, routed: map }
         }
+        Kind::SecaggCheck(pb::SecAggCheck { round, request }) => {
+            secagg_settings(task, "secagg_check")?;
+            check_round("secagg_check.round", round, task)?;
+            let request = ConsistencyRequest::from_bytes(&request)
+                .map_err(|e| protocol("secagg_check.request", e))?;
+            check_ids(
+                "secagg_check.request.survivors",
+                request.survivors.len(),
+                task,
+            )?;
+            Instruction::SecAggCheck { round, request }
+        }
         Kind::SecaggUnmask(pb::SecAggUnmask { round, request }) => {
             secagg_settings(task, "secagg_unmask")?;
             check_round("secagg_unmask.round", round, task)?;
-            Instruction::SecAggUnmask {
-                round,
-                request: UnmaskRequest::from_bytes(&request)
-                    .map_err(|e| protocol("secagg_unmask.request", e))?,
+            let request = UnmaskRequest::from_bytes(&request)
+                .map_err(|e| protocol("secagg_unmask.request", e))?;
+            check_ids(
+                "secagg_unmask.request.survivors",
+                request.survivors.len(),
+                task,
+            )?;
+            check_ids(
+                "secagg_unmask.request.signatures",
+                request.signatures.len(),
+                task,
+            )?;
+            for signature in &request.signatures {
+                check_ids(
+                    "secagg_unmask.request.signatures.seen",
+                    signature.seen.len(),
+                    task,
+                )?;
             }
+            Instruction::SecAggUnmask { round, request }
         }
         _ => {
             return Err(WireError::Invalid {

@@ -1,10 +1,12 @@
 //! Checked conversions of a member's secure-aggregation submissions (keys,
-//! shares, masked input, unmask response).
+//! shares, masked input, consistency signature, unmask response).
 
-use medfed_secure::secagg::{AdvertiseKeys, MaskedInput, ShareKeys, UnmaskResponse};
+use medfed_secure::secagg::{
+    AdvertiseKeys, ConsistencySignature, MaskedInput, ShareKeys, UnmaskResponse,
+};
 
 use super::settings::secagg_settings;
-use super::{MaskedKind, Result, check_round, protocol};
+use super::{MaskedKind, Result, check_ids, check_round, protocol};
 use crate::WireError;
 use crate::convert::check_task_id;
 use crate::message::{SecAggMessage, SecAggSubmission, Task};
@@ -16,6 +18,7 @@ pub fn submission_to_pb(submission: &SecAggSubmission, task_id: &str) -> pb::Sec
         SecAggMessage::Keys(m) => (pb::SecAggStage::Keys, m.to_bytes(), None),
         SecAggMessage::Shares(m) => (pb::SecAggStage::Shares, m.to_bytes(), None),
         SecAggMessage::Masked(m) => (pb::SecAggStage::Masked, m.to_bytes(), None),
+        SecAggMessage::Consistency(m) => (pb::SecAggStage::Consistency, m.to_bytes(), None),
         SecAggMessage::Unmask(m) => (pb::SecAggStage::Unmask, m.to_bytes(), None),
     };
     pb::SecAggSubmission {
@@ -106,7 +109,14 @@ pub fn submission_from_pb(
                     ),
                 });
             }
+            check_ids("secagg.payload.complaints", input.complaints.len(), task)?;
             SecAggMessage::Masked(input)
+        }
+        pb::SecAggStage::Consistency => {
+            let signature =
+                ConsistencySignature::from_bytes(&payload).map_err(|e| protocol(field, e))?;
+            check_ids("secagg.payload.seen", signature.seen.len(), task)?;
+            SecAggMessage::Consistency(signature)
         }
         pb::SecAggStage::Unmask => SecAggMessage::Unmask(
             UnmaskResponse::from_bytes(&payload).map_err(|e| protocol(field, e))?,
@@ -114,7 +124,7 @@ pub fn submission_from_pb(
         pb::SecAggStage::Unspecified => {
             return Err(WireError::Invalid {
                 field: "secagg.stage",
-                reason: "must be keys, shares, masked or unmask".into(),
+                reason: "must be keys, shares, masked, consistency or unmask".into(),
             });
         }
     };
