@@ -31,6 +31,10 @@ pub struct SecureSum {
     pub survivors: BTreeSet<String>,
     /// Members of the task that are not.
     pub missing: Vec<String>,
+    /// Members the protocol left out of a step for something they sent
+    /// (shares others refused, a signature or a revealed share that does
+    /// not check out), each with the reason; also printed for the operator.
+    pub excluded: Vec<(String, String)>,
 }
 
 /// Runs the five stages of secure aggregation for stage-0 `work` and
@@ -112,8 +116,8 @@ pub async fn secure_sum(
         .await?;
     let (checking, check) = masking.finish().map_err(|e| failed(e.to_string()))?;
 
-    // Stage 3: the survivors sign the survivor set; each reveals shares
-    // only once the threshold of them has signed the same set.
+    // Stage 3: the survivors sign the survivor set, each against its own
+    // view of who shared keys with it.
     let survivors: BTreeSet<String> = check.survivors.iter().map(|&id| name_of(id)).collect();
     let instruction = Instruction::SecAggCheck {
         round,
@@ -130,21 +134,28 @@ pub async fn secure_sum(
         .await?;
     let (unmasking, request) = checking.finish().map_err(|e| failed(e.to_string()))?;
 
-    // Stage 4: the survivors reveal the shares that remove the masks.
+    // Stage 4: the signers reveal the shares that remove the masks.
+    let signers: BTreeSet<String> = request
+        .signatures
+        .iter()
+        .map(|s| name_of(s.sender))
+        .collect();
     let instruction = Instruction::SecAggUnmask { round, request };
     let unmasking = stages
-        .run(
-            steps,
-            "unmasking",
-            instruction,
-            unmasking,
-            survivors.clone(),
-        )
+        .run(steps, "unmasking", instruction, unmasking, signers)
         .await?;
-    let sum = unmasking
-        .finish()
-        .map_err(|e| failed(e.to_string()))?
-        .decode();
+    let aggregate = unmasking.finish().map_err(|e| failed(e.to_string()))?;
+    let excluded: Vec<(String, String)> = aggregate
+        .excluded()
+        .iter()
+        .map(|e| (name_of(e.member), format!("{}: {}", e.stage, e.reason)))
+        .collect();
+    for (member, reason) in &excluded {
+        shared.say(&format!(
+            "{label}: secure aggregation left {member} out ({reason})"
+        ));
+    }
+    let sum = aggregate.decode();
     let missing = task
         .members
         .iter()
@@ -155,6 +166,7 @@ pub async fn secure_sum(
         sum,
         survivors,
         missing,
+        excluded,
     })
 }
 

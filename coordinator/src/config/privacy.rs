@@ -33,13 +33,14 @@ pub const REFERENCE_DELTA: f64 = 1e-5;
 pub const DEFAULT_FIXED_POINT_BITS: u32 = 24;
 
 /// The default secure-aggregation threshold for `members` members:
-/// ⌈2n/3⌉ (and always more than half), the threshold the malicious-server
-/// analysis of Bonawitz et al. asks for, and the floor a hospital's node
-/// holds a task to by default (`[policy] min_threshold = "2/3"`), so that
-/// the defaults agree. It survives ⌊n/3⌋ dropouts.
+/// ⌈2n/3⌉ (and never below ⌊n/2⌋ + 1 nor above n). More than half keeps
+/// the protocol's guarantee against a coordinator alone (at most one
+/// survivor set can gather t signatures); two thirds also keeps it when
+/// up to 2t − n − 1 ≈ n/3 members collude with the coordinator (Bonawitz
+/// et al., full version, §6), and still lets a third of the members drop.
 pub fn default_threshold(members: usize) -> u32 {
     let two_thirds = (2 * members).div_ceil(3);
-    two_thirds.max(members / 2 + 1).min(members.max(1)) as u32
+    two_thirds.max(members / 2 + 1).min(members) as u32
 }
 
 /// The checked `[privacy.dp]` settings (`None`: DP off).
@@ -220,16 +221,31 @@ pub(super) fn check_privacy(
 }
 
 #[cfg(test)]
-mod default_threshold_tests {
+mod tests {
     use super::default_threshold;
 
     #[test]
-    fn is_two_thirds_rounded_up_and_more_than_half() {
-        let got: Vec<u32> = (2..=10).map(default_threshold).collect();
-        assert_eq!(got, [2, 2, 3, 4, 4, 5, 6, 6, 7]);
-        for n in 2..300usize {
+    fn the_default_threshold_is_two_thirds_rounded_up() {
+        let expected = [
+            (2, 2),
+            (3, 2),
+            (4, 3),
+            (5, 4),
+            (6, 4),
+            (7, 5),
+            (9, 6),
+            (10, 7),
+            (20, 14),
+            (100, 67),
+            (255, 170),
+        ];
+        for (n, t) in expected {
+            assert_eq!(default_threshold(n), t, "n = {n}");
+        }
+        for n in 2..=255usize {
             let t = default_threshold(n) as usize;
-            assert!(2 * t > n && t <= n && 3 * t >= 2 * n, "n = {n}, t = {t}");
+            assert!(t * 2 > n && t <= n, "n = {n}: t = {t}");
+            assert!(3 * t >= 2 * n, "n = {n}: t = {t} is below 2n/3");
         }
     }
 }

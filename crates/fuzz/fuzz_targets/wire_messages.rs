@@ -69,7 +69,16 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(pb::Submission { body: Some(body) }) = pb::Submission::decode(data) {
         let _ = (medfed_wire::submission::kind(&body), medfed_wire::submission::round(&body));
     }
-    for kind in ["update", "statistics", "secagg", "task", "refusal", "rejection"] {
+    for kind in [
+        "update",
+        "statistics",
+        "secagg",
+        "task",
+        "refusal",
+        "rejection",
+        "secagg-consistency-request",
+        "secagg-unmask-request",
+    ] {
         let _ = medfed_wire::describe::describe_payload(kind, data);
     }
     if let Ok(m) = pb::Instruction::decode(data) {
@@ -79,6 +88,40 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(m) = pb::SecAggSubmission::decode(data) {
         let _ = medfed_wire::secagg::submission_from_pb(m.clone(), &secure_task());
         let _ = medfed_wire::secagg::submission_from_pb(m, &dp_task());
+    }
+    // The raw bytes as the medfed-secure payloads of the consistency check
+    // and unmasking: the survivor set, the signed unmask request, and a
+    // member's signature.
+    {
+        use pb::instruction::Kind;
+        let request = data.to_vec();
+        for kind in [
+            Kind::SecaggCheck(pb::SecAggCheck {
+                round: 1,
+                request: request.clone(),
+            }),
+            Kind::SecaggUnmask(pb::SecAggUnmask {
+                round: 1,
+                request: request.clone(),
+            }),
+        ] {
+            let instruction = pb::Instruction {
+                step: 1,
+                kind: Some(kind),
+            };
+            let _ = convert::step_from_pb(instruction, &secure_task());
+        }
+        for stage in [pb::SecAggStage::Consistency, pb::SecAggStage::Masked] {
+            let submission = pb::SecAggSubmission {
+                task_id: "t".into(),
+                step: 1,
+                round: 1,
+                stage: stage.into(),
+                payload: request.clone(),
+                ..Default::default()
+            };
+            let _ = medfed_wire::secagg::submission_from_pb(submission, &secure_task());
+        }
     }
     if let Ok(m) = pb::BudgetRefusal::decode(data) {
         let _ = medfed_wire::privacy::refusal_from_pb(m, &dp_task());

@@ -149,20 +149,20 @@ pub enum Instruction {
         /// Shares by recipient.
         routed: BTreeMap<String, RoutedShares>,
     },
-    /// Stage 3: the survivors (whose masked input arrived); sign the set if
-    /// it agrees with what this member saw.
+    /// Stage 3: the survivors (members whose masked input is in the sum);
+    /// check the set and sign it.
     SecAggCheck {
         /// 1-based round number.
         round: u32,
-        /// The survivor set.
+        /// The survivor set to sign.
         request: ConsistencyRequest,
     },
-    /// Stage 4: the survivor set with the survivors' signatures on it;
+    /// Stage 4: the survivors again, with their signatures on the set;
     /// reveal the shares that remove the masks.
     SecAggUnmask {
         /// 1-based round number.
         round: u32,
-        /// The signed survivor set.
+        /// The survivor set and the signatures on it.
         request: UnmaskRequest,
     },
 }

@@ -36,7 +36,7 @@ pub const SECAGG_KEY_LIST: &str = "secagg-key-list";
 pub const SECAGG_ROUTED_SHARES: &str = "secagg-routed-shares";
 /// Instruction: secure aggregation stage 3 (the survivor set to sign).
 pub const SECAGG_CONSISTENCY_REQUEST: &str = "secagg-consistency-request";
-/// Instruction: secure aggregation stage 4 (the signed survivor set; whose
+/// Instruction: secure aggregation stage 4 (the signed survivor set whose
 /// masks to remove).
 pub const SECAGG_UNMASK_REQUEST: &str = "secagg-unmask-request";
 
@@ -70,7 +70,7 @@ pub const SECAGG_KEYS: &str = "secagg-keys";
 pub const SECAGG_SHARES: &str = "secagg-shares";
 /// A secure-aggregation stage's message: the masked input.
 pub const SECAGG_MASKED_INPUT: &str = "secagg-masked-input";
-/// A secure-aggregation stage's message: a signature on the survivor set.
+/// A secure-aggregation stage's message: the signature on the survivor set.
 pub const SECAGG_CONSISTENCY: &str = "secagg-consistency";
 /// A secure-aggregation stage's message: unmasking shares.
 pub const SECAGG_UNMASK: &str = "secagg-unmask";

@@ -36,7 +36,8 @@ pub enum SecAggMessage {
     /// Stage 2: its masked input (see `medfed_wire::secagg::MaskedKind`), held-out
     /// counts of the round's model included when asked.
     Masked(MaskedInput),
-    /// Stage 3: its signature on the survivor set.
+    /// Stage 3: its signature on the survivor set and its view of who
+    /// shared keys with it.
     Consistency(ConsistencySignature),
     /// Stage 4: the shares that remove the masks.
     Unmask(UnmaskResponse),

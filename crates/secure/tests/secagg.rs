@@ -12,7 +12,7 @@ use medfed_secure::secagg::{
     AdvertiseKeys, Aggregate, Client, ClientChecked, ClientMasked, ClientShared,
     ConsistencyRequest, ConsistencySignature, EncodedInput, FixedPoint, Inspect, KeyList,
     MaskedInput, Member, Observed, RoutedShares, SecAggConfig, SecAggError, SecAggParams, Server,
-    ServerChecking, ServerMasking, ShareKeys, Stage, UnmaskRequest, UnmaskResponse,
+    ServerMasking, ServerUnmasking, ShareKeys, Stage, UnmaskRequest, UnmaskResponse,
 };
 use proptest::prelude::*;
 use ring::rand::SystemRandom;
@@ -162,43 +162,8 @@ fn run_to_masking_timed(
     Ok((server, pairs))
 }
 
-/// Round 3: every member in `masked` signs the survivor set, unless `vanish`
-/// stops it at `ConsistencyCheck` (it sent its masked input, never signs).
-fn run_check(
-    fx: &Fixture,
-    masked: Vec<ClientMasked>,
-    vanish: &BTreeMap<u32, Stage>,
-    server: ServerChecking,
-    request: &ConsistencyRequest,
-    server_time: &mut Duration,
-) -> Result<(ServerChecking, Vec<ClientChecked>), SecAggError> {
-    let mut server = server;
-    let request = wire(
-        request,
-        ConsistencyRequest::to_bytes,
-        ConsistencyRequest::from_bytes,
-    );
-    let mut checked = Vec::new();
-    for client in masked {
-        if vanish.get(&client.id()) == Some(&Stage::ConsistencyCheck) {
-            continue;
-        }
-        let key = &fx.signing[client.id() as usize];
-        let (client, signature) = client.check(&request, key)?;
-        let signature = wire(
-            &signature,
-            ConsistencySignature::to_bytes,
-            ConsistencySignature::from_bytes,
-        );
-        timed(server_time, || server.receive(signature))?;
-        checked.push(client);
-    }
-    Ok((server, checked))
-}
-
 /// A whole round. `vanish` says at which step a member stops; a member that
-/// stops at `ConsistencyCheck` or `Unmasking` has sent its masked input but
-/// never signs, or never answers.
+/// stops at `Unmasking` has sent its masked input but never answers.
 fn run_round(
     fx: &Fixture,
     inputs: &[EncodedInput],
@@ -228,10 +193,9 @@ fn run_round_timed(
         timed(server_time, || server.receive(message))?;
         masked.push(client);
     }
-    let (server, check) = timed(server_time, || server.finish())?;
-    let (server, checked) = run_check(fx, masked, vanish, server, &check, server_time)?;
-    let (mut server, request) = timed(server_time, || server.finish())?;
+    let (server, checked, request) = run_check_timed(fx, vanish, server, masked, server_time)?;
     let request = wire(&request, UnmaskRequest::to_bytes, UnmaskRequest::from_bytes);
+    let mut server = server;
     for client in checked {
         if vanish.get(&client.id()) == Some(&Stage::Unmasking) {
             continue;
@@ -245,6 +209,43 @@ fn run_round_timed(
         timed(server_time, || server.receive(response))?;
     }
     timed(server_time, || server.finish())
+}
+
+/// Closes round 2 and runs the consistency check: every masked member
+/// signs the survivor set unless `vanish` stops it at `ConsistencyCheck`.
+fn run_check_timed(
+    fx: &Fixture,
+    vanish: &BTreeMap<u32, Stage>,
+    server: ServerMasking,
+    masked: Vec<ClientMasked>,
+    server_time: &mut Duration,
+) -> Result<(ServerUnmasking, Vec<ClientChecked>, UnmaskRequest), SecAggError> {
+    let (mut server, check) = timed(server_time, || server.finish())?;
+    let check = wire(
+        &check,
+        ConsistencyRequest::to_bytes,
+        ConsistencyRequest::from_bytes,
+    );
+    let mut checked = Vec::new();
+    for client in masked {
+        let id = client.id();
+        if vanish.get(&id) == Some(&Stage::ConsistencyCheck) {
+            continue;
+        }
+        if !check.survivors.contains(&id) {
+            continue;
+        }
+        let (client, signature) = client.check(&check, &fx.signing[id as usize])?;
+        let signature = wire(
+            &signature,
+            ConsistencySignature::to_bytes,
+            ConsistencySignature::from_bytes,
+        );
+        timed(server_time, || server.receive(signature))?;
+        checked.push(client);
+    }
+    let (server, request) = timed(server_time, || server.finish())?;
+    Ok((server, checked, request))
 }
 
 // ------------------------------------------- 1. the server sees only sums
@@ -441,20 +442,48 @@ fn a_late_input_cannot_be_unmasked_after_its_sender_was_declared_dropped() {
         }
     }
     let (late_client, late_input) = late.unwrap();
-    let (server, check) = server.finish().unwrap();
+    let (mut server, check) = server.finish().unwrap();
     assert_eq!(check.survivors, vec![0, 1, 3, 4]);
-    let (server, checked) = run_check(
-        &fx,
-        masked,
-        &BTreeMap::new(),
-        server,
-        &check,
-        &mut Duration::default(),
-    )
-    .unwrap();
-    let (mut server, request) = server.finish().unwrap();
-    assert_eq!(request.signatures.len(), 4);
 
+    // The server also shows one member a survivor set with the late member
+    // in it: that member signs it (it holds the late member's shares), but
+    // it cannot gather t signatures on that set, so it gets nothing.
+    let greedy = ConsistencyRequest {
+        survivors: vec![0, 1, 2, 3, 4],
+    };
+    // Each state can answer once, so replay this on a fresh round.
+    {
+        let (_, pairs) =
+            run_to_masking(&fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
+        let (client, shares) = pairs.into_iter().next().unwrap();
+        let (client, _) = client.mask_input(&shares, &encoded[0]).unwrap();
+        let (client, signature) = client.check(&greedy, &fx.signing[0]).unwrap();
+        let err = client
+            .unmask(&UnmaskRequest {
+                survivors: greedy.survivors.clone(),
+                signatures: vec![signature.clone(), signature],
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SecAggError::TooFewSignatures {
+                    got: 1,
+                    threshold: 3
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    let mut checked = Vec::new();
+    for client in masked {
+        let id = client.id();
+        let (client, signature) = client.check(&check, &fx.signing[id as usize]).unwrap();
+        server.receive(signature).unwrap();
+        checked.push(client);
+    }
+    let (mut server, request) = server.finish().unwrap();
     let mut responses = Vec::new();
     for client in checked {
         let response = client.unmask(&request).unwrap();
@@ -499,268 +528,55 @@ fn a_late_input_cannot_be_unmasked_after_its_sender_was_declared_dropped() {
     assert_eq!(aggregate.contributors, vec![0, 1, 3, 4]);
 }
 
-/// A signature by member `key_of`'s key on bytes that are not the
-/// consistency transcript: it verifies for no member's claim.
-fn client_signature_by(fx: &Fixture, key_of: usize) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    out.copy_from_slice(fx.signing[key_of].sign(b"not a transcript").as_ref());
-    out
-}
-
-/// Everything a hostile server gathered in one attempt: the revealed shares
-/// of each member's two secrets, counted by owner, and who refused what.
-#[derive(Default, Debug)]
-struct Gathered {
-    self_mask: BTreeMap<u32, usize>,
-    mask_key: BTreeMap<u32, usize>,
-    refused_check: Vec<(u32, String)>,
-    refused_unmask: Vec<(u32, String)>,
-}
-
-impl Gathered {
-    /// Whether the server can strip every mask from the victim's input:
-    /// it needs t shares of the victim's self-mask seed, and for each
-    /// partner the victim masked with, t shares of that partner's or the
-    /// victim's mask key. Fewer than t Shamir shares reveal nothing.
-    fn can_unmask(&self, t: u32, victim: u32, partners: &[u32]) -> bool {
-        let enough =
-            |map: &BTreeMap<u32, usize>, m: u32| map.get(&m).copied().unwrap_or(0) >= t as usize;
-        enough(&self.self_mask, victim)
-            && partners
-                .iter()
-                .all(|&p| enough(&self.mask_key, p) || enough(&self.mask_key, victim))
-    }
-}
-
-/// A hostile server's round against victim 0: it routes to the victim only
-/// the shares of `partners` (the fewest the victim accepts: t − 1 of
-/// them), every share to everyone else, takes every masked input, then
-/// shows member u the survivor set `shown[u]` and asks each member to
-/// unmask with its set and every signature it gathered on that set.
-fn hostile_round(fx: &Fixture, partners: &[u32], shown: &[Vec<u32>]) -> Gathered {
-    let (_, encoded) = random_inputs(fx, 77);
-    let (_, pairs) = run_to_masking(fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
-    let mut masked = Vec::new();
-    for (client, mut shares) in pairs {
-        if shares.recipient == 0 {
-            shares.shares.retain(|s| partners.contains(&s.sender));
-        }
+#[test]
+fn a_server_splitting_the_survivor_set_gets_no_shares_at_all() {
+    // The server tells members 0 and 1 "2 survived" and members 3 and 4
+    // "2 dropped". Each side signs its own set, neither set gathers t = 3
+    // signatures, and no member reveals anything.
+    let fx = fixture(5, 3, 4);
+    let (_, encoded) = random_inputs(&fx, 6);
+    let (_, pairs) = run_to_masking(&fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
+    let says_survived = ConsistencyRequest {
+        survivors: vec![0, 1, 2, 3, 4],
+    };
+    let says_dropped = ConsistencyRequest {
+        survivors: vec![0, 1, 3, 4],
+    };
+    let mut checked = Vec::new();
+    let mut signatures = Vec::new();
+    for (client, shares) in pairs {
         let id = shares.recipient;
         let (client, _) = client.mask_input(&shares, &encoded[id as usize]).unwrap();
-        masked.push(client);
-    }
-    let mut gathered = Gathered::default();
-    let mut signatures: BTreeMap<Vec<u32>, Vec<ConsistencySignature>> = BTreeMap::new();
-    let mut checked = Vec::new();
-    for client in masked {
-        let id = client.id();
-        let set = shown[id as usize].clone();
-        let request = ConsistencyRequest {
-            survivors: set.clone(),
-        };
-        match client.check(&request, &fx.signing[id as usize]) {
-            Ok((client, signature)) => {
-                signatures.entry(set.clone()).or_default().push(signature);
-                checked.push((client, set));
-            }
-            Err(err) => gathered.refused_check.push((id, err.to_string())),
+        if id == 2 {
+            continue;
         }
-    }
-    // The server pools every signature it holds, on any set, into each
-    // request: only those on the member's own set can count.
-    let every: Vec<ConsistencySignature> = signatures.values().flatten().cloned().collect();
-    for (client, set) in checked {
-        let id = client.id();
-        let request = UnmaskRequest {
-            survivors: set,
-            signatures: every.clone(),
-        };
-        match client.unmask(&request) {
-            Ok(response) => {
-                for share in &response.self_mask_shares {
-                    *gathered.self_mask.entry(share.owner).or_default() += 1;
-                }
-                for share in &response.mask_key_shares {
-                    *gathered.mask_key.entry(share.owner).or_default() += 1;
-                }
-            }
-            Err(err) => gathered.refused_unmask.push((id, err.to_string())),
-        }
-    }
-    gathered
-}
-
-/// The issue's attack, message for message, at n = 5: the victim gets only
-/// the shares of 1 and 2; 3 and 4 are told {1, 2} dropped, 1 is told {2}
-/// dropped, 2 is told {1} dropped, the victim that everyone survived.
-#[test]
-fn the_split_view_attack_at_five_members_gets_no_share_out() {
-    for t in [3u32, 4] {
-        let fx = fixture(5, t, 6);
-        let partners: Vec<u32> = (1..t).collect();
-        let shown = vec![
-            vec![0, 1, 2],
-            vec![0, 1, 3, 4],
-            vec![0, 2, 3, 4],
-            vec![0, 3, 4],
-            vec![0, 3, 4],
-        ];
-        let gathered = hostile_round(&fx, &partners, &shown);
-        assert!(
-            !gathered.can_unmask(t, 0, &partners),
-            "t = {t}: the server can unmask the victim: {gathered:?}"
-        );
-        // No set gathered t signatures: every member that signed refuses
-        // to reveal anything.
-        assert!(
-            gathered.self_mask.is_empty() && gathered.mask_key.is_empty(),
-            "t = {t}: shares left: {gathered:?}"
-        );
-        assert!(
-            gathered
-                .refused_unmask
-                .iter()
-                .all(|(_, why)| why.contains("valid signatures on the survivor set")),
-            "{gathered:?}"
-        );
-        if t == 4 {
-            // With t = 4 a set of three survivors is refused outright.
-            assert!(gathered.refused_check.len() >= 3, "{gathered:?}");
-        }
-    }
-}
-
-/// Every way a hostile server can show survivor sets to the members of
-/// rosters of 5 and 7: one set for everyone (every set of at least t
-/// members that holds the victim), and a few hundred random splits into
-/// different sets per member. The victim's input never comes out.
-#[test]
-fn no_split_of_survivor_sets_unmasks_the_victim_at_five_and_seven_members() {
-    let mut rng = ChaCha20Rng::seed_from_u64(2017);
-    for (n, t) in [(5u32, 3u32), (5, 4), (7, 4), (7, 5)] {
-        let fx = fixture(n, t, 6);
-        let partners: Vec<u32> = (1..t).collect();
-        let sets: Vec<Vec<u32>> = (0u32..1 << n)
-            .filter(|mask| mask & 1 == 1 && mask.count_ones() >= t)
-            .map(|mask| (0..n).filter(|i| mask >> i & 1 == 1).collect())
-            .collect();
-        let mut answered = 0;
-        for set in &sets {
-            let gathered = hostile_round(&fx, &partners, &vec![set.clone(); n as usize]);
-            assert!(
-                !gathered.can_unmask(t, 0, &partners),
-                "n = {n}, t = {t}, everyone shown {set:?}: {gathered:?}"
-            );
-            answered += usize::from(!gathered.self_mask.is_empty());
-        }
-        // The control: some single sets are answered (the protocol works,
-        // and the counting sees shares when they come).
-        assert!(answered > 0, "n = {n}, t = {t}: no set was ever answered");
-        for _ in 0..60 {
-            let shown: Vec<Vec<u32>> = (0..n)
-                .map(|_| sets[rng.random_range(0..sets.len())].clone())
-                .collect();
-            let gathered = hostile_round(&fx, &partners, &shown);
-            assert!(
-                !gathered.can_unmask(t, 0, &partners),
-                "n = {n}, t = {t}, shown {shown:?}: {gathered:?}"
-            );
-        }
-    }
-}
-
-/// The counting is not vacuous: a member that skips the signature check
-/// (answers any request for any set) lets the issue's attack through. Its
-/// shares are simulated from an honest run in which each member is asked
-/// with the set the attack shows it and every signature is on that set.
-#[test]
-fn without_the_signature_check_the_split_view_attack_would_unmask_the_victim() {
-    let (n, t) = (5u32, 3u32);
-    let partners = vec![1u32, 2];
-    let shown = [
-        vec![0, 1, 2],
-        vec![0, 1, 3, 4],
-        vec![0, 2, 3, 4],
-        vec![0, 3, 4],
-        vec![0, 3, 4],
-    ];
-    // What each member reveals for its set once it is satisfied: shares of
-    // b for its survivors and of s_sk for those it saw but are not in it.
-    let mut gathered = Gathered::default();
-    for (id, set) in shown.iter().enumerate() {
-        let seen: Vec<u32> = if id == 0 {
-            vec![0, 1, 2]
+        let request = if id < 2 {
+            &says_survived
         } else {
-            (0..n).collect()
+            &says_dropped
         };
-        for &owner in set {
-            *gathered.self_mask.entry(owner).or_default() += 1;
-        }
-        for owner in seen.iter().filter(|m| !set.contains(m)) {
-            *gathered.mask_key.entry(*owner).or_default() += 1;
-        }
+        let (client, signature) = client.check(request, &fx.signing[id as usize]).unwrap();
+        signatures.push(signature);
+        checked.push((client, request.survivors.clone()));
     }
-    assert!(gathered.can_unmask(t, 0, &partners), "{gathered:?}");
-}
-
-/// A signature made for another round does not count: a request carrying
-/// signatures of an earlier session is refused.
-#[test]
-fn signatures_from_another_session_do_not_count() {
-    let fx = fixture(4, 3, 4);
-    let (_, encoded) = random_inputs(&fx, 3);
-    let run = |fx: &Fixture| {
-        let (server, pairs) =
-            run_to_masking(fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
-        let mut server = server;
-        let mut masked = Vec::new();
-        for (client, shares) in pairs {
-            let id = shares.recipient;
-            let (client, message) = client.mask_input(&shares, &encoded[id as usize]).unwrap();
-            server.receive(message).unwrap();
-            masked.push(client);
-        }
-        let (server, check) = server.finish().unwrap();
-        (server, masked, check)
-    };
-    // Two sessions with the same roster keys: rounds 1 and 9.
-    let (_, old_masked, old_check) = run(&fx);
-    let mut old_signatures = Vec::new();
-    for client in old_masked {
-        let id = client.id() as usize;
-        let (_, signature) = client.check(&old_check, &fx.signing[id]).unwrap();
-        old_signatures.push(signature);
-    }
-    let mut config = fx.params.config().clone();
-    config.round = 9;
-    let new_fx = Fixture {
-        params: SecAggParams::new(config).unwrap(),
-        signing: fx.signing,
-    };
-    let (_, new_masked, new_check) = run(&new_fx);
-    assert_eq!(new_check.survivors, old_check.survivors);
-    let mut refused = 0;
-    for client in new_masked {
-        let id = client.id() as usize;
-        let (client, _) = client.check(&new_check, &new_fx.signing[id]).unwrap();
+    for (client, survivors) in checked {
+        // Every signature the server holds, whichever set it is on.
         let request = UnmaskRequest {
-            survivors: new_check.survivors.clone(),
-            signatures: old_signatures.clone(),
+            survivors,
+            signatures: signatures.clone(),
         };
         let err = client.unmask(&request).unwrap_err();
         assert!(
             matches!(
                 err,
                 SecAggError::TooFewSignatures {
-                    got: 0,
+                    got: 2,
                     threshold: 3
                 }
             ),
             "{err}"
         );
-        refused += 1;
     }
-    assert_eq!(refused, 4);
 }
 
 // ----------------------------------------------------------- 4. overflow
@@ -959,7 +775,7 @@ fn substituted_public_keys_are_refused_by_the_members() {
 }
 
 #[test]
-fn a_ciphertext_for_the_wrong_pair_is_refused() {
+fn a_ciphertext_for_the_wrong_pair_is_a_complaint_not_an_abort() {
     let fx = fixture(4, 3, 4);
     let (_, encoded) = random_inputs(&fx, 7);
     let (_, pairs) = run_to_masking(&fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
@@ -979,54 +795,58 @@ fn a_ciphertext_for_the_wrong_pair_is_refused() {
     let (client0, mut routed0) = pairs.remove(&0).unwrap();
     let slot = routed0.shares.iter_mut().find(|s| s.sender == 1).unwrap();
     slot.ciphertext = for_3_from_1;
-    let err = client0
-        .mask_input(&routed0, &encoded[0])
-        .map(|_| ())
-        .unwrap_err();
+    let (client0, message) = client0.mask_input(&routed0, &encoded[0]).unwrap();
+    assert_eq!(message.complaints, vec![1]);
     assert!(
         matches!(
-            err,
+            client0.complaints()[&1],
             SecAggError::DecryptionFailed {
                 sender: 1,
                 recipient: 0
             }
         ),
-        "{err}"
+        "{}",
+        client0.complaints()[&1]
     );
 
-    // What member 2 sent member 1, relabelled as coming from member 3.
+    // What member 2 sent member 1, relabelled as coming from member 3: a
+    // view of {1, 2} is below t = 3 once member 3 is left out too, but with
+    // only one complaint the member goes on with {1, 2, 0}.
     let (client1, mut routed1) = pairs.remove(&1).unwrap();
     let from_2 = routed1.shares.iter().position(|s| s.sender == 2).unwrap();
     let from_3 = routed1.shares.iter().position(|s| s.sender == 3).unwrap();
     routed1.shares[from_3].ciphertext = routed1.shares[from_2].ciphertext.clone();
-    let err = client1
-        .mask_input(&routed1, &encoded[1])
-        .map(|_| ())
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SecAggError::DecryptionFailed {
-                sender: 3,
-                recipient: 1
-            }
-        ),
-        "{err}"
-    );
+    let (client1, message) = client1.mask_input(&routed1, &encoded[1]).unwrap();
+    assert_eq!(message.complaints, vec![3]);
+    assert!(matches!(
+        client1.complaints()[&3],
+        SecAggError::DecryptionFailed {
+            sender: 3,
+            recipient: 1
+        }
+    ));
 
-    // A flipped bit, and shares handed to the wrong member.
+    // Two flipped bits leave member 2 a view of {2, x}: below t, it stops.
     let (client2, mut routed2) = pairs.remove(&2).unwrap();
     let for_2 = routed2.clone();
     routed2.shares[0].ciphertext[5] ^= 0x80;
-    let sender = routed2.shares[0].sender;
+    routed2.shares[1].commitments.self_mask[0] ^= 1;
     let err = client2
         .mask_input(&routed2, &encoded[2])
         .map(|_| ())
         .unwrap_err();
     assert!(
-        matches!(err, SecAggError::DecryptionFailed { sender: s, recipient: 2 } if s == sender),
+        matches!(
+            err,
+            SecAggError::TooFewMembers {
+                stage: Stage::ShareKeys,
+                got: 2,
+                threshold: 3
+            }
+        ),
         "{err}"
     );
+    // Shares handed to the wrong member are still an error: the server's.
     let (client3, _) = pairs.remove(&3).unwrap();
     let err = client3
         .mask_input(&for_2, &encoded[3])
@@ -1108,18 +928,14 @@ fn the_server_refuses_malformed_and_misplaced_messages() {
     let (mut server, check) = server.finish().unwrap();
     let mut checked = Vec::new();
     for client in masked {
-        let id = client.id() as usize;
-        let (client, signature) = client.check(&check, &fx.signing[id]).unwrap();
-        // A signature made with another member's key names its sender and
-        // is not counted; the genuine one is, once.
+        let id = client.id();
+        let (client, signature) = client.check(&check, &fx.signing[id as usize]).unwrap();
         let mut forged = signature.clone();
-        forged.signature = client_signature_by(&fx, 0);
-        {
-            assert!(matches!(
-                server.receive(forged),
-                Err(SecAggError::BadConsistencySignature { member }) if member == client.id()
-            ));
-        }
+        forged.signature[3] ^= 1;
+        assert!(matches!(
+            server.receive(forged),
+            Err(SecAggError::BadConsistencySignature { member, .. }) if member == id
+        ));
         server.receive(signature.clone()).unwrap();
         assert!(matches!(
             server.receive(signature),
@@ -1159,7 +975,21 @@ fn the_server_refuses_malformed_and_misplaced_messages() {
     for response in responses {
         server.receive(response).unwrap();
     }
-    assert_eq!(server.finish().unwrap().sum, ring_sum(&encoded, 4));
+    let aggregate = server.finish().unwrap();
+    assert_eq!(aggregate.sum, ring_sum(&encoded, 4));
+    // Each altered signature named its sender, and the genuine one that
+    // followed was counted.
+    let named: Vec<(u32, Stage)> = aggregate
+        .excluded()
+        .iter()
+        .map(|e| (e.member, e.stage))
+        .collect();
+    assert_eq!(
+        named,
+        (0..4)
+            .map(|id| (id, Stage::ConsistencyCheck))
+            .collect::<Vec<_>>()
+    );
 }
 
 // ------------------------------------------------------------ 6. property
@@ -1208,9 +1038,8 @@ proptest! {
         // they signed the survivor set or answered the unmasking request.
         let kept: Vec<u32> = (0..n)
             .filter(|id| {
-                gone.get(id).is_none_or(|stage| {
-                    matches!(stage, Stage::ConsistencyCheck | Stage::Unmasking)
-                })
+                gone.get(id)
+                    .is_none_or(|stage| matches!(stage, Stage::ConsistencyCheck | Stage::Unmasking))
             })
             .collect();
         prop_assert_eq!(&aggregate.contributors, &kept);
@@ -1251,4 +1080,619 @@ fn measure_round_compute() {
             }
         }
     }
+}
+
+// --------------------------------------------- 7. a deviating coordinator
+
+/// A hostile coordinator that keeps every message and routes, asks and
+/// collects as it likes; the members are the real state machines.
+struct Hostile {
+    keys: KeyList,
+    shares: BTreeMap<u32, ShareKeys>,
+}
+
+impl Hostile {
+    /// The shares of `senders` encrypted for `recipient`, as a real
+    /// server would route them.
+    fn route(&self, recipient: u32, senders: &[u32]) -> RoutedShares {
+        let shares = senders
+            .iter()
+            .map(|sender| {
+                let sealed = self.shares[sender]
+                    .shares
+                    .iter()
+                    .find(|s| s.recipient == recipient)
+                    .unwrap();
+                medfed_secure::secagg::RoutedShare {
+                    sender: *sender,
+                    ciphertext: sealed.ciphertext.clone(),
+                    commitments: sealed.commitments,
+                }
+            })
+            .collect();
+        RoutedShares { recipient, shares }
+    }
+}
+
+/// Rounds 0 and 1 with every member honest and present.
+fn hostile_start(fx: &Fixture) -> (Hostile, BTreeMap<u32, ClientShared>) {
+    let (clients, keys) = advertise_all(fx);
+    let mut shares = BTreeMap::new();
+    let mut shared = BTreeMap::new();
+    for client in clients {
+        let (client, message) = client.share_keys(&keys).unwrap();
+        let id = message.sender;
+        shares.insert(id, message);
+        shared.insert(id, client);
+    }
+    (Hostile { keys, shares }, shared)
+}
+
+/// How each member answered the hostile server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    /// Refused to mask (too few shares routed to it).
+    RefusedToMask,
+    /// Refused to sign the set it was shown.
+    RefusedToSign,
+    /// Signed, then refused the unmasking request.
+    RefusedToUnmask,
+    /// Revealed shares.
+    Revealed,
+}
+
+/// The outcome of one attack: how each member answered, and whether the
+/// victim's input came out.
+struct Attack {
+    answers: BTreeMap<u32, Answer>,
+    /// What is left of y₀ after removing every mask the server can, and the
+    /// masks it could not remove (`None` when the victim never masked).
+    victim: Option<(Vec<u64>, Vec<String>)>,
+    /// Whether the victim's self-mask seed could be rebuilt.
+    victim_seed_rebuilt: bool,
+}
+
+/// Routes to victim 0 only the shares of `partners` (everyone else gets
+/// all shares), shows member m the survivor set `shown(m)`, then asks
+/// every member that signed to unmask its own set with every signature the
+/// server holds, and pools all that comes back.
+fn split_view_attack(
+    fx: &Fixture,
+    encoded: &[EncodedInput],
+    partners: &[u32],
+    shown: &dyn Fn(u32) -> Vec<u32>,
+) -> Attack {
+    let n = fx.params.members();
+    let t = fx.params.threshold() as usize;
+    let (hostile, shared) = hostile_start(fx);
+    let mut answers = BTreeMap::new();
+    let mut masked = BTreeMap::new();
+    let mut inputs = BTreeMap::new();
+    let mut views = BTreeMap::new();
+    for (id, client) in shared {
+        let senders: Vec<u32> = if id == 0 {
+            partners.to_vec()
+        } else {
+            (0..n).filter(|&m| m != id).collect()
+        };
+        let routed = hostile.route(id, &senders);
+        match client.mask_input(&routed, &encoded[id as usize]) {
+            Ok((client, input)) => {
+                assert!(input.complaints.is_empty());
+                masked.insert(id, client);
+                inputs.insert(id, input);
+                let mut view = senders.clone();
+                view.push(id);
+                view.sort_unstable();
+                views.insert(id, view);
+            }
+            Err(err) => {
+                // Only the victim can be short of shares, and only when
+                // fewer than t - 1 partners were routed to it.
+                assert_eq!(id, 0);
+                assert!(partners.len() + 1 < t);
+                assert!(
+                    matches!(
+                        err,
+                        SecAggError::TooFewMembers {
+                            stage: Stage::ShareKeys,
+                            ..
+                        }
+                    ),
+                    "{err}"
+                );
+                answers.insert(id, Answer::RefusedToMask);
+            }
+        }
+    }
+
+    let mut checked = BTreeMap::new();
+    let mut signatures = Vec::new();
+    for (id, client) in masked {
+        let set = shown(id);
+        let view = &views[&id];
+        let request = ConsistencyRequest {
+            survivors: set.clone(),
+        };
+        match client.check(&request, &fx.signing[id as usize]) {
+            Ok((client, signature)) => {
+                assert!(set.iter().all(|m| view.contains(m)) && set.contains(&id));
+                assert!(set.len() >= t);
+                signatures.push(signature);
+                checked.insert(id, (client, set));
+            }
+            Err(err) => {
+                // Refused exactly when the set is not one to sign.
+                let outside = set.iter().any(|m| !view.contains(m)) || !set.contains(&id);
+                if outside {
+                    assert!(
+                        matches!(err, SecAggError::InconsistentRequest { .. }),
+                        "member {id}: {err}"
+                    );
+                } else {
+                    assert!(set.len() < t);
+                    assert!(
+                        matches!(err, SecAggError::TooFewMembers { .. }),
+                        "member {id}: {err}"
+                    );
+                }
+                answers.insert(id, Answer::RefusedToSign);
+            }
+        }
+    }
+
+    // Who signed which set (each honest member signs one).
+    let mut signers_of: BTreeMap<Vec<u32>, usize> = BTreeMap::new();
+    for (_, set) in checked.values() {
+        *signers_of.entry(set.clone()).or_default() += 1;
+    }
+    let mut responses = Vec::new();
+    for (id, (client, set)) in checked {
+        let request = UnmaskRequest {
+            survivors: set.clone(),
+            signatures: signatures.clone(),
+        };
+        match client.unmask(&request) {
+            Ok(response) => {
+                assert!(
+                    signers_of[&set] >= t,
+                    "member {id} answered too few signers"
+                );
+                responses.push(response);
+                answers.insert(id, Answer::Revealed);
+            }
+            Err(err) => {
+                assert!(signers_of[&set] < t, "member {id}: {err}");
+                assert!(
+                    matches!(err, SecAggError::TooFewSignatures { .. }),
+                    "member {id}: {err}"
+                );
+                answers.insert(id, Answer::RefusedToUnmask);
+            }
+        }
+    }
+
+    let knowledge = medfed_secure::secagg::ServerKnowledge::from_received(
+        fx.params.clone(),
+        &hostile.keys.keys,
+        responses,
+    );
+    let victim = inputs
+        .get(&0)
+        .map(|y0| knowledge.strip_all_masks(y0, &views[&0]).unwrap());
+    Attack {
+        answers,
+        victim,
+        victim_seed_rebuilt: knowledge.rebuild_self_mask_seed(0).is_ok(),
+    }
+}
+
+/// The survivor sets a hostile server tries, for victim 0 with view
+/// {0} ∪ `partners` on a roster of `n`.
+/// The survivor set a hostile server shows each member.
+type Shown = Box<dyn Fn(u32) -> Vec<u32>>;
+
+fn attack_strategies(n: u32, partners: &[u32]) -> Vec<(&'static str, Shown)> {
+    let view: Vec<u32> = std::iter::once(0).chain(partners.iter().copied()).collect();
+    let others: Vec<u32> = (1..n).filter(|m| !partners.contains(m)).collect();
+    let with = |extra: &[u32]| {
+        let mut set: Vec<u32> = std::iter::once(0)
+            .chain(others.iter().copied())
+            .chain(extra.iter().copied())
+            .collect();
+        set.sort_unstable();
+        set
+    };
+    let first = partners[0];
+    let (v, o) = (view.clone(), others.clone());
+    let issue = {
+        let (v, o) = (view.clone(), others.clone());
+        let sets: BTreeMap<u32, Vec<u32>> = (0..n)
+            .map(|m| {
+                let set = if m == 0 {
+                    v.clone()
+                } else if o.contains(&m) {
+                    with(&[])
+                } else {
+                    with(&[m])
+                };
+                (m, set)
+            })
+            .collect();
+        move |m: u32| sets[&m].clone()
+    };
+    let one_partner = {
+        let v = view.clone();
+        let o = others.clone();
+        let sets: BTreeMap<u32, Vec<u32>> = (0..n)
+            .map(|m| {
+                let set = if m == 0 {
+                    v.clone()
+                } else if o.contains(&m) || m == first {
+                    with(&[first])
+                } else {
+                    with(&[m])
+                };
+                (m, set)
+            })
+            .collect();
+        move |m: u32| sets[&m].clone()
+    };
+    let without_partners = with(&[]);
+    vec![
+        (
+            "one set without the partners, to all",
+            Box::new(move |_| without_partners.clone()),
+        ),
+        (
+            "the issue's split: others drop all partners, each partner drops the rest",
+            Box::new(issue),
+        ),
+        (
+            "others and the first partner drop the other partners",
+            Box::new(one_partner),
+        ),
+        (
+            "two worlds: the victim's view to its members, the rest to the others",
+            Box::new(move |m| {
+                if v.contains(&m) {
+                    v.clone()
+                } else {
+                    let mut set = o.clone();
+                    set.push(0);
+                    set.sort_unstable();
+                    set
+                }
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn a_server_routing_a_split_view_cannot_unmask_the_victim() {
+    for (n, t) in [(5u32, 3u32), (5, 4), (7, 4), (7, 5)] {
+        let fx = fixture(n, t, 16);
+        let (_, encoded) = random_inputs(&fx, u64::from(n * 10 + t));
+        let x0 = encoded[0].as_slice();
+        // The issue's routing (only members 1 and 2 reach the victim), and
+        // the widest split a member still masks with (t - 1 partners).
+        let widest: Vec<u32> = (1..t).collect();
+        for partners in [vec![1, 2], widest] {
+            for (label, shown) in attack_strategies(n, &partners) {
+                let case = format!("n = {n}, t = {t}, partners {partners:?}: {label}");
+                let attack = split_view_attack(&fx, &encoded, &partners, &*shown);
+                match &attack.victim {
+                    None => assert_eq!(attack.answers[&0], Answer::RefusedToMask, "{case}"),
+                    Some((left, masks)) => {
+                        assert!(!masks.is_empty(), "{case}: every mask came off");
+                        let near = left
+                            .iter()
+                            .zip(x0)
+                            .filter(|(a, b)| (a.wrapping_sub(**b) as i64).unsigned_abs() <= 1 << 20)
+                            .count();
+                        assert_eq!(near, 0, "{case}: x₀ shows in {near} places");
+                        // Whatever it got, never both halves: if the seed of
+                        // the victim came out, a pairwise mask stays.
+                        if attack.victim_seed_rebuilt {
+                            assert!(
+                                masks.iter().all(|m| m.contains("pairwise")),
+                                "{case}: {masks:?}"
+                            );
+                        }
+                    }
+                }
+                // Some honest member always refused at some step.
+                assert!(
+                    attack.answers.values().any(|a| *a != Answer::Revealed),
+                    "{case}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn in_the_two_worlds_split_the_victims_world_unmasks_only_its_own_view() {
+    // n = 5, t = 3, victim 0 sees {0, 1, 2}: shown that set, 0, 1 and 2
+    // sign it and reveal (b₀ comes out), but s_sk of 1 and 2 never does, so
+    // the pairwise masks of 0 with 1 and 2 stay on y₀; members 3 and 4 sign
+    // {0, 3, 4}, which has only their two signatures, and reveal nothing.
+    let fx = fixture(5, 3, 16);
+    let (_, encoded) = random_inputs(&fx, 77);
+    let strategies = attack_strategies(5, &[1, 2]);
+    let (_, shown) = strategies
+        .iter()
+        .find(|(label, _)| label.starts_with("two worlds"))
+        .unwrap();
+    let attack = split_view_attack(&fx, &encoded, &[1, 2], &**shown);
+    use Answer::*;
+    assert_eq!(
+        attack.answers.values().cloned().collect::<Vec<_>>(),
+        vec![
+            Revealed,
+            Revealed,
+            Revealed,
+            RefusedToUnmask,
+            RefusedToUnmask
+        ]
+    );
+    assert!(attack.victim_seed_rebuilt);
+    let (_, masks) = attack.victim.unwrap();
+    assert_eq!(
+        masks,
+        vec![
+            "the pairwise mask of members 0 and 1".to_string(),
+            "the pairwise mask of members 0 and 2".to_string()
+        ]
+    );
+}
+
+#[test]
+fn up_to_n_minus_t_members_vanishing_at_any_stage_leave_the_exact_sum() {
+    for t in [3u32, 4] {
+        let fx = fixture(5, t, 9);
+        let (_, encoded) = random_inputs(&fx, u64::from(t));
+        for stage in [
+            Stage::AdvertiseKeys,
+            Stage::ShareKeys,
+            Stage::MaskedInput,
+            Stage::ConsistencyCheck,
+            Stage::Unmasking,
+        ] {
+            let gone: BTreeMap<u32, Stage> = (0..5 - t).map(|id| (id * 2, stage)).collect();
+            let aggregate =
+                run_round(&fx, &encoded, &gone, Server::new(fx.params.clone())).unwrap();
+            let in_sum = matches!(stage, Stage::ConsistencyCheck | Stage::Unmasking);
+            let kept: Vec<u32> = (0..5)
+                .filter(|id| in_sum || !gone.contains_key(id))
+                .collect();
+            assert_eq!(aggregate.contributors, kept, "t = {t}, {stage}");
+            assert_eq!(
+                aggregate.sum,
+                ring_sum(kept.iter().map(|&i| &encoded[i as usize]), 9),
+                "t = {t}, {stage}"
+            );
+            assert!(aggregate.excluded().is_empty());
+        }
+    }
+}
+
+/// Runs a round in which `tamper` may alter each member's shares before
+/// the server routes them.
+fn run_with_tampered_shares(
+    fx: &Fixture,
+    encoded: &[EncodedInput],
+    tamper: impl Fn(&mut ShareKeys),
+) -> Result<Aggregate, SecAggError> {
+    let (clients, list) = advertise_all(fx);
+    let mut server = {
+        let mut server = Server::new(fx.params.clone());
+        for entry in &list.keys {
+            server.receive(entry.clone()).unwrap();
+        }
+        server.finish().unwrap().0
+    };
+    let mut shared = BTreeMap::new();
+    for client in clients {
+        let (client, mut message) = client.share_keys(&list)?;
+        tamper(&mut message);
+        shared.insert(message.sender, client);
+        server.receive(message)?;
+    }
+    let (mut server, routed) = server.finish()?;
+    let mut masked = Vec::new();
+    for shares in routed {
+        let client = shared.remove(&shares.recipient).unwrap();
+        let (client, message) = client.mask_input(&shares, &encoded[shares.recipient as usize])?;
+        server.receive(message)?;
+        masked.push(client);
+    }
+    let (mut server, checked, request) = run_check_timed(
+        fx,
+        &BTreeMap::new(),
+        server,
+        masked,
+        &mut Duration::default(),
+    )?;
+    for client in checked {
+        server.receive(client.unmask(&request)?)?;
+    }
+    server.finish()
+}
+
+#[test]
+fn a_member_sending_a_bad_share_is_named_and_the_rest_sum_exactly() {
+    let fx = fixture(5, 3, 6);
+    let (_, encoded) = random_inputs(&fx, 11);
+    let rest = ring_sum([0usize, 1, 2, 3].iter().map(|&i| &encoded[i]), 6);
+    // Member 4 sends member 1 a share that does not decrypt, or one whose
+    // commitment is not the share's.
+    for tamper in [
+        (|s: &mut ShareKeys| s.shares[1].ciphertext[9] ^= 1) as fn(&mut ShareKeys),
+        |s: &mut ShareKeys| s.shares[1].commitments.mask_key[0] ^= 1,
+    ] {
+        let aggregate = run_with_tampered_shares(&fx, &encoded, |message| {
+            if message.sender == 4 {
+                assert_eq!(message.shares[1].recipient, 1);
+                tamper(message);
+            }
+        })
+        .unwrap();
+        assert_eq!(aggregate.contributors, vec![0, 1, 2, 3]);
+        assert_eq!(aggregate.sum, rest);
+        let excluded = aggregate.excluded();
+        assert_eq!(excluded.len(), 1, "{excluded:?}");
+        assert_eq!(excluded[0].member, 4);
+        assert!(
+            excluded[0].reason.contains("member(s) 1 refused"),
+            "{}",
+            excluded[0].reason
+        );
+    }
+}
+
+#[test]
+fn a_revealed_share_that_breaks_its_commitment_is_set_aside_and_named() {
+    let fx = fixture(5, 3, 6);
+    let (_, encoded) = random_inputs(&fx, 12);
+    let (mut server, pairs) =
+        run_to_masking(&fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
+    let mut masked = Vec::new();
+    for (client, shares) in pairs {
+        let (client, message) = client
+            .mask_input(&shares, &encoded[shares.recipient as usize])
+            .unwrap();
+        server.receive(message).unwrap();
+        masked.push(client);
+    }
+    let (mut server, checked, request) = run_check_timed(
+        &fx,
+        &BTreeMap::new(),
+        server,
+        masked,
+        &mut Duration::default(),
+    )
+    .unwrap();
+    for client in checked {
+        let id = client.id();
+        let mut response = client.unmask(&request).unwrap();
+        if id == 2 {
+            // Same point, other bytes: only the commitment tells.
+            response.self_mask_shares[0].share[7] ^= 1;
+            let err = server.receive(response).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    SecAggError::CommitmentMismatch {
+                        stage: Stage::Unmasking,
+                        owner: 0,
+                        holder: 2,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        } else {
+            server.receive(response).unwrap();
+        }
+    }
+    let aggregate = server.finish().unwrap();
+    assert_eq!(aggregate.sum, ring_sum(&encoded, 6));
+    assert_eq!(aggregate.excluded().len(), 1);
+    assert_eq!(
+        (
+            aggregate.excluded()[0].member,
+            aggregate.excluded()[0].stage
+        ),
+        (2, Stage::Unmasking)
+    );
+}
+
+#[test]
+fn signatures_from_another_session_or_on_another_set_are_refused() {
+    let fx = fixture(5, 3, 4);
+    let other = {
+        // The same roster and keys, another round: another digest.
+        let mut config = fx.params.config().clone();
+        config.round += 1;
+        SecAggParams::new(config).unwrap()
+    };
+    let (_, encoded) = random_inputs(&fx, 13);
+    let (mut server, pairs) =
+        run_to_masking(&fx, &BTreeMap::new(), Server::new(fx.params.clone())).unwrap();
+    let mut masked = Vec::new();
+    for (client, shares) in pairs {
+        let (client, message) = client
+            .mask_input(&shares, &encoded[shares.recipient as usize])
+            .unwrap();
+        server.receive(message).unwrap();
+        masked.push(client);
+    }
+    let (mut server, check) = server.finish().unwrap();
+
+    // Member 1's signature on the same set, made in the other session by
+    // member 1 itself (same roster key, all members present there too).
+    let stale = {
+        let mut server = Server::new(other.clone());
+        let mut advertised = Vec::new();
+        for (id, key) in (0..).zip(&fx.signing) {
+            let (client, message) = Client::new(other.clone(), id).unwrap().advertise_keys(key);
+            server.receive(message).unwrap();
+            advertised.push(client);
+        }
+        let (mut server, list) = server.finish().unwrap();
+        let mut shared = BTreeMap::new();
+        for client in advertised {
+            let (client, message) = client.share_keys(&list).unwrap();
+            shared.insert(message.sender, client);
+            server.receive(message).unwrap();
+        }
+        let (_, routed) = server.finish().unwrap();
+        let mine = routed.into_iter().find(|r| r.recipient == 1).unwrap();
+        let client = shared.remove(&1).unwrap();
+        let input = other.encode_input(&[0.0; 4]).unwrap();
+        let (client, _) = client.mask_input(&mine, &input).unwrap();
+        client.check(&check, &fx.signing[1]).unwrap().1
+    };
+    let err = server.receive(stale.clone()).unwrap_err();
+    assert!(
+        matches!(err, SecAggError::BadConsistencySignature { member: 1, .. }),
+        "{err}"
+    );
+
+    let mut checked = Vec::new();
+    let mut genuine = Vec::new();
+    for client in masked {
+        let id = client.id();
+        let (client, signature) = client.check(&check, &fx.signing[id as usize]).unwrap();
+        if id >= 2 {
+            server.receive(signature.clone()).unwrap();
+            genuine.push(signature);
+        }
+        checked.push(client);
+    }
+    // A member does not count the stale signature either: two genuine ones
+    // and a stale one are below t = 3.
+    let client0 = checked.into_iter().next().unwrap();
+    let mut two_and_stale = genuine[..2].to_vec();
+    two_and_stale.push(stale);
+    let err = client0
+        .unmask(&UnmaskRequest {
+            survivors: check.survivors.clone(),
+            signatures: two_and_stale,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SecAggError::TooFewSignatures {
+                got: 2,
+                threshold: 3
+            }
+        ),
+        "{err}"
+    );
+    // The server still finishes with the three genuine signers.
+    let (_, request) = server.finish().unwrap();
+    assert_eq!(request.signatures.len(), 3);
 }

@@ -1,18 +1,20 @@
-//! The member's side: [`Client`] → [`ClientAdvertised`] → [`ClientShared`]
-//! → [`ClientMasked`] → [`ClientChecked`] → an [`UnmaskResponse`]. Each step consumes its state,
-//! so no step can run twice with the same secrets.
+//! The member's side up to its masked input: [`Client`] →
+//! [`ClientAdvertised`] → [`ClientShared`] → [`ClientMasked`]; the
+//! consistency check and unmasking ([`ClientChecked`](super::ClientChecked))
+//! are in `consistency`. Each step consumes its state, so no step can run
+//! twice with the same secrets.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use ring::signature::Ed25519KeyPair;
 use zeroize::Zeroizing;
 
-use super::crypto::{self, Share};
+use super::crypto::{self, Secret, Share};
 use super::error::{SecAggError, Stage};
 use super::fixed_point::EncodedInput;
 use super::messages::{
-    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, KeyList, MaskedInput, RevealedShare,
-    RoutedShares, SealedShare, ShareKeys, UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, KeyList, MaskedInput, RoutedShare, RoutedShares, SealedShare, ShareCommitments,
+    ShareKeys,
 };
 use super::params::SecAggParams;
 
@@ -56,33 +58,23 @@ pub struct ClientShared {
 }
 
 /// The shares of one member's two secrets that this member holds.
-struct HeldShares {
-    mask_key: Zeroizing<Share>,
-    self_mask: Zeroizing<Share>,
+pub(crate) struct HeldShares {
+    pub(crate) mask_key: Zeroizing<Share>,
+    pub(crate) self_mask: Zeroizing<Share>,
 }
 
-/// A member that has sent its masked input and waits for the survivor set
-/// to sign.
+/// A member that has sent its masked input and waits for the consistency
+/// check.
 pub struct ClientMasked {
-    params: SecAggParams,
-    id: u32,
-    /// U2 as this member saw it (itself included) → the shares it holds of
-    /// them.
-    held: BTreeMap<u32, HeldShares>,
+    pub(crate) params: SecAggParams,
+    pub(crate) id: u32,
+    /// This member's view of U2 (itself included) → the shares it holds of
+    /// them: the members it masked with.
+    pub(crate) held: BTreeMap<u32, HeldShares>,
+    /// The senders whose routed shares were refused, and why.
+    pub(crate) complaints: BTreeMap<u32, SecAggError>,
     #[cfg(any(test, feature = "inspect"))]
-    self_mask: Vec<u64>,
-}
-
-/// A member that has signed one survivor set and waits for the unmasking
-/// request, which must carry that set and t signatures on it.
-pub struct ClientChecked {
-    params: SecAggParams,
-    id: u32,
-    held: BTreeMap<u32, HeldShares>,
-    /// The U3 this member signed.
-    survivors: BTreeSet<u32>,
-    #[cfg(any(test, feature = "inspect"))]
-    self_mask: Vec<u64>,
+    pub(crate) self_mask: Vec<u64>,
 }
 
 impl std::fmt::Debug for Client {
@@ -229,17 +221,16 @@ impl ClientAdvertised {
                     stage,
                     member: peer,
                 })?;
-            let ciphertext = crypto::seal_shares(
-                &params,
-                &agreed,
-                id,
-                peer,
+            let (mask_key_share, self_mask_share) = (
                 share_at(&mask_key_shares, peer)?,
                 share_at(&self_mask_shares, peer)?,
-            )?;
+            );
+            let ciphertext =
+                crypto::seal_shares(&params, &agreed, id, peer, mask_key_share, self_mask_share)?;
             sealed.push(SealedShare {
                 recipient: peer,
                 ciphertext,
+                commitments: commit(&params, id, peer, mask_key_share, self_mask_share),
             });
             cipher_keys.insert(peer, agreed);
         }
@@ -249,6 +240,7 @@ impl ClientAdvertised {
         );
         let message = ShareKeys {
             sender: id,
+            own: commit(&params, id, id, &own_shares.0, &own_shares.1),
             shares: sealed,
         };
         let state = ClientShared {
@@ -261,6 +253,21 @@ impl ClientAdvertised {
             own_shares,
         };
         Ok((state, message))
+    }
+}
+
+/// The commitments to the pair of shares of `owner`'s secrets that
+/// `holder` holds.
+pub(crate) fn commit(
+    params: &SecAggParams,
+    owner: u32,
+    holder: u32,
+    mask_key: &Share,
+    self_mask: &Share,
+) -> ShareCommitments {
+    ShareCommitments {
+        mask_key: crypto::share_commitment(params, owner, holder, Secret::MaskKey, mask_key),
+        self_mask: crypto::share_commitment(params, owner, holder, Secret::SelfMask, self_mask),
     }
 }
 
@@ -312,19 +319,23 @@ pub(crate) fn check_quorum(stage: Stage, got: usize, threshold: u32) -> Result<(
 }
 
 impl ClientShared {
-    /// Round 2: decrypts the shares routed to this member (their senders are
-    /// U2), then masks `input`:
+    /// Round 2: opens the shares routed to this member and masks `input`
+    /// with the members whose shares check out, its view of U2:
     /// y_u = x_u + PRG(b_u) + Σ_{v∈U2, v>u} PRG(s_uv) − Σ_{v∈U2, v<u} PRG(s_uv).
+    ///
+    /// A share that does not decrypt, names another pair, sits at the wrong
+    /// point or does not match the commitments routed with it is not an
+    /// error: its sender is left out of the view (no mask with it, no share
+    /// of it kept) and named in the message's `complaints`, so the server
+    /// can leave that sender out of the sum.
     ///
     /// # Errors
     /// [`SecAggError::Misdelivered`], [`SecAggError::InputLength`],
     /// [`SecAggError::UnknownMember`] or [`SecAggError::UnexpectedMember`]
     /// for a sender outside U1, [`SecAggError::Duplicate`],
-    /// [`SecAggError::WrongLength`], [`SecAggError::DecryptionFailed`] and
-    /// [`SecAggError::WrongPair`] for a share not made by that sender for
-    /// this member, [`SecAggError::BadShare`] for a share at the wrong
-    /// point, [`SecAggError::WeakKey`] for a low-order mask key,
-    /// [`SecAggError::TooFewMembers`] below the threshold.
+    /// [`SecAggError::WeakKey`] for a low-order mask key, and
+    /// [`SecAggError::TooFewMembers`] when the view (complaints left out)
+    /// is below the threshold.
     pub fn mask_input(
         self,
         routed: &RoutedShares,
@@ -347,6 +358,7 @@ impl ClientShared {
             });
         }
         let mut held = BTreeMap::new();
+        let mut complaints = BTreeMap::new();
         for entry in &routed.shares {
             let sender = entry.sender;
             params.check_id(stage, "routed share sender", sender)?;
@@ -361,65 +373,21 @@ impl ClientShared {
                     },
                 });
             }
-            if held.contains_key(&sender) {
+            if held.contains_key(&sender) || complaints.contains_key(&sender) {
                 return Err(SecAggError::Duplicate {
                     stage,
                     member: sender,
                     what: "the routed shares",
                 });
             }
-            if entry.ciphertext.len() != crypto::SEALED_SHARE_LEN {
-                return Err(SecAggError::WrongLength {
-                    stage,
-                    member: sender,
-                    field: "ciphertext",
-                    expected: format!("{} bytes", crypto::SEALED_SHARE_LEN),
-                    got: format!("{} bytes", entry.ciphertext.len()),
-                });
-            }
-            // Every member of U1 was agreed with when this member sealed
-            // its own shares.
-            let Some(agreed) = self.cipher_keys.get(&sender) else {
-                return Err(SecAggError::UnexpectedMember {
-                    stage,
-                    member: sender,
-                    reason: "no key was agreed with it".into(),
-                });
-            };
-            let opened = crypto::open_shares(params, agreed, sender, id, &entry.ciphertext)?
-                .ok_or(SecAggError::DecryptionFailed {
-                    sender,
-                    recipient: id,
-                })?;
-            if (opened.sender, opened.recipient) != (sender, id) {
-                return Err(SecAggError::WrongPair {
-                    sender,
-                    recipient: id,
-                    claimed_sender: opened.sender,
-                    claimed_recipient: opened.recipient,
-                });
-            }
-            for (share, secret) in [
-                (&opened.mask_key_share, "mask key"),
-                (&opened.self_mask_share, "self-mask seed"),
-            ] {
-                if u32::from(share[0]) != id + 1 {
-                    return Err(SecAggError::BadShare {
-                        stage,
-                        member: sender,
-                        owner: sender,
-                        secret,
-                        reason: format!("evaluated at x = {}, expected {}", share[0], id + 1),
-                    });
+            match self.open(entry) {
+                Ok(shares) => {
+                    held.insert(sender, shares);
+                }
+                Err(refused) => {
+                    complaints.insert(sender, refused);
                 }
             }
-            held.insert(
-                sender,
-                HeldShares {
-                    mask_key: opened.mask_key_share,
-                    self_mask: opened.self_mask_share,
-                },
-            );
         }
         check_quorum(Stage::ShareKeys, held.len() + 1, params.threshold())?;
 
@@ -457,212 +425,123 @@ impl ClientShared {
                 self_mask: own_self_mask,
             },
         );
+        let message = MaskedInput {
+            sender: id,
+            values,
+            complaints: complaints.keys().copied().collect(),
+        };
         let state = ClientMasked {
-            params: self.params.clone(),
+            params: self.params,
             id,
             held,
+            complaints,
             #[cfg(any(test, feature = "inspect"))]
             self_mask,
-        };
-        Ok((state, MaskedInput { sender: id, values }))
-    }
-}
-
-/// Reads a list of member ids into a set: every id on the roster, none
-/// twice.
-fn id_set(
-    params: &SecAggParams,
-    stage: Stage,
-    what: &'static str,
-    ids: &[u32],
-) -> Result<BTreeSet<u32>, SecAggError> {
-    let mut set = BTreeSet::new();
-    for &member in ids {
-        params.check_id(stage, what, member)?;
-        if !set.insert(member) {
-            return Err(SecAggError::Duplicate {
-                stage,
-                member,
-                what,
-            });
-        }
-    }
-    Ok(set)
-}
-
-impl ClientMasked {
-    /// Round 3: signs the survivor set U3 the server names, if it is
-    /// consistent with what this member saw: every survivor sent it shares
-    /// (U3 ⊆ its view of U2), it is a survivor itself, and there are at
-    /// least t. The signature also covers its own view of U2. A member signs
-    /// one survivor set per round: the state is consumed.
-    ///
-    /// # Errors
-    /// [`SecAggError::InconsistentRequest`] for a survivor whose shares did
-    /// not reach this member, or a set without it;
-    /// [`SecAggError::UnknownMember`], [`SecAggError::Duplicate`],
-    /// [`SecAggError::TooFewMembers`] below the threshold.
-    pub fn check(
-        self,
-        request: &ConsistencyRequest,
-        signing_key: &Ed25519KeyPair,
-    ) -> Result<(ClientChecked, ConsistencySignature), SecAggError> {
-        let stage = Stage::ConsistencyCheck;
-        let survivors = id_set(&self.params, stage, "the survivor set", &request.survivors)?;
-        if let Some(&member) = survivors.iter().find(|m| !self.held.contains_key(m)) {
-            return Err(SecAggError::InconsistentRequest {
-                stage,
-                member,
-                problem: "names as a survivor, though no shares reached this member from,",
-            });
-        }
-        if !survivors.contains(&self.id) {
-            return Err(SecAggError::InconsistentRequest {
-                stage,
-                member: self.id,
-                problem: "is sent to, but leaves out,",
-            });
-        }
-        check_quorum(stage, survivors.len(), self.params.threshold())?;
-        let listed: Vec<u32> = survivors.iter().copied().collect();
-        let seen: Vec<u32> = self.held.keys().copied().collect();
-        let transcript = crypto::consistency_transcript(&self.params, self.id, &listed, &seen);
-        let message = ConsistencySignature {
-            sender: self.id,
-            seen,
-            signature: crypto::sign(signing_key, &transcript),
-        };
-        let state = ClientChecked {
-            params: self.params,
-            id: self.id,
-            held: self.held,
-            survivors,
-            #[cfg(any(test, feature = "inspect"))]
-            self_mask: self.self_mask,
         };
         Ok((state, message))
     }
 
+    /// Opens one routed share pair and checks it: size, authentication,
+    /// the pair named inside, the evaluation point and the commitments.
+    fn open(&self, entry: &RoutedShare) -> Result<HeldShares, SecAggError> {
+        let stage = Stage::ShareKeys;
+        let (id, sender, params) = (self.id, entry.sender, &self.params);
+        if entry.ciphertext.len() != crypto::SEALED_SHARE_LEN {
+            return Err(SecAggError::WrongLength {
+                stage,
+                member: sender,
+                field: "ciphertext",
+                expected: format!("{} bytes", crypto::SEALED_SHARE_LEN),
+                got: format!("{} bytes", entry.ciphertext.len()),
+            });
+        }
+        // Every member of U1 was agreed with when this member sealed its
+        // own shares.
+        let agreed =
+            self.cipher_keys
+                .get(&sender)
+                .ok_or_else(|| SecAggError::UnexpectedMember {
+                    stage,
+                    member: sender,
+                    reason: "no key was agreed with it".into(),
+                })?;
+        let opened = crypto::open_shares(params, agreed, sender, id, &entry.ciphertext)?.ok_or(
+            SecAggError::DecryptionFailed {
+                sender,
+                recipient: id,
+            },
+        )?;
+        if (opened.sender, opened.recipient) != (sender, id) {
+            return Err(SecAggError::WrongPair {
+                sender,
+                recipient: id,
+                claimed_sender: opened.sender,
+                claimed_recipient: opened.recipient,
+            });
+        }
+        for (share, secret) in [
+            (&opened.mask_key_share, Secret::MaskKey),
+            (&opened.self_mask_share, Secret::SelfMask),
+        ] {
+            if u32::from(share[0]) != id + 1 {
+                return Err(SecAggError::BadShare {
+                    stage,
+                    member: sender,
+                    owner: sender,
+                    secret: secret.name(),
+                    reason: format!("evaluated at x = {}, expected {}", share[0], id + 1),
+                });
+            }
+        }
+        let committed = commit(
+            params,
+            sender,
+            id,
+            &opened.mask_key_share,
+            &opened.self_mask_share,
+        );
+        for (secret, found, routed) in [
+            (
+                Secret::MaskKey,
+                committed.mask_key,
+                entry.commitments.mask_key,
+            ),
+            (
+                Secret::SelfMask,
+                committed.self_mask,
+                entry.commitments.self_mask,
+            ),
+        ] {
+            if found != routed {
+                return Err(SecAggError::CommitmentMismatch {
+                    stage,
+                    owner: sender,
+                    holder: id,
+                    secret: secret.name(),
+                });
+            }
+        }
+        Ok(HeldShares {
+            mask_key: opened.mask_key_share,
+            self_mask: opened.self_mask_share,
+        })
+    }
+}
+
+impl ClientMasked {
     /// The member's id.
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// The senders whose routed shares this member refused, each with the
+    /// reason; they are the `complaints` of its masked input.
+    pub fn complaints(&self) -> &BTreeMap<u32, SecAggError> {
+        &self.complaints
     }
 
     /// Test-only: the self mask PRG(b_u) this member added to its input, so
     /// tests can check what a server could and could not remove.
-    #[cfg(any(test, feature = "inspect"))]
-    pub fn self_mask(&self) -> &[u64] {
-        &self.self_mask
-    }
-}
-
-/// Checks one survivor's signature on `survivors`.
-pub(crate) fn check_consistency_signature(
-    params: &SecAggParams,
-    survivors: &BTreeSet<u32>,
-    signature: &ConsistencySignature,
-) -> Result<(), SecAggError> {
-    let stage = Stage::ConsistencyCheck;
-    let member = signature.sender;
-    let verify_key =
-        params
-            .member(member)
-            .map(|m| m.verify_key)
-            .ok_or(SecAggError::UnknownMember {
-                stage,
-                what: "signer",
-                member,
-                members: params.members(),
-            })?;
-    let seen = id_set(params, stage, "a signer's view", &signature.seen)?;
-    // An honest signer's view holds every survivor.
-    if !survivors.is_subset(&seen) {
-        return Err(SecAggError::BadConsistencySignature { member });
-    }
-    let listed: Vec<u32> = survivors.iter().copied().collect();
-    let transcript = crypto::consistency_transcript(params, member, &listed, &signature.seen);
-    if crypto::verify(&verify_key, &transcript, &signature.signature) {
-        Ok(())
-    } else {
-        Err(SecAggError::BadConsistencySignature { member })
-    }
-}
-
-impl ClientChecked {
-    /// Round 4: for every survivor, this member's share of its self-mask
-    /// seed; for every member whose shares reached it but who is not a
-    /// survivor, its share of the mask secret key. Answered only for the
-    /// survivor set this member signed, and only with at least t valid
-    /// signatures of distinct survivors on that same set: a server that
-    /// showed members different sets cannot gather t signatures on two of
-    /// them (t is more than half the roster, and each member signs once),
-    /// so no member is ever both a survivor to some and dropped to others.
-    ///
-    /// # Errors
-    /// [`SecAggError::InconsistentRequest`] for another survivor set than
-    /// the one signed; [`SecAggError::TooFewSignatures`] with fewer than t
-    /// valid signatures on it; [`SecAggError::UnknownMember`],
-    /// [`SecAggError::Duplicate`].
-    pub fn unmask(self, request: &UnmaskRequest) -> Result<UnmaskResponse, SecAggError> {
-        let stage = Stage::Unmasking;
-        let survivors = id_set(&self.params, stage, "the survivor set", &request.survivors)?;
-        if survivors != self.survivors {
-            let member = survivors
-                .symmetric_difference(&self.survivors)
-                .next()
-                .copied()
-                .unwrap_or(self.id);
-            return Err(SecAggError::InconsistentRequest {
-                stage,
-                member,
-                problem: "differs from the survivor set this member signed at",
-            });
-        }
-        let mut signers = BTreeSet::new();
-        for signature in &request.signatures {
-            if !survivors.contains(&signature.sender) || signers.contains(&signature.sender) {
-                continue;
-            }
-            if check_consistency_signature(&self.params, &survivors, signature).is_ok() {
-                signers.insert(signature.sender);
-            }
-        }
-        if signers.len() < self.params.threshold() as usize {
-            return Err(SecAggError::TooFewSignatures {
-                got: signers.len(),
-                threshold: self.params.threshold(),
-            });
-        }
-        let dropped: BTreeSet<u32> = self
-            .held
-            .keys()
-            .filter(|m| !survivors.contains(m))
-            .copied()
-            .collect();
-        let reveal = |members: &BTreeSet<u32>, pick: fn(&HeldShares) -> &Share| {
-            members
-                .iter()
-                .filter_map(|owner| {
-                    self.held.get(owner).map(|held| RevealedShare {
-                        owner: *owner,
-                        share: *pick(held),
-                    })
-                })
-                .collect::<Vec<_>>()
-        };
-        Ok(UnmaskResponse {
-            sender: self.id,
-            self_mask_shares: reveal(&survivors, |h| &h.self_mask),
-            mask_key_shares: reveal(&dropped, |h| &h.mask_key),
-        })
-    }
-
-    /// The member's id.
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-
-    /// Test-only: the self mask PRG(b_u) this member added to its input.
     #[cfg(any(test, feature = "inspect"))]
     pub fn self_mask(&self) -> &[u64] {
         &self.self_mask

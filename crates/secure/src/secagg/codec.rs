@@ -8,8 +8,9 @@
 
 use super::error::SecAggError;
 
-/// The encoding version.
-const VERSION: u8 = 1;
+/// The encoding version: 2 since the consistency check (share
+/// commitments, complaints and signed survivor sets).
+const VERSION: u8 = 2;
 
 pub(crate) struct Writer {
     buf: Vec<u8>,

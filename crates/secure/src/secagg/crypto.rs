@@ -80,27 +80,79 @@ pub(crate) fn advertised_transcript(
     out
 }
 
-/// What a member signs at the consistency check: the round's parameters,
-/// the survivor set U3 it was shown, its own id and the members whose
-/// shares reached it (its view of U2), so that the routing it saw is bound
-/// into the signature as well.
+/// Appends a length-prefixed list of member ids.
+fn push_ids(out: &mut Vec<u8>, ids: &[u32]) {
+    out.extend_from_slice(&(ids.len() as u32).to_be_bytes());
+    for id in ids {
+        out.extend_from_slice(&id.to_be_bytes());
+    }
+}
+
+/// The bytes a member signs in the consistency check: the survivor set U3
+/// it was shown and its own view of U2 (itself and the members whose shares
+/// reached it), both sorted, so a signature pins the routing of shares as
+/// well as the survivor set.
 pub(crate) fn consistency_transcript(
     params: &SecAggParams,
-    member: u32,
     survivors: &[u32],
+    member: u32,
     seen: &[u32],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(PROTOCOL.len() + 64 + 4 * (survivors.len() + seen.len()));
     out.extend_from_slice(PROTOCOL);
-    out.extend_from_slice(b"/consistency-check/");
+    out.extend_from_slice(b"/consistency/");
     out.extend_from_slice(params.digest());
+    push_ids(&mut out, survivors);
     out.extend_from_slice(&member.to_be_bytes());
-    for list in [survivors, seen] {
-        out.extend_from_slice(&(list.len() as u32).to_be_bytes());
-        for id in list {
-            out.extend_from_slice(&id.to_be_bytes());
+    push_ids(&mut out, seen);
+    out
+}
+
+/// Which of a member's two secrets a share belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Secret {
+    /// s_sk, the mask secret key.
+    MaskKey,
+    /// b, the self-mask seed.
+    SelfMask,
+}
+
+impl Secret {
+    /// The secret's name in messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Secret::MaskKey => "mask key",
+            Secret::SelfMask => "self-mask seed",
         }
     }
+}
+
+/// SHA-256 commitment to the share of `owner`'s `secret` held by `holder`.
+///
+/// It binds the share to its owner, its holder and its secret, so a holder
+/// cannot later reveal another share. A single Shamir share of a fresh
+/// random secret is 32 uniformly random bytes to anyone holding fewer than
+/// t shares, so the hash hides it (SHA-256 modelled as a random oracle).
+pub(crate) fn share_commitment(
+    params: &SecAggParams,
+    owner: u32,
+    holder: u32,
+    secret: Secret,
+    share: &Share,
+) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(PROTOCOL);
+    ctx.update(b"/share-commitment/");
+    ctx.update(params.digest());
+    ctx.update(&owner.to_be_bytes());
+    ctx.update(&holder.to_be_bytes());
+    ctx.update(match secret {
+        Secret::MaskKey => b"mask-key",
+        Secret::SelfMask => b"self-mask",
+    });
+    ctx.update(share);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
     out
 }
 

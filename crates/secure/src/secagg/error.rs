@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// The four message rounds of the protocol, used to say where a problem was.
+/// The five message rounds of the protocol, used to say where a problem was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Stage {
@@ -16,7 +16,7 @@ pub enum Stage {
     ShareKeys,
     /// Round 2: each member sends its masked input.
     MaskedInput,
-    /// Round 3: survivors sign the survivor set they were shown.
+    /// Round 3: each survivor signs the survivor set it was shown.
     ConsistencyCheck,
     /// Round 4: survivors send the shares that remove the masks.
     Unmasking,
@@ -94,29 +94,6 @@ pub enum SecAggError {
     BadSignature {
         /// The member whose keys were refused.
         member: u32,
-    },
-
-    /// A member's signature on the survivor set does not verify under its
-    /// roster key, or it signed a set that is not the one asked about.
-    #[error("consistency-check: member {member}'s signature on the survivor set does not verify")]
-    BadConsistencySignature {
-        /// The member named by the signature.
-        member: u32,
-    },
-
-    /// Fewer members signed the survivor set than the threshold: the
-    /// server may have shown different members different sets, so no
-    /// share is revealed.
-    #[error(
-        "unmasking: {got} valid signatures on the survivor set, the threshold is {threshold}; \
-         refusing to reveal any share (the coordinator may be showing members different survivor \
-         sets)"
-    )]
-    TooFewSignatures {
-        /// Valid signatures by distinct survivors.
-        got: usize,
-        /// The threshold.
-        threshold: u32,
     },
 
     /// The key list sent back to a member does not hold the keys that member
@@ -197,19 +174,63 @@ pub enum SecAggError {
         reason: String,
     },
 
-    /// A consistency or unmasking request that contradicts what this member
-    /// saw or signed: a survivor whose shares never reached it, a survivor
-    /// set without it, or an unmasking request for another set than the
-    /// one it signed. Revealing both shares of one member would let the
-    /// server remove all of its masks.
+    /// A consistency or unmasking request names a survivor set this member
+    /// must not answer: one with a member whose shares never reached it, one
+    /// that leaves this member out, or another set than the one it signed.
+    /// Answering could reveal both secrets of one member, which would let
+    /// the server remove all of that member's masks.
     #[error("{stage}: the request {problem} member {member}; refusing to answer it")]
     InconsistentRequest {
         /// The step.
         stage: Stage,
         /// The member concerned.
         member: u32,
-        /// What is wrong, e.g. `names as a survivor, without shares from,`.
+        /// What is wrong, e.g. `lists as a survivor, but never routed the shares of,`.
         problem: &'static str,
+    },
+
+    /// A member's signature on the survivor set does not verify, or signs
+    /// something the server cannot accept.
+    #[error(
+        "consistency-check: member {member}'s signature on the survivor set is refused: {reason}"
+    )]
+    BadConsistencySignature {
+        /// The member that sent it.
+        member: u32,
+        /// Why, e.g. `it does not verify under the member's roster key`.
+        reason: String,
+    },
+
+    /// An unmasking request carries fewer valid signatures on the survivor
+    /// set than the threshold: the other survivors may have been shown
+    /// another set, so nothing is revealed.
+    #[error(
+        "unmasking: the request carries {got} valid signatures by survivors on the survivor \
+         set this member signed, the threshold is {threshold}; refusing to reveal shares"
+    )]
+    TooFewSignatures {
+        /// Valid signatures by distinct survivors on that set.
+        got: usize,
+        /// The threshold.
+        threshold: u32,
+    },
+
+    /// A share does not match the commitment its owner sent with it in
+    /// share-keys: the holder altered it (when it is revealed) or the owner
+    /// sealed another share than it committed to (when it is opened).
+    #[error(
+        "{stage}: member {holder}'s share of member {owner}'s {secret} does not match the \
+         commitment member {owner} sent for it"
+    )]
+    CommitmentMismatch {
+        /// The step.
+        stage: Stage,
+        /// Whose secret it is a share of.
+        owner: u32,
+        /// The member that holds (or revealed) it.
+        holder: u32,
+        /// Which secret, `self-mask seed` or `mask key`.
+        secret: &'static str,
     },
 
     /// Fewer members took part in a step than the threshold allows.

@@ -6,11 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use zeroize::Zeroizing;
+
 use super::crypto::{self, Share};
 use super::error::SecAggError;
-use super::messages::{AdvertiseKeys, MaskedInput, UnmaskResponse};
+use super::messages::{AdvertiseKeys, MaskedInput, RevealedShare, UnmaskResponse};
 use super::params::SecAggParams;
-use super::server::{Rebuilt, pairwise_seed_with};
+use super::unmasking::{Rebuilt, pairwise_seed_with};
 
 /// What an observed vector is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +50,8 @@ pub trait Inspect: Send {
 }
 
 /// Test-only: what the server holds after a round (keys, every revealed
-/// share, the secrets it rebuilt).
+/// share, the secrets it rebuilt), whether an honest server finished the
+/// round or a hostile one pooled whatever members sent it.
 pub struct ServerKnowledge {
     params: SecAggParams,
     keys: BTreeMap<u32, AdvertiseKeys>,
@@ -71,14 +74,83 @@ impl ServerKnowledge {
         }
     }
 
-    /// The shares of `owner`'s self-mask seed the server received.
+    /// Everything a server could have gathered from `responses` (from any
+    /// members, to any requests it made up): each secret it can rebuild
+    /// from t shares at distinct points is rebuilt, and a mask key only if
+    /// it matches the advertised public key.
+    pub fn from_received(
+        params: SecAggParams,
+        keys: &[AdvertiseKeys],
+        responses: Vec<UnmaskResponse>,
+    ) -> Self {
+        let keys: BTreeMap<u32, AdvertiseKeys> =
+            keys.iter().map(|k| (k.sender, k.clone())).collect();
+        let mut knowledge = Self {
+            params,
+            keys,
+            responses,
+            rebuilt: Rebuilt {
+                mask_keys: BTreeMap::new(),
+                self_seeds: BTreeMap::new(),
+            },
+        };
+        for owner in 0..knowledge.params.members() {
+            if let Ok(seed) = knowledge.rebuild_self_mask_seed(owner) {
+                knowledge
+                    .rebuilt
+                    .self_seeds
+                    .insert(owner, Zeroizing::new(seed));
+            }
+            if let Ok(secret) = knowledge.rebuild_mask_key(owner) {
+                knowledge
+                    .rebuilt
+                    .mask_keys
+                    .insert(owner, Zeroizing::new(secret));
+            }
+        }
+        knowledge
+    }
+
+    /// The shares of `owner`'s self-mask seed the server received, one per
+    /// evaluation point.
     pub fn self_mask_shares(&self, owner: u32) -> Vec<[u8; crypto::SHARE_LEN]> {
-        self.responses
-            .iter()
-            .flat_map(|r| &r.self_mask_shares)
-            .filter(|s| s.owner == owner)
-            .map(|s| s.share)
-            .collect()
+        self.shares(owner, |r| &r.self_mask_shares)
+    }
+
+    /// The shares of `owner`'s mask secret key the server received, one per
+    /// evaluation point.
+    pub fn mask_key_shares(&self, owner: u32) -> Vec<[u8; crypto::SHARE_LEN]> {
+        self.shares(owner, |r| &r.mask_key_shares)
+    }
+
+    fn shares(
+        &self,
+        owner: u32,
+        pick: fn(&UnmaskResponse) -> &[RevealedShare],
+    ) -> Vec<[u8; crypto::SHARE_LEN]> {
+        let mut by_point = BTreeMap::new();
+        for share in self.responses.iter().flat_map(pick) {
+            if share.owner == owner {
+                by_point.entry(share.share[0]).or_insert(share.share);
+            }
+        }
+        by_point.into_values().collect()
+    }
+
+    fn combine(
+        &self,
+        owner: u32,
+        secret: &'static str,
+        shares: &[[u8; crypto::SHARE_LEN]],
+    ) -> Result<[u8; 32], SecAggError> {
+        let refs: Vec<&Share> = shares.iter().collect();
+        crypto::combine(&refs, self.params.threshold())
+            .map(|secret| *secret)
+            .map_err(|reason| SecAggError::ReconstructionFailed {
+                owner,
+                secret,
+                reason,
+            })
     }
 
     /// Tries to rebuild `owner`'s self-mask seed from the shares received.
@@ -86,15 +158,72 @@ impl ServerKnowledge {
     /// # Errors
     /// [`SecAggError::ReconstructionFailed`] with fewer than t shares.
     pub fn rebuild_self_mask_seed(&self, owner: u32) -> Result<[u8; 32], SecAggError> {
-        let shares = self.self_mask_shares(owner);
-        let refs: Vec<&Share> = shares.iter().collect();
-        crypto::combine(&refs, self.params.threshold())
-            .map(|secret| *secret)
-            .map_err(|reason| SecAggError::ReconstructionFailed {
+        self.combine(owner, "self-mask seed", &self.self_mask_shares(owner))
+    }
+
+    /// Tries to rebuild `owner`'s mask secret key from the shares received,
+    /// checked against the public key it advertised.
+    ///
+    /// # Errors
+    /// [`SecAggError::ReconstructionFailed`] with fewer than t shares or a
+    /// key that does not match.
+    pub fn rebuild_mask_key(&self, owner: u32) -> Result<[u8; 32], SecAggError> {
+        let secret = self.combine(owner, "mask key", &self.mask_key_shares(owner))?;
+        if self.keys.get(&owner).map(|k| k.mask_key) != Some(crypto::x25519_public(&secret)) {
+            return Err(SecAggError::ReconstructionFailed {
                 owner,
-                secret: "self-mask seed",
-                reason,
-            })
+                secret: "mask key",
+                reason: "it does not match the advertised public key".into(),
+            });
+        }
+        Ok(secret)
+    }
+
+    /// Removes from `masked` every mask the server can: the self mask if
+    /// the sender's seed was rebuilt, and the pairwise mask with each member
+    /// of `view` (the members the sender masked with) whose mask key, or
+    /// the sender's, was rebuilt. Returns what is left and the masks that
+    /// could not be removed; only when none is left is the result the
+    /// sender's input.
+    ///
+    /// # Errors
+    /// [`SecAggError::Crypto`] for a member of `view` without keys.
+    pub fn strip_all_masks(
+        &self,
+        masked: &MaskedInput,
+        view: &[u32],
+    ) -> Result<(Vec<u64>, Vec<String>), SecAggError> {
+        let owner = masked.sender;
+        let mut values = masked.values.clone();
+        let mut left = Vec::new();
+        match self.rebuilt.self_seeds.get(&owner) {
+            Some(seed) => {
+                let key = crypto::self_mask_key(&self.params, seed, owner)?;
+                crypto::apply_mask(&mut values, &key, true);
+            }
+            None => left.push(format!("the self mask of member {owner}")),
+        }
+        for &other in view.iter().filter(|&&m| m != owner) {
+            let known = self
+                .rebuilt
+                .mask_keys
+                .get(&owner)
+                .map(|secret| (secret, owner, other))
+                .or_else(|| {
+                    self.rebuilt
+                        .mask_keys
+                        .get(&other)
+                        .map(|secret| (secret, other, owner))
+                });
+            match known {
+                Some((secret, a, b)) => {
+                    let seed = pairwise_seed_with(&self.params, &self.keys, secret, a, b)?;
+                    crypto::apply_mask(&mut values, &seed, other > owner);
+                }
+                None => left.push(format!("the pairwise mask of members {owner} and {other}")),
+            }
+        }
+        Ok((values, left))
     }
 
     /// Removes from `late` every pairwise mask of its sender, using the

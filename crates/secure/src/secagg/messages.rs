@@ -1,4 +1,4 @@
-//! The messages of the four rounds, as plain data with `to_bytes` and
+//! The messages of the five rounds, as plain data with `to_bytes` and
 //! `from_bytes`. Decoding checks only the shape; what a message may say is
 //! checked by the [`client`](super::client) or [`server`](super::server)
 //! step that receives it.
@@ -28,35 +28,56 @@ pub struct KeyList {
     pub keys: Vec<AdvertiseKeys>,
 }
 
-/// One encrypted share pair, sender → recipient.
+/// SHA-256 commitments to one holder's two shares of one owner's secrets,
+/// binding label, parameter digest, owner, holder, secret and share bytes.
+/// The server checks every share revealed at unmasking against them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShareCommitments {
+    /// To the share of the mask secret key s_sk.
+    pub mask_key: [u8; 32],
+    /// To the share of the self-mask seed b.
+    pub self_mask: [u8; 32],
+}
+
+/// One encrypted share pair, sender → recipient, with the commitments to
+/// both shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedShare {
     /// The member it is for.
     pub recipient: u32,
     /// AES-256-GCM ciphertext and tag.
     pub ciphertext: Vec<u8>,
+    /// The commitments to the two shares inside.
+    pub commitments: ShareCommitments,
 }
 
-/// Round 1, member → server: its shares for every other member, encrypted.
+/// Round 1, member → server: its shares for every other member, encrypted,
+/// and the commitments to all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareKeys {
     /// The member.
     pub sender: u32,
+    /// The commitments to the shares the member keeps for itself.
+    pub own: ShareCommitments,
     /// One per other member of the key list.
     pub shares: Vec<SealedShare>,
 }
 
-/// An encrypted share pair as routed to its recipient.
+/// An encrypted share pair as routed to its recipient, with its
+/// commitments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutedShare {
     /// The member that encrypted it.
     pub sender: u32,
     /// AES-256-GCM ciphertext and tag.
     pub ciphertext: Vec<u8>,
+    /// The commitments its sender made to the two shares inside.
+    pub commitments: ShareCommitments,
 }
 
 /// Round 1, server → one member: the shares the others encrypted for it.
-/// Its senders, with the recipient, are the members that go on to round 2.
+/// Its senders whose shares check out, with the recipient, are that
+/// member's view of U2: the members it masks with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutedShares {
     /// The member they are for.
@@ -65,42 +86,47 @@ pub struct RoutedShares {
     pub shares: Vec<RoutedShare>,
 }
 
-/// Round 2, member → server: its input plus all its masks, in Z_{2^64}.
+/// Round 2, member → server: its input plus all its masks, in Z_{2^64},
+/// and the senders whose routed shares it refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaskedInput {
     /// The member.
     pub sender: u32,
     /// y_u, one ring element per input value.
     pub values: Vec<u64>,
+    /// Members whose routed share did not decrypt, named another pair, sat
+    /// at the wrong point or did not match its commitments. The member
+    /// did not mask with them and keeps no share of theirs.
+    pub complaints: Vec<u32>,
 }
 
-/// Round 3, server → every survivor: whose masked inputs arrived (U3).
+/// Round 3, server → every survivor: U3, the members whose masked input is
+/// in the sum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsistencyRequest {
-    /// U3: the members whose masked input arrived.
+    /// U3, sorted.
     pub survivors: Vec<u32>,
 }
 
-/// Round 3, survivor → server: its signature on the survivor set it was
-/// shown, with its own view of who sent it shares.
+/// Round 3, survivor → server: its signature on U3 and on its own view of
+/// U2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsistencySignature {
     /// The member.
     pub sender: u32,
-    /// Its view of U2: itself and the members whose shares reached it.
+    /// Its view of U2, sorted: itself and the members whose shares reached
+    /// it and checked out.
     pub seen: Vec<u32>,
-    /// Ed25519 over the protocol label, parameter digest, sender, U3 and
-    /// `seen`.
+    /// Ed25519 over the protocol label, parameter digest, a consistency
+    /// tag, U3, the sender and `seen`.
     pub signature: [u8; 64],
 }
 
-/// Round 4, server → every survivor: the survivor set again, with at least
-/// t survivors' signatures on it. Each member works out for itself whom it
-/// treats as dropped (those whose shares reached it but who are not in
-/// U3); the server never tells it.
+/// Round 4, server → every survivor that signed: U3 again, with the
+/// signatures that show at least t survivors were shown the same set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnmaskRequest {
-    /// U3, as signed.
+    /// U3, as in the consistency request.
     pub survivors: Vec<u32>,
     /// The survivors' signatures on it.
     pub signatures: Vec<ConsistencySignature>,
@@ -122,7 +148,8 @@ pub struct UnmaskResponse {
     pub sender: u32,
     /// Its shares of each survivor's self-mask seed b_v.
     pub self_mask_shares: Vec<RevealedShare>,
-    /// Its shares of each dropped member's mask secret key s_sk_v.
+    /// Its shares of the mask secret key s_sk_v of each member of its view
+    /// of U2 that is not a survivor.
     pub mask_key_shares: Vec<RevealedShare>,
 }
 
@@ -133,8 +160,8 @@ const KIND_ROUTED: u8 = 4;
 const KIND_MASKED: u8 = 5;
 const KIND_REQUEST: u8 = 6;
 const KIND_RESPONSE: u8 = 7;
-const KIND_CHECK_REQUEST: u8 = 8;
-const KIND_CHECK_SIGNATURE: u8 = 9;
+const KIND_CONSISTENCY_REQUEST: u8 = 8;
+const KIND_CONSISTENCY_SIGNATURE: u8 = 9;
 
 const ADVERTISE_LEN: usize = 4 + 32 + 32 + 64;
 
@@ -200,23 +227,46 @@ impl KeyList {
     }
 }
 
-/// Writes (id, length-prefixed bytes) pairs.
-fn write_id_bytes<'a>(w: &mut Writer, entries: impl ExactSizeIterator<Item = (u32, &'a [u8])>) {
-    w.count(entries.len());
-    for (id, bytes) in entries {
-        w.u32(id);
-        w.count(bytes.len());
-        w.bytes(bytes);
+const COMMITMENTS_LEN: usize = 64;
+
+impl ShareCommitments {
+    fn write(&self, w: &mut Writer) {
+        w.bytes(&self.mask_key);
+        w.bytes(&self.self_mask);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, SecAggError> {
+        Ok(Self {
+            mask_key: r.array()?,
+            self_mask: r.array()?,
+        })
     }
 }
 
-fn read_id_bytes(r: &mut Reader<'_>) -> Result<Vec<(u32, Vec<u8>)>, SecAggError> {
-    let count = r.count(8)?;
+/// Writes (id, length-prefixed ciphertext, commitments) entries.
+fn write_sealed<'a>(
+    w: &mut Writer,
+    entries: impl ExactSizeIterator<Item = (u32, &'a [u8], &'a ShareCommitments)>,
+) {
+    w.count(entries.len());
+    for (id, bytes, commitments) in entries {
+        w.u32(id);
+        w.count(bytes.len());
+        w.bytes(bytes);
+        commitments.write(w);
+    }
+}
+
+type SealedEntry = (u32, Vec<u8>, ShareCommitments);
+
+fn read_sealed(r: &mut Reader<'_>) -> Result<Vec<SealedEntry>, SecAggError> {
+    let count = r.count(8 + COMMITMENTS_LEN)?;
     (0..count)
         .map(|_| {
             let id = r.u32()?;
             let len = r.count(1)?;
-            Ok((id, r.bytes(len)?.to_vec()))
+            let bytes = r.bytes(len)?.to_vec();
+            Ok((id, bytes, ShareCommitments::read(r)?))
         })
         .collect()
 }
@@ -224,13 +274,14 @@ fn read_id_bytes(r: &mut Reader<'_>) -> Result<Vec<(u32, Vec<u8>)>, SecAggError>
 impl ShareKeys {
     /// The message as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(KIND_SHARE_KEYS, 8 + self.shares.len() * 128);
+        let mut w = Writer::new(KIND_SHARE_KEYS, 72 + self.shares.len() * 192);
         w.u32(self.sender);
-        write_id_bytes(
+        self.own.write(&mut w);
+        write_sealed(
             &mut w,
             self.shares
                 .iter()
-                .map(|s| (s.recipient, s.ciphertext.as_slice())),
+                .map(|s| (s.recipient, s.ciphertext.as_slice(), &s.commitments)),
         );
         w.finish()
     }
@@ -242,28 +293,34 @@ impl ShareKeys {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecAggError> {
         let mut r = Reader::new(bytes, KIND_SHARE_KEYS, "share-keys")?;
         let sender = r.u32()?;
-        let shares = read_id_bytes(&mut r)?
+        let own = ShareCommitments::read(&mut r)?;
+        let shares = read_sealed(&mut r)?
             .into_iter()
-            .map(|(recipient, ciphertext)| SealedShare {
+            .map(|(recipient, ciphertext, commitments)| SealedShare {
                 recipient,
                 ciphertext,
+                commitments,
             })
             .collect();
         r.finish()?;
-        Ok(Self { sender, shares })
+        Ok(Self {
+            sender,
+            own,
+            shares,
+        })
     }
 }
 
 impl RoutedShares {
     /// The message as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(KIND_ROUTED, 8 + self.shares.len() * 128);
+        let mut w = Writer::new(KIND_ROUTED, 8 + self.shares.len() * 192);
         w.u32(self.recipient);
-        write_id_bytes(
+        write_sealed(
             &mut w,
             self.shares
                 .iter()
-                .map(|s| (s.sender, s.ciphertext.as_slice())),
+                .map(|s| (s.sender, s.ciphertext.as_slice(), &s.commitments)),
         );
         w.finish()
     }
@@ -275,9 +332,13 @@ impl RoutedShares {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecAggError> {
         let mut r = Reader::new(bytes, KIND_ROUTED, "routed-shares")?;
         let recipient = r.u32()?;
-        let shares = read_id_bytes(&mut r)?
+        let shares = read_sealed(&mut r)?
             .into_iter()
-            .map(|(sender, ciphertext)| RoutedShare { sender, ciphertext })
+            .map(|(sender, ciphertext, commitments)| RoutedShare {
+                sender,
+                ciphertext,
+                commitments,
+            })
             .collect();
         r.finish()?;
         Ok(Self { recipient, shares })
@@ -287,12 +348,16 @@ impl RoutedShares {
 impl MaskedInput {
     /// The message as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(KIND_MASKED, 8 + self.values.len() * 8);
+        let mut w = Writer::new(
+            KIND_MASKED,
+            12 + self.values.len() * 8 + self.complaints.len() * 4,
+        );
         w.u32(self.sender);
         w.count(self.values.len());
         for &value in &self.values {
             w.u64(value);
         }
+        write_ids(&mut w, &self.complaints);
         w.finish()
     }
 
@@ -305,8 +370,13 @@ impl MaskedInput {
         let sender = r.u32()?;
         let count = r.count(8)?;
         let values = (0..count).map(|_| r.u64()).collect::<Result<_, _>>()?;
+        let complaints = read_ids(&mut r)?;
         r.finish()?;
-        Ok(Self { sender, values })
+        Ok(Self {
+            sender,
+            values,
+            complaints,
+        })
     }
 }
 
@@ -325,7 +395,7 @@ fn read_ids(r: &mut Reader<'_>) -> Result<Vec<u32>, SecAggError> {
 impl ConsistencyRequest {
     /// The message as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(KIND_CHECK_REQUEST, 4 + 4 * self.survivors.len());
+        let mut w = Writer::new(KIND_CONSISTENCY_REQUEST, 4 + 4 * self.survivors.len());
         write_ids(&mut w, &self.survivors);
         w.finish()
     }
@@ -335,12 +405,15 @@ impl ConsistencyRequest {
     /// # Errors
     /// [`SecAggError::Malformed`] naming the byte offset.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecAggError> {
-        let mut r = Reader::new(bytes, KIND_CHECK_REQUEST, "consistency-request")?;
+        let mut r = Reader::new(bytes, KIND_CONSISTENCY_REQUEST, "consistency-request")?;
         let survivors = read_ids(&mut r)?;
         r.finish()?;
         Ok(Self { survivors })
     }
 }
+
+/// A signature's smallest encoding: sender, an empty `seen`, signature.
+const SIGNATURE_MIN_LEN: usize = 4 + 4 + 64;
 
 impl ConsistencySignature {
     fn write(&self, w: &mut Writer) {
@@ -357,13 +430,12 @@ impl ConsistencySignature {
         })
     }
 
-    fn encoded_len(&self) -> usize {
-        4 + 4 + 4 * self.seen.len() + 64
-    }
-
     /// The message as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(KIND_CHECK_SIGNATURE, self.encoded_len());
+        let mut w = Writer::new(
+            KIND_CONSISTENCY_SIGNATURE,
+            SIGNATURE_MIN_LEN + 4 * self.seen.len(),
+        );
         self.write(&mut w);
         w.finish()
     }
@@ -373,22 +445,22 @@ impl ConsistencySignature {
     /// # Errors
     /// [`SecAggError::Malformed`] naming the byte offset.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecAggError> {
-        let mut r = Reader::new(bytes, KIND_CHECK_SIGNATURE, "consistency-signature")?;
+        let mut r = Reader::new(bytes, KIND_CONSISTENCY_SIGNATURE, "consistency-signature")?;
         let out = Self::read(&mut r)?;
         r.finish()?;
         Ok(out)
     }
 }
 
-/// The fewest bytes one encoded [`ConsistencySignature`] takes (an empty
-/// `seen`), for bounding counts before allocating.
-const SIGNATURE_MIN_LEN: usize = 4 + 4 + 64;
-
 impl UnmaskRequest {
     /// The message as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let signatures: usize = self.signatures.iter().map(|s| s.encoded_len()).sum();
-        let mut w = Writer::new(KIND_REQUEST, 8 + 4 * self.survivors.len() + signatures);
+        let signed: usize = self
+            .signatures
+            .iter()
+            .map(|s| SIGNATURE_MIN_LEN + 4 * s.seen.len())
+            .sum();
+        let mut w = Writer::new(KIND_REQUEST, 8 + 4 * self.survivors.len() + signed);
         write_ids(&mut w, &self.survivors);
         w.count(self.signatures.len());
         for signature in &self.signatures {
@@ -482,11 +554,17 @@ mod tests {
             keys: vec![adv.clone(), adv],
         };
         assert_eq!(KeyList::from_bytes(&list.to_bytes()).unwrap(), list);
+        let commitments = ShareCommitments {
+            mask_key: [6; 32],
+            self_mask: [7; 32],
+        };
         let sk = ShareKeys {
             sender: 1,
+            own: commitments,
             shares: vec![SealedShare {
                 recipient: 2,
                 ciphertext: vec![9; 90],
+                commitments,
             }],
         };
         assert_eq!(ShareKeys::from_bytes(&sk.to_bytes()).unwrap(), sk);
@@ -495,6 +573,7 @@ mod tests {
             shares: vec![RoutedShare {
                 sender: 1,
                 ciphertext: vec![8; 5],
+                commitments,
             }],
         };
         assert_eq!(
@@ -504,10 +583,11 @@ mod tests {
         let masked = MaskedInput {
             sender: 4,
             values: vec![0, u64::MAX, 42],
+            complaints: vec![1, 3],
         };
         assert_eq!(MaskedInput::from_bytes(&masked.to_bytes()).unwrap(), masked);
         let check = ConsistencyRequest {
-            survivors: vec![0, 2],
+            survivors: vec![0, 2, 4],
         };
         assert_eq!(
             ConsistencyRequest::from_bytes(&check.to_bytes()).unwrap(),
@@ -515,8 +595,8 @@ mod tests {
         );
         let signature = ConsistencySignature {
             sender: 2,
-            seen: vec![0, 1, 2],
-            signature: [7; 64],
+            seen: vec![0, 1, 2, 4],
+            signature: [4; 64],
         };
         assert_eq!(
             ConsistencySignature::from_bytes(&signature.to_bytes()).unwrap(),
@@ -527,13 +607,6 @@ mod tests {
             signatures: vec![signature.clone(), signature],
         };
         assert_eq!(UnmaskRequest::from_bytes(&req.to_bytes()).unwrap(), req);
-        let bytes = req.to_bytes();
-        for cut in 0..bytes.len() {
-            assert!(
-                UnmaskRequest::from_bytes(&bytes[..cut]).is_err(),
-                "cut at {cut}"
-            );
-        }
         let resp = UnmaskResponse {
             sender: 0,
             self_mask_shares: vec![RevealedShare {
@@ -550,6 +623,7 @@ mod tests {
         let masked = MaskedInput {
             sender: 4,
             values: vec![1, 2, 3],
+            complaints: vec![],
         }
         .to_bytes();
         for cut in 0..masked.len() {
@@ -575,5 +649,17 @@ mod tests {
         assert!(err.to_string().contains("only 8 bytes follow"), "{err}");
         // The wrong kind of message.
         assert!(UnmaskRequest::from_bytes(&masked).is_err());
+        // A request claiming 2^32 - 1 signatures with one signature's worth
+        // of bytes behind it.
+        let mut huge = UnmaskRequest {
+            survivors: vec![],
+            signatures: vec![],
+        }
+        .to_bytes();
+        huge.truncate(huge.len() - 4);
+        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+        huge.extend_from_slice(&[0; SIGNATURE_MIN_LEN]);
+        let err = UnmaskRequest::from_bytes(&huge).unwrap_err();
+        assert!(err.to_string().contains("only 72 bytes follow"), "{err}");
     }
 }

@@ -1,13 +1,14 @@
 //! Dropout-tolerant secure aggregation: the coordinator learns the sum of
 //! the members' vectors and nothing about any one of them, even when some
-//! members vanish mid-round.
+//! members vanish mid-round and even when the coordinator deviates from the
+//! protocol.
 //!
 //! This is the protocol of Bonawitz et al., "Practical Secure Aggregation
 //! for Privacy-Preserving Machine Learning" (CCS 2017), in the variant of
-//! its full version for a server that deviates from the protocol: the
-//! advertised keys are signed by each member's Ed25519 roster key, so that
-//! a server cannot substitute its own, and a consistency check before
-//! unmasking. One round:
+//! its full version (§6) that stays private against a malicious server:
+//! advertised keys are signed with each member's Ed25519 roster key, and a
+//! consistency check makes t survivors sign the same survivor set before
+//! anyone reveals a share. One round:
 //!
 //! 0. **Advertise keys.** Each member makes two X25519 key pairs, c (to
 //!    encrypt shares to it) and s (to agree pairwise masks), and sends both
@@ -16,45 +17,52 @@
 //! 1. **Share keys.** Each member u draws a self-mask seed b_u (32 bytes from
 //!    the OS) and splits b_u and s_sk_u into t-of-n Shamir shares. Member v's
 //!    pair of shares, with both ids, is encrypted to v under AES-256-GCM keyed
-//!    by HKDF-SHA256 of X25519(c_sk_u, c_pk_v); the server only routes them.
-//! 2. **Masked input.** Each member sends
-//!    y_u = x_u + PRG(b_u) + Σ_{v>u} PRG(s_uv) − Σ_{v<u} PRG(s_uv) over the
-//!    members v whose shares reached it (its view of U2, at least t with
-//!    itself), in Z_{2^64}, where s_uv is a 256-bit HKDF-SHA256 key from
-//!    X25519(s_sk_u, s_pk_v) and PRG is ChaCha20. The server adds what
-//!    arrives into a running sum; pairwise masks of members that both
-//!    arrived cancel there.
-//! 3. **Consistency check.** The server names the survivors U3 (masked
-//!    input arrived). Each survivor signs U3, with its own view of U2, only
-//!    if every survivor is in that view and it is one itself.
-//! 4. **Unmasking.** The server sends U3 back with the signatures. Each
-//!    survivor answers only for the U3 it signed and only with t valid
-//!    signatures of distinct survivors on it; it returns its shares of b_v
-//!    for v in U3 and of s_sk_v for the members of its own view of U2 not in
-//!    U3 (it works out the dropped itself; the server never names them).
-//!    From t responses the server rebuilds those secrets, checks each
-//!    rebuilt s_sk against its advertised public key, removes the remaining
-//!    masks and gets Σ x_u over U3.
+//!    by HKDF-SHA256 of X25519(c_sk_u, c_pk_v); beside it go SHA-256
+//!    commitments to both shares, naming owner, holder and secret. The server
+//!    only routes them.
+//! 2. **Masked input.** Each member opens the shares routed to it. One that
+//!    does not decrypt, names another pair, sits at the wrong point or does
+//!    not match its commitments is a *complaint*: its sender is left out of
+//!    the member's view of U2 (no mask with it, no share of it kept). With
+//!    at least t members in its view, the member sends
+//!    y_u = x_u + PRG(b_u) + Σ_{v>u} PRG(s_uv) − Σ_{v<u} PRG(s_uv) over its
+//!    view, in Z_{2^64}, with its complaints; s_uv is a 256-bit HKDF-SHA256
+//!    key from X25519(s_sk_u, s_pk_v) and PRG is ChaCha20. The server leaves
+//!    out of U3 every member complained about (named in
+//!    [`Aggregate::excluded`]) and sums the masked inputs of the rest.
+//! 3. **Consistency check.** The server sends U3 to its members. Each signs
+//!    it only if U3 lies inside its own view and holds itself and at least t
+//!    members; it signs U3 together with its view (so the routing of shares
+//!    is signed too). The server checks each signature under the roster key.
+//! 4. **Unmasking.** The server sends U3 again with the signatures. A member
+//!    answers only for the set it signed and only with t valid signatures on
+//!    it by distinct members of U3; it reveals its shares of b_v for v ∈ U3
+//!    and of s_sk_v for the rest of its own view. The server checks each
+//!    revealed share against its commitment (a mismatch sets the response
+//!    aside and names the holder), rebuilds each secret from t shares
+//!    (a rebuilt s_sk must match the advertised s_pk), removes the masks
+//!    along each survivor's view and gets Σ x_u over U3.
 //!
-//! Why this holds against a deviating server (with every member honest):
-//! each member signs one survivor set per round and t is more than half the
-//! roster, so no two different sets can both gather t signatures; for one
-//! agreed U3 no member is both a survivor (b revealed) and dropped (s_sk
-//! revealed). A survivor v masked with its whole view, of which at least
-//! t − 1 others are in U3 (U3 ⊆ view, |U3| ≥ t); the masks with those need
-//! s_sk of a survivor, which no honest member reveals. A server that routes
-//! a victim fewer members' shares cannot get a set the victim signs without
-//! those members in it, and it cannot get t signatures on a set without
-//! the victim's partners from members outside the victim's view, as the
-//! victim's view already holds t members and t + t > n. A member whose
-//! masked input arrives after the check stays hidden: its s_sk is rebuilt,
-//! its b never. Not covered here: members that collude with the server
-//! (the paper's analysis of that case needs a threshold above 2n/3, which
-//! is why the nodes hold rounds to ⌈2n/3⌉ by default; no test plays
-//! colluding members), range proofs on the inputs (one member can add any
-//! vector to the sum undetected), naming a member whose share is bad
-//! (reconstruction then fails for the round), and what a series of rounds
-//! with different survivor sets reveals (see `docs/PRIVACY.md`).
+//! Why this holds against a deviating server: an honest member signs one
+//! U3 per session and answers one unmasking request (the states are
+//! consumed), and t > n/2, so at most one set can gather t signatures from
+//! its own members. Every honest member that reveals anything reveals it for
+//! that set, so for any member v honest members reveal shares of b_v or of
+//! s_sk_v, never both; a member whose masked input arrives late, or whose
+//! shares the server routed to only some members, stays hidden. The dropped
+//! set is never taken from the server: each member derives it from its own
+//! view.
+//!
+//! Not covered: members colluding with the server (the bound is then the
+//! paper's: fewer than 2t − n colluders, which the node's own threshold
+//! floor of ⌈2n/3⌉ is there for); what the sums of several rounds or of
+//! overlapping member sets reveal together (one sum per round is the
+//! product's unit, differential privacy is the answer to that); a member
+//! sending well-formed shares of a wrong secret or an out-of-range input
+//! (there is no proof of a correct input); and a member that complains
+//! about an honest one, which the server cannot tell from a real fault, so
+//! it removes the accused from that round's sum. Complaints and refused
+//! signatures only ever remove members; they never reveal anything.
 //!
 //! Values are `f64` in fixed point (see [`FixedPoint`]); a per-member weight
 //! such as a row count is just another element of the vector.
@@ -122,6 +130,7 @@
 //!     server.receive(client.unmask(&request)?)?;
 //! }
 //! let aggregate = server.finish()?;
+//! assert!(aggregate.excluded().is_empty());
 //! assert_eq!(aggregate.decode(), vec![4.5, 300.0]);
 //! # Ok(())
 //! # }
@@ -136,14 +145,20 @@
 //! - `codec`: the strict, bounded byte encoding behind those.
 //! - `crypto`: signatures, X25519, HKDF, AES-GCM, the ChaCha20 mask stream
 //!   and Shamir sharing, each from a kept crate.
-//! - `client`: the member's state machine, [`Client`] to [`ClientChecked`].
+//! - `client`: the member's state machine, [`Client`] to [`ClientMasked`],
+//!   with the checks of routed shares that become complaints.
+//! - `checked`: the member's consistency check and unmasking,
+//!   [`ClientMasked::check`] and [`ClientChecked`].
 //! - `server`: the coordinator's state machine, [`Server`] to
-//!   [`ServerChecking`] and [`ServerUnmasking`], and the [`Aggregate`].
+//!   [`ServerChecking`].
+//! - `unmasking`: [`ServerUnmasking`], with its checks of revealed shares
+//!   against their commitments, the [`Aggregate`] and [`Excluded`].
 //! - `inspect`: the test-only `Inspect` hook and `ServerKnowledge`,
 //!   compiled only with the `inspect` feature (off by default) and in this
 //!   crate's own tests.
 //! - `error`: [`SecAggError`] and [`Stage`].
 
+mod checked;
 mod client;
 mod codec;
 mod crypto;
@@ -154,8 +169,10 @@ mod inspect;
 mod messages;
 mod params;
 mod server;
+mod unmasking;
 
-pub use client::{Client, ClientAdvertised, ClientChecked, ClientMasked, ClientShared};
+pub use checked::ClientChecked;
+pub use client::{Client, ClientAdvertised, ClientMasked, ClientShared};
 pub use crypto::SEALED_SHARE_LEN;
 pub use error::{SecAggError, Stage};
 pub use fixed_point::{EncodedInput, FixedPoint};
@@ -163,11 +180,11 @@ pub use fixed_point::{EncodedInput, FixedPoint};
 pub use inspect::{Inspect, Observed, ServerKnowledge};
 pub use messages::{
     AdvertiseKeys, ConsistencyRequest, ConsistencySignature, KeyList, MaskedInput, RevealedShare,
-    RoutedShare, RoutedShares, SealedShare, ShareKeys, UnmaskRequest, UnmaskResponse,
+    RoutedShare, RoutedShares, SealedShare, ShareCommitments, ShareKeys, UnmaskRequest,
+    UnmaskResponse,
 };
 pub use params::{
     MAX_MEMBERS, MAX_NAME_LEN, MAX_TASK_LEN, MAX_VECTOR_LEN, Member, SecAggConfig, SecAggParams,
 };
-pub use server::{
-    Aggregate, Server, ServerChecking, ServerMasking, ServerSharing, ServerUnmasking,
-};
+pub use server::{Server, ServerChecking, ServerMasking, ServerSharing};
+pub use unmasking::{Aggregate, Excluded, ServerUnmasking};

@@ -22,7 +22,7 @@ pub const MAX_NAME_LEN: usize = 256;
 
 /// Protocol label; part of every signed and derived byte string.
 pub(crate) const PROTOCOL: &[u8] =
-    b"medfed secagg v2 (Bonawitz et al. 2017, malicious server: signed keys, consistency check)";
+    b"medfed secagg v2 (Bonawitz et al. 2017, malicious server with consistency check)";
 
 /// One member of the roster. Its id is its index in
 /// [`SecAggConfig::members`].

@@ -1,34 +1,35 @@
-//! The coordinator's side: [`Server`] → [`ServerSharing`] →
-//! [`ServerMasking`] → [`ServerChecking`] → [`ServerUnmasking`] →
-//! [`Aggregate`]. In each state,
-//! `receive` takes one member's message (an error refuses that message
-//! only), and `finish` closes the step, consuming the state.
+//! The coordinator's side up to the consistency check: [`Server`] →
+//! [`ServerSharing`] → [`ServerMasking`] → [`ServerChecking`]; unmasking
+//! ([`ServerUnmasking`](super::ServerUnmasking) → [`Aggregate`](super::Aggregate))
+//! is in `unmasking`. In each state, `receive` takes one member's message
+//! (an error refuses that message only), and `finish` closes the step,
+//! consuming the state.
 //!
-//! The server keeps only a running sum of the masked inputs, never a
-//! plaintext input: the masks come off the sum alone.
+//! The server never holds a plaintext input: it sums masked inputs once it
+//! knows which of them go in (a member complained about is left out), and
+//! the masks come off the sum alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use zeroize::Zeroizing;
-
-use super::client::{check_consistency_signature, check_quorum, check_signature};
-use super::crypto::{self, SEALED_SHARE_LEN, Share};
+use super::checked::signs_survivors;
+use super::client::{check_quorum, check_signature};
+use super::crypto::SEALED_SHARE_LEN;
 use super::error::{SecAggError, Stage};
-use super::fixed_point::FixedPoint;
 use super::messages::{
-    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, KeyList, MaskedInput, RevealedShare,
-    RoutedShare, RoutedShares, ShareKeys, UnmaskRequest, UnmaskResponse,
+    AdvertiseKeys, ConsistencyRequest, ConsistencySignature, KeyList, MaskedInput, RoutedShare,
+    RoutedShares, ShareCommitments, ShareKeys, UnmaskRequest,
 };
 use super::params::SecAggParams;
+use super::unmasking::{Excluded, ServerUnmasking};
 
 #[cfg(any(test, feature = "inspect"))]
-use super::inspect::{Inspect, Observed, ServerKnowledge};
+use super::inspect::{Inspect, Observed};
 
 /// Passes vectors to the test-only inspector, if there is one.
 #[derive(Default)]
-struct Probe {
+pub(super) struct Probe {
     #[cfg(any(test, feature = "inspect"))]
-    inspector: Option<Box<dyn Inspect>>,
+    pub(super) inspector: Option<Box<dyn Inspect>>,
 }
 
 #[cfg(any(test, feature = "inspect"))]
@@ -47,6 +48,11 @@ macro_rules! observe {
     };
 }
 
+pub(super) use observe;
+
+/// Each share's commitments, by (owner, holder).
+pub(super) type Commitments = BTreeMap<(u32, u32), ShareCommitments>;
+
 /// Round 0: collecting the members' advertised keys.
 pub struct Server {
     params: SecAggParams,
@@ -63,15 +69,16 @@ pub struct ServerSharing {
     probe: Probe,
 }
 
-/// Round 2: collecting masked inputs into a running sum.
+/// Round 2: collecting masked inputs.
 pub struct ServerMasking {
     params: SecAggParams,
     keys: BTreeMap<u32, AdvertiseKeys>,
-    /// U2: the members whose shares were routed.
+    commitments: Commitments,
+    /// U2: the members whose shares were routed, each to all the others.
     sharers: BTreeSet<u32>,
-    /// U3 so far.
-    arrived: BTreeSet<u32>,
-    sum: Vec<u64>,
+    /// The masked inputs so far, kept apart until `finish` knows which of
+    /// them go into the sum.
+    arrived: BTreeMap<u32, MaskedInput>,
     probe: Probe,
 }
 
@@ -79,41 +86,16 @@ pub struct ServerMasking {
 pub struct ServerChecking {
     params: SecAggParams,
     keys: BTreeMap<u32, AdvertiseKeys>,
-    sharers: BTreeSet<u32>,
+    commitments: Commitments,
+    /// U3: the members whose masked input is in the sum.
     survivors: BTreeSet<u32>,
+    /// Each survivor's view of U2: itself and the senders routed to it,
+    /// less those it complained about.
+    views: BTreeMap<u32, BTreeSet<u32>>,
     sum: Vec<u64>,
     signatures: BTreeMap<u32, ConsistencySignature>,
+    excluded: Vec<Excluded>,
     probe: Probe,
-}
-
-/// Round 4: collecting the shares that remove the masks.
-pub struct ServerUnmasking {
-    params: SecAggParams,
-    keys: BTreeMap<u32, AdvertiseKeys>,
-    survivors: BTreeSet<u32>,
-    dropped: BTreeSet<u32>,
-    sum: Vec<u64>,
-    responses: BTreeMap<u32, UnmaskResponse>,
-    probe: Probe,
-}
-
-/// The outcome of a round: the sum of the inputs of the members in
-/// `contributors`, and nothing about any one of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Aggregate {
-    /// Σ x_u over the contributors, in Z_{2^64}.
-    pub sum: Vec<u64>,
-    /// U3: the members whose inputs are in the sum.
-    pub contributors: Vec<u32>,
-    fixed_point: FixedPoint,
-}
-
-impl Aggregate {
-    /// The sum as `f64`, within
-    /// [`FixedPoint::sum_error_bound`]`(contributors)` of the true sum.
-    pub fn decode(&self) -> Vec<f64> {
-        self.fixed_point.decode(&self.sum)
-    }
 }
 
 impl std::fmt::Debug for Server {
@@ -283,22 +265,26 @@ impl ServerSharing {
                 )
             })
             .collect();
+        let mut commitments = Commitments::new();
         for (&sender, message) in &self.shares {
+            commitments.insert((sender, sender), message.own);
             for share in &message.shares {
                 if let Some(out) = routed.get_mut(&share.recipient) {
                     out.shares.push(RoutedShare {
                         sender,
                         ciphertext: share.ciphertext.clone(),
+                        commitments: share.commitments,
                     });
+                    commitments.insert((sender, share.recipient), share.commitments);
                 }
             }
         }
         let next = ServerMasking {
-            sum: vec![0; self.params.vector_len()],
             params: self.params,
             keys: self.keys,
+            commitments,
             sharers,
-            arrived: BTreeSet::new(),
+            arrived: BTreeMap::new(),
             probe: self.probe,
         };
         Ok((next, routed.into_values().collect()))
@@ -306,11 +292,14 @@ impl ServerSharing {
 }
 
 impl ServerMasking {
-    /// Adds one member's masked input to the running sum.
+    /// Takes one member's masked input and its complaints.
     ///
     /// # Errors
     /// [`SecAggError::UnknownMember`], [`SecAggError::UnexpectedMember`]
-    /// (not in U2), [`SecAggError::Duplicate`], [`SecAggError::WrongLength`].
+    /// (not in U2, or a complaint about a member whose shares were not
+    /// routed to it), [`SecAggError::Duplicate`], [`SecAggError::WrongLength`],
+    /// and [`SecAggError::TooFewMembers`] when its complaints leave it fewer
+    /// members than the threshold (an honest member would not have masked).
     pub fn receive(&mut self, message: MaskedInput) -> Result<(), SecAggError> {
         let stage = Stage::MaskedInput;
         let sender = message.sender;
@@ -322,58 +311,121 @@ impl ServerMasking {
                 reason: "its shares were not routed in share-keys".into(),
             });
         }
-        if self.arrived.contains(&sender) {
+        if self.arrived.contains_key(&sender) {
             return Err(duplicate(stage, sender));
         }
-        if message.values.len() != self.sum.len() {
+        if message.values.len() != self.params.vector_len() {
             return Err(SecAggError::WrongLength {
                 stage,
                 member: sender,
                 field: "masked vector",
-                expected: format!("{} values", self.sum.len()),
+                expected: format!("{} values", self.params.vector_len()),
                 got: format!("{} values", message.values.len()),
             });
         }
+        let mut complaints = BTreeSet::new();
+        for &member in &message.complaints {
+            self.params.check_id(stage, "complaint", member)?;
+            if member == sender || !self.sharers.contains(&member) {
+                return Err(SecAggError::UnexpectedMember {
+                    stage,
+                    member: sender,
+                    reason: format!(
+                        "it complains about member {member}, whose shares were not routed to it"
+                    ),
+                });
+            }
+            if !complaints.insert(member) {
+                return Err(SecAggError::Duplicate {
+                    stage,
+                    member,
+                    what: "one member's complaints",
+                });
+            }
+        }
+        check_quorum(
+            stage,
+            self.sharers.len() - complaints.len(),
+            self.params.threshold(),
+        )?;
         observe!(
             self.probe,
             Observed::MaskedInput { sender },
             &message.values
         );
-        for (acc, value) in self.sum.iter_mut().zip(&message.values) {
-            *acc = acc.wrapping_add(*value);
-        }
-        self.arrived.insert(sender);
-        observe!(
-            self.probe,
-            Observed::RunningSum {
-                inputs: self.arrived.len()
-            },
-            &self.sum
-        );
+        self.arrived.insert(sender, message);
         Ok(())
     }
 
-    /// Closes round 2: the survivors (U3) are asked to sign the survivor
-    /// set.
+    /// Closes round 2. A member some survivor complained about is left out
+    /// of U3 and named (its masked input is not added; the survivors that
+    /// masked with it reveal its mask key instead). The masked inputs of U3
+    /// are summed and U3 goes to its members to sign.
     ///
     /// # Errors
-    /// [`SecAggError::TooFewMembers`] below the threshold.
-    pub fn finish(self) -> Result<(ServerChecking, ConsistencyRequest), SecAggError> {
+    /// [`SecAggError::TooFewMembers`] when U3 is below the threshold.
+    pub fn finish(mut self) -> Result<(ServerChecking, ConsistencyRequest), SecAggError> {
+        let mut complainers: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for (&from, input) in &self.arrived {
+            for &about in &input.complaints {
+                complainers.entry(about).or_default().push(from);
+            }
+        }
+        let excluded: Vec<Excluded> = complainers
+            .iter()
+            .map(|(&member, from)| Excluded {
+                member,
+                stage: Stage::ShareKeys,
+                reason: format!(
+                    "member(s) {} refused the shares it sent them (they do not decrypt, name \
+                     another pair, sit at the wrong point or do not match their commitments); \
+                     its input is not in the sum",
+                    from.iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .collect();
+        self.arrived
+            .retain(|member, _| !complainers.contains_key(member));
         check_quorum(
             Stage::MaskedInput,
             self.arrived.len(),
             self.params.threshold(),
         )?;
+        let mut sum = vec![0u64; self.params.vector_len()];
+        let mut views = BTreeMap::new();
+        for (&member, input) in &self.arrived {
+            for (acc, value) in sum.iter_mut().zip(&input.values) {
+                *acc = acc.wrapping_add(*value);
+            }
+            observe!(
+                self.probe,
+                Observed::RunningSum {
+                    inputs: views.len() + 1
+                },
+                &sum
+            );
+            let mut view = self.sharers.clone();
+            for about in &input.complaints {
+                view.remove(about);
+            }
+            views.insert(member, view);
+        }
+        let survivors: BTreeSet<u32> = self.arrived.keys().copied().collect();
         let request = ConsistencyRequest {
-            survivors: self.arrived.iter().copied().collect(),
+            survivors: survivors.iter().copied().collect(),
         };
         let next = ServerChecking {
             params: self.params,
             keys: self.keys,
-            sharers: self.sharers,
-            survivors: self.arrived,
-            sum: self.sum,
+            commitments: self.commitments,
+            survivors,
+            views,
+            sum,
             signatures: BTreeMap::new(),
+            excluded,
             probe: self.probe,
         };
         Ok((next, request))
@@ -381,281 +433,85 @@ impl ServerMasking {
 }
 
 impl ServerChecking {
-    /// Takes one survivor's signature on the survivor set.
+    /// Takes one survivor's signature on U3 and its view of U2. A refused
+    /// signature is also named in the round's [`excluded`] list, and its
+    /// sender is neither counted nor asked to unmask.
+    ///
+    /// [`excluded`]: super::Aggregate::excluded
     ///
     /// # Errors
     /// [`SecAggError::UnknownMember`], [`SecAggError::UnexpectedMember`]
     /// (not a survivor), [`SecAggError::Duplicate`], and
-    /// [`SecAggError::BadConsistencySignature`] naming a member whose
-    /// signature does not verify under its roster key (it is not counted).
+    /// [`SecAggError::BadConsistencySignature`] for a view other than the
+    /// one its routed shares and complaints give, or a signature that does
+    /// not verify under its roster key.
     pub fn receive(&mut self, message: ConsistencySignature) -> Result<(), SecAggError> {
         let stage = Stage::ConsistencyCheck;
         let sender = message.sender;
         self.params.check_id(stage, "sender", sender)?;
-        if !self.survivors.contains(&sender) {
+        let Some(view) = self.views.get(&sender) else {
             return Err(SecAggError::UnexpectedMember {
                 stage,
                 member: sender,
-                reason: "its masked input did not arrive".into(),
+                reason: "its masked input is not in the sum".into(),
             });
-        }
+        };
         if self.signatures.contains_key(&sender) {
             return Err(duplicate(stage, sender));
         }
-        check_consistency_signature(&self.params, &self.survivors, &message)?;
+        let reason = if !message.seen.iter().eq(view.iter()) {
+            Some(format!(
+                "it signs the view of U2 {:?}, but the shares routed to it and its complaints \
+                 give {:?}",
+                message.seen, view
+            ))
+        } else {
+            let listed: Vec<u32> = self.survivors.iter().copied().collect();
+            (!signs_survivors(&self.params, &self.survivors, &listed, &message))
+                .then(|| "it does not verify under the member's roster key".to_string())
+        };
+        if let Some(reason) = reason {
+            self.excluded.push(Excluded {
+                member: sender,
+                stage,
+                reason: format!("its signature on the survivor set is refused: {reason}"),
+            });
+            return Err(SecAggError::BadConsistencySignature {
+                member: sender,
+                reason,
+            });
+        }
         self.signatures.insert(sender, message);
         Ok(())
     }
 
-    /// Closes round 3: the survivor set goes back to the survivors with
-    /// every valid signature on it.
+    /// Closes round 3: the signers are asked for their shares, with every
+    /// signature as proof that t survivors were shown this U3.
     ///
     /// # Errors
-    /// [`SecAggError::TooFewMembers`] with fewer than t signatures.
+    /// [`SecAggError::TooFewMembers`] with fewer than t valid signatures.
     pub fn finish(self) -> Result<(ServerUnmasking, UnmaskRequest), SecAggError> {
         check_quorum(
             Stage::ConsistencyCheck,
             self.signatures.len(),
             self.params.threshold(),
         )?;
-        let dropped: BTreeSet<u32> = self.sharers.difference(&self.survivors).copied().collect();
         let request = UnmaskRequest {
             survivors: self.survivors.iter().copied().collect(),
-            signatures: self.signatures.into_values().collect(),
+            signatures: self.signatures.values().cloned().collect(),
         };
-        let next = ServerUnmasking {
-            params: self.params,
-            keys: self.keys,
-            survivors: self.survivors,
-            dropped,
-            sum: self.sum,
-            responses: BTreeMap::new(),
-            probe: self.probe,
-        };
+        let signers = self.signatures.into_keys().collect();
+        let next = ServerUnmasking::new(
+            self.params,
+            self.keys,
+            self.commitments,
+            self.survivors,
+            self.views,
+            signers,
+            self.sum,
+            self.excluded,
+            self.probe,
+        );
         Ok((next, request))
     }
-}
-
-/// Checks one list of revealed shares: exactly one per expected owner, each
-/// at the sender's evaluation point.
-fn check_revealed(
-    sender: u32,
-    shares: &[RevealedShare],
-    expected: &BTreeSet<u32>,
-    secret: &'static str,
-) -> Result<(), SecAggError> {
-    let stage = Stage::Unmasking;
-    let mut seen = BTreeSet::new();
-    for share in shares {
-        if !expected.contains(&share.owner) {
-            return Err(SecAggError::BadShare {
-                stage,
-                member: sender,
-                owner: share.owner,
-                secret,
-                reason: "the request did not ask for this share".into(),
-            });
-        }
-        if !seen.insert(share.owner) {
-            return Err(SecAggError::Duplicate {
-                stage,
-                member: share.owner,
-                what: "one response's shares",
-            });
-        }
-        if u32::from(share.share[0]) != sender + 1 {
-            return Err(SecAggError::BadShare {
-                stage,
-                member: sender,
-                owner: share.owner,
-                secret,
-                reason: format!(
-                    "evaluated at x = {}, expected {} (the sender's point)",
-                    share.share[0],
-                    sender + 1
-                ),
-            });
-        }
-    }
-    if let Some(&missing) = expected.difference(&seen).next() {
-        return Err(SecAggError::BadShare {
-            stage,
-            member: sender,
-            owner: missing,
-            secret,
-            reason: "the share is missing".into(),
-        });
-    }
-    Ok(())
-}
-
-/// What the server holds after unmasking: the secrets it rebuilt.
-pub(super) struct Rebuilt {
-    /// Dropped member → its mask secret key.
-    pub(super) mask_keys: BTreeMap<u32, Zeroizing<[u8; 32]>>,
-    /// Survivor → its self-mask seed.
-    pub(super) self_seeds: BTreeMap<u32, Zeroizing<[u8; 32]>>,
-}
-
-impl ServerUnmasking {
-    /// Takes one survivor's shares: of the self-mask seed of every survivor
-    /// and of the mask key of every dropped member, nothing else.
-    ///
-    /// # Errors
-    /// [`SecAggError::UnknownMember`], [`SecAggError::UnexpectedMember`]
-    /// (not a survivor), [`SecAggError::Duplicate`], [`SecAggError::BadShare`]
-    /// for a share not asked for, missing, or at the wrong point.
-    pub fn receive(&mut self, message: UnmaskResponse) -> Result<(), SecAggError> {
-        let stage = Stage::Unmasking;
-        let sender = message.sender;
-        self.params.check_id(stage, "sender", sender)?;
-        if !self.survivors.contains(&sender) {
-            return Err(SecAggError::UnexpectedMember {
-                stage,
-                member: sender,
-                reason: "its masked input did not arrive".into(),
-            });
-        }
-        if self.responses.contains_key(&sender) {
-            return Err(duplicate(stage, sender));
-        }
-        check_revealed(
-            sender,
-            &message.self_mask_shares,
-            &self.survivors,
-            "self-mask seed",
-        )?;
-        check_revealed(sender, &message.mask_key_shares, &self.dropped, "mask key")?;
-        self.responses.insert(sender, message);
-        Ok(())
-    }
-
-    /// Closes round 4: rebuilds each dropped member's mask secret key and
-    /// each survivor's self-mask seed from t shares, removes every mask from
-    /// the sum, and returns the sum of the survivors' inputs.
-    ///
-    /// # Errors
-    /// [`SecAggError::TooFewMembers`] with fewer than t responses (the sum is
-    /// then never computed); [`SecAggError::ReconstructionFailed`] if a
-    /// rebuilt mask key does not match the public key its member advertised.
-    pub fn finish(self) -> Result<Aggregate, SecAggError> {
-        self.finish_rebuilt().map(|(aggregate, _)| aggregate)
-    }
-
-    fn rebuild(
-        &self,
-        owner: u32,
-        secret: &'static str,
-        pick: fn(&UnmaskResponse) -> &[RevealedShare],
-    ) -> Result<Zeroizing<[u8; 32]>, SecAggError> {
-        let shares: Vec<&Share> = self
-            .responses
-            .values()
-            .filter_map(|response| {
-                pick(response)
-                    .iter()
-                    .find(|s| s.owner == owner)
-                    .map(|s| &s.share)
-            })
-            .take(self.params.threshold() as usize)
-            .collect();
-        crypto::combine(&shares, self.params.threshold()).map_err(|reason| {
-            SecAggError::ReconstructionFailed {
-                owner,
-                secret,
-                reason,
-            }
-        })
-    }
-
-    fn finish_rebuilt(mut self) -> Result<(Aggregate, Rebuilt), SecAggError> {
-        check_quorum(
-            Stage::Unmasking,
-            self.responses.len(),
-            self.params.threshold(),
-        )?;
-        let mut rebuilt = Rebuilt {
-            mask_keys: BTreeMap::new(),
-            self_seeds: BTreeMap::new(),
-        };
-        for &owner in &self.dropped {
-            let secret = self.rebuild(owner, "mask key", |r| &r.mask_key_shares)?;
-            let advertised = self.keys.get(&owner).map(|k| k.mask_key);
-            if advertised != Some(crypto::x25519_public(&secret)) {
-                return Err(SecAggError::ReconstructionFailed {
-                    owner,
-                    secret: "mask key",
-                    reason: "it does not match the public key the member advertised".into(),
-                });
-            }
-            rebuilt.mask_keys.insert(owner, secret);
-        }
-        for &owner in &self.survivors {
-            let seed = self.rebuild(owner, "self-mask seed", |r| &r.self_mask_shares)?;
-            rebuilt.self_seeds.insert(owner, seed);
-        }
-
-        let mut sum = std::mem::take(&mut self.sum);
-        for (&dropped, secret) in &rebuilt.mask_keys {
-            for &survivor in &self.survivors {
-                let seed = pairwise_seed_with(&self.params, &self.keys, secret, dropped, survivor)?;
-                // The survivor added PRG(s) if the dropped member's id is
-                // above its own and subtracted it otherwise; undo that.
-                crypto::apply_mask(&mut sum, &seed, dropped > survivor);
-            }
-            observe!(self.probe, Observed::PairwiseMasksRemoved { dropped }, &sum);
-        }
-        for (&survivor, seed) in &rebuilt.self_seeds {
-            let key = crypto::self_mask_key(&self.params, seed, survivor)?;
-            crypto::apply_mask(&mut sum, &key, true);
-            observe!(self.probe, Observed::SelfMaskRemoved { survivor }, &sum);
-        }
-        observe!(self.probe, Observed::Output, &sum);
-        let aggregate = Aggregate {
-            sum,
-            contributors: self.survivors.iter().copied().collect(),
-            fixed_point: self.params.fixed_point(),
-        };
-        Ok((aggregate, rebuilt))
-    }
-
-    /// Test-only: finishes like [`ServerUnmasking::finish`] and also hands
-    /// back everything the server legitimately holds afterwards, so tests
-    /// can show what it can and cannot do with it.
-    ///
-    /// # Errors
-    /// As [`ServerUnmasking::finish`].
-    #[cfg(any(test, feature = "inspect"))]
-    pub fn finish_with_knowledge(self) -> Result<(Aggregate, ServerKnowledge), SecAggError> {
-        let params = self.params.clone();
-        let keys = self.keys.clone();
-        let responses: Vec<UnmaskResponse> = self.responses.values().cloned().collect();
-        let (aggregate, rebuilt) = self.finish_rebuilt()?;
-        Ok((
-            aggregate,
-            ServerKnowledge::new(params, keys, responses, rebuilt),
-        ))
-    }
-}
-
-/// s_uv for a member whose mask secret key is known and another's public
-/// mask key.
-pub(super) fn pairwise_seed_with(
-    params: &SecAggParams,
-    keys: &BTreeMap<u32, AdvertiseKeys>,
-    secret: &[u8; 32],
-    owner: u32,
-    other: u32,
-) -> Result<Zeroizing<[u8; 32]>, SecAggError> {
-    let other_key = keys
-        .get(&other)
-        .map(|k| k.mask_key)
-        .ok_or(SecAggError::Crypto {
-            what: "a member without advertised keys",
-        })?;
-    let agreed = crypto::agree(secret, &other_key).ok_or(SecAggError::WeakKey {
-        stage: Stage::Unmasking,
-        member: other,
-    })?;
-    crypto::pairwise_seed(params, &agreed, owner, other)
 }

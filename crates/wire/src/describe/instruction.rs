@@ -1,6 +1,7 @@
 //! Summaries of the instructions the coordinator sends, secure-aggregation
 //! stages included (their medfed-secure bytes as sizes and digests).
 
+use medfed_secure::secagg::{ConsistencyRequest, UnmaskRequest};
 use serde_json::{Value, json};
 
 use super::{embedded_json, hex, number, parameters};
@@ -126,14 +127,27 @@ pub(super) fn instruction(instruction: pb::Instruction) -> Value {
         ),
         Some(Kind::SecaggCheck(pb::SecAggCheck { round, request })) => (
             "secagg-consistency-request",
-            match medfed_secure::secagg::ConsistencyRequest::from_bytes(&request) {
-                Ok(check) => json!({ "round": round, "survivors": check.survivors }),
-                Err(_) => json!({ "round": round, "request_bytes": request.len() }),
-            },
+            json!({
+                "round": round,
+                "survivors": ConsistencyRequest::from_bytes(&request)
+                    .map(|r| json!(r.survivors))
+                    .unwrap_or(Value::Null),
+                "request_bytes": request.len(),
+            }),
         ),
         Some(Kind::SecaggUnmask(pb::SecAggUnmask { round, request })) => (
             "secagg-unmask-request",
-            json!({ "round": round, "request_bytes": request.len() }),
+            json!({
+                "round": round,
+                "request_bytes": request.len(),
+                // Public: who the survivors are and who signed the set.
+                "survivors": UnmaskRequest::from_bytes(&request)
+                    .map(|r| json!(r.survivors))
+                    .unwrap_or(Value::Null),
+                "signers": UnmaskRequest::from_bytes(&request)
+                    .map(|r| json!(r.signatures.iter().map(|s| s.sender).collect::<Vec<_>>()))
+                    .unwrap_or(Value::Null),
+            }),
         ),
     };
     json!({ "step": step, "instruction": name, "body": body })

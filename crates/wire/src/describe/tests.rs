@@ -128,3 +128,50 @@ fn a_submission_of_another_kind_is_not_shown_as_this_one() {
         "{note}"
     );
 }
+
+#[test]
+fn the_consistency_stage_is_named() {
+    use medfed_secure::secagg::{ConsistencyRequest, ConsistencySignature, UnmaskRequest};
+    let check = pb::Instruction {
+        step: 8,
+        kind: Some(pb::instruction::Kind::SecaggCheck(pb::SecAggCheck {
+            round: 1,
+            request: ConsistencyRequest {
+                survivors: vec![0, 2],
+            }
+            .to_bytes(),
+        })),
+    };
+    let decoded = describe_payload(kinds::SECAGG_CONSISTENCY_REQUEST, &check.encode_to_vec());
+    assert_eq!(decoded.message_type, "medfed.v2.Instruction");
+    assert_eq!(decoded.content["instruction"], "secagg-consistency-request");
+    assert_eq!(decoded.content["body"]["survivors"], json!([0, 2]));
+    let signature = ConsistencySignature {
+        sender: 2,
+        seen: vec![0, 1, 2],
+        signature: [0; 64],
+    };
+    let unmask = pb::Instruction {
+        step: 9,
+        kind: Some(pb::instruction::Kind::SecaggUnmask(pb::SecAggUnmask {
+            round: 1,
+            request: UnmaskRequest {
+                survivors: vec![0, 2],
+                signatures: vec![signature.clone()],
+            }
+            .to_bytes(),
+        })),
+    };
+    let decoded = describe_payload(kinds::SECAGG_UNMASK_REQUEST, &unmask.encode_to_vec());
+    assert_eq!(decoded.content["body"]["signers"], json!([2]));
+    let submission = pb::SecAggSubmission {
+        task_id: "t".into(),
+        step: 8,
+        round: 1,
+        stage: pb::SecAggStage::Consistency.into(),
+        payload: signature.to_bytes(),
+        ..Default::default()
+    };
+    let decoded = describe_payload(kinds::SECAGG, &submitted(Body::Secagg(submission)));
+    assert_eq!(decoded.content["stage"], "SEC_AGG_STAGE_CONSISTENCY");
+}

@@ -1,13 +1,13 @@
 //! Checked conversions of the secure-aggregation instructions: the keys
-//! request with its roster, the key list, the routed shares and the unmask
-//! request.
+//! request with its roster, the key list, the routed shares, the
+//! consistency request and the unmask request with its signatures.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use medfed_secure::secagg::{ConsistencyRequest, KeyList, RoutedShares, UnmaskRequest};
 
 use super::settings::secagg_settings;
-use super::{Result, check_round, protocol};
+use super::{Result, check_ids, check_round, protocol};
 use crate::WireError;
 use crate::convert::step_from_pb;
 use crate::limits::MAX_CERTIFICATE_BYTES;
@@ -221,7 +221,11 @@ pub(crate) fn instruction_from_pb(
             check_round("secagg_check.round", round, task)?;
             let request = ConsistencyRequest::from_bytes(&request)
                 .map_err(|e| protocol("secagg_check.request", e))?;
-            check_members_count("secagg_check.request", request.survivors.len(), task)?;
+            check_ids(
+                "secagg_check.request.survivors",
+                request.survivors.len(),
+                task,
+            )?;
             Instruction::SecAggCheck { round, request }
         }
         Kind::SecaggUnmask(pb::SecAggUnmask { round, request }) => {
@@ -229,10 +233,22 @@ pub(crate) fn instruction_from_pb(
             check_round("secagg_unmask.round", round, task)?;
             let request = UnmaskRequest::from_bytes(&request)
                 .map_err(|e| protocol("secagg_unmask.request", e))?;
-            check_members_count("secagg_unmask.request", request.survivors.len(), task)?;
-            check_members_count("secagg_unmask.signatures", request.signatures.len(), task)?;
+            check_ids(
+                "secagg_unmask.request.survivors",
+                request.survivors.len(),
+                task,
+            )?;
+            check_ids(
+                "secagg_unmask.request.signatures",
+                request.signatures.len(),
+                task,
+            )?;
             for signature in &request.signatures {
-                check_members_count("secagg_unmask.signatures.seen", signature.seen.len(), task)?;
+                check_ids(
+                    "secagg_unmask.request.signatures.seen",
+                    signature.seen.len(),
+                    task,
+                )?;
             }
             Instruction::SecAggUnmask { round, request }
         }
@@ -243,16 +259,4 @@ pub(crate) fn instruction_from_pb(
             });
         }
     })
-}
-
-/// Refuses a list of member ids longer than the task's member list.
-fn check_members_count(field: &'static str, got: usize, task: &Task) -> Result<()> {
-    if got > task.members.len() {
-        return Err(WireError::TooLarge {
-            field,
-            max: task.members.len() as u64,
-            got: got as u64,
-        });
-    }
-    Ok(())
 }

@@ -32,6 +32,19 @@ fn protocol(field: &'static str, error: SecAggError) -> WireError {
     }
 }
 
+/// A list of member ids no longer than the task's roster: the protocol
+/// refuses repeats itself, so a longer list can only be a hostile one.
+fn check_ids(field: &'static str, len: usize, task: &Task) -> Result<()> {
+    if len > task.members.len() {
+        return Err(WireError::TooLarge {
+            field,
+            max: task.members.len() as u64,
+            got: len as u64,
+        });
+    }
+    Ok(())
+}
+
 /// A training round in range, or 0 for the steps outside training (the
 /// preprocessing passes and the final evaluation).
 fn check_round(field: &'static str, round: u32, task: &Task) -> Result<()> {

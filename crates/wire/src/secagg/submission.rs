@@ -1,12 +1,12 @@
 //! Checked conversions of a member's secure-aggregation submissions (keys,
-//! shares, masked input, unmask response).
+//! shares, masked input, consistency signature, unmask response).
 
 use medfed_secure::secagg::{
     AdvertiseKeys, ConsistencySignature, MaskedInput, ShareKeys, UnmaskResponse,
 };
 
 use super::settings::secagg_settings;
-use super::{MaskedKind, Result, check_round, protocol};
+use super::{MaskedKind, Result, check_ids, check_round, protocol};
 use crate::WireError;
 use crate::convert::check_task_id;
 use crate::message::{SecAggMessage, SecAggSubmission, Task};
@@ -109,18 +109,13 @@ pub fn submission_from_pb(
                     ),
                 });
             }
+            check_ids("secagg.payload.complaints", input.complaints.len(), task)?;
             SecAggMessage::Masked(input)
         }
         pb::SecAggStage::Consistency => {
             let signature =
                 ConsistencySignature::from_bytes(&payload).map_err(|e| protocol(field, e))?;
-            if signature.seen.len() > task.members.len() {
-                return Err(WireError::TooLarge {
-                    field: "secagg.payload.seen",
-                    max: task.members.len() as u64,
-                    got: signature.seen.len() as u64,
-                });
-            }
+            check_ids("secagg.payload.seen", signature.seen.len(), task)?;
             SecAggMessage::Consistency(signature)
         }
         pb::SecAggStage::Unmask => SecAggMessage::Unmask(

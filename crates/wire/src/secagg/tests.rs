@@ -5,7 +5,7 @@ use medfed_model::ModelKind;
 
 use super::*;
 use crate::limits::MAX_CERTIFICATE_BYTES;
-use crate::message::{Instruction, SecureAggregation};
+use crate::message::{Instruction, SecAggMessage, SecAggSubmission, SecureAggregation};
 use crate::pb;
 
 fn task(model: ModelKind) -> Task {
@@ -118,4 +118,135 @@ fn masked_lengths_follow_the_kind_and_the_held_out_counts() {
     assert_eq!(MaskedKind::of(&Instruction::Wait), None);
     assert_eq!(MaskedKind::vector_len(&Instruction::Wait, &t), None);
     assert!(!MaskedKind::evaluates(&Instruction::Wait));
+}
+
+#[test]
+fn consistency_and_unmask_requests_round_trip_and_are_bounded_by_the_roster() {
+    use medfed_secure::secagg::{ConsistencyRequest, ConsistencySignature, UnmaskRequest};
+    let mut t = task(ModelKind::Logistic);
+    t.secure_aggregation = Some(SecureAggregation {
+        threshold: 2,
+        fixed_point_bits: 24,
+    });
+    let signature = |seen: Vec<u32>| ConsistencySignature {
+        sender: 1,
+        seen,
+        signature: [5; 64],
+    };
+    let check = crate::Step {
+        step: 9,
+        instruction: Instruction::SecAggCheck {
+            round: 2,
+            request: ConsistencyRequest {
+                survivors: vec![0, 1],
+            },
+        },
+    };
+    let unmask = crate::Step {
+        step: 10,
+        instruction: Instruction::SecAggUnmask {
+            round: 2,
+            request: UnmaskRequest {
+                survivors: vec![0, 1],
+                signatures: vec![signature(vec![0, 1])],
+            },
+        },
+    };
+    for step in [&check, &unmask] {
+        let back = crate::convert::step_from_pb(crate::convert::step_to_pb(step), &t).unwrap();
+        assert_eq!(&back, step);
+    }
+    // Lists longer than the roster of 2 are refused, naming the field.
+    let too_long = [
+        Instruction::SecAggCheck {
+            round: 2,
+            request: ConsistencyRequest {
+                survivors: vec![0, 1, 2],
+            },
+        },
+        Instruction::SecAggUnmask {
+            round: 2,
+            request: UnmaskRequest {
+                survivors: vec![0, 1],
+                signatures: vec![signature(vec![0, 1]); 3],
+            },
+        },
+        Instruction::SecAggUnmask {
+            round: 2,
+            request: UnmaskRequest {
+                survivors: vec![0, 1],
+                signatures: vec![signature(vec![0, 1, 2])],
+            },
+        },
+    ];
+    let fields = [
+        "secagg_check.request.survivors",
+        "secagg_unmask.request.signatures",
+        "secagg_unmask.request.signatures.seen",
+    ];
+    for (instruction, field) in too_long.into_iter().zip(fields) {
+        let step = crate::Step {
+            step: 11,
+            instruction,
+        };
+        let err = crate::convert::step_from_pb(crate::convert::step_to_pb(&step), &t).unwrap_err();
+        assert!(
+            matches!(err, WireError::TooLarge { field: f, max: 2, got: 3 } if f == field),
+            "{err}"
+        );
+    }
+    // Garbage request bytes are a named error, not a panic.
+    let garbage = pb::Instruction {
+        step: 12,
+        kind: Some(pb::instruction::Kind::SecaggCheck(pb::SecAggCheck {
+            round: 2,
+            request: vec![2, 8, 0xff, 0xff, 0xff, 0xff],
+        })),
+    };
+    let err = crate::convert::step_from_pb(garbage, &t).unwrap_err();
+    assert!(err.to_string().contains("secagg_check.request"), "{err}");
+}
+
+#[test]
+fn consistency_signatures_and_complaints_are_bounded_by_the_roster() {
+    use medfed_secure::secagg::{ConsistencySignature, MaskedInput};
+    let mut t = task(ModelKind::Logistic);
+    t.secure_aggregation = Some(SecureAggregation {
+        threshold: 2,
+        fixed_point_bits: 24,
+    });
+    let submit = |message: SecAggMessage| {
+        let submission = SecAggSubmission {
+            step: 4,
+            round: 1,
+            message,
+            privacy_spend: None,
+        };
+        submission_from_pb(submission_to_pb(&submission, "t"), &t).map(|s| s.message)
+    };
+    let good = ConsistencySignature {
+        sender: 0,
+        seen: vec![0, 1],
+        signature: [1; 64],
+    };
+    assert_eq!(
+        submit(SecAggMessage::Consistency(good.clone())).unwrap(),
+        SecAggMessage::Consistency(good.clone())
+    );
+    let err = submit(SecAggMessage::Consistency(ConsistencySignature {
+        seen: vec![0, 1, 2],
+        ..good
+    }))
+    .unwrap_err();
+    assert!(err.to_string().contains("secagg.payload.seen"), "{err}");
+    let err = submit(SecAggMessage::Masked(MaskedInput {
+        sender: 0,
+        values: vec![1],
+        complaints: vec![1, 1, 1],
+    }))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("secagg.payload.complaints"),
+        "{err}"
+    );
 }
