@@ -360,9 +360,10 @@ impl SitePrivacy {
     }
 }
 
-/// Writes `file` to a temporary file beside `path`, fsyncs it, renames it
-/// over `path` and fsyncs the directory.
-fn write_atomically(path: &Path, file: &PrivacyFile) -> std::io::Result<()> {
+/// Writes `file` as pretty JSON to a temporary file beside `path`, fsyncs
+/// it, renames it over `path` and fsyncs the directory: a crash leaves the
+/// old file or the new one, never a part of either.
+pub(crate) fn write_atomically(path: &Path, file: &impl Serialize) -> std::io::Result<()> {
     let dir = medfed_fsutil::parent_dir(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     let mut buffered = std::io::BufWriter::new(&mut tmp);

@@ -25,7 +25,6 @@
 //! so a crash can waste a round but never forget one. A file that cannot
 //! be read or is not a valid record is an error, never reset.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -214,7 +213,7 @@ impl Contributions {
             format: CONTRIBUTIONS_FORMAT.to_owned(),
             contributions,
         };
-        write_atomically(&self.path, &file).with_context(|| {
+        crate::privacy::write_atomically(&self.path, &file).with_context(|| {
             format!("cannot record the contribution in {}", self.path.display())
         })?;
         self.contributions = file.contributions;
@@ -331,21 +330,6 @@ fn json(value: &impl Serialize) -> Vec<u8> {
 
 fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// Writes `file` to a temporary file beside `path`, fsyncs it, renames it
-/// over `path` and fsyncs the directory.
-fn write_atomically(path: &Path, file: &ContributionsFile) -> std::io::Result<()> {
-    let dir = medfed_fsutil::parent_dir(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    let mut buffered = std::io::BufWriter::new(&mut tmp);
-    serde_json::to_writer_pretty(&mut buffered, file)?;
-    buffered.write_all(b"\n")?;
-    buffered.flush()?;
-    drop(buffered);
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    medfed_fsutil::sync_parent_dir(path)
 }
 
 #[cfg(test)]
