@@ -425,6 +425,14 @@ pub fn run(
         fs::remove_dir_all(&out).with_context(|| format!("cannot clear {}", out.display()))?;
     }
     fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    // Each run is a task of its own: a node masks one vector once per task
+    // (its contribution record beside the vault), so a second run of the
+    // same task from the same vaults would be refused as a replay.
+    let task = out.join("task.toml");
+    let text = fs::read_to_string(&prepared.task)
+        .with_context(|| format!("cannot read {}", prepared.task.display()))?;
+    let text = text.replacen("\"\nmembers = ", &format!("-{label}\"\nmembers = "), 1);
+    fs::write(&task, text).with_context(|| format!("cannot write {}", task.display()))?;
     let pki = prepared.dir.join("pki");
     let ready = out.join("ready.json");
     let log_file = |name: &str| -> anyhow::Result<File> {
@@ -435,7 +443,7 @@ pub fn run(
     coordinator
         .arg("run")
         .arg("--task")
-        .arg(&prepared.task)
+        .arg(&task)
         .args(["--listen", "127.0.0.1:0"])
         .arg("--ca")
         .arg(pki.join("coordinator/ca.pem"))
