@@ -501,17 +501,18 @@ impl ServerChecking {
             signatures: self.signatures.values().cloned().collect(),
         };
         let signers = self.signatures.into_keys().collect();
-        let next = ServerUnmasking::new(
-            self.params,
-            self.keys,
-            self.commitments,
-            self.survivors,
-            self.views,
+        let next = ServerUnmasking {
+            params: self.params,
+            keys: self.keys,
+            commitments: self.commitments,
+            survivors: self.survivors,
+            views: self.views,
             signers,
-            self.sum,
-            self.excluded,
-            self.probe,
-        );
+            sum: self.sum,
+            responses: BTreeMap::new(),
+            excluded: self.excluded,
+            probe: self.probe,
+        };
         Ok((next, request))
     }
 }

@@ -19,19 +19,19 @@ use super::inspect::{Observed, ServerKnowledge};
 
 /// Round 4: collecting the shares that remove the masks.
 pub struct ServerUnmasking {
-    params: SecAggParams,
-    keys: BTreeMap<u32, AdvertiseKeys>,
-    commitments: Commitments,
+    pub(super) params: SecAggParams,
+    pub(super) keys: BTreeMap<u32, AdvertiseKeys>,
+    pub(super) commitments: Commitments,
     /// U3.
-    survivors: BTreeSet<u32>,
+    pub(super) survivors: BTreeSet<u32>,
     /// Each survivor's view of U2.
-    views: BTreeMap<u32, BTreeSet<u32>>,
+    pub(super) views: BTreeMap<u32, BTreeSet<u32>>,
     /// The survivors whose signature on U3 was accepted: only they answer.
-    signers: BTreeSet<u32>,
-    sum: Vec<u64>,
-    responses: BTreeMap<u32, UnmaskResponse>,
-    excluded: Vec<Excluded>,
-    probe: Probe,
+    pub(super) signers: BTreeSet<u32>,
+    pub(super) sum: Vec<u64>,
+    pub(super) responses: BTreeMap<u32, UnmaskResponse>,
+    pub(super) excluded: Vec<Excluded>,
+    pub(super) probe: Probe,
 }
 
 /// A member left out of one step of a round, and why: a member others
@@ -83,32 +83,6 @@ pub(super) struct Rebuilt {
 }
 
 impl ServerUnmasking {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        params: SecAggParams,
-        keys: BTreeMap<u32, AdvertiseKeys>,
-        commitments: Commitments,
-        survivors: BTreeSet<u32>,
-        views: BTreeMap<u32, BTreeSet<u32>>,
-        signers: BTreeSet<u32>,
-        sum: Vec<u64>,
-        excluded: Vec<Excluded>,
-        probe: Probe,
-    ) -> Self {
-        Self {
-            params,
-            keys,
-            commitments,
-            survivors,
-            views,
-            signers,
-            sum,
-            responses: BTreeMap::new(),
-            excluded,
-            probe,
-        }
-    }
-
     /// Takes one signer's shares: of the self-mask seed of every survivor
     /// and of the mask key of every other member of its view of U2, each
     /// matching the commitment its owner made for this holder. A response
