@@ -16,9 +16,9 @@ use std::process::ExitStatus;
 use medfed::NodeRun;
 use medfed::hostile::{
     Hospital, HostileCoordinator, ROW_DERIVED_KINDS, Script, Submitted, plain_preprocessing,
+    two_feature_csv, two_feature_task,
 };
 use medfed_model::ModelKind;
-use medfed_model::preprocess::ColumnSpec;
 use medfed_wire::pb::{self, submission::Body};
 use medfed_wire::{DifferentialPrivacy, Instruction, Task, TrainingAlgorithm};
 use ndarray::Array1;
@@ -39,42 +39,16 @@ const SIGMA: f64 = 1000.0;
 /// The clip norm: far below the norm of a raw update, so clipping shows.
 const CLIP: f64 = 0.01;
 
-/// The site's rows: `x1`, `x2` and a two-class `y`, as a CSV text.
-fn csv() -> String {
-    let mut text = String::from("x1,x2,y\n");
-    for i in 0..ROWS {
-        let x1 = ((i * 37) % ROWS) as f64 / 8.0;
-        let x2 = ((i * 53) % ROWS) as f64 / 16.0 - 2.5;
-        text.push_str(&format!("{x1},{x2},{}\n", i % 2));
-    }
-    text
-}
-
 /// A logistic DP-FedAvg task over `x1` and `x2` at σ = [`SIGMA`] and
 /// C = [`CLIP`], without secure aggregation, for this one member.
 fn dp_task(id: &str) -> Task {
     Task {
-        task_id: id.to_owned(),
-        features: vec!["x1".into(), "x2".into()],
-        columns: vec![ColumnSpec::numeric("x1"), ColumnSpec::numeric("x2")],
-        target: "y".into(),
-        model: ModelKind::Logistic,
-        l2: 0.01,
-        local_steps: 5,
         learning_rate: 0.5,
-        holdout_fraction: 0.25,
-        split_seed: 7,
-        rounds: 3,
-        score_bins: 100,
-        members: vec![MEMBER.into()],
-        secure_aggregation: None,
         differential_privacy: Some(DifferentialPrivacy {
             noise_multiplier: SIGMA,
             clip_norm: CLIP,
         }),
-        algorithm: TrainingAlgorithm::Fedavg,
-        baselines: false,
-        evaluate_every: 0,
+        ..two_feature_task(id, &[MEMBER])
     }
 }
 
@@ -99,7 +73,7 @@ struct Attack {
 
 impl Attack {
     fn run(script: Script, policy: &str) -> Attack {
-        let hospital = Hospital::new(MEMBER, &csv(), "y");
+        let hospital = Hospital::new(MEMBER, &two_feature_csv(ROWS), "y");
         let coordinator = hospital.coordinator(script);
         let node_file = hospital.node_file(&coordinator.url(), policy, BUDGET);
         let run = hospital.run(&node_file);

@@ -14,12 +14,10 @@ use std::sync::{Arc, Mutex};
 use medfed::NodeRun;
 use medfed::hostile::{
     Gathered, Hospital, HostileCoordinator, Identity, Outcome, Script, SecureRun, SecureRuns,
-    SplitView, plain_preprocessing,
+    SplitView, plain_preprocessing, two_feature_csv, two_feature_task,
 };
-use medfed_model::ModelKind;
-use medfed_model::preprocess::ColumnSpec;
 use medfed_wire::pb::{self, submission::Body};
-use medfed_wire::{Instruction, SecureAggregation, Task, TrainingAlgorithm};
+use medfed_wire::{Instruction, SecureAggregation, Task};
 use ndarray::Array1;
 
 /// The member the node's certificate names.
@@ -31,43 +29,15 @@ const ROWS: usize = 80;
 /// The exit status of a policy refusal.
 const POLICY_EXIT: i32 = 7;
 
-/// `ROWS` patients with two numeric features and both outcomes.
-fn records() -> String {
-    let mut text = String::from("x1,x2,y\n");
-    for i in 0..ROWS {
-        let x1 = ((i * 37) % ROWS) as f64 / 8.0;
-        let x2 = ((i * 53) % ROWS) as f64 / 16.0 - 2.5;
-        text.push_str(&format!("{x1},{x2},{}\n", i % 2));
-    }
-    text
-}
-
 /// A logistic FedAvg task of `members` under secure aggregation with
 /// `threshold`.
 fn secure_task(id: &str, members: &[&str], threshold: u32) -> Task {
-    let columns = vec![ColumnSpec::numeric("x1"), ColumnSpec::numeric("x2")];
     Task {
-        task_id: id.to_owned(),
-        features: columns.iter().map(|c| c.name.clone()).collect(),
-        columns,
-        target: "y".into(),
-        model: ModelKind::Logistic,
-        l2: 0.01,
-        local_steps: 5,
-        learning_rate: 0.1,
-        holdout_fraction: 0.25,
-        split_seed: 7,
-        rounds: 3,
-        score_bins: 100,
-        members: members.iter().map(|m| (*m).to_owned()).collect(),
         secure_aggregation: Some(SecureAggregation {
             threshold,
             fixed_point_bits: 24,
         }),
-        differential_privacy: None,
-        algorithm: TrainingAlgorithm::Fedavg,
-        baselines: false,
-        evaluate_every: 0,
+        ..two_feature_task(id, members)
     }
 }
 
@@ -112,7 +82,7 @@ impl Attack {
         policy: &str,
         runs: impl FnOnce(&Hospital) -> Vec<SecureRun>,
     ) -> Attack {
-        let hospital = Hospital::with_peers(NODE, peers, &records(), "y");
+        let hospital = Hospital::with_peers(NODE, peers, &two_feature_csv(ROWS), "y");
         let coordinator = hospital.coordinator(Script::new(task));
         let director = SecureRuns::new(task, NODE, runs(&hospital));
         let outcome = director.outcome();

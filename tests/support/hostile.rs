@@ -29,8 +29,10 @@ pub use secagg::{Gathered, Outcome, SecureRun, SecureRuns, SplitView};
 pub use server::{Call, Director, HostileCoordinator, Received, Script, Submitted};
 pub use site::{Hospital, Identity, LogEntry, ROW_DERIVED_KINDS};
 
+use medfed_model::ModelKind;
+use medfed_model::preprocess::ColumnSpec;
 use medfed_model::preprocess::{Encoding, FittedColumn, FittedPreprocessor, Scaling};
-use medfed_wire::Task;
+use medfed_wire::{Task, TrainingAlgorithm};
 
 /// The preprocessing a coordinator could publish for `task` without any
 /// statistics: every column as its spec declares it (unknown-value codes,
@@ -59,5 +61,44 @@ pub fn plain_preprocessing(task: &Task) -> FittedPreprocessor {
                 },
             })
             .collect(),
+    }
+}
+
+/// `rows` patients with two numeric features `x1`, `x2` and a two-class
+/// `y` (alternating), as a CSV text: the cohort of the secure-aggregation
+/// and DP attacks.
+pub fn two_feature_csv(rows: usize) -> String {
+    let mut text = String::from("x1,x2,y\n");
+    for i in 0..rows {
+        let x1 = ((i * 37) % rows) as f64 / 8.0;
+        let x2 = ((i * 53) % rows) as f64 / 16.0 - 2.5;
+        text.push_str(&format!("{x1},{x2},{}\n", i % 2));
+    }
+    text
+}
+
+/// A logistic FedAvg task over [`two_feature_csv`]'s `x1` and `x2` for
+/// `members`, in clear and without DP: each attack sets what it is about
+/// with struct update syntax.
+pub fn two_feature_task(id: &str, members: &[&str]) -> Task {
+    Task {
+        task_id: id.to_owned(),
+        features: vec!["x1".into(), "x2".into()],
+        columns: vec![ColumnSpec::numeric("x1"), ColumnSpec::numeric("x2")],
+        target: "y".into(),
+        model: ModelKind::Logistic,
+        l2: 0.01,
+        local_steps: 5,
+        learning_rate: 0.1,
+        holdout_fraction: 0.25,
+        split_seed: 7,
+        rounds: 3,
+        score_bins: 100,
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        secure_aggregation: None,
+        differential_privacy: None,
+        algorithm: TrainingAlgorithm::Fedavg,
+        baselines: false,
+        evaluate_every: 0,
     }
 }
